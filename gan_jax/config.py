@@ -1,0 +1,137 @@
+"""The config schema: every field a config has, its default, and validation.
+
+Experiment files in ``configs/`` start from `base_config()` and change what they need;
+`validate` turns an impossible combination into one `ConfigError` line before any
+work starts. Field reference:
+
+seed                 int: initialisation, noise and data order all derive from it
+batch_size           int: global batch (over all devices and processes)
+num_steps            int: train steps; one step = ``n_critic`` D updates + 1 G update
+n_critic             int: D updates per G update (each on its own real batch)
+log_every            int: progress line, metrics.jsonl and TensorBoard scalars
+sample_every         int: PNG grid of EMA samples from a fixed noise batch (0: only at the end)
+checkpoint_every     int: orbax checkpoint (one is always written at the end)
+keep_checkpoints     int: how many recent checkpoints to keep
+eval_every           int: evaluation metrics (0: off)
+dataset.*            see `gan_jax.data`
+model.architecture   'dcgan'
+model.z_dim          latent size
+model.g_width/d_width  channels of the layer nearest the image
+model.bn_momentum    BatchNorm running-average momentum (Flax convention)
+model.dtype          compute dtype of the networks ('float32', 'bfloat16')
+optimizer.{g,d}.*    learning_rate, b1, b2, eps (Adam); weight_decay (decoupled, AdamW);
+                     l1, l2 (explicit loss penalties); grad_clip (global norm, 0: off)
+loss.d_loss/g_loss   one of `gan_jax.losses.D_LOSSES` / `G_LOSSES`
+ema.decay, ema.warmup  generator EMA; see `gan_jax.state.ema_decay`
+sample.num_images    images in the sample grid
+sample.standing_stats  batch used to recompute BatchNorm statistics of the EMA generator
+distributed.*        enabled (None: auto), coordinator_address, num_processes, process_id
+"""
+
+import json
+
+import ml_collections
+from ml_collections import config_dict
+
+from gan_jax import losses
+from gan_jax.errors import ConfigError
+
+
+def _optimizer() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(dict(
+        learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8,
+        weight_decay=0.0, l1=0.0, l2=0.0, grad_clip=0.0))
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Every field with its default: DCGAN, Adam(2e-4, 0.5), non-saturating loss."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.batch_size = 64
+    c.num_steps = 10_000
+    c.n_critic = 1
+    c.log_every = 100
+    c.sample_every = 1000
+    c.checkpoint_every = 1000
+    c.keep_checkpoints = 3
+    c.eval_every = 0
+
+    c.dataset = ml_collections.ConfigDict(dict(
+        name="fashion_mnist",   # tfds name, and the key for well-known local copies
+        source="auto",          # 'auto' | 'tfds' | 'idx' | 'folder' | 'npz'
+        path="",                # directory or file for the local sources
+        split="train",
+        resolution=28,
+        channels=1,
+        resize="pad",           # 'pad' (centre, background -1) or 'resize' (bilinear) to resolution
+        data_dir="",            # tfds data_dir ('' = tfds default)
+        download=False,         # let tfds download and prepare a dataset it does not have
+        cache_dir="",           # where decoded uint8 arrays are cached ('' = no cache)
+        prefetch=2,             # batches prepared ahead of the step, on device
+        max_examples=0,         # use only the first N examples (0 = all)
+    ))
+    c.model = ml_collections.ConfigDict(dict(
+        architecture="dcgan", z_dim=100, g_width=64, d_width=64, bn_momentum=0.9,
+        dtype="float32"))
+    c.optimizer = ml_collections.ConfigDict(dict(g=_optimizer(), d=_optimizer()))
+    c.loss = ml_collections.ConfigDict(dict(d_loss="non_saturating", g_loss="non_saturating"))
+    c.ema = ml_collections.ConfigDict(dict(decay=0.999, warmup=True))
+    c.sample = ml_collections.ConfigDict(dict(num_images=64, standing_stats=512))
+    c.eval = ml_collections.ConfigDict(dict(metrics=""))
+    c.distributed = ml_collections.ConfigDict(dict(
+        enabled=config_dict.placeholder(bool),
+        coordinator_address=config_dict.placeholder(str),
+        num_processes=config_dict.placeholder(int),
+        process_id=config_dict.placeholder(int)))
+    return c
+
+
+_POSITIVE = ("batch_size", "num_steps", "n_critic", "log_every", "checkpoint_every",
+             "keep_checkpoints")
+_NON_NEGATIVE = ("sample_every", "eval_every")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises `ConfigError` naming the first field that cannot work."""
+    for name in _POSITIVE:
+        if config[name] <= 0:
+            raise ConfigError(f"config.{name}={config[name]} must be positive")
+    for name in _NON_NEGATIVE:
+        if config[name] < 0:
+            raise ConfigError(f"config.{name}={config[name]} must be >= 0")
+    if config.loss.d_loss not in losses.D_LOSSES:
+        raise ConfigError(f"loss.d_loss={config.loss.d_loss!r} is not one of {sorted(losses.D_LOSSES)}")
+    if config.loss.g_loss not in losses.G_LOSSES:
+        raise ConfigError(f"loss.g_loss={config.loss.g_loss!r} is not one of {sorted(losses.G_LOSSES)}")
+    ds = config.dataset
+    if ds.channels not in (1, 3):
+        raise ConfigError(f"dataset.channels={ds.channels} must be 1 or 3")
+    if ds.resize not in ("pad", "resize"):
+        raise ConfigError(f"dataset.resize={ds.resize!r} must be 'pad' or 'resize'")
+    if config.model.dtype not in ("float32", "bfloat16", "float16"):
+        raise ConfigError(f"model.dtype={config.model.dtype!r} must be float32, bfloat16 or float16")
+    if not 0.0 <= config.ema.decay < 1.0:
+        raise ConfigError(f"ema.decay={config.ema.decay} must be in [0, 1)")
+    for side in ("g", "d"):
+        opt = config.optimizer[side]
+        for field in ("learning_rate", "weight_decay", "l1", "l2", "grad_clip"):
+            if opt[field] < 0:
+                raise ConfigError(f"optimizer.{side}.{field}={opt[field]} must be >= 0")
+    if config.eval.metrics or config.eval_every:
+        raise ConfigError("no evaluation metrics are available in this version; "
+                          "set eval_every=0 and eval.metrics=''")
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+    return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
+
+
+def field_names(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
+    """Dotted names of every leaf field, for error messages that list the valid ones."""
+    names = []
+    for key, value in config.items():
+        if isinstance(value, ml_collections.ConfigDict):
+            names += field_names(value, f"{prefix}{key}.")
+        else:
+            names.append(prefix + key)
+    return names

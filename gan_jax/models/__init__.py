@@ -1,0 +1,29 @@
+"""Generator / discriminator pairs, built from ``config.model``."""
+
+import flax.linen as nn
+import jax.numpy as jnp
+import ml_collections
+
+from gan_jax.errors import ConfigError
+from gan_jax.models import dcgan
+
+ARCHITECTURES = ("dcgan",)
+
+
+def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
+    """(generator, discriminator) for ``config.model.architecture``.
+
+    The generator maps ``(B, model.z_dim)`` noise to ``(B, R, R, C)`` images in [-1, 1]
+    with R = ``dataset.resolution`` and C = ``dataset.channels``; the discriminator maps
+    such images to ``(B,)`` raw scores.
+    """
+    m = config.model
+    dtype = jnp.dtype(m.dtype)
+    if m.architecture == "dcgan":
+        dcgan.layout(config.dataset.resolution)
+        g = dcgan.Generator(resolution=config.dataset.resolution, channels=config.dataset.channels,
+                            width=m.g_width, bn_momentum=m.bn_momentum, dtype=dtype)
+        d = dcgan.Discriminator(resolution=config.dataset.resolution, width=m.d_width,
+                                bn_momentum=m.bn_momentum, dtype=dtype)
+        return g, d
+    raise ConfigError(f"unknown model.architecture {m.architecture!r}; choose one of {ARCHITECTURES}")

@@ -1,0 +1,103 @@
+"""DCGAN (Radford, Metz & Chintala 2015, "Unsupervised Representation Learning with
+Deep Convolutional Generative Adversarial Networks").
+
+Generator: z → dense projection to a small feature map → stride-2 transposed 4×4
+convolutions, each followed by BatchNorm and ReLU, halving the width as the map
+doubles → a last transposed convolution to the image channels → tanh.
+
+Discriminator: the mirror image with stride-2 4×4 convolutions and LeakyReLU(0.2),
+BatchNorm on every layer but the first, and a linear layer to one logit.
+
+Initialisation as in the paper: weights N(0, 0.02), BatchNorm scales N(1, 0.02).
+
+Resolutions: 28 (7 → 14 → 28, MNIST-native), 32 (4 → 8 → 16 → 32) and
+64 (4 → … → 64). Widths: the layer nearest the image has ``width`` channels; each
+step away doubles it (the paper's 64-px model is ``width=128``: 1024-512-256-128).
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gan_jax.errors import ConfigError
+
+RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # resolution → (base size, doublings)
+
+_weight_init = nn.initializers.normal(0.02)
+
+
+def _bn_scale_init(key, shape, dtype=jnp.float32):
+    return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def layout(resolution: int) -> tuple[int, int]:
+    """(base feature-map size, number of ×2 up/down-sampling layers) for a resolution."""
+    if resolution not in RESOLUTIONS:
+        raise ConfigError(
+            f"DCGAN cannot make {resolution}x{resolution} images; "
+            f"model.resolution must be one of {sorted(RESOLUTIONS)}"
+        )
+    return RESOLUTIONS[resolution]
+
+
+# Explicit padding (2, 2) on a 4×4 stride-2 transposed convolution gives exactly 2× the
+# input size, the same geometry as PyTorch's ConvTranspose2d(k=4, s=2, p=1).
+_UP_PADDING = ((2, 2), (2, 2))
+_DOWN_PADDING = ((1, 1), (1, 1))
+
+
+class Generator(nn.Module):
+    """DCGAN generator: ``(B, z_dim)`` noise → ``(B, H, W, C)`` images in [-1, 1]."""
+
+    resolution: int = 32
+    channels: int = 3
+    width: int = 64
+    bn_momentum: float = 0.9  # running = m·running + (1-m)·batch; PyTorch's 0.1
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+        base, ups = layout(self.resolution)
+        norm = lambda: nn.BatchNorm(  # noqa: E731
+            use_running_average=not train, momentum=self.bn_momentum, epsilon=1e-5,
+            scale_init=_bn_scale_init, dtype=self.dtype)
+        features = self.width * 2 ** (ups - 1)
+        x = nn.Dense(base * base * features, use_bias=False, kernel_init=_weight_init,
+                     dtype=self.dtype, name="project")(z)
+        x = x.reshape(z.shape[0], base, base, features)
+        x = nn.relu(norm()(x))
+        for _ in range(ups - 1):
+            features //= 2
+            x = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=_UP_PADDING,
+                                 use_bias=False, kernel_init=_weight_init, dtype=self.dtype)(x)
+            x = nn.relu(norm()(x))
+        x = nn.ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding=_UP_PADDING,
+                             kernel_init=_weight_init, dtype=self.dtype, name="to_image")(x)
+        return jnp.tanh(x.astype(jnp.float32))
+
+
+class Discriminator(nn.Module):
+    """DCGAN discriminator: ``(B, H, W, C)`` images in [-1, 1] → ``(B,)`` logits."""
+
+    resolution: int = 32
+    width: int = 64
+    bn_momentum: float = 0.9
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+        _, downs = layout(self.resolution)
+        if x.shape[1:3] != (self.resolution, self.resolution):
+            raise ConfigError(
+                f"discriminator built for {self.resolution}px got images of shape {x.shape[1:]}")
+        x = x.astype(self.dtype)
+        for i in range(downs):
+            x = nn.Conv(self.width * 2**i, (4, 4), strides=(2, 2), padding=_DOWN_PADDING,
+                        use_bias=i == 0, kernel_init=_weight_init, dtype=self.dtype)(x)
+            if i > 0:  # DCGAN leaves the first layer un-normalised.
+                x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
+                                 epsilon=1e-5, scale_init=_bn_scale_init, dtype=self.dtype)(x)
+            x = nn.leaky_relu(x, 0.2)
+        x = x.reshape(x.shape[0], -1)
+        x = nn.Dense(1, kernel_init=_weight_init, dtype=self.dtype, name="logit")(x)
+        return x[:, 0].astype(jnp.float32)

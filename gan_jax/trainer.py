@@ -1,0 +1,124 @@
+"""The training loop: `train_and_evaluate(config, workdir)`.
+
+Read top to bottom: build the mesh, the models, the optimizers and the data; restore
+the latest checkpoint or initialise; then run the compiled step, and on schedule log
+metrics, write a sample grid and save a checkpoint. The loop never waits on the
+device except at log points, where it fetches the metrics accumulated since the last.
+
+Every random number derives from ``config.seed`` through named streams of one root
+key: ``init`` (parameters), ``train`` (the step's noise, folded with the step) and
+``sample`` (the fixed noise of the sample grids).
+"""
+
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from gan_jax import checkpoint, config as config_lib, data, datasets, parallel, sample, writers
+from gan_jax.errors import ConfigError
+from gan_jax.models import build_models
+from gan_jax.state import GANState, abstract_state, count_params, create_state, make_optimizer
+from gan_jax.train_step import compile_train_step, make_train_step, sample_noise
+
+_STREAMS = {"init": 0, "train": 1, "sample": 2}
+
+
+def root_keys(seed: int) -> dict[str, jax.Array]:
+    root = jax.random.key(seed)
+    return {name: jax.random.fold_in(root, i) for name, i in _STREAMS.items()}
+
+
+def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
+    try:
+        os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+        probe = os.path.join(workdir, f".write_test{jax.process_index()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise ConfigError(f"workdir {workdir!r} is not writable: {e.strerror}") from None
+    if jax.process_index() == 0:
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            f.write(config_lib.to_json(config))
+
+
+def _mean_metrics(pending: list[dict]) -> dict[str, float]:
+    fetched = jax.device_get(pending)
+    return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
+    """Trains for ``config.num_steps`` steps in ``workdir``, resuming from its latest checkpoint."""
+    config_lib.validate(config)
+    writers.quiet_library_logs()
+    parallel.maybe_initialize_distributed(config)
+    mesh = parallel.create_mesh()
+    parallel.check_batch_size(config.batch_size, mesh)
+    g_model, d_model = build_models(config)
+    g_tx, d_tx = make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d)
+    dataset = datasets.load_dataset(config.dataset)
+    prepare_workdir(workdir, config)
+    keys = root_keys(config.seed)
+
+    manager = checkpoint.make_manager(workdir, config)
+    models = (config, g_model, d_model, g_tx, d_tx, mesh, keys["init"])
+    if manager.latest_step() is not None:
+        state = checkpoint.restore(manager, abstract_state(*models))
+        writers.log(f"resumed from checkpoint at step {int(state.step)} in {manager.directory}")
+    else:
+        state = create_state(*models)
+    start_step = int(jax.device_get(state.step))
+
+    writers.log(f"devices: {mesh.devices.size} x {jax.devices()[0].device_kind} over "
+                f"{jax.process_count()} process(es); data: {dataset.description}, "
+                f"{len(dataset)} examples, {dataset.num_classes} classes")
+    writers.log(f"G: {count_params(state.g_params):,} params, D: {count_params(state.d_params):,} params")
+
+    step_fn = compile_train_step(make_train_step(config, g_model, d_model, g_tx, d_tx), mesh)
+    sampler = make_sampler_for(config, g_model, keys["sample"])
+    writer = writers.MetricsWriter(workdir, start_step)
+    progress = writers.Progress(start_step, config.num_steps, config.batch_size)
+    pending: list[dict] = []
+
+    stream = data.batches(dataset, config, mesh, start_step, config.num_steps)
+    for step, batch in zip(range(start_step, config.num_steps), stream):
+        state, metrics = step_fn(state, batch, keys["train"])
+        pending.append(metrics)
+        done = step + 1
+        last = done == config.num_steps
+        if done % config.log_every == 0 or last:
+            values = {**_mean_metrics(pending), **progress.update(done)}
+            pending = []
+            writer.scalars(done, values)
+            writers.log(progress.line(done, values))
+        if (config.sample_every and done % config.sample_every == 0) or last:
+            write_samples(workdir, done, sampler(state), writer)
+        if done % config.checkpoint_every == 0 or last:
+            checkpoint.save(manager, state, config)
+
+    manager.wait_until_finished()
+    manager.close()
+    writer.close()
+    return state
+
+
+def make_sampler_for(config: ml_collections.ConfigDict, g_model, key: jax.Array):
+    """``state -> uint8 images`` of the EMA generator on the run's fixed noise batch."""
+    z_key, standing_key = jax.random.split(key)
+    z = sample_noise(z_key, config.sample.num_images, config.model.z_dim)
+    standing_z = sample_noise(standing_key, config.sample.standing_stats, config.model.z_dim)
+    sampler = sample.make_sampler(g_model)
+    return lambda state: sample.to_uint8(jax.device_get(
+        sampler(state.ema_params, state.g_vars, z, standing_z)))
+
+
+def write_samples(workdir: str, step: int, images: np.ndarray, writer: writers.MetricsWriter) -> str:
+    grid = sample.make_grid(images)
+    path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
+    if jax.process_index() == 0:
+        sample.save_png(grid, path)
+        writer.image(step, "samples/ema", grid)
+    return path
+

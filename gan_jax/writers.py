@@ -1,0 +1,116 @@
+"""Where a run reports: ``metrics.jsonl``, TensorBoard event files and a progress line.
+
+Only process 0 writes. On resume, `MetricsWriter` drops the ``metrics.jsonl`` lines
+of steps past the restored checkpoint (they were logged by the interrupted run and
+are about to be logged again), so the file stays one line per logged step.
+"""
+
+import json
+import logging as py_logging
+import math
+import os
+import time
+
+import jax
+import numpy as np
+from absl import logging
+
+
+class MetricsWriter:
+    def __init__(self, workdir: str, resume_step: int):
+        self.enabled = jax.process_index() == 0
+        self.path = os.path.join(workdir, "metrics.jsonl")
+        self._tb = None
+        if not self.enabled:
+            return
+        _truncate_jsonl(self.path, resume_step)
+        from tensorboardX import SummaryWriter  # imported here: only process 0 needs it
+
+        self._tb = SummaryWriter(logdir=os.path.join(workdir, "tensorboard"), flush_secs=30)
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        record = {"step": int(step), **{k: _jsonable(v) for k, v in values.items()}}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        for key, value in values.items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                self._tb.add_scalar(key, value, step)
+
+    def image(self, step: int, tag: str, image: np.ndarray) -> None:
+        """``image``: (H, W, C) uint8."""
+        if self.enabled:
+            self._tb.add_image(tag, image, step, dataformats="HWC")
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.flush()
+            self._tb.close()
+
+
+def _jsonable(v):
+    if isinstance(v, (np.floating, np.integer)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)  # JSON has no NaN/Inf
+    return v
+
+
+def _truncate_jsonl(path: str, resume_step: int) -> None:
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = f.readlines()
+    keep = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] <= resume_step:
+                keep.append(line)
+        except (ValueError, KeyError):
+            continue  # a line cut short by a crash
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.writelines(keep)
+    os.replace(tmp, path)
+
+
+class Progress:
+    """Throughput and ETA between log points; the first interval includes compilation."""
+
+    def __init__(self, start_step: int, num_steps: int, batch_size: int):
+        self.num_steps, self.batch_size = num_steps, batch_size
+        self._last_step, self._last_time = start_step, time.perf_counter()
+
+    def update(self, step: int) -> dict[str, float]:
+        now = time.perf_counter()
+        steps_per_sec = (step - self._last_step) / max(now - self._last_time, 1e-9)
+        self._last_step, self._last_time = step, now
+        return {"steps_per_sec": steps_per_sec, "images_per_sec": steps_per_sec * self.batch_size,
+                "eta_sec": (self.num_steps - step) / max(steps_per_sec, 1e-9)}
+
+    def line(self, step: int, metrics: dict[str, float]) -> str:
+        eta = metrics["eta_sec"]
+        return (f"step {step}/{self.num_steps} | d_loss {metrics['d_loss']:.4f} "
+                f"g_loss {metrics['g_loss']:.4f} | D(real) {metrics['d_real']:+.3f} "
+                f"D(fake) {metrics['d_fake']:+.3f} | {metrics['steps_per_sec']:.2f} steps/s "
+                f"{metrics['images_per_sec']:.0f} img/s | ETA {int(eta // 60)}m{int(eta % 60):02d}s")
+
+
+_CHATTY = (f"{os.sep}orbax{os.sep}", f"{os.sep}tensorflow_datasets{os.sep}")
+
+
+def _not_chatty(record: py_logging.LogRecord) -> bool:
+    return record.levelno >= py_logging.WARNING or not any(p in record.pathname for p in _CHATTY)
+
+
+def quiet_library_logs() -> None:
+    """Keeps orbax's and tfds's INFO lines (dozens per checkpoint) out of the run's log."""
+    logger = py_logging.getLogger("absl")
+    if _not_chatty not in logger.filters:
+        logger.addFilter(_not_chatty)
+
+
+def log(message: str) -> None:
+    if jax.process_index() == 0:
+        logging.info(message)
