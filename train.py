@@ -26,7 +26,7 @@ def main(argv: list[str]) -> None:
                  "python train.py --config configs/dcgan_fashion_mnist.py --workdir runs/fmnist")
     from gan_jax import trainer  # after flag parsing, so --help stays fast
 
-    trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    trainer.train_and_evaluate(cli.loaded_config(FLAGS.config), FLAGS.workdir)
 
 
 if __name__ == "__main__":

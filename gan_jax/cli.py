@@ -6,11 +6,14 @@ missing data, incompatible checkpoint), or a bad command-line flag, prints
 without a traceback.
 """
 
+import importlib.util
 import sys
 from typing import Callable
 
+import ml_collections
 from absl import app, flags
 
+from gan_jax import config as config_lib
 from gan_jax.errors import GanJaxError
 
 USAGE_ERROR = 2
@@ -21,12 +24,70 @@ def fail(message: str) -> None:
     sys.exit(USAGE_ERROR)
 
 
+def _unknown_field(config, path: str) -> str | None:
+    """A message naming the valid fields if ``path`` is not a field of ``config``."""
+    node, walked = config, []
+    for part in path.split("."):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            where = ".".join(walked)
+            valid = (config_lib.field_names(node, f"{where}." if where else "")
+                     if isinstance(node, ml_collections.ConfigDict) else [])
+            return (f"unknown config field {path!r}" + (f" ({where!r} has no field {part!r})" if where else "")
+                    + (f"; valid fields: {', '.join(valid)}" if valid else ""))
+        node, walked = node[part], walked + [part]
+    return None
+
+
+def _config_file_arg(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--config="):
+            return a[len("--config="):]
+    return None
+
+
+def _load_config_file(spec: str):
+    path, _, arg = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("_gan_jax_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg) if arg else module.get_config()
+
+
+def _describe_flag_error(argv: list[str], error: Exception) -> str:
+    """Turns a config-override failure into a message that names the valid fields."""
+    overrides = [a[len("--config."):].split("=", 1)[0] for a in argv[1:] if a.startswith("--config.")]
+    spec = _config_file_arg(argv)
+    if overrides and spec and isinstance(error, (KeyError, AttributeError)):
+        try:
+            config = _load_config_file(spec)
+        except Exception:  # the config file itself is broken: report the original error
+            config = None
+        for path in overrides if config is not None else []:
+            message = _unknown_field(config, path)
+            if message:
+                return message
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(str(text).split())
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv)
-    except flags.Error as e:
-        fail(" ".join(str(e).split()))
+    except (flags.Error, KeyError, AttributeError, ValueError, TypeError) as e:
+        fail(_describe_flag_error(argv, e))
     return []
+
+
+def loaded_config(config) -> ml_collections.ConfigDict:
+    """The parsed --config value; a config file that failed to load is a one-line error."""
+    try:
+        config.get("seed")  # config_flags loads lazily and reports a failed load on first use
+    except OSError as e:
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+        fail(f"cannot load the config file: {lines[-1] if lines else e}")
+    return config
 
 
 def run(main: Callable[[list[str]], None]) -> None:

@@ -71,13 +71,15 @@ def sample_noise(key: jax.Array, batch_size: int, z_dim: int) -> jax.Array:
     return jax.random.normal(key, (batch_size, z_dim), jnp.float32)
 
 
-def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: nn.Module,
-                    g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation
-                    ) -> Callable[[GANState, dict, jax.Array], tuple[GANState, Metrics]]:
-    """Builds the pure train step for a config; models and optimizers are closed over."""
+Update = Callable[..., tuple[GANState, Metrics]]
+
+
+def make_updates(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: nn.Module,
+                 g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation
+                 ) -> tuple[Update, Update]:
+    """``d_update(state, real, z)`` and ``g_update(state, z)``: one optimizer step each."""
     d_loss_fn_of_logits = losses.D_LOSSES[config.loss.d_loss]
     g_loss_fn_of_logits = losses.G_LOSSES[config.loss.g_loss]
-    n_critic, z_dim = config.n_critic, config.model.z_dim
     g_opt, d_opt = config.optimizer.g, config.optimizer.d
 
     def d_update(state: GANState, real: jax.Array, z: jax.Array) -> tuple[GANState, Metrics]:
@@ -89,15 +91,16 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
             fake_logits, d_vars = apply_model(d_model, d_params, d_vars, fake, train=True)
             adv = d_loss_fn_of_logits(real_logits, fake_logits)
             penalty = regularizers.weight_penalty(d_params, d_opt.l1, d_opt.l2)
-            aux = {"d_vars": d_vars, "d_adv": adv, "d_penalty": penalty,
-                   "d_real": jnp.mean(real_logits), "d_fake": jnp.mean(fake_logits)}
-            return adv + penalty, aux
+            metrics = {"d_real": jnp.mean(real_logits), "d_fake": jnp.mean(fake_logits)}
+            if d_opt.l1 or d_opt.l2:
+                metrics.update(d_adv=adv, d_penalty=penalty)
+            return adv + penalty, (d_vars, metrics)
 
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+        (loss, (d_vars, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
         updates, d_opt_state = d_tx.update(grads, state.d_opt_state, state.d_params)
         state = state.replace(d_params=optax.apply_updates(state.d_params, updates),
-                              d_vars=aux.pop("d_vars"), d_opt_state=d_opt_state)
-        return state, {"d_loss": loss, **aux, "d_grad_norm": optax.global_norm(grads)}
+                              d_vars=d_vars, d_opt_state=d_opt_state)
+        return state, {"d_loss": loss, **metrics, "d_grad_norm": optax.tree.norm(grads)}
 
     def g_update(state: GANState, z: jax.Array) -> tuple[GANState, Metrics]:
         def loss_fn(g_params):
@@ -105,15 +108,26 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
             fake_logits, _ = apply_model(d_model, state.d_params, state.d_vars, fake, train=True)
             adv = g_loss_fn_of_logits(fake_logits)
             penalty = regularizers.weight_penalty(g_params, g_opt.l1, g_opt.l2)
-            return adv + penalty, {"g_vars": g_vars, "g_adv": adv, "g_penalty": penalty}
+            metrics = {"g_adv": adv, "g_penalty": penalty} if g_opt.l1 or g_opt.l2 else {}
+            return adv + penalty, (g_vars, metrics)
 
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+        (loss, (g_vars, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
         updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
         g_params = optax.apply_updates(state.g_params, updates)
         ema = update_ema(state.ema_params, g_params, ema_decay(config, state.step))
-        state = state.replace(g_params=g_params, g_vars=aux.pop("g_vars"),
-                              g_opt_state=g_opt_state, ema_params=ema)
-        return state, {"g_loss": loss, **aux, "g_grad_norm": optax.global_norm(grads)}
+        state = state.replace(g_params=g_params, g_vars=g_vars, g_opt_state=g_opt_state,
+                              ema_params=ema)
+        return state, {"g_loss": loss, **metrics, "g_grad_norm": optax.tree.norm(grads)}
+
+    return d_update, g_update
+
+
+def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: nn.Module,
+                    g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation
+                    ) -> Callable[[GANState, dict, jax.Array], tuple[GANState, Metrics]]:
+    """Builds the pure train step for a config; models and optimizers are closed over."""
+    d_update, g_update = make_updates(config, g_model, d_model, g_tx, d_tx)
+    n_critic, z_dim = config.n_critic, config.model.z_dim
 
     def train_step(state: GANState, batch: dict, base_key: jax.Array) -> tuple[GANState, Metrics]:
         keys = step_keys(base_key, state.step, n_critic)
@@ -122,12 +136,7 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
         for i in range(n_critic):
             state, d_metrics = d_update(state, images[i], sample_noise(keys["d_z"][i], batch_size, z_dim))
         state, g_metrics = g_update(state, sample_noise(keys["g_z"], batch_size, z_dim))
-        metrics = {**d_metrics, **g_metrics}
-        if not (d_opt.l1 or d_opt.l2):
-            metrics.pop("d_penalty"), metrics.pop("d_adv")
-        if not (g_opt.l1 or g_opt.l2):
-            metrics.pop("g_penalty"), metrics.pop("g_adv")
-        return state.replace(step=state.step + 1), metrics
+        return state.replace(step=state.step + 1), {**d_metrics, **g_metrics}
 
     return train_step
 

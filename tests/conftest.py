@@ -1,0 +1,57 @@
+"""Test set-up: 8 fake CPU devices, set before anything imports JAX."""
+
+import importlib.util
+import os
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                           " --xla_force_host_platform_device_count=8").strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def synthetic_images(n: int = 256, size: int = 28, channels: int = 1, seed: int = 0):
+    """Bright squares of a class-dependent size on black: a tiny learnable dataset."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, size, size, channels), np.uint8)
+    labels = rng.integers(0, 4, n).astype(np.int32)
+    for i, label in enumerate(labels):
+        half = 3 + 2 * int(label)
+        cy, cx = rng.integers(half, size - half, 2)
+        images[i, cy - half:cy + half, cx - half:cx + half] = rng.integers(128, 256)
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def synthetic_npz(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("data") / "squares.npz")
+    images, labels = synthetic_images()
+    np.savez(path, images=images, labels=labels)
+    return path
+
+
+def load_config(name: str):
+    """``get_config()`` of ``configs/<name>.py``."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "configs", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+@pytest.fixture
+def tiny_config(synthetic_npz):
+    """configs/tiny.py on the synthetic dataset."""
+    config = load_config("tiny")
+    config.dataset.source = "npz"
+    config.dataset.path = synthetic_npz
+    return config
+
+
+def pytest_report_header(config):
+    return f"jax {jax.__version__}, {jax.device_count()} devices ({jax.devices()[0].platform})"

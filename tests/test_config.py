@@ -1,0 +1,59 @@
+"""Every shipped config loads and validates; impossible values are one clear error."""
+
+import glob
+import os
+
+import pytest
+
+from conftest import REPO, load_config
+from gan_jax import config as config_lib
+from gan_jax.errors import ConfigError
+from gan_jax.models import build_models
+
+CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, "configs", "*.py")))
+CONTRACT = ("seed", "batch_size", "num_steps", "log_every", "sample_every", "checkpoint_every",
+            "eval_every", "dataset", "model", "optimizer", "loss")
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_shipped_configs_validate_and_build(name):
+    config = load_config(name)
+    config_lib.validate(config)
+    for field in CONTRACT:
+        assert field in config, field
+    assert set(config.optimizer) == {"g", "d"}
+    build_models(config)
+    module_doc = open(os.path.join(REPO, "configs", f"{name}.py")).read()
+    assert "python train.py --config configs/" in module_doc and "Hardware" in module_doc
+
+
+def test_expected_configs_exist():
+    assert {"dcgan_fashion_mnist", "dcgan_mnist", "dcgan_cifar10", "dcgan_celeba64", "tiny"} <= set(CONFIGS)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("batch_size", 0, "batch_size"),
+    ("n_critic", -1, "n_critic"),
+    ("sample_every", -5, "sample_every"),
+    ("loss.d_loss", "bogus", "loss.d_loss"),
+    ("loss.g_loss", "bogus", "loss.g_loss"),
+    ("dataset.channels", 2, "dataset.channels"),
+    ("dataset.resize", "stretch", "dataset.resize"),
+    ("model.dtype", "int8", "model.dtype"),
+    ("ema.decay", 1.0, "ema.decay"),
+    ("optimizer.d.learning_rate", -1.0, "optimizer.d.learning_rate"),
+])
+def test_invalid_values(field, value, match):
+    config = config_lib.base_config()
+    *parents, leaf = field.split(".")
+    node = config
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    with pytest.raises(ConfigError, match=match.replace(".", r"\.")):
+        config_lib.validate(config)
+
+
+def test_field_names_lists_leaves():
+    names = config_lib.field_names(config_lib.base_config())
+    assert "optimizer.g.learning_rate" in names and "dataset.path" in names and "model" not in names

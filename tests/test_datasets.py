@@ -1,0 +1,138 @@
+"""Dataset sources against small files written here, and the Debian Fashion-MNIST copy."""
+
+import gzip
+import os
+import struct
+import time
+
+import ml_collections
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import FASHION_MNIST_DIR
+from gan_jax import datasets
+from gan_jax.config import base_config
+from gan_jax.errors import DataError
+
+
+def write_idx(path: str, array: np.ndarray, gz: bool = True) -> None:
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int32): 0x0C}
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
+    payload = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    with (gzip.open if gz else open)(path, "wb") as f:
+        f.write(payload)
+
+
+def dataset_config(**kw) -> ml_collections.ConfigDict:
+    ds = base_config().dataset
+    ds.update(kw)
+    return ds
+
+
+def test_read_idx_roundtrip(tmp_path):
+    a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    write_idx(str(tmp_path / "x-idx3-ubyte.gz"), a)
+    write_idx(str(tmp_path / "y-idx1-ubyte"), np.array([7, -1, 300], np.int32), gz=False)
+    np.testing.assert_array_equal(datasets.read_idx(str(tmp_path / "x-idx3-ubyte.gz")), a)
+    np.testing.assert_array_equal(datasets.read_idx(str(tmp_path / "y-idx1-ubyte")), [7, -1, 300])
+
+
+def test_read_idx_rejects_bad_files(tmp_path):
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(DataError, match="not an IDX file"):
+        datasets.read_idx(str(tmp_path / "bad"))
+    a = np.zeros((2, 2, 2), np.uint8)
+    write_idx(str(tmp_path / "short-idx3"), a, gz=False)
+    raw = (tmp_path / "short-idx3").read_bytes()
+    (tmp_path / "short-idx3").write_bytes(raw[:-1])
+    with pytest.raises(DataError, match="header says"):
+        datasets.read_idx(str(tmp_path / "short-idx3"))
+
+
+def test_idx_directory_with_splits_and_padding(tmp_path):
+    train = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    write_idx(str(tmp_path / "train-images-idx3-ubyte.gz"), train)
+    write_idx(str(tmp_path / "train-labels-idx1-ubyte.gz"), np.arange(5, dtype=np.uint8))
+    write_idx(str(tmp_path / "t10k-images-idx3-ubyte.gz"), train[:2])
+    ds = datasets.load_dataset(dataset_config(path=str(tmp_path), resolution=32))
+    assert ds.images.shape == (5, 32, 32, 1)
+    np.testing.assert_array_equal(ds.images[:, 2:30, 2:30, 0], train)
+    assert ds.images[:, :2].max() == 0 and ds.images[:, 30:].max() == 0
+    np.testing.assert_array_equal(ds.labels, np.arange(5))
+    assert ds.num_classes == 5
+    test = datasets.load_dataset(dataset_config(path=str(tmp_path), split="test"))
+    assert test.images.shape == (2, 28, 28, 1) and not test.labels.any()
+
+
+def test_image_folder_labels_from_subfolders(tmp_path):
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        os.makedirs(tmp_path / cls)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
+    ds = datasets.load_dataset(dataset_config(path=str(tmp_path), resolution=32, channels=3, resize="resize"))
+    assert ds.images.shape == (6, 32, 32, 3) and ds.images.dtype == np.uint8
+    np.testing.assert_array_equal(ds.labels, [0, 0, 0, 1, 1, 1])
+    assert ds.num_classes == 2
+
+
+def test_image_folder_resize_matches_pil(tmp_path):
+    img = np.random.default_rng(1).integers(0, 256, (40, 60), dtype=np.uint8)
+    Image.fromarray(img).save(tmp_path / "a.png")
+    ds = datasets.load_dataset(dataset_config(path=str(tmp_path), resolution=32, resize="resize"))
+    want = np.asarray(Image.fromarray(img[:, 10:50]).resize((32, 32), Image.BILINEAR))
+    np.testing.assert_array_equal(ds.images[0, ..., 0], want)
+    assert ds.num_classes == 1 and ds.labels.tolist() == [0]
+
+
+def test_empty_and_missing_folders_fail_clearly(tmp_path):
+    with pytest.raises(DataError, match="no images"):
+        datasets.load_dataset(dataset_config(source="folder", path=str(tmp_path)))
+    with pytest.raises(DataError, match="does not exist"):
+        datasets.load_dataset(dataset_config(path=str(tmp_path / "nope")))
+
+
+def test_npz_and_channel_conversion(tmp_path):
+    rgb = np.random.default_rng(2).integers(0, 256, (4, 28, 28, 3), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x=rgb, y=np.array([0, 1, 2, 1]))
+    ds = datasets.load_dataset(dataset_config(path=str(tmp_path / "d.npz"), channels=1))
+    luma = rgb.astype(np.float64) @ [0.299, 0.587, 0.114]
+    np.testing.assert_allclose(ds.images[..., 0], np.rint(luma), atol=1)
+    grey = datasets.fit_channels(ds.images, 3)
+    assert grey.shape == (4, 28, 28, 3) and (grey[..., 0] == grey[..., 2]).all()
+    assert ds.num_classes == 3
+
+
+def test_cache_roundtrip(tmp_path, synthetic_npz):
+    cfg = dataset_config(path=synthetic_npz, cache_dir=str(tmp_path / "cache"))
+    first = datasets.load_dataset(cfg)
+    second = datasets.load_dataset(cfg)
+    assert "cached" in second.description and isinstance(second.images, np.memmap)
+    np.testing.assert_array_equal(first.images, second.images)
+    np.testing.assert_array_equal(first.labels, second.labels)
+
+
+def test_unprepared_tfds_dataset_fails_fast_with_options(tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(DataError, match="dataset.download=True.*dataset.source=idx"):
+        datasets.load_dataset(dataset_config(source="tfds", name="mnist", data_dir=str(tmp_path)))
+    with pytest.raises(DataError, match="no dataset named"):
+        datasets.load_dataset(dataset_config(source="tfds", name="no_such_dataset_xyz"))
+    assert time.perf_counter() - start < 30
+
+
+def test_tfds_source_through_mock_data():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=12):
+        ds = datasets.load_dataset(dataset_config(source="tfds", name="cifar10", resolution=32, channels=3))
+    assert ds.images.shape == (12, 32, 32, 3) and ds.num_classes == 10
+    assert ds.labels.min() >= 0 and ds.labels.max() < 10
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR), reason="dataset-fashion-mnist not installed")
+def test_debian_fashion_mnist_is_found_automatically():
+    ds = datasets.load_dataset(dataset_config(name="fashion_mnist", split="test"))
+    assert ds.images.shape == (10_000, 28, 28, 1) and ds.num_classes == 10
+    assert np.bincount(ds.labels).tolist() == [1000] * 10

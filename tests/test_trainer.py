@@ -1,0 +1,89 @@
+"""The training loop and its command line: outputs, resume, determinism, user errors."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+
+from conftest import REPO
+from gan_jax import checkpoint
+from gan_jax.trainer import train_and_evaluate
+
+
+def _equal(a, b) -> bool:
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    return len(la) == len(lb) and all(np.array_equal(x, y) for x, y in zip(la, lb))
+
+
+def _train_cli(workdir, *overrides, env=None):
+    cmd = [sys.executable, os.path.join(REPO, "train.py"), "--config", os.path.join(REPO, "configs", "tiny.py"),
+           "--workdir", str(workdir), *overrides]
+    environ = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", **(env or {})}
+    return subprocess.run(cmd, capture_output=True, text=True, env=environ, timeout=300)
+
+
+def test_n_steps_equal_k_steps_then_restart(tiny_config, tmp_path):
+    tiny_config.num_steps = 6
+    straight = train_and_evaluate(tiny_config, str(tmp_path / "straight"))
+    tiny_config.num_steps = 3
+    train_and_evaluate(tiny_config, str(tmp_path / "resumed"))
+    tiny_config.num_steps = 6
+    resumed = train_and_evaluate(tiny_config, str(tmp_path / "resumed"))
+    assert int(resumed.step) == 6
+    assert _equal(straight, resumed)
+    # metrics.jsonl: one line per logged step, in order, no duplicates from the restart.
+    steps = [json.loads(l)["step"] for l in open(tmp_path / "resumed" / "metrics.jsonl")]
+    assert steps == [2, 3, 4, 6]
+
+
+def test_checkpoints_keep_the_last_k_and_restore(tiny_config, tmp_path):
+    tiny_config.num_steps, tiny_config.checkpoint_every, tiny_config.keep_checkpoints = 6, 1, 2
+    state = train_and_evaluate(tiny_config, str(tmp_path))
+    manager = checkpoint.make_manager(str(tmp_path), tiny_config)
+    assert manager.all_steps() == [5, 6]
+    assert checkpoint.saved_config(manager, 6)["batch_size"] == tiny_config.batch_size
+
+
+def test_cli_run_writes_every_output_and_resumes(synthetic_npz, tmp_path):
+    data = [f"--config.dataset.source=npz", f"--config.dataset.path={synthetic_npz}"]
+    first = _train_cli(tmp_path, *data, "--config.num_steps=4")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["4"]
+    assert os.path.exists(tmp_path / "samples" / "step_0000004.png")
+    assert glob.glob(str(tmp_path / "tensorboard" / "events.out.tfevents.*"))
+    config = json.load(open(tmp_path / "config.json"))
+    assert config["num_steps"] == 4 and config["dataset"]["path"] == synthetic_npz
+    records = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+    assert [r["step"] for r in records] == [2, 4]
+    assert {"d_loss", "g_loss", "steps_per_sec", "d_real", "d_fake"} <= set(records[0])
+
+    second = _train_cli(tmp_path, *data, "--config.num_steps=8")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resumed from checkpoint at step 4" in second.stderr
+    progress = [l for l in second.stderr.splitlines() if "] step " in l]
+    assert progress[0].split("] step ")[1].startswith("6/8")
+    assert sorted(os.listdir(tmp_path / "checkpoints"), key=int) == ["4", "8"]
+
+
+def test_unknown_config_field_is_one_line_and_status_2(tmp_path):
+    result = _train_cli(tmp_path, "--config.modle.z_dim=3")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "modle" in lines[0]
+    assert "model.z_dim" in lines[0]  # names the valid fields
+    assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_ill_typed_field_and_bad_values_are_status_2(tmp_path, synthetic_npz):
+    result = _train_cli(tmp_path, "--config.batch_size=many")
+    assert result.returncode == 2 and result.stderr.startswith("error:")
+    result = _train_cli(tmp_path, "--config.batch_size=15", "--config.dataset.source=npz",
+                        f"--config.dataset.path={synthetic_npz}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: batch_size=15 must be a positive multiple of the 2 devices")
+    result = _train_cli(tmp_path, "--config.dataset.source=idx", f"--config.dataset.path={tmp_path}/none")
+    assert result.returncode == 2 and "does not exist" in result.stderr
