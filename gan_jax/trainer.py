@@ -98,6 +98,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
         if done % config.checkpoint_every == 0 or last:
             checkpoint.save(manager, state, config)
 
+    stream.close()
     manager.wait_until_finished()
     manager.close()
     writer.close()

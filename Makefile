@@ -1,0 +1,39 @@
+# The two quick-start commands. Each sets up what it needs: a virtual environment
+# with the package and its test extras, and Debian's Fashion-MNIST files where apt exists.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_DIR ?= runs/demo
+PYTEST_WORKERS ?= 2
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test data install clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+# Fashion-MNIST's IDX files from Debian's dataset-fashion-mnist; elsewhere tfds downloads it.
+data:
+	@if [ ! -d $(FASHION_MNIST) ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    ( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist ) \
+	      || echo "note: could not install dataset-fashion-mnist; tfds will fetch Fashion-MNIST"; \
+	  else echo "note: no apt-get here; tfds will fetch Fashion-MNIST"; fi; \
+	fi
+
+demo: install data
+	$(PY) train.py --config configs/dcgan_fashion_mnist.py --workdir $(DEMO_DIR) \
+	  --config.dataset.download=True
+	@echo "Sample grid: $$(ls -1 $(DEMO_DIR)/samples/*.png | tail -n 1)"
+
+test: install data
+	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n $(PYTEST_WORKERS) tests
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
