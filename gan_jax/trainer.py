@@ -70,6 +70,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     else:
         state = create_state(*models)
     start_step = int(jax.device_get(state.step))
+    if start_step >= config.num_steps:
+        writers.log(f"nothing to train: the checkpoint is at step {start_step} and "
+                    f"num_steps={config.num_steps}; raise --config.num_steps to continue")
 
     writers.log(f"devices: {mesh.devices.size} x {jax.devices()[0].device_kind} over "
                 f"{jax.process_count()} process(es); data: {dataset.description}, "
@@ -93,10 +96,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
             pending = []
             writer.scalars(done, values)
             writers.log(progress.line(done, values))
-        if (config.sample_every and done % config.sample_every == 0) or last:
-            write_samples(workdir, done, sampler(state), writer)
-        if done % config.checkpoint_every == 0 or last:
-            checkpoint.save(manager, state, config)
+        with progress.paused():
+            if (config.sample_every and done % config.sample_every == 0) or last:
+                write_samples(workdir, done, sampler(state), writer)
+            if done % config.checkpoint_every == 0 or last:
+                checkpoint.save(manager, state, config)
 
     stream.close()
     manager.wait_until_finished()

@@ -5,6 +5,7 @@ of steps past the restored checkpoint (they were logged by the interrupted run a
 are about to be logged again), so the file stays one line per logged step.
 """
 
+import contextlib
 import json
 import logging as py_logging
 import math
@@ -76,16 +77,29 @@ def _truncate_jsonl(path: str, resume_step: int) -> None:
 
 
 class Progress:
-    """Throughput and ETA between log points; the first interval includes compilation."""
+    """Training throughput and ETA between log points.
+
+    Time spent inside `paused()` (sample grids, checkpoints) is left out, so steps/s
+    measures training alone; the first interval includes the step's compilation.
+    """
 
     def __init__(self, start_step: int, num_steps: int, batch_size: int):
         self.num_steps, self.batch_size = num_steps, batch_size
-        self._last_step, self._last_time = start_step, time.perf_counter()
+        self._last_step, self._last_time, self._paused = start_step, time.perf_counter(), 0.0
+
+    @contextlib.contextmanager
+    def paused(self):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._paused += time.perf_counter() - start
 
     def update(self, step: int) -> dict[str, float]:
         now = time.perf_counter()
-        steps_per_sec = (step - self._last_step) / max(now - self._last_time, 1e-9)
-        self._last_step, self._last_time = step, now
+        elapsed = now - self._last_time - self._paused
+        steps_per_sec = (step - self._last_step) / max(elapsed, 1e-9)
+        self._last_step, self._last_time, self._paused = step, now, 0.0
         return {"steps_per_sec": steps_per_sec, "images_per_sec": steps_per_sec * self.batch_size,
                 "eta_sec": (self.num_steps - step) / max(steps_per_sec, 1e-9)}
 

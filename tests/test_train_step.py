@@ -122,3 +122,19 @@ def test_n_critic_uses_a_new_real_batch_per_d_update(tiny_config):
     assert int(state.step) == 2
     idx = data.step_indices(0, 0, 3, tiny_config.batch_size, 256)
     assert len(np.unique(idx)) == idx.size
+
+
+def test_bfloat16_compute_keeps_float32_params(tiny_config):
+    tiny_config.model.dtype = "bfloat16"
+    state, metrics, _ = _train(tiny_config, 2)
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.g_params))
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+
+
+def test_every_loss_pair_trains(tiny_config):
+    for d_loss, g_loss in [("least_squares", "least_squares"), ("hinge", "hinge"),
+                           ("wasserstein", "wasserstein"), ("non_saturating", "least_squares"),
+                           ("minimax", "minimax")]:
+        tiny_config.loss.d_loss, tiny_config.loss.g_loss = d_loss, g_loss
+        state, metrics, _ = _train(tiny_config, 1)
+        assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"])), d_loss
