@@ -27,6 +27,8 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import threading
 
 import ml_collections
 import numpy as np
@@ -173,6 +175,28 @@ def load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
 # TensorFlow Datasets
 
 
+# Most tfds datasets are served from Google Cloud Storage. Probing it first turns "no
+# network" into an error within seconds instead of minutes of urllib3 retries.
+_TFDS_DOWNLOAD_HOST = "storage.googleapis.com"
+
+
+def _can_reach(host: str, port: int = 443, timeout: float = 5.0) -> bool:
+    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds (DNS included)."""
+    result: list[bool] = []
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)  # getaddrinfo ignores socket timeouts
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
 def load_tfds(name: str, split: str, data_dir: str, download: bool) -> tuple[np.ndarray, np.ndarray, int]:
     import tensorflow_datasets as tfds  # heavy import, only when used
 
@@ -189,6 +213,12 @@ def load_tfds(name: str, split: str, data_dir: str, download: bool) -> tuple[np.
                 f"{builder.data_dir} ({type(e).__name__}). Options: set dataset.download=True to "
                 f"let tfds fetch it (needs internet); or point dataset.source=idx|folder|npz and "
                 f"dataset.path at a local copy") from None
+        if not _can_reach(_TFDS_DOWNLOAD_HOST):
+            raise DataError(
+                f"tfds dataset {name!r} is not prepared in {builder.data_dir} and this machine "
+                f"cannot reach {_TFDS_DOWNLOAD_HOST} to download it. Options: prepare it on a "
+                f"machine with internet and copy the data_dir; or point dataset.source=idx|folder|npz "
+                f"and dataset.path at a local copy") from None
         logging.info("tfds: downloading and preparing %s into %s", name, builder.data_dir)
         builder.download_and_prepare(file_format="array_record")
         source = builder.as_data_source(split=split)

@@ -111,7 +111,8 @@ class Progress:
                 f"{metrics['images_per_sec']:.0f} img/s | ETA {int(eta // 60)}m{int(eta % 60):02d}s")
 
 
-_CHATTY = (f"{os.sep}orbax{os.sep}", f"{os.sep}tensorflow_datasets{os.sep}")
+_CHATTY = (f"{os.sep}orbax{os.sep}", f"{os.sep}tensorflow_datasets{os.sep}",
+           f"{os.sep}jax{os.sep}_src{os.sep}xla_bridge.py")
 
 
 def _not_chatty(record: py_logging.LogRecord) -> bool:
@@ -119,7 +120,7 @@ def _not_chatty(record: py_logging.LogRecord) -> bool:
 
 
 def quiet_library_logs() -> None:
-    """Keeps orbax's and tfds's INFO lines (dozens per checkpoint) out of the run's log."""
+    """Keeps library INFO lines (orbax logs dozens per checkpoint) out of the run's log."""
     logger = py_logging.getLogger("absl")
     if _not_chatty not in logger.filters:
         logger.addFilter(_not_chatty)

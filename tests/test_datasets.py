@@ -122,6 +122,21 @@ def test_unprepared_tfds_dataset_fails_fast_with_options(tmp_path):
     assert time.perf_counter() - start < 30
 
 
+def test_tfds_download_without_network_fails_fast(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "_can_reach", lambda host, **kw: False)
+    start = time.perf_counter()
+    with pytest.raises(DataError, match="cannot reach .* to download it.*dataset.source=idx"):
+        datasets.load_dataset(dataset_config(source="tfds", name="mnist", data_dir=str(tmp_path),
+                                             download=True))
+    assert time.perf_counter() - start < 30
+
+
+def test_reachability_probe_is_bounded():
+    start = time.perf_counter()
+    assert datasets._can_reach("host.invalid", timeout=2.0) is False
+    assert time.perf_counter() - start < 5
+
+
 def test_tfds_source_through_mock_data():
     import tensorflow_datasets as tfds
 
