@@ -121,9 +121,9 @@ def _not_chatty(record: py_logging.LogRecord) -> bool:
 
 def quiet_library_logs() -> None:
     """Keeps library INFO lines (orbax logs dozens per checkpoint) out of the run's log."""
-    logger = py_logging.getLogger("absl")
-    if _not_chatty not in logger.filters:
-        logger.addFilter(_not_chatty)
+    for handler in py_logging.getLogger().handlers:  # absl's handler sits on the root logger
+        if _not_chatty not in handler.filters:
+            handler.addFilter(_not_chatty)
 
 
 def log(message: str) -> None:
