@@ -59,3 +59,18 @@ def test_prefetch_reraises_producer_errors():
 def test_local_columns_single_process():
     assert data.local_columns(64) == slice(0, 64)
     assert jax.process_count() == 1
+
+
+def test_each_process_reads_only_its_own_columns(tiny_config, monkeypatch):
+    dataset = datasets.load_dataset(tiny_config.dataset)
+    tiny_config.n_critic = 2
+    whole = data.host_batch(dataset, tiny_config, 5)
+    monkeypatch.setattr(jax, "process_count", lambda: 4)
+    parts = []
+    for p in range(4):
+        monkeypatch.setattr(jax, "process_index", lambda p=p: p)
+        assert data.local_columns(16) == slice(4 * p, 4 * p + 4)
+        parts.append(data.host_batch(dataset, tiny_config, 5))
+    for key in ("image", "label"):
+        assert parts[0][key].shape[:2] == (2, 4)
+        np.testing.assert_array_equal(np.concatenate([q[key] for q in parts], axis=1), whole[key])
