@@ -7,6 +7,7 @@ needs to continue exactly where it stopped. Restoring reads straight into the
 shardings of the current mesh, so a run may resume on a different device count.
 """
 
+import json
 import os
 from typing import Any
 
@@ -59,3 +60,40 @@ def restore(manager: ocp.CheckpointManager, abstract_state: GANState, step: int 
 
 def saved_config(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
     return manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+
+
+def best_dir(workdir: str) -> str:
+    return os.path.join(os.path.abspath(workdir), "best_checkpoint")
+
+
+def make_best_manager(workdir: str) -> ocp.CheckpointManager:
+    """Holds one checkpoint: the best so far by ``eval.best_metric``."""
+    options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True, enable_async_checkpointing=False)
+    return ocp.CheckpointManager(best_dir(workdir), options=options, item_names=("state", "config"))
+
+
+def read_best(workdir: str) -> dict | None:
+    path = os.path.join(best_dir(workdir), "best.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def maybe_save_best(manager: ocp.CheckpointManager, workdir: str, state: GANState,
+                    config: ml_collections.ConfigDict, key: str, value: float, higher: bool) -> bool:
+    """Saves ``state`` as the best checkpoint if ``value`` beats the recorded best."""
+    best = read_best(workdir)
+    if best is not None and best["metric"] == key and (
+            value <= best["value"] if higher else value >= best["value"]):
+        return False
+    step = int(jax.device_get(state.step))
+    manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())), force=True)
+    manager.wait_until_finished()
+    if jax.process_index() == 0:
+        tmp = os.path.join(best_dir(workdir), "best.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump({"metric": key, "value": value, "step": step}, f)
+        os.replace(tmp, os.path.join(best_dir(workdir), "best.json"))
+    return True

@@ -12,7 +12,8 @@ log_every            int: progress line, metrics.jsonl and TensorBoard scalars
 sample_every         int: PNG grid of EMA samples from a fixed noise batch (0: only at the end)
 checkpoint_every     int: orbax checkpoint (one is always written at the end)
 keep_checkpoints     int: how many recent checkpoints to keep
-eval_every           int: evaluation metrics (0: off)
+eval_every           int: compute eval.metrics every N steps and at the end (0: off)
+eval.*               metrics, num_samples, split, batch_size, cache_dir, best_metric
 dataset.*            see `gan_jax.data`
 model.architecture   'dcgan'
 model.z_dim          latent size
@@ -77,7 +78,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss = ml_collections.ConfigDict(dict(d_loss="non_saturating", g_loss="non_saturating"))
     c.ema = ml_collections.ConfigDict(dict(decay=0.999, warmup=True))
     c.sample = ml_collections.ConfigDict(dict(num_images=64, standing_stats=512))
-    c.eval = ml_collections.ConfigDict(dict(metrics=""))
+    c.eval = ml_collections.ConfigDict(dict(
+        metrics="",             # comma-separated, see gan_jax.metrics.evaluator.METRICS
+        num_samples=10_000,     # generated images per evaluation
+        split="test",           # reference split of the dataset
+        batch_size=250,         # images per feature-extraction batch (global)
+        cache_dir="",           # reference features cache ('' = $GAN_JAX_CACHE or ~/.cache/gan_jax)
+        best_metric="",         # result that picks the 'best' checkpoint ('' = the first metric)
+    ))
     c.distributed = ml_collections.ConfigDict(dict(
         enabled=config_dict.placeholder(bool),
         coordinator_address=config_dict.placeholder(str),
@@ -117,9 +125,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
         for field in ("learning_rate", "weight_decay", "l1", "l2", "grad_clip"):
             if opt[field] < 0:
                 raise ConfigError(f"optimizer.{side}.{field}={opt[field]} must be >= 0")
-    if config.eval.metrics or config.eval_every:
-        raise ConfigError("no evaluation metrics are available in this version; "
-                          "set eval_every=0 and eval.metrics=''")
+    from gan_jax.metrics import evaluator  # the metric registry; heavy imports only here
+
+    metrics = evaluator.parse_metrics(config.eval.metrics)
+    if config.eval_every and not metrics:
+        raise ConfigError(f"eval_every={config.eval_every} needs eval.metrics, e.g. "
+                          f"--config.eval.metrics=fd_fmnist (available: {', '.join(evaluator.METRICS)})")
+    if config.eval.best_metric:
+        evaluator.higher_is_better(config.eval.best_metric)
+    if config.eval.num_samples < 2 or config.eval.batch_size <= 0:
+        raise ConfigError("eval.num_samples must be >= 2 and eval.batch_size positive")
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:

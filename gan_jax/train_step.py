@@ -36,7 +36,14 @@ PyTree = Any
 Metrics = dict[str, jax.Array]
 
 # Stable ids: a subkey's value depends on its id only, never on which others exist.
+_ROOT_STREAMS = {"init": 0, "train": 1, "sample": 2, "eval": 3}
 _KEY_IDS = {"d_z": 0, "g_z": 1, "augment": 2, "dropout": 3}
+
+
+def root_keys(seed: int) -> dict[str, jax.Array]:
+    """The run's independent key streams: ``init``, ``train``, ``sample``, ``eval``."""
+    root = jax.random.key(seed)
+    return {name: jax.random.fold_in(root, i) for name, i in _ROOT_STREAMS.items()}
 
 
 def step_keys(base_key: jax.Array, step: jax.Array, n_critic: int) -> dict[str, Any]:

@@ -6,8 +6,9 @@ metrics, write a sample grid and save a checkpoint. The loop never waits on the
 device except at log points, where it fetches the metrics accumulated since the last.
 
 Every random number derives from ``config.seed`` through named streams of one root
-key: ``init`` (parameters), ``train`` (the step's noise, folded with the step) and
-``sample`` (the fixed noise of the sample grids).
+key (`gan_jax.train_step.root_keys`): ``init`` (parameters), ``train`` (the step's
+noise, folded with the step), ``sample`` (the fixed noise of the sample grids) and
+``eval`` (the noise of evaluation samples).
 """
 
 import os
@@ -18,17 +19,10 @@ import numpy as np
 
 from gan_jax import checkpoint, config as config_lib, data, datasets, parallel, sample, writers
 from gan_jax.errors import ConfigError
+from gan_jax.metrics import evaluator
 from gan_jax.models import build_models
 from gan_jax.state import GANState, abstract_state, count_params, create_state, make_optimizer
-from gan_jax.train_step import compile_train_step, make_train_step, sample_noise
-
-_STREAMS = {"init": 0, "train": 1, "sample": 2}
-
-
-def root_keys(seed: int) -> dict[str, jax.Array]:
-    root = jax.random.key(seed)
-    return {name: jax.random.fold_in(root, i) for name, i in _STREAMS.items()}
-
+from gan_jax.train_step import compile_train_step, make_train_step, root_keys, sample_noise
 
 def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
     try:
@@ -81,6 +75,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
 
     step_fn = compile_train_step(make_train_step(config, g_model, d_model, g_tx, d_tx), mesh)
     sampler = make_sampler_for(config, g_model, keys["sample"])
+    evaluate = evaluator.make_evaluation(config, g_model, mesh) if config.eval_every else None
+    best_manager = checkpoint.make_best_manager(workdir) if evaluate else None
     writer = writers.MetricsWriter(workdir, start_step)
     progress = writers.Progress(start_step, config.num_steps, config.batch_size)
     pending: list[dict] = []
@@ -101,12 +97,31 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
                 write_samples(workdir, done, sampler(state), writer)
             if done % config.checkpoint_every == 0 or last:
                 checkpoint.save(manager, state, config)
+            if evaluate and (done % config.eval_every == 0 or last):
+                run_evaluation(config, workdir, state, evaluate, writer, best_manager)
 
     stream.close()
     manager.wait_until_finished()
     manager.close()
+    if best_manager:
+        best_manager.close()
     writer.close()
     return state
+
+
+def run_evaluation(config, workdir: str, state: GANState, evaluate, writer, best_manager) -> dict:
+    """Computes eval.metrics on the EMA generator, logs them, and keeps the best checkpoint."""
+    results = evaluate(state.ema_params, state.g_vars)
+    step = int(jax.device_get(state.step))
+    writer.eval_results(step, results)
+    writers.log(f"eval at step {step}: " + ", ".join(f"{k} {v['value']:.5g}" for k, v in results.items()))
+    key = config.eval.best_metric or next(iter(results))
+    if key not in results:
+        raise ConfigError(f"eval.best_metric={key!r} is not among the results {sorted(results)}")
+    if checkpoint.maybe_save_best(best_manager, workdir, state, config, key, results[key]["value"],
+                                  evaluator.higher_is_better(key)):
+        writers.log(f"new best {key} {results[key]['value']:.5g} at step {step}")
+    return results
 
 
 def make_sampler_for(config: ml_collections.ConfigDict, g_model, key: jax.Array):

@@ -39,6 +39,15 @@ class MetricsWriter:
             if isinstance(value, (int, float)) and math.isfinite(value):
                 self._tb.add_scalar(key, value, step)
 
+    def eval_results(self, step: int, results: dict[str, dict]) -> None:
+        """Evaluation results go to ``eval.jsonl`` (with their protocols) and TensorBoard."""
+        if not self.enabled:
+            return
+        with open(os.path.join(os.path.dirname(self.path), "eval.jsonl"), "a") as f:
+            f.write(json.dumps({"step": int(step), "results": results}) + "\n")
+        for key, result in results.items():
+            self._tb.add_scalar(f"eval/{key}", result["value"], step)
+
     def image(self, step: int, tag: str, image: np.ndarray) -> None:
         """``image``: (H, W, C) uint8."""
         if self.enabled:

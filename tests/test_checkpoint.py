@@ -8,7 +8,8 @@ from gan_jax import checkpoint, parallel
 from gan_jax.errors import CheckpointError
 from gan_jax.models import build_models
 from gan_jax.state import abstract_state, make_optimizer
-from gan_jax.trainer import root_keys, train_and_evaluate
+from gan_jax.train_step import root_keys
+from gan_jax.trainer import train_and_evaluate
 
 
 def _abstract(config, mesh):

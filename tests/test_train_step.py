@@ -8,7 +8,7 @@ from gan_jax import data, datasets, parallel
 from gan_jax import train_step as ts
 from gan_jax.models import build_models
 from gan_jax.state import create_state, make_optimizer
-from gan_jax.trainer import root_keys
+from gan_jax.train_step import root_keys
 
 
 def _setup(config, devices=None):

@@ -1,0 +1,126 @@
+"""Evaluate a run's EMA generator and print a table.
+
+    python -m gan_jax.evaluate --workdir W [--metrics fd_fmnist,kd_fmnist,pr_fmnist,dc_fmnist]
+        [--num_samples 10000] [--checkpoint STEP] [--split test] [--samples ema|init|real:SPLIT]
+
+``--samples init`` evaluates the untrained generator of the run's config (a ceiling);
+``--samples real:train`` evaluates ``num_samples`` real images of another split in
+place of generated ones (the real-vs-real floor). Results are printed and appended to
+``W/eval.jsonl``.
+"""
+
+import json
+import os
+
+import jax
+import ml_collections
+import numpy as np
+from absl import flags
+
+from gan_jax import checkpoint, cli, config as config_lib, datasets, parallel
+from gan_jax.errors import CheckpointError, ConfigError
+from gan_jax.metrics import evaluator
+from gan_jax.metrics import features as features_lib
+from gan_jax.models import build_models
+from gan_jax.state import abstract_state, create_state, make_optimizer
+from gan_jax.train_step import root_keys
+
+flags.DEFINE_string("workdir", None, "The run to evaluate.")
+flags.DEFINE_string("metrics", "fd_fmnist,kd_fmnist,pr_fmnist,dc_fmnist", "Comma-separated metric names.")
+flags.DEFINE_integer("num_samples", None, "Generated images (default: the config's eval.num_samples).")
+flags.DEFINE_integer("checkpoint", None, "Checkpoint step (default: the latest).")
+flags.DEFINE_string("split", None, "Reference split (default: the config's eval.split).")
+flags.DEFINE_string("samples", "ema", "ema | init | real:SPLIT")
+FLAGS = flags.FLAGS
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise ConfigError(f"{workdir} has no config.json; is it a gan_jax workdir?")
+    base = config_lib.base_config()
+    with open(path) as f:
+        saved = json.load(f)
+    base.update_from_flattened_dict(_flatten(saved))
+    return base
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def real_features(config, split: str, names: list[str], num_samples: int, mesh) -> dict:
+    """Features of ``num_samples`` images of ``split`` drawn with the eval seed."""
+    ds = config.dataset.copy_and_resolve_references()
+    ds.split, ds.max_examples = split, 0
+    data = datasets.load_dataset(ds)
+    if num_samples > len(data):
+        raise ConfigError(f"--num_samples={num_samples} but split {split!r} has {len(data)} images")
+    order = np.random.default_rng(config.seed).permutation(len(data))[:num_samples]
+    images = np.asarray(data.images[np.sort(order)])
+    bs = config.eval.batch_size
+    out = {}
+    for net_name in sorted({evaluator.METRICS[n].net for n in names}):
+        extract = features_lib.make_extractor(features_lib.get_feature_net(net_name), mesh, bs)
+        out[net_name] = features_lib.extract_all(extract, (images[i:i + bs] for i in range(0, len(images), bs)))[0]
+    return out
+
+
+def run(workdir: str, metric_names: str, num_samples: int | None, step: int | None,
+        split: str | None, samples: str) -> tuple[dict[str, dict], str]:
+    config = load_run_config(workdir)
+    names = evaluator.parse_metrics(metric_names)
+    split = split or config.eval.split
+    num_samples = num_samples or config.eval.num_samples
+    mesh = parallel.create_mesh()
+    g_model, d_model = build_models(config)
+    txs = make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d)
+    models = (config, g_model, d_model, *txs, mesh, root_keys(config.seed)["init"])
+
+    if samples.startswith("real:"):
+        fake = real_features(config, samples[5:], names, num_samples, mesh)
+        real = evaluator.reference_sets(config, names, split, mesh)
+        return evaluator.compute(names, real, fake, split), f"{num_samples} real images of {samples[5:]}"
+    if samples == "init":
+        state, what = create_state(*models), "the untrained generator"
+    elif samples == "ema":
+        manager = checkpoint.make_manager(workdir, config)
+        if manager.latest_step() is None:
+            raise CheckpointError(f"no checkpoint in {workdir}/checkpoints to evaluate")
+        state = checkpoint.restore(manager, abstract_state(*models), step)
+        what = f"the EMA generator at step {int(state.step)}"
+    else:
+        raise ConfigError(f"--samples={samples!r}: use ema, init or real:SPLIT")
+    evaluate = evaluator.make_evaluation(config, g_model, mesh, names, num_samples, split)
+    return evaluate(state.ema_params, state.g_vars), what
+
+
+def format_table(results: dict[str, dict]) -> str:
+    width = max(len(k) for k in results)
+    lines = [f"{'metric':<{width}}  {'value':>12}  protocol"]
+    lines += [f"{k:<{width}}  {v['value']:>12.6g}  {v['protocol']}" for k, v in results.items()]
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) > 1:
+        cli.fail(f"unexpected arguments {argv[1:]}")
+    if not FLAGS.workdir:
+        cli.fail("--workdir is required")
+    results, what = run(FLAGS.workdir, FLAGS.metrics, FLAGS.num_samples, FLAGS.checkpoint,
+                        FLAGS.split, FLAGS.samples)
+    print(f"{what}:")
+    print(format_table(results))
+    if jax.process_index() == 0:
+        with open(os.path.join(FLAGS.workdir, "eval.jsonl"), "a") as f:
+            f.write(json.dumps({"samples": what, "results": results}) + "\n")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,186 @@
+"""Evaluating a generator: samples → features → metrics against cached reference features.
+
+Metric names say which feature network they use. On the domain classifier
+(`gan_jax.metrics.classifier`): ``fd_fmnist`` (Fréchet distance), ``kd_fmnist``
+(kernel distance, unbiased MMD²), ``pr_fmnist`` (improved precision and recall, k=3)
+and ``dc_fmnist`` (density and coverage, k=5).
+
+Every result carries a protocol label, ``<metric>_<n>gen_vs_<split><m>``, e.g.
+``fd_fmnist_10kgen_vs_test10k``: numbers with different labels are not comparable.
+
+Reference features are computed once per (dataset, split, resolution, channels,
+feature network weights) and cached as ``.npz`` in ``eval.cache_dir``.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+from jax.sharding import Mesh
+
+from gan_jax import datasets, parallel, sample
+from gan_jax.errors import ConfigError
+from gan_jax.metrics import features as features_lib
+from gan_jax.metrics import fid, kid, precision_recall
+from gan_jax.train_step import root_keys, sample_noise
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    net: str
+    compute: Callable[[np.ndarray, np.ndarray], dict[str, float]]  # (real, fake) features -> values
+    higher_is_better: dict[str, bool]
+
+
+def _kd(real, fake):
+    mean, std = kid.kernel_distance(real, fake)
+    return {"": mean, "_std": std}
+
+
+def _pr(real, fake):
+    p, r = precision_recall.precision_recall(real, fake, k=3)
+    return {"_precision": p, "_recall": r}
+
+
+def _dc(real, fake):
+    d, c = precision_recall.density_coverage(real, fake, k=5)
+    return {"_density": d, "_coverage": c}
+
+
+METRICS: dict[str, Metric] = {
+    "fd_fmnist": Metric("fmnist", lambda r, f: {"": fid.frechet_distance_of_features(r, f)}, {"": False}),
+    "kd_fmnist": Metric("fmnist", _kd, {"": False, "_std": False}),
+    "pr_fmnist": Metric("fmnist", _pr, {"_precision": True, "_recall": True}),
+    "dc_fmnist": Metric("fmnist", _dc, {"_density": True, "_coverage": True}),
+}
+
+
+def parse_metrics(names: str) -> list[str]:
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    for name in chosen:
+        if name not in METRICS:
+            raise ConfigError(f"unknown metric {name!r}; available: {', '.join(METRICS)}")
+    return chosen
+
+
+def higher_is_better(key: str) -> bool:
+    """For a result key such as 'fd_fmnist' or 'pr_fmnist_recall'."""
+    for name, metric in METRICS.items():
+        if key.startswith(name) and key[len(name):] in metric.higher_is_better:
+            return metric.higher_is_better[key[len(name):]]
+    raise ConfigError(f"{key!r} is not a metric result; results look like 'fd_fmnist', 'pr_fmnist_recall'")
+
+
+def _count(n: int) -> str:
+    return f"{n // 1000}k" if n % 1000 == 0 and n >= 1000 else str(n)
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("GAN_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "gan_jax"))
+
+
+def reference_features(dataset_config: ml_collections.ConfigDict, split: str, net, extract,
+                       batch_size: int, cache_dir: str) -> np.ndarray:
+    """Features of every image of ``split``, computed once and cached."""
+    ds = dataset_config.copy_and_resolve_references()
+    ds.split, ds.max_examples = split, 0
+    key = json.dumps({k: ds[k] for k in ("name", "source", "path", "split", "resolution",
+                                         "channels", "resize")}, sort_keys=True) + net.weights_id
+    path = os.path.join(cache_dir or default_cache_dir(), "reference",
+                        f"{ds.name}-{split}-{ds.resolution}px-{net.name}-"
+                        f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz")
+    if os.path.exists(path):
+        with np.load(path) as f:
+            return f["features"]
+    data = datasets.load_dataset(ds)
+    feats, _ = features_lib.extract_all(
+        extract, (np.asarray(data.images[i:i + batch_size]) for i in range(0, len(data), batch_size)))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}.npz"
+    np.savez(tmp, features=feats)
+    os.replace(tmp, path)
+    logging.info("cached %d reference features of %s:%s in %s", len(feats), ds.name, split, path)
+    return feats
+
+
+def make_generated_features(g_model: nn.Module, z_dim: int, net, mesh: Mesh, batch_size: int
+                            ) -> Callable[[object, dict, jax.Array, int], np.ndarray]:
+    """``(ema_params, g_vars, key, n) -> features of n samples`` of the EMA generator.
+
+    BatchNorm statistics are recomputed for the EMA weights (standing statistics) on a
+    fixed noise batch, then each image depends on its own noise only. Generation,
+    quantisation and feature extraction run in one compiled, sharded function.
+    """
+    parallel.check_batch_size(batch_size, mesh)
+    replicated, sharded = parallel.replicated(mesh), parallel.data_sharded(mesh)
+    stats_fn = jax.jit(lambda p, v, z: sample.standing_stats(g_model, p, v, z), out_shardings=replicated)
+
+    def features_of(params, stats, z):
+        images = g_model.apply({"params": params, **stats}, z, train=False)
+        return net.apply(features_lib.to_uint8(images))[0]
+
+    feat_fn = jax.jit(features_of, in_shardings=(replicated, replicated, sharded), out_shardings=replicated)
+
+    def generate(params, g_vars, key, n):
+        standing_key, z_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
+        stats = stats_fn(params, g_vars, sample_noise(standing_key, 512, z_dim))
+        out = [np.asarray(feat_fn(params, stats, sample_noise(jax.random.fold_in(z_key, i), batch_size, z_dim)))
+               for i in range(-(-n // batch_size))]
+        return np.concatenate(out)[:n].astype(np.float32)
+
+    return generate
+
+
+def compute(names: list[str], real: dict[str, np.ndarray], fake: dict[str, np.ndarray],
+            split: str) -> dict[str, dict]:
+    """{result key: {'value', 'protocol'}} for each metric, given features per network."""
+    results = {}
+    for name in names:
+        metric = METRICS[name]
+        r, f = real[metric.net], fake[metric.net]
+        protocol = f"{name}_{_count(len(f))}gen_vs_{split}{_count(len(r))}"
+        for suffix, value in metric.compute(r, f).items():
+            results[name + suffix] = {"value": float(value), "protocol": protocol}
+    return results
+
+
+def reference_sets(config: ml_collections.ConfigDict, names: list[str], split: str, mesh: Mesh
+                   ) -> dict[str, np.ndarray]:
+    """Reference features of ``split`` for every feature network ``names`` need."""
+    out = {}
+    for net_name in sorted({METRICS[n].net for n in names}):
+        net = features_lib.get_feature_net(net_name)
+        extract = features_lib.make_extractor(net, mesh, config.eval.batch_size)
+        out[net_name] = reference_features(config.dataset, split, net, extract,
+                                           config.eval.batch_size, config.eval.cache_dir)
+    return out
+
+
+def make_evaluation(config: ml_collections.ConfigDict, g_model: nn.Module, mesh: Mesh,
+                    metric_names: list[str] | None = None, num_samples: int | None = None,
+                    split: str | None = None) -> Callable[[object, dict], dict[str, dict]]:
+    """``(ema_params, g_vars) -> results`` for ``config.eval`` (arguments override it).
+
+    Builds the feature networks and loads (or computes and caches) the reference
+    features once; each call then only generates and extracts.
+    """
+    names = parse_metrics(config.eval.metrics) if metric_names is None else metric_names
+    num_samples = num_samples or config.eval.num_samples
+    split = split or config.eval.split
+    key = root_keys(config.seed)["eval"]
+    real = reference_sets(config, names, split, mesh)
+    generators = {n: make_generated_features(g_model, config.model.z_dim, features_lib.get_feature_net(n),
+                                             mesh, config.eval.batch_size) for n in real}
+
+    def evaluate(params, g_vars) -> dict[str, dict]:
+        fake = {n: gen(params, g_vars, key, num_samples) for n, gen in generators.items()}
+        return compute(names, real, fake, split)
+
+    return evaluate

@@ -1,0 +1,53 @@
+"""The evaluator CLI on a tiny run, and evaluation inside training with a best checkpoint."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import REPO
+from gan_jax import checkpoint
+from gan_jax.trainer import train_and_evaluate
+
+
+def _evaluate_cli(workdir, *args, cache):
+    cmd = [sys.executable, "-m", "gan_jax.evaluate", "--workdir", str(workdir), *args]
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "GAN_JAX_CACHE": str(cache)}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
+
+
+def test_training_evaluates_and_keeps_the_best_checkpoint(tiny_config, tmp_path):
+    tiny_config.num_steps, tiny_config.eval_every = 4, 2
+    tiny_config.eval.metrics = "fd_fmnist,pr_fmnist"
+    tiny_config.eval.num_samples, tiny_config.eval.batch_size = 64, 32
+    tiny_config.eval.split = "train"  # the synthetic npz has one split
+    tiny_config.eval.cache_dir = str(tmp_path / "cache")
+    train_and_evaluate(tiny_config, str(tmp_path / "run"))
+    records = [json.loads(l) for l in open(tmp_path / "run" / "eval.jsonl")]
+    assert [r["step"] for r in records] == [2, 4]
+    assert set(records[0]["results"]) == {"fd_fmnist", "pr_fmnist_precision", "pr_fmnist_recall"}
+    assert records[0]["results"]["fd_fmnist"]["protocol"] == "fd_fmnist_64gen_vs_train256"
+    best = checkpoint.read_best(str(tmp_path / "run"))
+    values = {r["step"]: r["results"]["fd_fmnist"]["value"] for r in records}
+    assert best["metric"] == "fd_fmnist" and best["step"] == min(values, key=values.get)
+    assert checkpoint.make_best_manager(str(tmp_path / "run")).all_steps() == [best["step"]]
+
+
+def test_evaluate_cli_on_a_tiny_run(tiny_config, tmp_path):
+    tiny_config.num_steps = 2
+    train_and_evaluate(tiny_config, str(tmp_path / "run"))
+    args = ["--metrics=fd_fmnist,kd_fmnist", "--num_samples=64", "--split=train"]
+    result = _evaluate_cli(tmp_path / "run", *args, cache=tmp_path / "cache")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "the EMA generator at step 2:" in result.stdout
+    assert "fd_fmnist_64gen_vs_train256" in result.stdout and "kd_fmnist_std" in result.stdout
+    real = _evaluate_cli(tmp_path / "run", *args, "--samples=real:train", cache=tmp_path / "cache")
+    assert real.returncode == 0, real.stderr[-2000:]
+    lines = [json.loads(l) for l in open(tmp_path / "run" / "eval.jsonl")]
+    fd_gen, fd_real = (l["results"]["fd_fmnist"]["value"] for l in lines)
+    assert fd_real < fd_gen
+
+
+def test_evaluate_cli_user_errors(tmp_path):
+    result = _evaluate_cli(tmp_path, "--metrics=fd_fmnist", cache=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("error:") and "config.json" in result.stderr
