@@ -86,7 +86,8 @@ def run(workdir: str, metric_names: str, num_samples: int | None, step: int | No
     if samples.startswith("real:"):
         fake = real_features(config, samples[5:], names, num_samples, mesh)
         real = evaluator.reference_sets(config, names, split, mesh)
-        return evaluator.compute(names, real, fake, split), f"{num_samples} real images of {samples[5:]}"
+        results = evaluator.compute(names, real, fake, split, fake_label=samples[5:])
+        return results, f"{num_samples} real images of {samples[5:]}"
     if samples == "init":
         state, what = create_state(*models), "the untrained generator"
     elif samples == "ema":

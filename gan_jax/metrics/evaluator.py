@@ -139,13 +139,17 @@ def make_generated_features(g_model: nn.Module, z_dim: int, net, mesh: Mesh, bat
 
 
 def compute(names: list[str], real: dict[str, np.ndarray], fake: dict[str, np.ndarray],
-            split: str) -> dict[str, dict]:
-    """{result key: {'value', 'protocol'}} for each metric, given features per network."""
+            split: str, fake_label: str = "gen") -> dict[str, dict]:
+    """{result key: {'value', 'protocol'}} for each metric, given features per network.
+
+    ``fake_label`` names what stands in the place of generated images in the protocol
+    (``gen``, or a split name when real images are compared with real ones).
+    """
     results = {}
     for name in names:
         metric = METRICS[name]
         r, f = real[metric.net], fake[metric.net]
-        protocol = f"{name}_{_count(len(f))}gen_vs_{split}{_count(len(r))}"
+        protocol = f"{name}_{_count(len(f))}{fake_label}_vs_{split}{_count(len(r))}"
         for suffix, value in metric.compute(r, f).items():
             results[name + suffix] = {"value": float(value), "protocol": protocol}
     return results

@@ -13,6 +13,8 @@ the reference implementations do. A product of covariances has real eigenvalues,
 an imaginary part beyond rounding means the inputs are broken and is an error.
 """
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 
@@ -35,7 +37,9 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
         raise ValueError(f"mismatched statistics: {mu1.shape} {sigma1.shape} vs {mu2.shape} {sigma2.shape}")
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    with warnings.catch_warnings():  # singular products are expected (dead ReLU units); checked below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
         offset = np.eye(len(sigma1)) * eps
         covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
