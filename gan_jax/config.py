@@ -13,7 +13,8 @@ sample_every         int: PNG grid of EMA samples from a fixed noise batch (0: o
 checkpoint_every     int: orbax checkpoint (one is always written at the end)
 keep_checkpoints     int: how many recent checkpoints to keep
 eval_every           int: compute eval.metrics every N steps and at the end (0: off)
-eval.*               metrics, num_samples, split, batch_size, cache_dir, best_metric
+eval.*               metrics, num_samples, split, batch_size, cache_dir, best_metric,
+                     inception_weights
 dataset.*            see `gan_jax.data`
 model.architecture   'dcgan'
 model.z_dim          latent size
@@ -85,6 +86,7 @@ def base_config() -> ml_collections.ConfigDict:
         batch_size=250,         # images per feature-extraction batch (global)
         cache_dir="",           # reference features cache ('' = $GAN_JAX_CACHE or ~/.cache/gan_jax)
         best_metric="",         # result that picks the 'best' checkpoint ('' = the first metric)
+        inception_weights="",   # converted FID Inception .npz ('' = $GAN_JAX_INCEPTION)
     ))
     c.distributed = ml_collections.ConfigDict(dict(
         enabled=config_dict.placeholder(bool),

@@ -2,6 +2,7 @@
 
     python -m gan_jax.evaluate --workdir W [--metrics fd_fmnist,kd_fmnist,pr_fmnist,dc_fmnist]
         [--num_samples 10000] [--checkpoint STEP] [--split test] [--samples ema|init|real:SPLIT]
+        [--inception_weights inception_fid.npz]   # for fid, kid, is, pr, dc
 
 ``--samples init`` evaluates the untrained generator of the run's config (a ceiling);
 ``--samples real:train`` evaluates ``num_samples`` real images of another split in
@@ -25,12 +26,17 @@ from gan_jax.models import build_models
 from gan_jax.state import abstract_state, create_state, make_optimizer
 from gan_jax.train_step import root_keys
 
-flags.DEFINE_string("workdir", None, "The run to evaluate.")
-flags.DEFINE_string("metrics", "fd_fmnist,kd_fmnist,pr_fmnist,dc_fmnist", "Comma-separated metric names.")
-flags.DEFINE_integer("num_samples", None, "Generated images (default: the config's eval.num_samples).")
-flags.DEFINE_integer("checkpoint", None, "Checkpoint step (default: the latest).")
-flags.DEFINE_string("split", None, "Reference split (default: the config's eval.split).")
-flags.DEFINE_string("samples", "ema", "ema | init | real:SPLIT")
+def define_flags() -> None:
+    """Command-line flags, defined only when run as a program (importing stays side-effect free)."""
+    flags.DEFINE_string("workdir", None, "The run to evaluate.")
+    flags.DEFINE_string("metrics", "fd_fmnist,kd_fmnist,pr_fmnist,dc_fmnist", "Comma-separated metric names.")
+    flags.DEFINE_integer("num_samples", None, "Generated images (default: the config's eval.num_samples).")
+    flags.DEFINE_integer("checkpoint", None, "Checkpoint step (default: the latest).")
+    flags.DEFINE_string("split", None, "Reference split (default: the config's eval.split).")
+    flags.DEFINE_string("samples", "ema", "ema | init | real:SPLIT")
+    flags.DEFINE_string("inception_weights", None, "Converted FID Inception .npz (for fid, kid, is, pr, dc).")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -67,14 +73,18 @@ def real_features(config, split: str, names: list[str], num_samples: int, mesh) 
     bs = config.eval.batch_size
     out = {}
     for net_name in sorted({evaluator.METRICS[n].net for n in names}):
-        extract = features_lib.make_extractor(features_lib.get_feature_net(net_name), mesh, bs)
-        out[net_name] = features_lib.extract_all(extract, (images[i:i + bs] for i in range(0, len(images), bs)))[0]
+        net = features_lib.get_feature_net(net_name, config.eval.inception_weights)
+        extract = features_lib.make_extractor(net, mesh, bs)
+        out[net_name] = features_lib.extract_all(extract, (images[i:i + bs] for i in range(0, len(images), bs)))
     return out
 
 
 def run(workdir: str, metric_names: str, num_samples: int | None, step: int | None,
-        split: str | None, samples: str) -> tuple[dict[str, dict], str]:
+        split: str | None, samples: str, inception_weights: str | None = None
+        ) -> tuple[dict[str, dict], str]:
     config = load_run_config(workdir)
+    if inception_weights:
+        config.eval.inception_weights = inception_weights
     names = evaluator.parse_metrics(metric_names)
     split = split or config.eval.split
     num_samples = num_samples or config.eval.num_samples
@@ -115,7 +125,7 @@ def main(argv):
     if not FLAGS.workdir:
         cli.fail("--workdir is required")
     results, what = run(FLAGS.workdir, FLAGS.metrics, FLAGS.num_samples, FLAGS.checkpoint,
-                        FLAGS.split, FLAGS.samples)
+                        FLAGS.split, FLAGS.samples, FLAGS.inception_weights)
     print(f"{what}:")
     print(format_table(results))
     if jax.process_index() == 0:
@@ -124,4 +134,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     cli.run(main)

@@ -53,5 +53,26 @@ def tiny_config(synthetic_npz):
     return config
 
 
+def random_inception_state_dict(seed: int = 0) -> dict:
+    """Random weights in the published PyTorch layout, with plausible BatchNorm statistics."""
+    rng = np.random.default_rng(seed)
+    state = {}
+    from gan_jax.metrics import inception
+
+    for name, (_, shape) in inception.torch_layout().items():
+        if name.endswith("running_var"):
+            state[name] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
+        elif name.endswith("conv.weight"):
+            fan_in = np.prod(shape[1:])
+            state[name] = (rng.normal(size=shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+        elif name.endswith("bn.weight"):
+            state[name] = np.ones(shape, np.float32)
+        else:
+            state[name] = (0.01 * rng.normal(size=shape)).astype(np.float32)
+        if name.endswith("bn.running_var"):
+            state[name.replace("running_var", "num_batches_tracked")] = np.array(0, np.int64)
+    return state
+
+
 def pytest_report_header(config):
     return f"jax {jax.__version__}, {jax.device_count()} devices ({jax.devices()[0].platform})"

@@ -21,8 +21,12 @@ from gan_jax import cli
 from gan_jax.errors import GanJaxError
 from gan_jax.metrics import inception
 
-flags.DEFINE_string("src", None, "Published weights: .pth (pytorch-fid) or .npz state dict.")
-flags.DEFINE_string("out", "inception_fid.npz", "Where to write the converted .npz.")
+def define_flags() -> None:
+    """Command-line flags, defined only when run as a program (importing stays side-effect free)."""
+    flags.DEFINE_string("src", None, "Published weights: .pth (pytorch-fid) or .npz state dict.")
+    flags.DEFINE_string("out", "inception_fid.npz", "Where to write the converted .npz.")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -72,4 +76,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     cli.run(main)

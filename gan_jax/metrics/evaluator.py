@@ -3,7 +3,8 @@
 Metric names say which feature network they use. On the domain classifier
 (`gan_jax.metrics.classifier`): ``fd_fmnist`` (Fréchet distance), ``kd_fmnist``
 (kernel distance, unbiased MMD²), ``pr_fmnist`` (improved precision and recall, k=3)
-and ``dc_fmnist`` (density and coverage, k=5).
+and ``dc_fmnist`` (density and coverage, k=5). On FID's Inception-v3 (weights converted
+by `gan_jax.metrics.convert_inception`): ``fid``, ``kid``, ``is``, ``pr`` and ``dc``.
 
 Every result carries a protocol label, ``<metric>_<n>gen_vs_<split><m>``, e.g.
 ``fd_fmnist_10kgen_vs_test10k``: numbers with different labels are not comparable.
@@ -28,37 +29,53 @@ from jax.sharding import Mesh
 from gan_jax import datasets, parallel, sample
 from gan_jax.errors import ConfigError
 from gan_jax.metrics import features as features_lib
-from gan_jax.metrics import fid, kid, precision_recall
+from gan_jax.metrics import fid, inception_score, kid, precision_recall
 from gan_jax.train_step import root_keys, sample_noise
 
 
 @dataclasses.dataclass(frozen=True)
 class Metric:
     net: str
-    compute: Callable[[np.ndarray, np.ndarray], dict[str, float]]  # (real, fake) features -> values
+    # (real features, fake features, fake logits) -> {result suffix: value}
+    compute: Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, float]]
     higher_is_better: dict[str, bool]
 
 
-def _kd(real, fake):
+def _fd(real, fake, _):
+    return {"": fid.frechet_distance_of_features(real, fake)}
+
+
+def _kd(real, fake, _):
     mean, std = kid.kernel_distance(real, fake)
     return {"": mean, "_std": std}
 
 
-def _pr(real, fake):
+def _pr(real, fake, _):
     p, r = precision_recall.precision_recall(real, fake, k=3)
     return {"_precision": p, "_recall": r}
 
 
-def _dc(real, fake):
+def _dc(real, fake, _):
     d, c = precision_recall.density_coverage(real, fake, k=5)
     return {"_density": d, "_coverage": c}
 
 
+def _is(_, __, fake_logits):
+    mean, std = inception_score.inception_score(fake_logits, splits=10)
+    return {"": mean, "_std": std}
+
+
+_LOWER = {"": False, "_std": False}
 METRICS: dict[str, Metric] = {
-    "fd_fmnist": Metric("fmnist", lambda r, f: {"": fid.frechet_distance_of_features(r, f)}, {"": False}),
-    "kd_fmnist": Metric("fmnist", _kd, {"": False, "_std": False}),
+    "fd_fmnist": Metric("fmnist", _fd, {"": False}),
+    "kd_fmnist": Metric("fmnist", _kd, _LOWER),
     "pr_fmnist": Metric("fmnist", _pr, {"_precision": True, "_recall": True}),
     "dc_fmnist": Metric("fmnist", _dc, {"_density": True, "_coverage": True}),
+    "fid": Metric("inception", _fd, {"": False}),
+    "kid": Metric("inception", _kd, _LOWER),
+    "is": Metric("inception", _is, {"": True, "_std": False}),
+    "pr": Metric("inception", _pr, {"_precision": True, "_recall": True}),
+    "dc": Metric("inception", _dc, {"_density": True, "_coverage": True}),
 }
 
 
@@ -112,7 +129,7 @@ def reference_features(dataset_config: ml_collections.ConfigDict, split: str, ne
 
 def make_generated_features(g_model: nn.Module, z_dim: int, net, mesh: Mesh, batch_size: int
                             ) -> Callable[[object, dict, jax.Array, int], np.ndarray]:
-    """``(ema_params, g_vars, key, n) -> features of n samples`` of the EMA generator.
+    """``(ema_params, g_vars, key, n) -> (features, logits)`` of n samples of the EMA generator.
 
     BatchNorm statistics are recomputed for the EMA weights (standing statistics) on a
     fixed noise batch, then each image depends on its own noise only. Generation,
@@ -124,23 +141,24 @@ def make_generated_features(g_model: nn.Module, z_dim: int, net, mesh: Mesh, bat
 
     def features_of(params, stats, z):
         images = g_model.apply({"params": params, **stats}, z, train=False)
-        return net.apply(features_lib.to_uint8(images))[0]
+        return net.apply(features_lib.to_uint8(images))
 
     feat_fn = jax.jit(features_of, in_shardings=(replicated, replicated, sharded), out_shardings=replicated)
 
     def generate(params, g_vars, key, n):
         standing_key, z_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
         stats = stats_fn(params, g_vars, sample_noise(standing_key, 512, z_dim))
-        out = [np.asarray(feat_fn(params, stats, sample_noise(jax.random.fold_in(z_key, i), batch_size, z_dim)))
+        out = [jax.device_get(feat_fn(params, stats, sample_noise(jax.random.fold_in(z_key, i), batch_size, z_dim)))
                for i in range(-(-n // batch_size))]
-        return np.concatenate(out)[:n].astype(np.float32)
+        return tuple(np.concatenate(part)[:n].astype(np.float32) for part in zip(*out))
 
     return generate
 
 
-def compute(names: list[str], real: dict[str, np.ndarray], fake: dict[str, np.ndarray],
+def compute(names: list[str], real: dict[str, np.ndarray], fake: dict[str, tuple],
             split: str, fake_label: str = "gen") -> dict[str, dict]:
-    """{result key: {'value', 'protocol'}} for each metric, given features per network.
+    """{result key: {'value', 'protocol'}} for each metric, given per network the real
+    features and the (features, logits) of the samples.
 
     ``fake_label`` names what stands in the place of generated images in the protocol
     (``gen``, or a split name when real images are compared with real ones).
@@ -148,9 +166,9 @@ def compute(names: list[str], real: dict[str, np.ndarray], fake: dict[str, np.nd
     results = {}
     for name in names:
         metric = METRICS[name]
-        r, f = real[metric.net], fake[metric.net]
+        r, (f, f_logits) = real[metric.net], fake[metric.net]
         protocol = f"{name}_{_count(len(f))}{fake_label}_vs_{split}{_count(len(r))}"
-        for suffix, value in metric.compute(r, f).items():
+        for suffix, value in metric.compute(r, f, f_logits).items():
             results[name + suffix] = {"value": float(value), "protocol": protocol}
     return results
 
@@ -160,7 +178,7 @@ def reference_sets(config: ml_collections.ConfigDict, names: list[str], split: s
     """Reference features of ``split`` for every feature network ``names`` need."""
     out = {}
     for net_name in sorted({METRICS[n].net for n in names}):
-        net = features_lib.get_feature_net(net_name)
+        net = features_lib.get_feature_net(net_name, config.eval.inception_weights)
         extract = features_lib.make_extractor(net, mesh, config.eval.batch_size)
         out[net_name] = reference_features(config.dataset, split, net, extract,
                                            config.eval.batch_size, config.eval.cache_dir)
@@ -180,8 +198,9 @@ def make_evaluation(config: ml_collections.ConfigDict, g_model: nn.Module, mesh:
     split = split or config.eval.split
     key = root_keys(config.seed)["eval"]
     real = reference_sets(config, names, split, mesh)
-    generators = {n: make_generated_features(g_model, config.model.z_dim, features_lib.get_feature_net(n),
-                                             mesh, config.eval.batch_size) for n in real}
+    generators = {n: make_generated_features(
+        g_model, config.model.z_dim, features_lib.get_feature_net(n, config.eval.inception_weights),
+        mesh, config.eval.batch_size) for n in real}
 
     def evaluate(params, g_vars) -> dict[str, dict]:
         fake = {n: gen(params, g_vars, key, num_samples) for n, gen in generators.items()}

@@ -19,9 +19,9 @@ from jax.sharding import Mesh
 
 from gan_jax import parallel
 from gan_jax.errors import ConfigError
-from gan_jax.metrics import classifier
+from gan_jax.metrics import classifier, inception
 
-FEATURE_NETS = ("fmnist",)
+FEATURE_NETS = ("fmnist", "inception")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,13 +49,25 @@ def _fmnist_preprocess(images: jax.Array) -> jax.Array:
     return x
 
 
-def get_feature_net(name: str) -> FeatureNet:
+def _file_digest(path: str) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            sha.update(chunk)
+    return sha.hexdigest()[:12]
+
+
+def get_feature_net(name: str, inception_weights: str = "") -> FeatureNet:
+    """``fmnist``: the shipped domain classifier; ``inception``: FID's Inception-v3, from
+    ``inception_weights`` or ``$GAN_JAX_INCEPTION`` (see `gan_jax.metrics.inception`)."""
+    if name == "inception":
+        path = inception.weights_path(inception_weights or None)
+        return FeatureNet("inception", 2048, "inception-" + _file_digest(path),
+                          inception.features_fn(inception.load_params(path)))
     if name == "fmnist":
         params = classifier.load_params()
         model = classifier.Classifier()
-        with open(classifier.WEIGHTS, "rb") as f:
-            digest = "fmnist-" + hashlib.sha256(f.read()).hexdigest()[:12]
-        return FeatureNet("fmnist", classifier.FEATURE_DIM, digest,
+        return FeatureNet("fmnist", classifier.FEATURE_DIM, "fmnist-" + _file_digest(classifier.WEIGHTS),
                           lambda images: model.apply({"params": params}, _fmnist_preprocess(images)))
     raise ConfigError(f"unknown feature network {name!r}; available: {', '.join(FEATURE_NETS)}")
 

@@ -19,10 +19,14 @@ from gan_jax import cli, datasets
 from gan_jax.config import base_config
 from gan_jax.metrics import classifier
 
-flags.DEFINE_string("out", classifier.WEIGHTS, "Where to write the .npz weights.")
-flags.DEFINE_integer("epochs", 10, "Passes over the train split.")
-flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_integer("seed", 0, "Seed of initialisation, order and augmentation.")
+def define_flags() -> None:
+    """Command-line flags, defined only when run as a program (importing stays side-effect free)."""
+    flags.DEFINE_string("out", classifier.WEIGHTS, "Where to write the .npz weights.")
+    flags.DEFINE_integer("epochs", 10, "Passes over the train split.")
+    flags.DEFINE_integer("batch_size", 128, "Batch size.")
+    flags.DEFINE_integer("seed", 0, "Seed of initialisation, order and augmentation.")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -91,4 +95,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     cli.run(main)

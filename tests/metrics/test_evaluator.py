@@ -15,18 +15,18 @@ from gan_jax.metrics import evaluator, features, fid
 def test_compute_labels_every_result_with_its_protocol():
     rng = np.random.default_rng(0)
     real = {"fmnist": rng.normal(size=(3000, 4))}
-    fake = {"fmnist": rng.normal(size=(2000, 4))}
+    fake = {"fmnist": (rng.normal(size=(2000, 4)), rng.normal(size=(2000, 10)))}
     results = evaluator.compute(["fd_fmnist", "pr_fmnist"], real, fake, "test")
     assert set(results) == {"fd_fmnist", "pr_fmnist_precision", "pr_fmnist_recall"}
     assert results["fd_fmnist"]["protocol"] == "fd_fmnist_2kgen_vs_test3k"
     assert results["fd_fmnist"]["value"] == pytest.approx(
-        fid.frechet_distance_of_features(real["fmnist"], fake["fmnist"]))
+        fid.frechet_distance_of_features(real["fmnist"], fake["fmnist"][0]))
 
 
 def test_metric_names_and_directions():
     assert evaluator.parse_metrics("fd_fmnist, kd_fmnist") == ["fd_fmnist", "kd_fmnist"]
-    with pytest.raises(ConfigError, match="unknown metric 'fid'.*fd_fmnist"):
-        evaluator.parse_metrics("fid")
+    with pytest.raises(ConfigError, match="unknown metric 'fid50k'.*fd_fmnist"):
+        evaluator.parse_metrics("fid50k")
     assert not evaluator.higher_is_better("fd_fmnist")
     assert evaluator.higher_is_better("pr_fmnist_recall")
     with pytest.raises(ConfigError):

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import random_inception_state_dict as random_state_dict
 from gan_jax.errors import GanJaxError
 from gan_jax.metrics import convert_inception, inception
 
@@ -22,25 +23,6 @@ PUBLISHED_SHAPES = {
     "fc.weight": (1008, 2048),
     "fc.bias": (1008,),
 }
-
-
-def random_state_dict(seed=0):
-    """Random weights in the published PyTorch layout, with plausible BatchNorm statistics."""
-    rng = np.random.default_rng(seed)
-    state = {}
-    for name, (_, shape) in inception.torch_layout().items():
-        if name.endswith("running_var"):
-            state[name] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
-        elif name.endswith("conv.weight"):
-            fan_in = np.prod(shape[1:])
-            state[name] = (rng.normal(size=shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
-        elif name.endswith("bn.weight"):
-            state[name] = np.ones(shape, np.float32)
-        else:
-            state[name] = (0.01 * rng.normal(size=shape)).astype(np.float32)
-        if name.endswith("bn.running_var"):
-            state[name.replace("running_var", "num_batches_tracked")] = np.array(0, np.int64)
-    return state
 
 
 def test_layout_matches_the_published_network():
