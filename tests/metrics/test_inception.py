@@ -105,3 +105,15 @@ def test_average_pool_leaves_padding_out():
         for j in range(6):
             window = x[0, max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
             np.testing.assert_allclose(got[0, i, j], window.mean(axis=(0, 1)), rtol=1e-5)
+
+
+def test_converter_reads_pytorch_fid_pth_files(tmp_path):
+    """The .pth path, through torch.load(weights_only=True), when torch is installed."""
+    torch = pytest.importorskip("torch")
+    state = random_state_dict(seed=3)
+    torch.save({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}, tmp_path / "pt_inception.pth")
+    from_pth = convert_inception.convert(convert_inception.read_state_dict(str(tmp_path / "pt_inception.pth")))
+    from_npz = convert_inception.convert(state)
+    assert from_pth.keys() == from_npz.keys()
+    for key in from_npz:
+        np.testing.assert_array_equal(from_pth[key], from_npz[key])
