@@ -19,6 +19,7 @@ dataset.*            see `gan_jax.data`
 model.architecture   'dcgan'
 model.z_dim          latent size
 model.g_width/d_width  channels of the layer nearest the image
+model.num_classes    0: unconditional; N: class-conditional on the dataset's N labels
 model.bn_momentum    BatchNorm running-average momentum (Flax convention)
 model.dtype          compute dtype of the networks ('float32', 'bfloat16')
 optimizer.{g,d}.*    learning_rate, b1, b2, eps (Adam); weight_decay (decoupled, AdamW);
@@ -73,7 +74,7 @@ def base_config() -> ml_collections.ConfigDict:
         max_examples=0,         # use only the first N examples (0 = all)
     ))
     c.model = ml_collections.ConfigDict(dict(
-        architecture="dcgan", z_dim=100, g_width=64, d_width=64, bn_momentum=0.9,
+        architecture="dcgan", z_dim=100, g_width=64, d_width=64, num_classes=0, bn_momentum=0.9,
         dtype="float32"))
     c.optimizer = ml_collections.ConfigDict(dict(g=_optimizer(), d=_optimizer()))
     c.loss = ml_collections.ConfigDict(dict(d_loss="non_saturating", g_loss="non_saturating"))
@@ -118,6 +119,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"dataset.channels={ds.channels} must be 1 or 3")
     if ds.resize not in ("pad", "resize"):
         raise ConfigError(f"dataset.resize={ds.resize!r} must be 'pad' or 'resize'")
+    if config.model.num_classes < 0:
+        raise ConfigError(f"model.num_classes={config.model.num_classes} must be >= 0")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"model.dtype={config.model.dtype!r} must be float32, bfloat16 or float16")
     if not 0.0 <= config.ema.decay < 1.0:
@@ -129,7 +132,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 raise ConfigError(f"optimizer.{side}.{field}={opt[field]} must be >= 0")
     from gan_jax.metrics import evaluator  # the metric registry; heavy imports only here
 
-    metrics = evaluator.parse_metrics(config.eval.metrics)
+    metrics = evaluator.parse_metrics(config.eval.metrics, config.model.num_classes)
     if config.eval_every and not metrics:
         raise ConfigError(f"eval_every={config.eval_every} needs eval.metrics, e.g. "
                           f"--config.eval.metrics=fd_fmnist (available: {', '.join(evaluator.METRICS)})")

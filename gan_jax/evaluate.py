@@ -75,7 +75,8 @@ def real_features(config, split: str, names: list[str], num_samples: int, mesh) 
     for net_name in sorted({evaluator.METRICS[n].net for n in names}):
         net = features_lib.get_feature_net(net_name, config.eval.inception_weights)
         extract = features_lib.make_extractor(net, mesh, bs)
-        out[net_name] = features_lib.extract_all(extract, (images[i:i + bs] for i in range(0, len(images), bs)))
+        feats, logits = features_lib.extract_all(extract, (images[i:i + bs] for i in range(0, len(images), bs)))
+        out[net_name] = evaluator.Samples(feats, logits)
     return out
 
 
@@ -85,7 +86,7 @@ def run(workdir: str, metric_names: str, num_samples: int | None, step: int | No
     config = load_run_config(workdir)
     if inception_weights:
         config.eval.inception_weights = inception_weights
-    names = evaluator.parse_metrics(metric_names)
+    names = evaluator.parse_metrics(metric_names, config.model.num_classes)
     split = split or config.eval.split
     num_samples = num_samples or config.eval.num_samples
     mesh = parallel.create_mesh()

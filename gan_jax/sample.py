@@ -19,25 +19,39 @@ from PIL import Image
 PyTree = Any
 
 
-def standing_stats(g_model: nn.Module, params: PyTree, g_vars: dict, z: jax.Array) -> dict:
-    """BatchNorm statistics of ``g_model`` with ``params`` over the batch ``z``."""
+def standing_stats(g_model: nn.Module, params: PyTree, g_vars: dict, z: jax.Array,
+                   labels: jax.Array) -> dict:
+    """BatchNorm statistics of ``g_model`` with ``params`` over the batch (z, labels)."""
     if "batch_stats" not in g_vars:
         return g_vars
     # momentum 0: the "running" average becomes exactly this batch's statistics.
     _, updates = g_model.clone(bn_momentum=0.0).apply(
-        {"params": params, **g_vars}, z, train=True, mutable=["batch_stats"])
+        {"params": params, **g_vars}, z, labels, train=True, mutable=["batch_stats"])
     return {**g_vars, **updates}
 
 
-def make_sampler(g_model: nn.Module) -> Callable[[PyTree, dict, jax.Array, jax.Array], jax.Array]:
-    """jit-compiled ``(params, g_vars, z, standing_z) -> images in [-1, 1]``."""
+def make_sampler(g_model: nn.Module) -> Callable[..., jax.Array]:
+    """jit-compiled ``(params, g_vars, z, labels, standing_z, standing_labels) -> images``
+    in [-1, 1], with BatchNorm statistics recomputed on the standing batch."""
 
     @jax.jit
-    def sampler(params, g_vars, z, standing_z):
-        stats = standing_stats(g_model, params, g_vars, standing_z)
-        return g_model.apply({"params": params, **stats}, z, train=False)
+    def sampler(params, g_vars, z, labels, standing_z, standing_labels):
+        stats = standing_stats(g_model, params, g_vars, standing_z, standing_labels)
+        return g_model.apply({"params": params, **stats}, z, labels, train=False)
 
     return sampler
+
+
+def class_grid_inputs(z: jax.Array, num_classes: int) -> tuple[jax.Array, jax.Array, int]:
+    """(z, labels, rows) for a grid with one row per class and one noise vector per column.
+
+    Unconditional models (``num_classes`` 0) get all of ``z`` and a square-ish grid.
+    """
+    if not num_classes:
+        return z, jnp.zeros((len(z),), jnp.int32), 0
+    cols = max(1, len(z) // num_classes)
+    labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), cols)
+    return jnp.tile(z[:cols], (num_classes, 1)), labels, num_classes
 
 
 def to_uint8(images: np.ndarray | jax.Array) -> np.ndarray:

@@ -81,8 +81,9 @@ def init_state(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: n
     """Initialises both networks from ``key``: a pure function, traceable by jit/eval_shape."""
     g_key, d_key = jax.random.split(key)
     res, ch = config.dataset.resolution, config.dataset.channels
-    g_variables = g_model.init(g_key, jnp.zeros((2, config.model.z_dim), jnp.float32), train=False)
-    d_variables = d_model.init(d_key, jnp.zeros((2, res, res, ch), jnp.float32), train=False)
+    labels = jnp.zeros((2,), jnp.int32)
+    g_variables = g_model.init(g_key, jnp.zeros((2, config.model.z_dim), jnp.float32), labels, train=False)
+    d_variables = d_model.init(d_key, jnp.zeros((2, res, res, ch), jnp.float32), labels, train=False)
     g_params, g_vars = split_variables(g_variables)
     d_params, d_vars = split_variables(d_variables)
     return GANState(

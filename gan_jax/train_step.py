@@ -9,6 +9,10 @@ The order is the standard alternating scheme (Goodfellow et al. 2014, Algorithm 
    take one optimizer step on D's loss L_D(D(x), D(x̃)) for the i-th real batch x.
 2. Draw fresh z, and take one optimizer step on G's loss L_G(D(G(z))) through the
    *updated* D, which is held fixed.
+
+Class-conditional models see labels everywhere: real images with their dataset labels,
+generated ones with classes drawn uniformly (G(z, c̃), D(x̃, c̃)). Unconditional models
+receive the same labels and ignore them, so there is one step for both.
 3. Update the EMA of G's parameters.
 
 A D update never changes G's parameters or statistics, and a G update never changes
@@ -37,7 +41,7 @@ Metrics = dict[str, jax.Array]
 
 # Stable ids: a subkey's value depends on its id only, never on which others exist.
 _ROOT_STREAMS = {"init": 0, "train": 1, "sample": 2, "eval": 3}
-_KEY_IDS = {"d_z": 0, "g_z": 1, "augment": 2, "dropout": 3}
+_KEY_IDS = {"d_z": 0, "g_z": 1, "augment": 2, "dropout": 3, "d_y": 4, "g_y": 5}
 
 
 def root_keys(seed: int) -> dict[str, jax.Array]:
@@ -47,25 +51,27 @@ def root_keys(seed: int) -> dict[str, jax.Array]:
 
 
 def step_keys(base_key: jax.Array, step: jax.Array, n_critic: int) -> dict[str, Any]:
-    """Named subkeys for one step: ``d_z`` (a list, one per D update), ``g_z``, ``augment``, ``dropout``."""
+    """Named subkeys for one step: ``d_z`` and ``d_y`` (lists, one per D update), ``g_z``,
+    ``g_y`` (noise and fake-class labels), ``augment``, ``dropout``."""
     key = jax.random.fold_in(base_key, step)
     named = {name: jax.random.fold_in(key, i) for name, i in _KEY_IDS.items()}
-    named["d_z"] = [jax.random.fold_in(named["d_z"], i) for i in range(n_critic)]
+    for name in ("d_z", "d_y"):
+        named[name] = [jax.random.fold_in(named[name], i) for i in range(n_critic)]
     return named
 
 
 def apply_model(model: nn.Module, params: PyTree, variables: dict, x: jax.Array,
-                train: bool) -> tuple[jax.Array, dict]:
-    """Runs a module, returning (output, updated non-param collections).
+                labels: jax.Array, train: bool) -> tuple[jax.Array, dict]:
+    """Runs a module on (inputs, class labels), returning (output, updated collections).
 
     In training mode the collections (e.g. BatchNorm running averages) are mutable and
     their new values are returned; the caller decides whether to keep them.
     """
     inputs = {"params": params, **variables}
     if train and variables:
-        out, updates = model.apply(inputs, x, train=True, mutable=list(variables))
+        out, updates = model.apply(inputs, x, labels, train=True, mutable=list(variables))
         return out, {**variables, **updates}
-    return model.apply(inputs, x, train=train), variables
+    return model.apply(inputs, x, labels, train=train), variables
 
 
 def to_float_images(images: jax.Array) -> jax.Array:
@@ -78,24 +84,33 @@ def sample_noise(key: jax.Array, batch_size: int, z_dim: int) -> jax.Array:
     return jax.random.normal(key, (batch_size, z_dim), jnp.float32)
 
 
+def sample_labels(key: jax.Array, batch_size: int, num_classes: int) -> jax.Array:
+    """Classes for generated images, uniform over ``num_classes`` (all 0 when unconditional)."""
+    if not num_classes:
+        return jnp.zeros((batch_size,), jnp.int32)
+    return jax.random.randint(key, (batch_size,), 0, num_classes, jnp.int32)
+
+
 Update = Callable[..., tuple[GANState, Metrics]]
 
 
 def make_updates(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: nn.Module,
                  g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation
                  ) -> tuple[Update, Update]:
-    """``d_update(state, real, z)`` and ``g_update(state, z)``: one optimizer step each."""
+    """``d_update(state, real, real_y, z, fake_y)`` and ``g_update(state, z, fake_y)``:
+    one optimizer step each. Labels are ignored by unconditional models."""
     d_loss_fn_of_logits = losses.D_LOSSES[config.loss.d_loss]
     g_loss_fn_of_logits = losses.G_LOSSES[config.loss.g_loss]
     g_opt, d_opt = config.optimizer.g, config.optimizer.d
 
-    def d_update(state: GANState, real: jax.Array, z: jax.Array) -> tuple[GANState, Metrics]:
-        fake, _ = apply_model(g_model, state.g_params, state.g_vars, z, train=True)
+    def d_update(state: GANState, real: jax.Array, real_y: jax.Array, z: jax.Array,
+                 fake_y: jax.Array) -> tuple[GANState, Metrics]:
+        fake, _ = apply_model(g_model, state.g_params, state.g_vars, z, fake_y, train=True)
         fake = jax.lax.stop_gradient(fake)
 
         def loss_fn(d_params):
-            real_logits, d_vars = apply_model(d_model, d_params, state.d_vars, real, train=True)
-            fake_logits, d_vars = apply_model(d_model, d_params, d_vars, fake, train=True)
+            real_logits, d_vars = apply_model(d_model, d_params, state.d_vars, real, real_y, train=True)
+            fake_logits, d_vars = apply_model(d_model, d_params, d_vars, fake, fake_y, train=True)
             adv = d_loss_fn_of_logits(real_logits, fake_logits)
             penalty = regularizers.weight_penalty(d_params, d_opt.l1, d_opt.l2)
             metrics = {"d_real": jnp.mean(real_logits), "d_fake": jnp.mean(fake_logits)}
@@ -109,10 +124,10 @@ def make_updates(config: ml_collections.ConfigDict, g_model: nn.Module, d_model:
                               d_vars=d_vars, d_opt_state=d_opt_state)
         return state, {"d_loss": loss, **metrics, "d_grad_norm": optax.tree.norm(grads)}
 
-    def g_update(state: GANState, z: jax.Array) -> tuple[GANState, Metrics]:
+    def g_update(state: GANState, z: jax.Array, fake_y: jax.Array) -> tuple[GANState, Metrics]:
         def loss_fn(g_params):
-            fake, g_vars = apply_model(g_model, g_params, state.g_vars, z, train=True)
-            fake_logits, _ = apply_model(d_model, state.d_params, state.d_vars, fake, train=True)
+            fake, g_vars = apply_model(g_model, g_params, state.g_vars, z, fake_y, train=True)
+            fake_logits, _ = apply_model(d_model, state.d_params, state.d_vars, fake, fake_y, train=True)
             adv = g_loss_fn_of_logits(fake_logits)
             penalty = regularizers.weight_penalty(g_params, g_opt.l1, g_opt.l2)
             metrics = {"g_adv": adv, "g_penalty": penalty} if g_opt.l1 or g_opt.l2 else {}
@@ -134,15 +149,18 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
                     ) -> Callable[[GANState, dict, jax.Array], tuple[GANState, Metrics]]:
     """Builds the pure train step for a config; models and optimizers are closed over."""
     d_update, g_update = make_updates(config, g_model, d_model, g_tx, d_tx)
-    n_critic, z_dim = config.n_critic, config.model.z_dim
+    n_critic, z_dim, num_classes = config.n_critic, config.model.z_dim, config.model.num_classes
 
     def train_step(state: GANState, batch: dict, base_key: jax.Array) -> tuple[GANState, Metrics]:
         keys = step_keys(base_key, state.step, n_critic)
         images = to_float_images(batch["image"])  # (n_critic, B, H, W, C)
         batch_size = images.shape[1]
         for i in range(n_critic):
-            state, d_metrics = d_update(state, images[i], sample_noise(keys["d_z"][i], batch_size, z_dim))
-        state, g_metrics = g_update(state, sample_noise(keys["g_z"], batch_size, z_dim))
+            state, d_metrics = d_update(state, images[i], batch["label"][i],
+                                        sample_noise(keys["d_z"][i], batch_size, z_dim),
+                                        sample_labels(keys["d_y"][i], batch_size, num_classes))
+        state, g_metrics = g_update(state, sample_noise(keys["g_z"], batch_size, z_dim),
+                                    sample_labels(keys["g_y"], batch_size, num_classes))
         return state.replace(step=state.step + 1), {**d_metrics, **g_metrics}
 
     return train_step

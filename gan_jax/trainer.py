@@ -22,7 +22,8 @@ from gan_jax.errors import ConfigError
 from gan_jax.metrics import evaluator
 from gan_jax.models import build_models
 from gan_jax.state import GANState, abstract_state, count_params, create_state, make_optimizer
-from gan_jax.train_step import compile_train_step, make_train_step, root_keys, sample_noise
+from gan_jax.train_step import (compile_train_step, make_train_step, root_keys, sample_labels,
+                                sample_noise)
 
 def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
     try:
@@ -53,6 +54,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     g_model, d_model = build_models(config)
     g_tx, d_tx = make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d)
     dataset = datasets.load_dataset(config.dataset)
+    if config.model.num_classes > dataset.num_classes:
+        raise ConfigError(f"model.num_classes={config.model.num_classes} but {dataset.description} "
+                          f"has {dataset.num_classes} classes")
     prepare_workdir(workdir, config)
     keys = root_keys(config.seed)
 
@@ -125,17 +129,23 @@ def run_evaluation(config, workdir: str, state: GANState, evaluate, writer, best
 
 
 def make_sampler_for(config: ml_collections.ConfigDict, g_model, key: jax.Array):
-    """``state -> uint8 images`` of the EMA generator on the run's fixed noise batch."""
-    z_key, standing_key = jax.random.split(key)
-    z = sample_noise(z_key, config.sample.num_images, config.model.z_dim)
+    """``state -> (uint8 images, grid rows)`` of the EMA generator on the run's fixed noise;
+    conditional models get one row per class, the same noise down each column."""
+    z_key, standing_key, label_key = jax.random.split(key, 3)
+    num_classes = config.model.num_classes
+    z, labels, rows = sample.class_grid_inputs(
+        sample_noise(z_key, config.sample.num_images, config.model.z_dim), num_classes)
     standing_z = sample_noise(standing_key, config.sample.standing_stats, config.model.z_dim)
+    standing_y = sample_labels(label_key, config.sample.standing_stats, num_classes)
     sampler = sample.make_sampler(g_model)
-    return lambda state: sample.to_uint8(jax.device_get(
-        sampler(state.ema_params, state.g_vars, z, standing_z)))
+    return lambda state: (sample.to_uint8(jax.device_get(
+        sampler(state.ema_params, state.g_vars, z, labels, standing_z, standing_y))), rows or None)
 
 
-def write_samples(workdir: str, step: int, images: np.ndarray, writer: writers.MetricsWriter) -> str:
-    grid = sample.make_grid(images)
+def write_samples(workdir: str, step: int, images_and_rows: tuple[np.ndarray, int | None],
+                  writer: writers.MetricsWriter) -> str:
+    images, rows = images_and_rows
+    grid = sample.make_grid(images, rows=rows)
     path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
     if jax.process_index() == 0:
         sample.save_png(grid, path)

@@ -35,12 +35,13 @@ def test_standing_stats_are_the_batch_statistics():
     z = jax.random.normal(jax.random.key(0), (32, 100))
     variables = g.init(jax.random.key(1), z, train=False)
     params, g_vars = variables["params"], {"batch_stats": variables["batch_stats"]}
-    stats = sample.standing_stats(g, params, g_vars, z)
+    y = jnp.zeros((32,), jnp.int32)
+    stats = sample.standing_stats(g, params, g_vars, z, y)
     # With these statistics, inference mode reproduces training mode on the same batch.
     eval_out = g.apply({"params": params, **stats}, z, train=False)
     train_out, _ = g.apply({"params": params, **g_vars}, z, train=True, mutable=["batch_stats"])
     np.testing.assert_allclose(eval_out, train_out, atol=1e-5)
-    images = sample.make_sampler(g)(params, g_vars, z[:4], z)
+    images = sample.make_sampler(g)(params, g_vars, z[:4], y[:4], z, y)
     np.testing.assert_allclose(images, train_out[:4], atol=1e-5)
 
 
@@ -50,7 +51,18 @@ def test_sampler_output_depends_only_on_own_noise():
     v = g.init(jax.random.key(1), z, train=False)
     sampler = sample.make_sampler(g)
     g_vars = {"batch_stats": v["batch_stats"]}
-    a = sampler(v["params"], g_vars, z, z)
-    b = sampler(v["params"], g_vars, z[3:5], z)
+    y = jnp.zeros((8,), jnp.int32)
+    a = sampler(v["params"], g_vars, z, y, z, y)
+    b = sampler(v["params"], g_vars, z[3:5], y[3:5], z, y)
     np.testing.assert_allclose(a[3:5], b, atol=1e-6)
     assert float(jnp.std(a)) > 0
+
+
+def test_class_grid_inputs_put_one_class_per_row_and_share_noise_down_columns():
+    z = jax.random.normal(jax.random.key(0), (64, 5))
+    grid_z, labels, rows = sample.class_grid_inputs(z, 10)
+    assert rows == 10 and grid_z.shape == (60, 5)
+    np.testing.assert_array_equal(labels, np.repeat(np.arange(10), 6))
+    np.testing.assert_array_equal(grid_z[:6], grid_z[6:12])
+    same_z, zeros, no_rows = sample.class_grid_inputs(z, 0)
+    assert no_rows == 0 and same_z is z and not np.asarray(zeros).any()

@@ -36,7 +36,7 @@ def _equal(a, b) -> bool:
 
 def test_step_keys_are_all_distinct():
     keys = ts.step_keys(jax.random.key(0), jnp.int32(3), n_critic=3)
-    flat = [keys["g_z"], keys["augment"], keys["dropout"], *keys["d_z"]]
+    flat = [keys["g_z"], keys["g_y"], keys["augment"], keys["dropout"], *keys["d_z"], *keys["d_y"]]
     assert len({np.asarray(jax.random.key_data(k)).tobytes() for k in flat}) == len(flat)
     later = ts.step_keys(jax.random.key(0), jnp.int32(4), n_critic=3)
     assert not np.array_equal(jax.random.key_data(later["g_z"]), jax.random.key_data(keys["g_z"]))
@@ -48,14 +48,15 @@ def test_d_update_never_touches_g_and_g_update_never_touches_d(tiny_config):
     batch = data.to_global(data.host_batch(dataset, tiny_config, 0), mesh, tiny_config.batch_size)
     real = ts.to_float_images(batch["image"])[0]
     z = ts.sample_noise(jax.random.key(7), tiny_config.batch_size, tiny_config.model.z_dim)
+    y = batch["label"][0]
 
-    after_d, _ = jax.jit(d_update)(state, real, z)
+    after_d, _ = jax.jit(d_update)(state, real, y, z, y)
     for field in ("g_params", "g_vars", "g_opt_state", "ema_params"):
         assert _equal(getattr(after_d, field), getattr(state, field)), field
     for field in ("d_params", "d_vars", "d_opt_state"):
         assert not _equal(getattr(after_d, field), getattr(state, field)), field
 
-    after_g, _ = jax.jit(g_update)(state, z)
+    after_g, _ = jax.jit(g_update)(state, z, y)
     for field in ("d_params", "d_vars", "d_opt_state"):
         assert _equal(getattr(after_g, field), getattr(state, field)), field
     for field in ("g_params", "g_vars", "g_opt_state", "ema_params"):

@@ -3,7 +3,8 @@
 Metric names say which feature network they use. On the domain classifier
 (`gan_jax.metrics.classifier`): ``fd_fmnist`` (Fréchet distance), ``kd_fmnist``
 (kernel distance, unbiased MMD²), ``pr_fmnist`` (improved precision and recall, k=3)
-and ``dc_fmnist`` (density and coverage, k=5). On FID's Inception-v3 (weights converted
+``dc_fmnist`` (density and coverage, k=5) and, for class-conditional generators,
+``acc_fmnist`` (how often the classifier names the class a sample was generated for). On FID's Inception-v3 (weights converted
 by `gan_jax.metrics.convert_inception`): ``fid``, ``kid``, ``is``, ``pr`` and ``dc``.
 
 Every result carries a protocol label, ``<metric>_<n>gen_vs_<split><m>``, e.g.
@@ -30,39 +31,52 @@ from gan_jax import datasets, parallel, sample
 from gan_jax.errors import ConfigError
 from gan_jax.metrics import features as features_lib
 from gan_jax.metrics import fid, inception_score, kid, precision_recall
-from gan_jax.train_step import root_keys, sample_noise
+from gan_jax.train_step import root_keys, sample_labels, sample_noise
+
+
+@dataclasses.dataclass(frozen=True)
+class Samples:
+    """What a feature network saw of the samples: features, logits and requested classes."""
+    features: np.ndarray
+    logits: np.ndarray
+    labels: np.ndarray | None = None  # None for real images standing in for samples
 
 
 @dataclasses.dataclass(frozen=True)
 class Metric:
     net: str
-    # (real features, fake features, fake logits) -> {result suffix: value}
-    compute: Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, float]]
+    compute: Callable[[np.ndarray, Samples], dict[str, float]]  # (real features, samples) -> values
     higher_is_better: dict[str, bool]
+    conditional: bool = False  # needs class-conditional samples
 
 
-def _fd(real, fake, _):
-    return {"": fid.frechet_distance_of_features(real, fake)}
+def _fd(real, fake):
+    return {"": fid.frechet_distance_of_features(real, fake.features)}
 
 
-def _kd(real, fake, _):
-    mean, std = kid.kernel_distance(real, fake)
+def _kd(real, fake):
+    mean, std = kid.kernel_distance(real, fake.features)
     return {"": mean, "_std": std}
 
 
-def _pr(real, fake, _):
-    p, r = precision_recall.precision_recall(real, fake, k=3)
+def _pr(real, fake):
+    p, r = precision_recall.precision_recall(real, fake.features, k=3)
     return {"_precision": p, "_recall": r}
 
 
-def _dc(real, fake, _):
-    d, c = precision_recall.density_coverage(real, fake, k=5)
+def _dc(real, fake):
+    d, c = precision_recall.density_coverage(real, fake.features, k=5)
     return {"_density": d, "_coverage": c}
 
 
-def _is(_, __, fake_logits):
-    mean, std = inception_score.inception_score(fake_logits, splits=10)
+def _is(_, fake):
+    mean, std = inception_score.inception_score(fake.logits, splits=10)
     return {"": mean, "_std": std}
+
+
+def _class_accuracy(_, fake):
+    """Fraction of samples the classifier assigns to the class they were generated for."""
+    return {"": float(np.mean(np.argmax(fake.logits, axis=-1) == fake.labels))}
 
 
 _LOWER = {"": False, "_std": False}
@@ -71,6 +85,7 @@ METRICS: dict[str, Metric] = {
     "kd_fmnist": Metric("fmnist", _kd, _LOWER),
     "pr_fmnist": Metric("fmnist", _pr, {"_precision": True, "_recall": True}),
     "dc_fmnist": Metric("fmnist", _dc, {"_density": True, "_coverage": True}),
+    "acc_fmnist": Metric("fmnist", _class_accuracy, {"": True}, conditional=True),
     "fid": Metric("inception", _fd, {"": False}),
     "kid": Metric("inception", _kd, _LOWER),
     "is": Metric("inception", _is, {"": True, "_std": False}),
@@ -79,11 +94,14 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def parse_metrics(names: str) -> list[str]:
+def parse_metrics(names: str, num_classes: int | None = None) -> list[str]:
+    """Metric names from a comma-separated list; conditional ones need ``num_classes`` > 0."""
     chosen = [n.strip() for n in names.split(",") if n.strip()]
     for name in chosen:
         if name not in METRICS:
             raise ConfigError(f"unknown metric {name!r}; available: {', '.join(METRICS)}")
+        if METRICS[name].conditional and num_classes == 0:
+            raise ConfigError(f"{name} measures class-conditional samples; model.num_classes is 0")
     return chosen
 
 
@@ -127,38 +145,49 @@ def reference_features(dataset_config: ml_collections.ConfigDict, split: str, ne
     return feats
 
 
-def make_generated_features(g_model: nn.Module, z_dim: int, net, mesh: Mesh, batch_size: int
-                            ) -> Callable[[object, dict, jax.Array, int], np.ndarray]:
-    """``(ema_params, g_vars, key, n) -> (features, logits)`` of n samples of the EMA generator.
+def make_generated_features(g_model: nn.Module, z_dim: int, num_classes: int, net, mesh: Mesh,
+                            batch_size: int) -> Callable[[object, dict, jax.Array, int], Samples]:
+    """``(ema_params, g_vars, key, n) -> Samples`` of n samples of the EMA generator.
 
     BatchNorm statistics are recomputed for the EMA weights (standing statistics) on a
-    fixed noise batch, then each image depends on its own noise only. Generation,
+    fixed noise batch, then each image depends on its own noise only. Conditional
+    generators draw their classes uniformly. Generation,
     quantisation and feature extraction run in one compiled, sharded function.
     """
     parallel.check_batch_size(batch_size, mesh)
     replicated, sharded = parallel.replicated(mesh), parallel.data_sharded(mesh)
-    stats_fn = jax.jit(lambda p, v, z: sample.standing_stats(g_model, p, v, z), out_shardings=replicated)
+    stats_fn = jax.jit(lambda p, v, z, y: sample.standing_stats(g_model, p, v, z, y),
+                       out_shardings=replicated)
 
-    def features_of(params, stats, z):
-        images = g_model.apply({"params": params, **stats}, z, train=False)
+    def features_of(params, stats, z, labels):
+        images = g_model.apply({"params": params, **stats}, z, labels, train=False)
         return net.apply(features_lib.to_uint8(images))
 
-    feat_fn = jax.jit(features_of, in_shardings=(replicated, replicated, sharded), out_shardings=replicated)
+    feat_fn = jax.jit(features_of, in_shardings=(replicated, replicated, sharded, sharded),
+                      out_shardings=replicated)
+
+    def inputs(key, size):
+        return (sample_noise(jax.random.fold_in(key, 0), size, z_dim),
+                sample_labels(jax.random.fold_in(key, 1), size, num_classes))
 
     def generate(params, g_vars, key, n):
         standing_key, z_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
-        stats = stats_fn(params, g_vars, sample_noise(standing_key, 512, z_dim))
-        out = [jax.device_get(feat_fn(params, stats, sample_noise(jax.random.fold_in(z_key, i), batch_size, z_dim)))
-               for i in range(-(-n // batch_size))]
-        return tuple(np.concatenate(part)[:n].astype(np.float32) for part in zip(*out))
+        stats = stats_fn(params, g_vars, *inputs(standing_key, 512))
+        feats, logits, labels = [], [], []
+        for i in range(-(-n // batch_size)):
+            z, y = inputs(jax.random.fold_in(z_key, i), batch_size)
+            f, l = jax.device_get(feat_fn(params, stats, z, y))
+            feats.append(f), logits.append(l), labels.append(np.asarray(y))
+        return Samples(np.concatenate(feats)[:n].astype(np.float32),
+                       np.concatenate(logits)[:n].astype(np.float32), np.concatenate(labels)[:n])
 
     return generate
 
 
-def compute(names: list[str], real: dict[str, np.ndarray], fake: dict[str, tuple],
+def compute(names: list[str], real: dict[str, np.ndarray], fake: dict[str, Samples],
             split: str, fake_label: str = "gen") -> dict[str, dict]:
     """{result key: {'value', 'protocol'}} for each metric, given per network the real
-    features and the (features, logits) of the samples.
+    features and the `Samples`.
 
     ``fake_label`` names what stands in the place of generated images in the protocol
     (``gen``, or a split name when real images are compared with real ones).
@@ -166,9 +195,11 @@ def compute(names: list[str], real: dict[str, np.ndarray], fake: dict[str, tuple
     results = {}
     for name in names:
         metric = METRICS[name]
-        r, (f, f_logits) = real[metric.net], fake[metric.net]
-        protocol = f"{name}_{_count(len(f))}{fake_label}_vs_{split}{_count(len(r))}"
-        for suffix, value in metric.compute(r, f, f_logits).items():
+        r, f = real[metric.net], fake[metric.net]
+        if metric.conditional and f.labels is None:
+            raise ConfigError(f"{name} needs generated samples of requested classes")
+        protocol = f"{name}_{_count(len(f.features))}{fake_label}_vs_{split}{_count(len(r))}"
+        for suffix, value in metric.compute(r, f).items():
             results[name + suffix] = {"value": float(value), "protocol": protocol}
     return results
 
@@ -193,13 +224,14 @@ def make_evaluation(config: ml_collections.ConfigDict, g_model: nn.Module, mesh:
     Builds the feature networks and loads (or computes and caches) the reference
     features once; each call then only generates and extracts.
     """
-    names = parse_metrics(config.eval.metrics) if metric_names is None else metric_names
+    names = parse_metrics(config.eval.metrics, config.model.num_classes) if metric_names is None else metric_names
     num_samples = num_samples or config.eval.num_samples
     split = split or config.eval.split
     key = root_keys(config.seed)["eval"]
     real = reference_sets(config, names, split, mesh)
     generators = {n: make_generated_features(
-        g_model, config.model.z_dim, features_lib.get_feature_net(n, config.eval.inception_weights),
+        g_model, config.model.z_dim, config.model.num_classes,
+        features_lib.get_feature_net(n, config.eval.inception_weights),
         mesh, config.eval.batch_size) for n in real}
 
     def evaluate(params, g_vars) -> dict[str, dict]:

@@ -10,6 +10,9 @@ BatchNorm on every layer but the first, and a linear layer to one logit.
 
 Initialisation as in the paper: weights N(0, 0.02), BatchNorm scales N(1, 0.02).
 
+Class-conditional option (``num_classes`` > 0, not in the paper): conditional BatchNorm
+in G (de Vries et al. 2017) and a projection discriminator (Miyato & Koyama 2018).
+
 Resolutions: 28 (7 → 14 → 28, MNIST-native), 32 (4 → 8 → 16 → 32) and
 64 (4 → … → 64). Widths: the layer nearest the image has ``width`` channels; each
 step away doubles it (the paper's 64-px model is ``width=128``: 1024-512-256-128).
@@ -20,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.errors import ConfigError
+from gan_jax.models.layers import ConditionalBatchNorm, Projection
 
 RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # resolution → (base size, doublings)
 
@@ -47,45 +51,56 @@ _DOWN_PADDING = ((1, 1), (1, 1))
 
 
 class Generator(nn.Module):
-    """DCGAN generator: ``(B, z_dim)`` noise → ``(B, H, W, C)`` images in [-1, 1]."""
+    """DCGAN generator: ``(B, z_dim)`` noise [and ``(B,)`` class labels] → ``(B, H, W, C)``
+    images in [-1, 1]. With ``num_classes`` > 0 every BatchNorm is class-conditional
+    (`layers.ConditionalBatchNorm`); otherwise labels are ignored."""
 
     resolution: int = 32
     channels: int = 3
     width: int = 64
+    num_classes: int = 0
     bn_momentum: float = 0.9  # running = m·running + (1-m)·batch; PyTorch's 0.1
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
         base, ups = layout(self.resolution)
-        norm = lambda: nn.BatchNorm(  # noqa: E731
-            use_running_average=not train, momentum=self.bn_momentum, epsilon=1e-5,
-            scale_init=_bn_scale_init, dtype=self.dtype)
+
+        def norm_relu(x):
+            if self.num_classes:
+                x = ConditionalBatchNorm(self.num_classes, self.bn_momentum, dtype=self.dtype)(x, labels, train)
+            else:
+                x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, epsilon=1e-5,
+                                 scale_init=_bn_scale_init, dtype=self.dtype)(x)
+            return nn.relu(x)
+
         features = self.width * 2 ** (ups - 1)
         x = nn.Dense(base * base * features, use_bias=False, kernel_init=_weight_init,
                      dtype=self.dtype, name="project")(z)
-        x = x.reshape(z.shape[0], base, base, features)
-        x = nn.relu(norm()(x))
+        x = norm_relu(x.reshape(z.shape[0], base, base, features))
         for _ in range(ups - 1):
             features //= 2
             x = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=_UP_PADDING,
                                  use_bias=False, kernel_init=_weight_init, dtype=self.dtype)(x)
-            x = nn.relu(norm()(x))
+            x = norm_relu(x)
         x = nn.ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding=_UP_PADDING,
                              kernel_init=_weight_init, dtype=self.dtype, name="to_image")(x)
         return jnp.tanh(x.astype(jnp.float32))
 
 
 class Discriminator(nn.Module):
-    """DCGAN discriminator: ``(B, H, W, C)`` images in [-1, 1] → ``(B,)`` logits."""
+    """DCGAN discriminator: ``(B, H, W, C)`` images in [-1, 1] [and ``(B,)`` labels] →
+    ``(B,)`` logits. With ``num_classes`` > 0 it is a projection discriminator
+    (`layers.Projection`); otherwise labels are ignored."""
 
     resolution: int = 32
     width: int = 64
+    num_classes: int = 0
     bn_momentum: float = 0.9
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
         _, downs = layout(self.resolution)
         if x.shape[1:3] != (self.resolution, self.resolution):
             raise ConfigError(
@@ -98,6 +113,8 @@ class Discriminator(nn.Module):
                 x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                                  epsilon=1e-5, scale_init=_bn_scale_init, dtype=self.dtype)(x)
             x = nn.leaky_relu(x, 0.2)
-        x = x.reshape(x.shape[0], -1)
-        x = nn.Dense(1, kernel_init=_weight_init, dtype=self.dtype, name="logit")(x)
-        return x[:, 0].astype(jnp.float32)
+        h = x.reshape(x.shape[0], -1)
+        logit = nn.Dense(1, kernel_init=_weight_init, dtype=self.dtype, name="logit")(h)[:, 0]
+        if self.num_classes:
+            logit = logit + Projection(self.num_classes)(h, labels)
+        return logit.astype(jnp.float32)

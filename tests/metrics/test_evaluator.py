@@ -15,12 +15,12 @@ from gan_jax.metrics import evaluator, features, fid
 def test_compute_labels_every_result_with_its_protocol():
     rng = np.random.default_rng(0)
     real = {"fmnist": rng.normal(size=(3000, 4))}
-    fake = {"fmnist": (rng.normal(size=(2000, 4)), rng.normal(size=(2000, 10)))}
+    fake = {"fmnist": evaluator.Samples(rng.normal(size=(2000, 4)), rng.normal(size=(2000, 10)))}
     results = evaluator.compute(["fd_fmnist", "pr_fmnist"], real, fake, "test")
     assert set(results) == {"fd_fmnist", "pr_fmnist_precision", "pr_fmnist_recall"}
     assert results["fd_fmnist"]["protocol"] == "fd_fmnist_2kgen_vs_test3k"
     assert results["fd_fmnist"]["value"] == pytest.approx(
-        fid.frechet_distance_of_features(real["fmnist"], fake["fmnist"][0]))
+        fid.frechet_distance_of_features(real["fmnist"], fake["fmnist"].features))
 
 
 def test_metric_names_and_directions():
@@ -61,3 +61,15 @@ def test_real_vs_real_is_small_and_real_vs_noise_is_large():
     real_vs_noise = fid.frechet_distance_of_features(half_a, noise_feats)
     assert real_vs_real < 0.05 * real_vs_noise
     assert real_vs_real > 0
+
+
+def test_class_accuracy_counts_samples_classified_as_requested():
+    logits = np.eye(4)[[0, 1, 2, 3, 0, 0]] * 5
+    fake = {"fmnist": evaluator.Samples(np.zeros((6, 2)), logits, np.array([0, 1, 2, 0, 0, 3]))}
+    results = evaluator.compute(["acc_fmnist"], {"fmnist": np.zeros((5, 2))}, fake, "test")
+    assert results["acc_fmnist"]["value"] == pytest.approx(4 / 6)
+    with pytest.raises(ConfigError, match="model.num_classes is 0"):
+        evaluator.parse_metrics("acc_fmnist", num_classes=0)
+    real_stand_in = {"fmnist": evaluator.Samples(np.zeros((6, 2)), logits)}
+    with pytest.raises(ConfigError, match="requested classes"):
+        evaluator.compute(["acc_fmnist"], {"fmnist": np.zeros((5, 2))}, real_stand_in, "test")
