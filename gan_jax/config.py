@@ -25,6 +25,7 @@ model.dtype          compute dtype of the networks ('float32', 'bfloat16')
 optimizer.{g,d}.*    learning_rate, b1, b2, eps (Adam); weight_decay (decoupled, AdamW);
                      l1, l2 (explicit loss penalties); grad_clip (global norm, 0: off)
 loss.d_loss/g_loss   one of `gan_jax.losses.D_LOSSES` / `G_LOSSES`
+regularizer.*        r1_gamma, r1_every (lazy R1), gp_lambda: see `gan_jax.regularizers`
 ema.decay, ema.warmup  generator EMA; see `gan_jax.state.ema_decay`
 sample.num_images    images in the sample grid
 sample.standing_stats  batch used to recompute BatchNorm statistics of the EMA generator
@@ -78,6 +79,11 @@ def base_config() -> ml_collections.ConfigDict:
         dtype="float32"))
     c.optimizer = ml_collections.ConfigDict(dict(g=_optimizer(), d=_optimizer()))
     c.loss = ml_collections.ConfigDict(dict(d_loss="non_saturating", g_loss="non_saturating"))
+    c.regularizer = ml_collections.ConfigDict(dict(
+        r1_gamma=0.0,   # R1 weight γ; the D loss gains (γ/2)·R1 (0: off)
+        r1_every=1,     # lazy R1: every k steps, scaled by k (Karras et al. 2020)
+        gp_lambda=0.0,  # WGAN-GP weight λ (0: off)
+    ))
     c.ema = ml_collections.ConfigDict(dict(decay=0.999, warmup=True))
     c.sample = ml_collections.ConfigDict(dict(num_images=64, standing_stats=512))
     c.eval = ml_collections.ConfigDict(dict(
@@ -119,6 +125,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"dataset.channels={ds.channels} must be 1 or 3")
     if ds.resize not in ("pad", "resize"):
         raise ConfigError(f"dataset.resize={ds.resize!r} must be 'pad' or 'resize'")
+    reg = config.regularizer
+    if reg.r1_gamma < 0 or reg.gp_lambda < 0 or reg.r1_every < 1:
+        raise ConfigError("regularizer.r1_gamma and gp_lambda must be >= 0, r1_every >= 1")
     if config.model.num_classes < 0:
         raise ConfigError(f"model.num_classes={config.model.num_classes} must be >= 0")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):

@@ -13,7 +13,19 @@ Weight penalties come in two forms, and the difference matters with Adam:
 
 Both act on kernels and embeddings only (`decay_mask`): penalising biases and
 normalisation scales constrains nothing useful and is conventionally excluded.
+
+Gradient penalties constrain the discriminator as a function of its input:
+
+* `r1_penalty`: R1 (Mescheder et al. 2018), on real data, optionally lazy (Karras et
+  al. 2020): config ``regularizer.r1_gamma``, ``regularizer.r1_every``.
+* `gradient_penalty`: WGAN-GP (Gulrajani et al. 2017), on interpolates between real and
+  generated images: config ``regularizer.gp_lambda``.
+
+Both take ``d_fn``, a function from images to D's raw scores with everything else
+(parameters, labels, collections) closed over, so they serve every architecture.
 """
+
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -61,3 +73,37 @@ def weight_penalty(params: PyTree, l1: float, l2: float) -> jax.Array:
     if l2:
         total = total + l2 * l2_penalty(params)
     return total
+
+
+def _input_gradients(d_fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+    """∇ₓ Σᵢ D(xᵢ): row i is ∇ D(xᵢ) when each score depends on its own image only."""
+    return jax.grad(lambda inputs: jnp.sum(d_fn(inputs)))(x)
+
+
+def r1_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax.Array:
+    """R1 gradient penalty on real data (without its γ/2 factor).
+
+    R₁ = E_{x∼p_data} [ ‖∇ₓ D(x)‖² ]
+
+    Mescheder, Geiger & Nowozin 2018, "Which Training Methods for GANs do actually
+    Converge?", eq. 9, where the loss term is (γ/2)·R₁. Penalising D's gradient on the
+    data manifold makes the Dirac-GAN equilibrium locally convergent.
+    """
+    grads = _input_gradients(d_fn, real)
+    return jnp.mean(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1))
+
+
+def gradient_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array, fake: jax.Array,
+                     key: jax.Array) -> jax.Array:
+    """WGAN-GP two-sided penalty (without its λ factor).
+
+    GP = E_{x̂} [ (‖∇_x̂ D(x̂)‖₂ − 1)² ],   x̂ = ε x + (1 − ε) x̃,  ε ∼ U[0, 1] per sample
+
+    Gulrajani et al. 2017, "Improved Training of Wasserstein GANs", eq. 3: a soft
+    1-Lipschitz constraint on the critic along lines between real and generated samples.
+    """
+    eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+    interpolates = eps * real + (1.0 - eps) * fake
+    grads = _input_gradients(d_fn, interpolates)
+    norms = jnp.sqrt(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1) + 1e-12)
+    return jnp.mean(jnp.square(norms - 1.0))

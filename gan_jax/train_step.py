@@ -41,7 +41,7 @@ Metrics = dict[str, jax.Array]
 
 # Stable ids: a subkey's value depends on its id only, never on which others exist.
 _ROOT_STREAMS = {"init": 0, "train": 1, "sample": 2, "eval": 3}
-_KEY_IDS = {"d_z": 0, "g_z": 1, "augment": 2, "dropout": 3, "d_y": 4, "g_y": 5}
+_KEY_IDS = {"d_z": 0, "g_z": 1, "augment": 2, "dropout": 3, "d_y": 4, "g_y": 5, "d_gp": 6}
 
 
 def root_keys(seed: int) -> dict[str, jax.Array]:
@@ -51,11 +51,11 @@ def root_keys(seed: int) -> dict[str, jax.Array]:
 
 
 def step_keys(base_key: jax.Array, step: jax.Array, n_critic: int) -> dict[str, Any]:
-    """Named subkeys for one step: ``d_z`` and ``d_y`` (lists, one per D update), ``g_z``,
-    ``g_y`` (noise and fake-class labels), ``augment``, ``dropout``."""
+    """Named subkeys for one step: ``d_z``, ``d_y``, ``d_gp`` (lists, one per D update),
+    ``g_z``, ``g_y`` (noise and fake-class labels), ``augment``, ``dropout``."""
     key = jax.random.fold_in(base_key, step)
     named = {name: jax.random.fold_in(key, i) for name, i in _KEY_IDS.items()}
-    for name in ("d_z", "d_y"):
+    for name in ("d_z", "d_y", "d_gp"):
         named[name] = [jax.random.fold_in(named[name], i) for i in range(n_critic)]
     return named
 
@@ -97,14 +97,14 @@ Update = Callable[..., tuple[GANState, Metrics]]
 def make_updates(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: nn.Module,
                  g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation
                  ) -> tuple[Update, Update]:
-    """``d_update(state, real, real_y, z, fake_y)`` and ``g_update(state, z, fake_y)``:
+    """``d_update(state, real, real_y, z, fake_y, gp_key)`` and ``g_update(state, z, fake_y)``:
     one optimizer step each. Labels are ignored by unconditional models."""
     d_loss_fn_of_logits = losses.D_LOSSES[config.loss.d_loss]
     g_loss_fn_of_logits = losses.G_LOSSES[config.loss.g_loss]
-    g_opt, d_opt = config.optimizer.g, config.optimizer.d
+    g_opt, d_opt, reg = config.optimizer.g, config.optimizer.d, config.regularizer
 
     def d_update(state: GANState, real: jax.Array, real_y: jax.Array, z: jax.Array,
-                 fake_y: jax.Array) -> tuple[GANState, Metrics]:
+                 fake_y: jax.Array, gp_key: jax.Array) -> tuple[GANState, Metrics]:
         fake, _ = apply_model(g_model, state.g_params, state.g_vars, z, fake_y, train=True)
         fake = jax.lax.stop_gradient(fake)
 
@@ -116,6 +116,17 @@ def make_updates(config: ml_collections.ConfigDict, g_model: nn.Module, d_model:
             metrics = {"d_real": jnp.mean(real_logits), "d_fake": jnp.mean(fake_logits)}
             if d_opt.l1 or d_opt.l2:
                 metrics.update(d_adv=adv, d_penalty=penalty)
+            # Penalties see D as a function of its input alone; their collection updates are dropped.
+            d_of = lambda x: apply_model(d_model, d_params, state.d_vars, x, real_y, train=True)[0]  # noqa: E731
+            if reg.r1_gamma:
+                lazy = state.step % reg.r1_every == 0
+                r1 = jax.lax.cond(lazy, lambda: regularizers.r1_penalty(d_of, real), lambda: jnp.zeros(()))
+                penalty = penalty + 0.5 * reg.r1_gamma * reg.r1_every * r1
+                metrics["d_r1"] = r1
+            if reg.gp_lambda:
+                gp = regularizers.gradient_penalty(d_of, real, fake, gp_key)
+                penalty = penalty + reg.gp_lambda * gp
+                metrics["d_gp"] = gp
             return adv + penalty, (d_vars, metrics)
 
         (loss, (d_vars, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
@@ -158,7 +169,8 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
         for i in range(n_critic):
             state, d_metrics = d_update(state, images[i], batch["label"][i],
                                         sample_noise(keys["d_z"][i], batch_size, z_dim),
-                                        sample_labels(keys["d_y"][i], batch_size, num_classes))
+                                        sample_labels(keys["d_y"][i], batch_size, num_classes),
+                                        keys["d_gp"][i])
         state, g_metrics = g_update(state, sample_noise(keys["g_z"], batch_size, z_dim),
                                     sample_labels(keys["g_y"], batch_size, num_classes))
         return state.replace(step=state.step + 1), {**d_metrics, **g_metrics}

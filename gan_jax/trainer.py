@@ -131,7 +131,8 @@ def run_evaluation(config, workdir: str, state: GANState, evaluate, writer, best
 def make_sampler_for(config: ml_collections.ConfigDict, g_model, key: jax.Array):
     """``state -> (uint8 images, grid rows)`` of the EMA generator on the run's fixed noise;
     conditional models get one row per class, the same noise down each column."""
-    z_key, standing_key, label_key = jax.random.split(key, 3)
+    z_key, standing_key = jax.random.split(key)
+    label_key = jax.random.fold_in(key, 2)
     num_classes = config.model.num_classes
     z, labels, rows = sample.class_grid_inputs(
         sample_noise(z_key, config.sample.num_images, config.model.z_dim), num_classes)

@@ -56,3 +56,62 @@ def test_l2_penalty_through_adam_is_normalised_not_decay():
     grads = jax.grad(lambda p: regularizers.weight_penalty(p, 0.0, 0.5))(PARAMS)
     updates, _ = tx.update(grads, tx.init(PARAMS), PARAMS)
     np.testing.assert_allclose(updates["conv"]["kernel"], -0.1 * np.sign(PARAMS["conv"]["kernel"]), rtol=1e-4)
+
+
+def _finite_difference_gradients(f, x, h=1e-3):
+    """Central differences of f (scalar per sample) w.r.t. each input coordinate, float64."""
+    x = np.asarray(x, np.float64)
+    grads = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[idx] += h
+        minus[idx] -= h
+        grads[idx] = (f(plus)[idx[0]] - f(minus)[idx[0]]) / (2 * h)
+    return grads
+
+
+def _critic():
+    """A small non-linear per-sample critic D(x) = Σ tanh(W x + b)·v."""
+    rng = np.random.default_rng(0)
+    w, b, v = rng.normal(size=(6, 5)), rng.normal(size=5), rng.normal(size=5)
+    jax_fn = lambda x: jnp.tanh(x.reshape(x.shape[0], -1) @ w + b) @ v  # noqa: E731
+    np_fn = lambda x: np.tanh(x.reshape(x.shape[0], -1) @ w + b) @ v  # noqa: E731
+    return jax_fn, np_fn
+
+
+def test_r1_against_finite_differences():
+    jax.config.update("jax_enable_x64", True)
+    try:
+        d_fn, np_fn = _critic()
+        x = np.random.default_rng(1).normal(size=(4, 2, 3))
+        grads = _finite_difference_gradients(np_fn, x)
+        want = np.mean(np.sum(grads.reshape(4, -1) ** 2, axis=1))
+        assert float(regularizers.r1_penalty(d_fn, jnp.asarray(x))) == pytest.approx(want, rel=1e-6)
+    finally:
+        jax.config.update("jax_enable_x64", False)
+
+
+def test_gradient_penalty_against_finite_differences():
+    jax.config.update("jax_enable_x64", True)
+    try:
+        d_fn, np_fn = _critic()
+        rng = np.random.default_rng(2)
+        real, fake = rng.normal(size=(4, 2, 3)), rng.normal(size=(4, 2, 3))
+        key = jax.random.key(3)
+        eps = np.asarray(jax.random.uniform(key, (4, 1, 1), jnp.float64))
+        x_hat = eps * real + (1 - eps) * fake
+        norms = np.linalg.norm(_finite_difference_gradients(np_fn, x_hat).reshape(4, -1), axis=1)
+        got = float(regularizers.gradient_penalty(d_fn, jnp.asarray(real), jnp.asarray(fake), key))
+        assert got == pytest.approx(np.mean((norms - 1) ** 2), rel=1e-6)
+    finally:
+        jax.config.update("jax_enable_x64", False)
+
+
+def test_penalties_vanish_for_the_right_critics():
+    x = jnp.ones((3, 2, 2))
+    assert float(regularizers.r1_penalty(lambda v: jnp.zeros(v.shape[0]), x)) == 0.0
+    # D(x) = x·u with ‖u‖ = 1 is exactly 1-Lipschitz everywhere: zero gradient penalty.
+    u = jnp.ones(4) / 2.0
+    lipschitz = lambda v: v.reshape(v.shape[0], -1) @ u  # noqa: E731
+    gp = regularizers.gradient_penalty(lipschitz, x, -x, jax.random.key(0))
+    assert float(gp) == pytest.approx(0.0, abs=1e-10)

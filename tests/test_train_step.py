@@ -36,7 +36,8 @@ def _equal(a, b) -> bool:
 
 def test_step_keys_are_all_distinct():
     keys = ts.step_keys(jax.random.key(0), jnp.int32(3), n_critic=3)
-    flat = [keys["g_z"], keys["g_y"], keys["augment"], keys["dropout"], *keys["d_z"], *keys["d_y"]]
+    flat = [keys["g_z"], keys["g_y"], keys["augment"], keys["dropout"], *keys["d_z"], *keys["d_y"],
+            *keys["d_gp"]]
     assert len({np.asarray(jax.random.key_data(k)).tobytes() for k in flat}) == len(flat)
     later = ts.step_keys(jax.random.key(0), jnp.int32(4), n_critic=3)
     assert not np.array_equal(jax.random.key_data(later["g_z"]), jax.random.key_data(keys["g_z"]))
@@ -50,7 +51,7 @@ def test_d_update_never_touches_g_and_g_update_never_touches_d(tiny_config):
     z = ts.sample_noise(jax.random.key(7), tiny_config.batch_size, tiny_config.model.z_dim)
     y = batch["label"][0]
 
-    after_d, _ = jax.jit(d_update)(state, real, y, z, y)
+    after_d, _ = jax.jit(d_update)(state, real, y, z, y, jax.random.key(8))
     for field in ("g_params", "g_vars", "g_opt_state", "ema_params"):
         assert _equal(getattr(after_d, field), getattr(state, field)), field
     for field in ("d_params", "d_vars", "d_opt_state"):
@@ -139,3 +140,13 @@ def test_every_loss_pair_trains(tiny_config):
         tiny_config.loss.d_loss, tiny_config.loss.g_loss = d_loss, g_loss
         state, metrics, _ = _train(tiny_config, 1)
         assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"])), d_loss
+
+
+def test_r1_and_gradient_penalty_train_and_report(tiny_config):
+    tiny_config.regularizer.r1_gamma, tiny_config.regularizer.r1_every = 10.0, 2
+    tiny_config.regularizer.gp_lambda = 10.0
+    tiny_config.loss.d_loss = tiny_config.loss.g_loss = "wasserstein"
+    state, metrics, _ = _train(tiny_config, 2)  # step 1 is not an R1 step: its metric is 0
+    assert float(metrics["d_r1"]) == 0.0 and float(metrics["d_gp"]) > 0
+    state, metrics, _ = _train(tiny_config, 3)  # the last step (step index 2) is lazy-R1 step
+    assert float(metrics["d_r1"]) > 0
