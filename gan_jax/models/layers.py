@@ -48,3 +48,56 @@ class Projection(nn.Module):
         embedding = nn.Embed(self.num_classes, h.shape[-1],
                              embedding_init=nn.initializers.normal(0.02), name="embed")(labels)
         return jnp.sum(embedding.astype(h.dtype) * h, axis=-1)
+
+
+SPECTRAL = "spectral"  # the collection that holds power-iteration vectors
+orthogonal_init = nn.initializers.orthogonal()  # Saxe et al. 2014; BigGAN's initialisation
+
+
+def spectral_norm(layer: nn.Module, n_steps: int = 1) -> nn.SpectralNorm:
+    """Wraps a Dense/Conv so its kernel W is used as W / σ(W).
+
+    σ(W), the largest singular value of W reshaped to a matrix, is estimated by power
+    iteration (Miyato et al. 2018, "Spectral Normalization for GANs", Algorithm 1):
+
+        v ← Wᵀu / ‖Wᵀu‖,   u ← Wv / ‖Wv‖,   σ ≈ uᵀWv
+
+    ``n_steps`` iterations per call, continuing from the vector u kept in the
+    ``spectral`` collection. Call it with ``update_stats=train``: the vector advances only
+    when the network runs in training mode with its collections mutable, i.e. in the
+    network's own update (the train step drops collection updates of the other network).
+    """
+    return nn.SpectralNorm(layer, n_steps=n_steps, collection_name=SPECTRAL)
+
+
+class SelfAttention(nn.Module):
+    """Self-attention over spatial positions (SAGAN: Zhang et al. 2019, eq. 1-3).
+
+        f = W_f x,  g = W_g x,  h = W_h x            (1x1 convolutions)
+        β_{j,i} = softmax_i( f_iᵀ g_j )              (attention of position j over i)
+        o_j = W_o Σ_i β_{j,i} h_i,   y = x + γ o     (γ starts at 0)
+
+    As in BigGAN, f and g have C/8 channels and h has C/2, and keys and values are 2x2
+    max-pooled, quartering the cost. ``spectral`` wraps every convolution in `spectral_norm`.
+    """
+
+    spectral: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+        b, height, width, c = x.shape
+
+        def conv(features, name):
+            layer = nn.Conv(features, (1, 1), use_bias=False, kernel_init=orthogonal_init, name=name)
+            if self.spectral:
+                return lambda t: spectral_norm(layer)(t, update_stats=train)
+            return layer
+
+        query = conv(c // 8, "query")(x).reshape(b, height * width, c // 8)
+        key = nn.max_pool(conv(c // 8, "key")(x), (2, 2), (2, 2)).reshape(b, -1, c // 8)
+        value = nn.max_pool(conv(c // 2, "value")(x), (2, 2), (2, 2)).reshape(b, -1, c // 2)
+        attention = jax.nn.softmax(jnp.einsum("bqc,bkc->bqk", query, key), axis=-1)
+        out = jnp.einsum("bqk,bkc->bqc", attention, value).reshape(b, height, width, c // 2)
+        out = conv(c, "out")(out)
+        gamma = self.param("gamma", nn.initializers.zeros, ())
+        return x + gamma * out
