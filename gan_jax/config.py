@@ -16,7 +16,7 @@ eval_every           int: compute eval.metrics every N steps and at the end (0: 
 eval.*               metrics, num_samples, split, batch_size, cache_dir, best_metric,
                      inception_weights
 dataset.*            see `gan_jax.data`
-model.architecture   'dcgan'
+model.architecture   'dcgan' | 'sngan' (ResNet, spectrally normalised D)
 model.z_dim          latent size
 model.g_width/d_width  channels of the layer nearest the image
 model.num_classes    0: unconditional; N: class-conditional on the dataset's N labels

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.errors import ConfigError
-from gan_jax.models import dcgan
+from gan_jax.models import dcgan, resnet
 
-ARCHITECTURES = ("dcgan",)
+ARCHITECTURES = ("dcgan", "sngan")
 
 
 def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
@@ -28,5 +28,13 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
                             dtype=dtype)
         d = dcgan.Discriminator(resolution=config.dataset.resolution, width=m.d_width,
                                 num_classes=m.num_classes, bn_momentum=m.bn_momentum, dtype=dtype)
+        return g, d
+    if m.architecture == "sngan":
+        resnet.layout(config.dataset.resolution)
+        g = resnet.Generator(resolution=config.dataset.resolution, channels=config.dataset.channels,
+                             width=m.g_width, num_classes=m.num_classes, bn_momentum=m.bn_momentum,
+                             dtype=dtype)
+        d = resnet.Discriminator(resolution=config.dataset.resolution, width=m.d_width,
+                                 num_classes=m.num_classes, dtype=dtype)
         return g, d
     raise ConfigError(f"unknown model.architecture {m.architecture!r}; choose one of {ARCHITECTURES}")

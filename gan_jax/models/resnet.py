@@ -1,0 +1,135 @@
+"""ResNet generator and discriminator of SNGAN (Miyato et al. 2018, "Spectral
+Normalization for Generative Adversarial Networks", appendix B.4, Tables 4 and 5).
+
+Generator: z → linear to a 4x4 map → residual up-blocks (BN, ReLU, nearest 2x
+upsampling, 3x3 conv, BN, ReLU, 3x3 conv; 1x1 conv on the upsampled shortcut) → BN,
+ReLU, 3x3 conv → tanh. Discriminator: an "optimised" first block, residual down-blocks
+with 2x2 average pooling, ReLU, global sum pooling and a linear layer; every layer of D
+is spectrally normalised (`layers.spectral_norm`), G keeps BatchNorm.
+
+With ``num_classes`` > 0 the generator's BatchNorms are class-conditional and the
+discriminator adds the projection term on its pooled features (Miyato & Koyama 2018),
+the SNGAN-projection / BigGAN-style conditioning.
+
+Resolutions: 28 (7 → 14 → 28), 32 (4 → … → 32, the CIFAR-10 model), 64 and 128.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gan_jax.errors import ConfigError
+from gan_jax.models.layers import ConditionalBatchNorm, Projection, spectral_norm
+
+RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4), 128: (4, 5)}  # → (base size, doublings)
+
+
+def layout(resolution: int) -> tuple[int, int]:
+    if resolution not in RESOLUTIONS:
+        raise ConfigError(f"the ResNet models make {sorted(RESOLUTIONS)} px images, not {resolution}")
+    return RESOLUTIONS[resolution]
+
+
+def _upsample(x):
+    b, h, w, c = x.shape
+    return jax.image.resize(x, (b, 2 * h, 2 * w, c), "nearest")
+
+
+def _downsample(x):
+    return nn.avg_pool(x, (2, 2), (2, 2))
+
+
+class _Norm(nn.Module):
+    """BatchNorm, class-conditional when ``num_classes`` > 0."""
+
+    num_classes: int
+    momentum: float
+
+    @nn.compact
+    def __call__(self, x, labels, train):
+        if self.num_classes:
+            return ConditionalBatchNorm(self.num_classes, self.momentum)(x, labels, train)
+        return nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=1e-5)(x)
+
+
+class GBlock(nn.Module):
+    features: int
+    num_classes: int = 0
+    bn_momentum: float = 0.9
+
+    @nn.compact
+    def __call__(self, x, labels, train):
+        init = nn.initializers.xavier_uniform()
+        h = nn.relu(_Norm(self.num_classes, self.bn_momentum)(x, labels, train))
+        h = nn.Conv(self.features, (3, 3), kernel_init=init)(_upsample(h))
+        h = nn.relu(_Norm(self.num_classes, self.bn_momentum)(h, labels, train))
+        h = nn.Conv(self.features, (3, 3), kernel_init=init)(h)
+        return h + nn.Conv(self.features, (1, 1), kernel_init=init, name="shortcut")(_upsample(x))
+
+
+class DBlock(nn.Module):
+    features: int
+    downsample: bool = True
+    first: bool = False  # the "optimised" block: no ReLU before the first conv, pool before the shortcut conv
+
+    @nn.compact
+    def __call__(self, x, train):
+        sn = lambda layer: (lambda t: spectral_norm(layer)(t, update_stats=train))  # noqa: E731
+        init = nn.initializers.xavier_uniform()
+        h = x if self.first else nn.relu(x)
+        h = sn(nn.Conv(self.features, (3, 3), kernel_init=init))(h)
+        h = sn(nn.Conv(self.features, (3, 3), kernel_init=init))(nn.relu(h))
+        if self.downsample:
+            h = _downsample(h)
+        shortcut = x
+        if self.first:
+            shortcut = sn(nn.Conv(self.features, (1, 1), kernel_init=init, name="shortcut"))(_downsample(x))
+        elif self.downsample or x.shape[-1] != self.features:
+            shortcut = sn(nn.Conv(self.features, (1, 1), kernel_init=init, name="shortcut"))(x)
+            shortcut = _downsample(shortcut) if self.downsample else shortcut
+        return h + shortcut
+
+
+class Generator(nn.Module):
+    """``(B, z_dim)`` noise [and labels] → ``(B, R, R, C)`` images in [-1, 1]."""
+
+    resolution: int = 32
+    channels: int = 3
+    width: int = 256
+    num_classes: int = 0
+    bn_momentum: float = 0.9
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, z, labels=None, train: bool = True):
+        base, ups = layout(self.resolution)
+        x = nn.Dense(base * base * self.width, kernel_init=nn.initializers.xavier_uniform(), name="project")(z)
+        x = x.reshape(z.shape[0], base, base, self.width)
+        for _ in range(ups):
+            x = GBlock(self.width, self.num_classes, self.bn_momentum)(x, labels, train)
+        x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)(x))
+        x = nn.Conv(self.channels, (3, 3), kernel_init=nn.initializers.xavier_uniform(), name="to_image")(x)
+        return jnp.tanh(x)
+
+
+class Discriminator(nn.Module):
+    """``(B, R, R, C)`` images [and labels] → ``(B,)`` raw scores; spectrally normalised."""
+
+    resolution: int = 32
+    width: int = 128
+    num_classes: int = 0
+    bn_momentum: float = 0.9  # unused (no BatchNorm in D); kept so every D takes the same fields
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, labels=None, train: bool = True):
+        _, downs = layout(self.resolution)
+        x = DBlock(self.width, downsample=True, first=True)(x, train)
+        for i in range(1, downs + 1):  # the last two blocks keep the size, as SNGAN's CIFAR-10 D
+            x = DBlock(self.width, downsample=i < downs - 1)(x, train)
+        h = jnp.sum(nn.relu(x), axis=(1, 2))
+        logit = spectral_norm(nn.Dense(1, kernel_init=nn.initializers.xavier_uniform(), name="logit"))(
+            h, update_stats=train)[:, 0]
+        if self.num_classes:
+            logit = logit + Projection(self.num_classes)(h, labels)
+        return logit.astype(jnp.float32)
