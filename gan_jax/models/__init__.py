@@ -7,7 +7,8 @@ import ml_collections
 from gan_jax.errors import ConfigError
 from gan_jax.models import dcgan, resnet
 
-ARCHITECTURES = ("dcgan", "sngan")
+_MODULES = {"dcgan": dcgan, "sngan": resnet}  # each has layout(), Generator, Discriminator
+ARCHITECTURES = tuple(_MODULES)
 
 
 def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
@@ -20,21 +21,11 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
     ``model.num_classes`` > 0 and ignored otherwise.
     """
     m = config.model
-    dtype = jnp.dtype(m.dtype)
-    if m.architecture == "dcgan":
-        dcgan.layout(config.dataset.resolution)
-        g = dcgan.Generator(resolution=config.dataset.resolution, channels=config.dataset.channels,
-                            width=m.g_width, num_classes=m.num_classes, bn_momentum=m.bn_momentum,
-                            dtype=dtype)
-        d = dcgan.Discriminator(resolution=config.dataset.resolution, width=m.d_width,
-                                num_classes=m.num_classes, bn_momentum=m.bn_momentum, dtype=dtype)
-        return g, d
-    if m.architecture == "sngan":
-        resnet.layout(config.dataset.resolution)
-        g = resnet.Generator(resolution=config.dataset.resolution, channels=config.dataset.channels,
-                             width=m.g_width, num_classes=m.num_classes, bn_momentum=m.bn_momentum,
-                             dtype=dtype)
-        d = resnet.Discriminator(resolution=config.dataset.resolution, width=m.d_width,
-                                 num_classes=m.num_classes, dtype=dtype)
-        return g, d
-    raise ConfigError(f"unknown model.architecture {m.architecture!r}; choose one of {ARCHITECTURES}")
+    if m.architecture not in _MODULES:
+        raise ConfigError(f"unknown model.architecture {m.architecture!r}; choose one of {ARCHITECTURES}")
+    module, res = _MODULES[m.architecture], config.dataset.resolution
+    module.layout(res)
+    common = dict(resolution=res, num_classes=m.num_classes, bn_momentum=m.bn_momentum,
+                  dtype=jnp.dtype(m.dtype))
+    return (module.Generator(channels=config.dataset.channels, width=m.g_width, **common),
+            module.Discriminator(width=m.d_width, **common))
