@@ -61,8 +61,8 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def real_features(config, split: str, names: list[str], num_samples: int, mesh) -> dict:
-    """Features of ``num_samples`` images of ``split`` drawn with the eval seed."""
+def real_features(config, split: str, nets: dict, num_samples: int, mesh) -> dict:
+    """`Samples` of ``num_samples`` images of ``split`` drawn with the run's seed, per network."""
     ds = config.dataset.copy_and_resolve_references()
     ds.split, ds.max_examples = split, 0
     data = datasets.load_dataset(ds)
@@ -72,11 +72,10 @@ def real_features(config, split: str, names: list[str], num_samples: int, mesh) 
     images = np.asarray(data.images[np.sort(order)])
     bs = config.eval.batch_size
     out = {}
-    for net_name in sorted({evaluator.METRICS[n].net for n in names}):
-        net = features_lib.get_feature_net(net_name, config.eval.inception_weights)
+    for name, net in nets.items():
         extract = features_lib.make_extractor(net, mesh, bs)
-        feats, logits = features_lib.extract_all(extract, (images[i:i + bs] for i in range(0, len(images), bs)))
-        out[net_name] = evaluator.Samples(feats, logits)
+        out[name] = evaluator.Samples(*features_lib.extract_all(
+            extract, (images[i:i + bs] for i in range(0, len(images), bs))))
     return out
 
 
@@ -95,8 +94,9 @@ def run(workdir: str, metric_names: str, num_samples: int | None, step: int | No
     models = (config, g_model, d_model, *txs, mesh, root_keys(config.seed)["init"])
 
     if samples.startswith("real:"):
-        fake = real_features(config, samples[5:], names, num_samples, mesh)
-        real = evaluator.reference_sets(config, names, split, mesh)
+        nets = evaluator.feature_nets(config, names)
+        fake = real_features(config, samples[5:], nets, num_samples, mesh)
+        real = evaluator.reference_sets(config, nets, split, mesh)
         results = evaluator.compute(names, real, fake, split, fake_label=samples[5:])
         return results, f"{num_samples} real images of {samples[5:]}"
     if samples == "init":

@@ -204,16 +204,19 @@ def compute(names: list[str], real: dict[str, np.ndarray], fake: dict[str, Sampl
     return results
 
 
-def reference_sets(config: ml_collections.ConfigDict, names: list[str], split: str, mesh: Mesh
-                   ) -> dict[str, np.ndarray]:
-    """Reference features of ``split`` for every feature network ``names`` need."""
-    out = {}
-    for net_name in sorted({METRICS[n].net for n in names}):
-        net = features_lib.get_feature_net(net_name, config.eval.inception_weights)
-        extract = features_lib.make_extractor(net, mesh, config.eval.batch_size)
-        out[net_name] = reference_features(config.dataset, split, net, extract,
-                                           config.eval.batch_size, config.eval.cache_dir)
-    return out
+def feature_nets(config: ml_collections.ConfigDict, names: list[str]) -> dict[str, features_lib.FeatureNet]:
+    """Each feature network the metrics ``names`` need, loaded once."""
+    return {n: features_lib.get_feature_net(n, config.eval.inception_weights)
+            for n in sorted({METRICS[name].net for name in names})}
+
+
+def reference_sets(config: ml_collections.ConfigDict, nets: dict[str, features_lib.FeatureNet],
+                   split: str, mesh: Mesh) -> dict[str, np.ndarray]:
+    """Reference features of ``split`` for each of ``nets``."""
+    bs = config.eval.batch_size
+    return {name: reference_features(config.dataset, split, net, features_lib.make_extractor(net, mesh, bs),
+                                     bs, config.eval.cache_dir)
+            for name, net in nets.items()}
 
 
 def make_evaluation(config: ml_collections.ConfigDict, g_model: nn.Module, mesh: Mesh,
@@ -224,18 +227,19 @@ def make_evaluation(config: ml_collections.ConfigDict, g_model: nn.Module, mesh:
     Builds the feature networks and loads (or computes and caches) the reference
     features once; each call then only generates and extracts.
     """
-    names = parse_metrics(config.eval.metrics, config.model.num_classes) if metric_names is None else metric_names
+    if metric_names is None:
+        metric_names = parse_metrics(config.eval.metrics, config.model.num_classes)
     num_samples = num_samples or config.eval.num_samples
     split = split or config.eval.split
     key = root_keys(config.seed)["eval"]
-    real = reference_sets(config, names, split, mesh)
-    generators = {n: make_generated_features(
-        g_model, config.model.z_dim, config.model.num_classes,
-        features_lib.get_feature_net(n, config.eval.inception_weights),
-        mesh, config.eval.batch_size) for n in real}
+    nets = feature_nets(config, metric_names)
+    real = reference_sets(config, nets, split, mesh)
+    generators = {name: make_generated_features(g_model, config.model.z_dim, config.model.num_classes,
+                                                net, mesh, config.eval.batch_size)
+                  for name, net in nets.items()}
 
     def evaluate(params, g_vars) -> dict[str, dict]:
         fake = {n: gen(params, g_vars, key, num_samples) for n, gen in generators.items()}
-        return compute(names, real, fake, split)
+        return compute(metric_names, real, fake, split)
 
     return evaluate

@@ -23,7 +23,7 @@ one onto the other one-to-one, checking every name and shape.
 """
 
 import os
-from typing import Sequence
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -241,10 +241,8 @@ def torch_layout(shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, 
     return layout
 
 
-def features_fn(params) -> "callable":
+def features_fn(params) -> Callable[[jax.Array], tuple[jax.Array, jax.Array]]:
     """uint8 images → (pool3, logits), for `gan_jax.metrics.features`."""
     model = InceptionV3()
     return lambda images: model.apply({"params": params}, preprocess(images))
 
-
-__all__: Sequence[str] = ("InceptionV3", "preprocess", "load_params", "torch_layout", "features_fn")
