@@ -25,7 +25,10 @@ model.dtype          compute dtype of the networks ('float32', 'bfloat16')
 optimizer.{g,d}.*    learning_rate, b1, b2, eps (Adam); weight_decay (decoupled, AdamW);
                      l1, l2 (explicit loss penalties); grad_clip (global norm, 0: off)
 loss.d_loss/g_loss   one of `gan_jax.losses.D_LOSSES` / `G_LOSSES`
-regularizer.*        r1_gamma, r1_every (lazy R1), gp_lambda: see `gan_jax.regularizers`
+regularizer.*        r1_gamma, r1_every (lazy R1), gp_lambda, lecam_lambda, lecam_decay:
+                     see `gan_jax.regularizers`
+augment.*            kind ('' | 'diffaugment' | 'ada'), policy, ada_p, ada_target,
+                     ada_interval, ada_kimg: see `gan_jax.augment`
 ema.decay, ema.warmup  generator EMA; see `gan_jax.state.ema_decay`
 sample.num_images    images in the sample grid
 sample.standing_stats  batch used to recompute BatchNorm statistics of the EMA generator
@@ -37,7 +40,7 @@ import json
 import ml_collections
 from ml_collections import config_dict
 
-from gan_jax import losses
+from gan_jax import augment, losses
 from gan_jax.errors import ConfigError
 
 
@@ -83,6 +86,16 @@ def base_config() -> ml_collections.ConfigDict:
         r1_gamma=0.0,   # R1 weight γ; the D loss gains (γ/2)·R1 (0: off)
         r1_every=1,     # lazy R1: every k steps, scaled by k (Karras et al. 2020)
         gp_lambda=0.0,  # WGAN-GP weight λ (0: off)
+        lecam_lambda=0.0,  # LeCam weight λ (0: off)
+        lecam_decay=0.99,  # decay of the EMAs of D(real) and D(fake) LeCam pulls towards
+    ))
+    c.augment = ml_collections.ConfigDict(dict(
+        kind="",        # '' (none) | 'diffaugment' | 'ada'; applied to every image D sees
+        policy="color,translation,cutout",  # DiffAugment's ops
+        ada_p=0.0,      # ADA's initial probability
+        ada_target=0.6,  # target of r_t = E[sign(D(real))]; 0 keeps p fixed at ada_p
+        ada_interval=4,  # steps between adjustments of p
+        ada_kimg=500.0,  # thousands of real images for p to move from 0 to 1
     ))
     c.ema = ml_collections.ConfigDict(dict(decay=0.999, warmup=True))
     c.sample = ml_collections.ConfigDict(dict(num_images=64, standing_stats=512))
@@ -128,6 +141,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
     reg = config.regularizer
     if reg.r1_gamma < 0 or reg.gp_lambda < 0 or reg.r1_every < 1:
         raise ConfigError("regularizer.r1_gamma and gp_lambda must be >= 0, r1_every >= 1")
+    if reg.lecam_lambda < 0 or not 0.0 <= reg.lecam_decay < 1.0:
+        raise ConfigError("regularizer.lecam_lambda must be >= 0 and lecam_decay in [0, 1)")
+    aug = config.augment
+    if aug.kind not in augment.KINDS:
+        raise ConfigError(f"augment.kind={aug.kind!r} must be one of {augment.KINDS}")
+    unknown = set(op for op in aug.policy.split(",") if op) - set(augment.DIFFAUGMENT_OPS)
+    if unknown:
+        raise ConfigError(f"augment.policy has unknown ops {sorted(unknown)}; "
+                          f"choose from {','.join(augment.DIFFAUGMENT_OPS)}")
+    if not 0.0 <= aug.ada_p <= 1.0 or aug.ada_interval < 1 or aug.ada_kimg <= 0:
+        raise ConfigError("augment.ada_p must be in [0, 1], ada_interval >= 1, ada_kimg > 0")
     if config.model.num_classes < 0:
         raise ConfigError(f"model.num_classes={config.model.num_classes} must be >= 0")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):

@@ -2,7 +2,8 @@
 
 `GANState` carries both networks' parameters and non-parameter collections (BatchNorm
 statistics now; spectral-norm vectors later), both optax optimizer states, and the
-exponential moving average (EMA) of the generator's parameters used for sampling.
+exponential moving average (EMA) of the generator's parameters used for sampling, and
+the training-time scalars some techniques evolve (`init_scalars`).
 The optax transformations themselves are static functions built from the config by
 `make_optimizer`; they are never stored in the state.
 """
@@ -32,6 +33,21 @@ class GANState:
     g_opt_state: optax.OptState
     d_opt_state: optax.OptState
     ema_params: PyTree  # EMA of g_params, what samples and metrics use
+    scalars: dict[str, jax.Array]  # see init_scalars
+
+
+def init_scalars(config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
+    """Scalars the step carries from one update to the next, float32, all always present:
+
+    ada_p                ADA's augmentation probability (`gan_jax.augment.ada_adjust`)
+    ada_sign_sum, ada_count  Σ sign(D(real)) and the number of real images since p last moved
+    lecam_real, lecam_fake   EMAs of D's mean score on real / generated images (LeCam anchors)
+
+    Keeping the same keys for every config keeps the checkpoint layout one shape.
+    """
+    f = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
+    return {"ada_p": f(config.augment.ada_p if config.augment.kind == "ada" else 0.0),
+            "ada_sign_sum": f(0.0), "ada_count": f(0.0), "lecam_real": f(0.0), "lecam_fake": f(0.0)}
 
 
 def make_optimizer(opt: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -92,6 +108,7 @@ def init_state(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: n
         d_params=d_params, d_vars=d_vars,
         g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
         ema_params=jax.tree.map(jnp.copy, g_params),
+        scalars=init_scalars(config),
     )
 
 

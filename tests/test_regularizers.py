@@ -115,3 +115,12 @@ def test_penalties_vanish_for_the_right_critics():
     lipschitz = lambda v: v.reshape(v.shape[0], -1) @ u  # noqa: E731
     gp = regularizers.gradient_penalty(lipschitz, x, -x, jax.random.key(0))
     assert float(gp) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_lecam_by_hand():
+    real, fake = jnp.array([2.0, -1.0]), jnp.array([0.5, -3.0])
+    # α_R = 1, α_F = 0: real term mean(relu([2, -1])²) = 2; fake term mean(relu([0.5, 4])²) = (0.25+16)/2
+    value = regularizers.lecam_penalty(real, fake, ema_real=1.0, ema_fake=0.0)
+    assert float(value) == pytest.approx(2.0 + 8.125)
+    assert float(regularizers.lecam_penalty(real, fake, ema_real=-5.0, ema_fake=5.0)) == 0.0
+    assert float(regularizers.update_score_ema(jnp.float32(1.0), real, 0.99)) == pytest.approx(0.99 + 0.01 * 0.5)

@@ -36,8 +36,8 @@ def _equal(a, b) -> bool:
 
 def test_step_keys_are_all_distinct():
     keys = ts.step_keys(jax.random.key(0), jnp.int32(3), n_critic=3)
-    flat = [keys["g_z"], keys["g_y"], keys["augment"], keys["dropout"], *keys["d_z"], *keys["d_y"],
-            *keys["d_gp"]]
+    flat = [keys["g_z"], keys["g_y"], keys["g_aug"], keys["dropout"], *keys["d_z"], *keys["d_y"],
+            *keys["d_gp"], *keys["d_aug"]]
     assert len({np.asarray(jax.random.key_data(k)).tobytes() for k in flat}) == len(flat)
     later = ts.step_keys(jax.random.key(0), jnp.int32(4), n_critic=3)
     assert not np.array_equal(jax.random.key_data(later["g_z"]), jax.random.key_data(keys["g_z"]))
@@ -51,13 +51,13 @@ def test_d_update_never_touches_g_and_g_update_never_touches_d(tiny_config):
     z = ts.sample_noise(jax.random.key(7), tiny_config.batch_size, tiny_config.model.z_dim)
     y = batch["label"][0]
 
-    after_d, _ = jax.jit(d_update)(state, real, y, z, y, jax.random.key(8))
+    after_d, _ = jax.jit(d_update)(state, real, y, z, y, jax.random.key(8), jax.random.key(9))
     for field in ("g_params", "g_vars", "g_opt_state", "ema_params"):
         assert _equal(getattr(after_d, field), getattr(state, field)), field
     for field in ("d_params", "d_vars", "d_opt_state"):
         assert not _equal(getattr(after_d, field), getattr(state, field)), field
 
-    after_g, _ = jax.jit(g_update)(state, z, y)
+    after_g, _ = jax.jit(g_update)(state, z, y, jax.random.key(9))
     for field in ("d_params", "d_vars", "d_opt_state"):
         assert _equal(getattr(after_g, field), getattr(state, field)), field
     for field in ("g_params", "g_vars", "g_opt_state", "ema_params"):
@@ -150,3 +150,24 @@ def test_r1_and_gradient_penalty_train_and_report(tiny_config):
     assert float(metrics["d_r1"]) == 0.0 and float(metrics["d_gp"]) > 0
     state, metrics, _ = _train(tiny_config, 3)  # the last step (step index 2) is lazy-R1 step
     assert float(metrics["d_r1"]) > 0
+
+
+def test_lecam_and_diffaugment_train_and_move_their_anchors(tiny_config):
+    tiny_config.regularizer.lecam_lambda, tiny_config.regularizer.lecam_decay = 0.3, 0.5
+    tiny_config.augment.kind = "diffaugment"
+    tiny_config.loss.d_loss = tiny_config.loss.g_loss = "hinge"
+    state, metrics, _ = _train(tiny_config, 2)
+    assert float(metrics["d_lecam"]) >= 0 and np.isfinite(float(metrics["d_loss"]))
+    # two D updates with decay ½ from 0: α = ¼·mean₁ + ½·mean₂, so it is non-zero
+    assert float(state.scalars["lecam_real"]) != 0.0 and float(state.scalars["lecam_fake"]) != 0.0
+    assert float(state.scalars["ada_p"]) == 0.0  # ADA off: p stays put
+
+
+def test_augmentation_changes_training_but_not_when_off(tiny_config):
+    plain, _, _ = _train(tiny_config, 2)
+    tiny_config.augment.kind = "diffaugment"
+    augmented, _, _ = _train(tiny_config, 2)
+    assert not _equal(plain.d_params, augmented.d_params)
+    tiny_config.augment.kind = "ada"  # p = 0 and never adjusted before step 4: exactly no augmentation
+    ada_at_zero, _, _ = _train(tiny_config, 2)
+    assert _equal(plain.d_params, ada_at_zero.d_params) and _equal(plain.g_params, ada_at_zero.g_params)

@@ -53,10 +53,11 @@ def test_sngan_trains_and_g_update_leaves_d_spectral_state(tiny_config):
     batch = data.to_global(data.host_batch(dataset, tiny_config, 0), mesh, tiny_config.batch_size)
     z = ts.sample_noise(jax.random.key(1), tiny_config.batch_size, tiny_config.model.z_dim)
     y = batch["label"][0]
-    after_g, metrics = jax.jit(g_update)(state, z, y)
+    after_g, metrics = jax.jit(g_update)(state, z, y, jax.random.key(3))
     for a, b in zip(jax.tree.leaves(after_g.d_vars), jax.tree.leaves(state.d_vars)):
         np.testing.assert_array_equal(a, b)
-    after_d, metrics = jax.jit(d_update)(state, ts.to_float_images(batch["image"])[0], y, z, y, jax.random.key(2))
+    after_d, metrics = jax.jit(d_update)(state, ts.to_float_images(batch["image"])[0], y, z, y, jax.random.key(2),
+                                           jax.random.key(3))
     assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(after_d.d_vars["spectral"]),
                                                         jax.tree.leaves(state.d_vars["spectral"])))
     assert np.isfinite(float(metrics["d_loss"]))
