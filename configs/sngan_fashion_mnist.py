@@ -6,7 +6,7 @@ Command:
 
 Hardware: sized for a 2-core CPU (narrow widths, n_critic 1).
 Data: as configs/dcgan_fashion_mnist.py.
-Model: Miyato et al. 2018's ResNet G/D (7 -> 14 -> 28), G and D widths 64, hinge loss,
+Model: Miyato et al. 2018's ResNet G/D (7 -> 14 -> 28), G and D widths 32, hinge loss,
 Adam(2e-4, b1=0, b2=0.9).
 Expected result: fd_fmnist not yet measured here.
 """
@@ -21,8 +21,8 @@ def get_config():
     config.dataset.channels = 1
     config.model.architecture = "sngan"
     config.model.z_dim = 128
-    config.model.g_width = 64
-    config.model.d_width = 64
+    config.model.g_width = 32
+    config.model.d_width = 32
     config.loss.d_loss = config.loss.g_loss = "hinge"
     for side in ("g", "d"):
         config.optimizer[side].update(learning_rate=2e-4, b1=0.0, b2=0.9)

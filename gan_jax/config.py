@@ -16,7 +16,8 @@ eval_every           int: compute eval.metrics every N steps and at the end (0: 
 eval.*               metrics, num_samples, split, batch_size, cache_dir, best_metric,
                      inception_weights
 dataset.*            see `gan_jax.data`
-model.architecture   'dcgan' | 'sngan' (ResNet, spectrally normalised D)
+model.architecture   'dcgan' | 'sngan' (ResNet, spectrally normalised D) | 'biggan'
+model.shared_dim, model.hierarchical_z, model.attention_res   BigGAN-only, see gan_jax.models.biggan
 model.z_dim          latent size
 model.g_width/d_width  channels of the layer nearest the image
 model.num_classes    0: unconditional; N: class-conditional on the dataset's N labels
@@ -79,7 +80,11 @@ def base_config() -> ml_collections.ConfigDict:
     ))
     c.model = ml_collections.ConfigDict(dict(
         architecture="dcgan", z_dim=100, g_width=64, d_width=64, num_classes=0, bn_momentum=0.9,
-        dtype="float32"))
+        dtype="float32",
+        shared_dim=128,       # biggan: size of the shared class embedding
+        hierarchical_z=True,  # biggan: a chunk of z for each generator block
+        attention_res=0,      # biggan: feature-map size with self-attention (0: none)
+    ))
     c.optimizer = ml_collections.ConfigDict(dict(g=_optimizer(), d=_optimizer()))
     c.loss = ml_collections.ConfigDict(dict(d_loss="non_saturating", g_loss="non_saturating"))
     c.regularizer = ml_collections.ConfigDict(dict(

@@ -24,10 +24,12 @@ def standing_stats(g_model: nn.Module, params: PyTree, g_vars: dict, z: jax.Arra
     """BatchNorm statistics of ``g_model`` with ``params`` over the batch (z, labels)."""
     if "batch_stats" not in g_vars:
         return g_vars
-    # momentum 0: the "running" average becomes exactly this batch's statistics.
+    # momentum 0: the "running" average becomes exactly this batch's statistics. Other
+    # collections (spectral-norm vectors) must be mutable in training mode; their updates
+    # are dropped.
     _, updates = g_model.clone(bn_momentum=0.0).apply(
-        {"params": params, **g_vars}, z, labels, train=True, mutable=["batch_stats"])
-    return {**g_vars, **updates}
+        {"params": params, **g_vars}, z, labels, train=True, mutable=list(g_vars))
+    return {**g_vars, "batch_stats": updates["batch_stats"]}
 
 
 def make_sampler(g_model: nn.Module) -> Callable[..., jax.Array]:

@@ -5,9 +5,10 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.errors import ConfigError
-from gan_jax.models import dcgan, resnet
+from gan_jax.models import biggan, dcgan, resnet
 
-_MODULES = {"dcgan": dcgan, "sngan": resnet}  # each has layout(), Generator, Discriminator
+_MODULES = {"dcgan": dcgan, "sngan": resnet, "biggan": biggan}  # each has layout(), Generator, Discriminator
+# and optionally G_FIELDS / D_FIELDS
 ARCHITECTURES = tuple(_MODULES)
 
 
@@ -27,5 +28,8 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
     module.layout(res)
     common = dict(resolution=res, num_classes=m.num_classes, bn_momentum=m.bn_momentum,
                   dtype=jnp.dtype(m.dtype))
-    return (module.Generator(channels=config.dataset.channels, width=m.g_width, **common),
-            module.Discriminator(width=m.d_width, **common))
+    # Architecture-specific model.* fields each module declares it takes.
+    g_extra = {name: m[name] for name in getattr(module, "G_FIELDS", ())}
+    d_extra = {name: m[name] for name in getattr(module, "D_FIELDS", ())}
+    return (module.Generator(channels=config.dataset.channels, width=m.g_width, **common, **g_extra),
+            module.Discriminator(width=m.d_width, **common, **d_extra))

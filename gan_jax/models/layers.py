@@ -33,6 +33,38 @@ class ConditionalBatchNorm(nn.Module):
         return x * (1.0 + gamma.reshape(shape)).astype(x.dtype) + beta.reshape(shape).astype(x.dtype)
 
 
+class ModulatedBatchNorm(nn.Module):
+    """BatchNorm whose scale and shift are linear functions of a conditioning vector.
+
+    y = (1 + W_γ c) · (x − μ) / √(σ² + ε) + W_β c
+
+    BigGAN's conditional BatchNorm (Brock et al. 2019, section 4 and appendix B): c is the
+    concatenation of a class embedding shared by all layers and, with hierarchical
+    latents, the chunk of z that belongs to this block. W_γ, W_β have no bias and are
+    spectrally normalised when ``spectral``.
+    """
+
+    momentum: float = 0.9
+    epsilon: float = 1e-5
+    spectral: bool = False
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, cond: jax.Array, train: bool) -> jax.Array:
+        x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=self.epsilon,
+                         use_scale=False, use_bias=False, dtype=self.dtype)(x)
+        features = x.shape[-1]
+
+        def linear(name):
+            layer = nn.Dense(features, use_bias=False, kernel_init=orthogonal_init, name=name)
+            return maybe_spectral(layer, self.spectral, train)
+
+        shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
+        gamma = linear("gamma")(cond).reshape(shape).astype(x.dtype)
+        beta = linear("beta")(cond).reshape(shape).astype(x.dtype)
+        return x * (1.0 + gamma) + beta
+
+
 class Projection(nn.Module):
     """The class term of a projection discriminator: ⟨E[c], h⟩.
 
@@ -42,11 +74,13 @@ class Projection(nn.Module):
     """
 
     num_classes: int
+    spectral: bool = False  # spectrally normalise the embedding matrix (BigGAN)
 
     @nn.compact
-    def __call__(self, h: jax.Array, labels: jax.Array) -> jax.Array:
-        embedding = nn.Embed(self.num_classes, h.shape[-1],
-                             embedding_init=nn.initializers.normal(0.02), name="embed")(labels)
+    def __call__(self, h: jax.Array, labels: jax.Array, train: bool = False) -> jax.Array:
+        embed = nn.Embed(self.num_classes, h.shape[-1], embedding_init=nn.initializers.normal(0.02),
+                         name="embed")
+        embedding = maybe_spectral(embed, self.spectral, train)(labels)
         return jnp.sum(embedding.astype(h.dtype) * h, axis=-1)
 
 
@@ -70,6 +104,13 @@ def spectral_norm(layer: nn.Module, n_steps: int = 1) -> nn.SpectralNorm:
     return nn.SpectralNorm(layer, n_steps=n_steps, collection_name=SPECTRAL)
 
 
+def maybe_spectral(layer: nn.Module, spectral: bool, train: bool):
+    """``layer`` as a function of its input, spectrally normalised when ``spectral``."""
+    if spectral:
+        return lambda x: spectral_norm(layer)(x, update_stats=train)
+    return layer
+
+
 class SelfAttention(nn.Module):
     """Self-attention over spatial positions (SAGAN: Zhang et al. 2019, eq. 1-3).
 
@@ -89,9 +130,7 @@ class SelfAttention(nn.Module):
 
         def conv(features, name):
             layer = nn.Conv(features, (1, 1), use_bias=False, kernel_init=orthogonal_init, name=name)
-            if self.spectral:
-                return lambda t: spectral_norm(layer)(t, update_stats=train)
-            return layer
+            return maybe_spectral(layer, self.spectral, train)
 
         query = conv(c // 8, "query")(x).reshape(b, height * width, c // 8)
         key = nn.max_pool(conv(c // 8, "key")(x), (2, 2), (2, 2)).reshape(b, -1, c // 8)

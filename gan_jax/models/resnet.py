@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.errors import ConfigError
-from gan_jax.models.layers import ConditionalBatchNorm, Projection, spectral_norm
+from gan_jax.models.layers import (ConditionalBatchNorm, ModulatedBatchNorm, Projection, maybe_spectral,
+                                   spectral_norm)
 
 RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4), 128: (4, 5)}  # → (base size, doublings)
 
@@ -40,42 +41,55 @@ def _downsample(x):
 
 
 class _Norm(nn.Module):
-    """BatchNorm, class-conditional when ``num_classes`` > 0."""
+    """BatchNorm conditioned on ``cond``: none (plain BN), int class ids (`ConditionalBatchNorm`)
+    or a float vector (BigGAN's `ModulatedBatchNorm`)."""
 
     num_classes: int
     momentum: float
+    spectral: bool = False
 
     @nn.compact
-    def __call__(self, x, labels, train):
-        if self.num_classes:
-            return ConditionalBatchNorm(self.num_classes, self.momentum)(x, labels, train)
-        return nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=1e-5)(x)
+    def __call__(self, x, cond, train):
+        if cond is None:
+            return nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=1e-5)(x)
+        if jnp.issubdtype(cond.dtype, jnp.integer):
+            return ConditionalBatchNorm(self.num_classes, self.momentum)(x, cond, train)
+        return ModulatedBatchNorm(self.momentum, spectral=self.spectral)(x, cond, train)
 
 
 class GBlock(nn.Module):
+    """Pre-activation up-block: (norm, ReLU, 2x up, conv3, norm, ReLU, conv3) + conv1(2x up)."""
+
     features: int
     num_classes: int = 0
     bn_momentum: float = 0.9
+    spectral: bool = False  # spectral norm on every conv (BigGAN's generator)
+    kernel_init: nn.initializers.Initializer = nn.initializers.xavier_uniform()
 
     @nn.compact
-    def __call__(self, x, labels, train):
-        init = nn.initializers.xavier_uniform()
-        h = nn.relu(_Norm(self.num_classes, self.bn_momentum)(x, labels, train))
-        h = nn.Conv(self.features, (3, 3), kernel_init=init)(_upsample(h))
-        h = nn.relu(_Norm(self.num_classes, self.bn_momentum)(h, labels, train))
-        h = nn.Conv(self.features, (3, 3), kernel_init=init)(h)
-        return h + nn.Conv(self.features, (1, 1), kernel_init=init, name="shortcut")(_upsample(x))
+    def __call__(self, x, cond, train):
+        def conv(size, name=None):
+            layer = nn.Conv(self.features, (size, size), kernel_init=self.kernel_init, name=name)
+            return maybe_spectral(layer, self.spectral, train)
+
+        norm = lambda: _Norm(self.num_classes, self.bn_momentum, self.spectral)  # noqa: E731
+        h = conv(3)(_upsample(nn.relu(norm()(x, cond, train))))
+        h = conv(3)(nn.relu(norm()(h, cond, train)))
+        return h + conv(1, name="shortcut")(_upsample(x))
 
 
 class DBlock(nn.Module):
+    """Pre-activation down-block, every conv spectrally normalised."""
+
     features: int
     downsample: bool = True
     first: bool = False  # the "optimised" block: no ReLU before the first conv, pool before the shortcut conv
+    kernel_init: nn.initializers.Initializer = nn.initializers.xavier_uniform()
 
     @nn.compact
     def __call__(self, x, train):
         sn = lambda layer: (lambda t: spectral_norm(layer)(t, update_stats=train))  # noqa: E731
-        init = nn.initializers.xavier_uniform()
+        init = self.kernel_init
         h = x if self.first else nn.relu(x)
         h = sn(nn.Conv(self.features, (3, 3), kernel_init=init))(h)
         h = sn(nn.Conv(self.features, (3, 3), kernel_init=init))(nn.relu(h))
@@ -105,8 +119,9 @@ class Generator(nn.Module):
         base, ups = layout(self.resolution)
         x = nn.Dense(base * base * self.width, kernel_init=nn.initializers.xavier_uniform(), name="project")(z)
         x = x.reshape(z.shape[0], base, base, self.width)
+        cond = labels if self.num_classes else None
         for _ in range(ups):
-            x = GBlock(self.width, self.num_classes, self.bn_momentum)(x, labels, train)
+            x = GBlock(self.width, self.num_classes, self.bn_momentum)(x, cond, train)
         x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)(x))
         x = nn.Conv(self.channels, (3, 3), kernel_init=nn.initializers.xavier_uniform(), name="to_image")(x)
         return jnp.tanh(x)
