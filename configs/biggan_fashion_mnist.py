@@ -3,13 +3,15 @@
 Command:
     python train.py --config configs/biggan_fashion_mnist.py --workdir runs/biggan_fashion_mnist
 
-Hardware: sized for a 2-core CPU.
+Hardware: sized for a 2-core CPU: 3000 steps at ~3.0 steps/s, ~17 minutes.
 Data: as configs/dcgan_fashion_mnist.py, with its 10 class labels.
-Model: gan_jax.models.biggan at 28 px (7 -> 14 -> 28): shared class embedding, hierarchical
-z, spectral norm in G and D, self-attention at 14x14, projection discriminator; hinge
-loss, Adam(2e-4, b1=0, b2=0.999), EMA generator. Sample grids have one row per class.
-Expected result: samples the domain classifier labels as the requested class; measured in
-docs/evaluation.md.
+Model: gan_jax.models.biggan at 28 px (7 -> 14 -> 28), widths 32: shared class embedding,
+hierarchical z, spectral norm in G and D, self-attention at 14x14, projection
+discriminator; hinge loss, Adam(2e-4, b1=0, b2=0.999), EMA generator. Sample grids have
+one row per class.
+Expected result (measured here, docs/evaluation.md): the domain classifier labels 85.5%
+of the samples as the requested class (acc_fmnist 0.855; 0.917 on real images),
+fd_fmnist 29.0, recall 0.07 (little variety within a class at this budget).
 """
 
 from gan_jax.config import base_config

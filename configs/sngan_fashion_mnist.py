@@ -4,11 +4,12 @@ configs/sngan_cifar10.py.
 Command:
     python train.py --config configs/sngan_fashion_mnist.py --workdir runs/sngan_fashion_mnist
 
-Hardware: sized for a 2-core CPU (narrow widths, n_critic 1).
+Hardware: sized for a 2-core CPU (widths 32, n_critic 1).
 Data: as configs/dcgan_fashion_mnist.py.
 Model: Miyato et al. 2018's ResNet G/D (7 -> 14 -> 28), G and D widths 32, hinge loss,
 Adam(2e-4, b1=0, b2=0.9).
-Expected result: fd_fmnist not yet measured here.
+Expected result (measured here, docs/evaluation.md): fd_fmnist 68.8 after the 3000
+steps (~16 minutes at 3.2 steps/s on the 2-core CPU).
 """
 
 from gan_jax.config import base_config
