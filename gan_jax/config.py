@@ -18,6 +18,8 @@ eval.*               metrics, num_samples, split, batch_size, cache_dir, best_me
 dataset.*            see `gan_jax.data`
 model.architecture   'dcgan' | 'sngan' (ResNet, spectrally normalised D) | 'biggan'
 model.shared_dim, model.hierarchical_z, model.attention_res   BigGAN-only, see gan_jax.models.biggan
+model.conv_transpose  DCGAN-only: how the transposed convolutions are computed (same function),
+                     see gan_jax.models.layers.conv_transpose_4x4_s2
 model.z_dim          latent size
 model.g_width/d_width  channels of the layer nearest the image
 model.num_classes    0: unconditional; N: class-conditional on the dataset's N labels
@@ -84,6 +86,7 @@ def base_config() -> ml_collections.ConfigDict:
         shared_dim=128,       # biggan: size of the shared class embedding
         hierarchical_z=True,  # biggan: a chunk of z for each generator block
         attention_res=0,      # biggan: feature-map size with self-attention (0: none)
+        conv_transpose="auto",  # dcgan: 'native' | 'subpixel' (same function) | 'auto' (subpixel on CPU)
     ))
     c.optimizer = ml_collections.ConfigDict(dict(g=_optimizer(), d=_optimizer()))
     c.loss = ml_collections.ConfigDict(dict(d_loss="non_saturating", g_loss="non_saturating"))
@@ -157,6 +160,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
                           f"choose from {','.join(augment.DIFFAUGMENT_OPS)}")
     if not 0.0 <= aug.ada_p <= 1.0 or aug.ada_interval < 1 or aug.ada_kimg <= 0:
         raise ConfigError("augment.ada_p must be in [0, 1], ada_interval >= 1, ada_kimg > 0")
+    if config.model.conv_transpose not in ("auto", "native", "subpixel"):
+        raise ConfigError(f"model.conv_transpose={config.model.conv_transpose!r} must be auto, native or subpixel")
     if config.model.num_classes < 0:
         raise ConfigError(f"model.num_classes={config.model.num_classes} must be >= 0")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):

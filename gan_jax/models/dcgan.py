@@ -23,9 +23,10 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.errors import ConfigError
-from gan_jax.models.layers import ConditionalBatchNorm, Projection
+from gan_jax.models.layers import ConditionalBatchNorm, Projection, UpConv
 
 RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # resolution → (base size, doublings)
+G_FIELDS = ("conv_transpose",)  # model.* fields the generator takes beyond the common ones
 
 _weight_init = nn.initializers.normal(0.02)
 
@@ -44,9 +45,9 @@ def layout(resolution: int) -> tuple[int, int]:
     return RESOLUTIONS[resolution]
 
 
-# Explicit padding (2, 2) on a 4×4 stride-2 transposed convolution gives exactly 2× the
-# input size, the same geometry as PyTorch's ConvTranspose2d(k=4, s=2, p=1).
-_UP_PADDING = ((2, 2), (2, 2))
+# The 4×4 stride-2 transposed convolutions double the size, the geometry of PyTorch's
+# ConvTranspose2d(k=4, s=2, p=1); `layers.UpConv` computes them natively or as an
+# equivalent sub-pixel convolution (``model.conv_transpose``).
 _DOWN_PADDING = ((1, 1), (1, 1))
 
 
@@ -61,6 +62,7 @@ class Generator(nn.Module):
     num_classes: int = 0
     bn_momentum: float = 0.9  # running = m·running + (1-m)·batch; PyTorch's 0.1
     dtype: jnp.dtype = jnp.float32
+    conv_transpose: str = "auto"  # 'native' | 'subpixel' | 'auto', see layers.conv_transpose_4x4_s2
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -80,11 +82,11 @@ class Generator(nn.Module):
         x = norm_relu(x.reshape(z.shape[0], base, base, features))
         for _ in range(ups - 1):
             features //= 2
-            x = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=_UP_PADDING,
-                                 use_bias=False, kernel_init=_weight_init, dtype=self.dtype)(x)
+            x = UpConv(features, use_bias=False, kernel_init=_weight_init, dtype=self.dtype,
+                       impl=self.conv_transpose)(x)
             x = norm_relu(x)
-        x = nn.ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding=_UP_PADDING,
-                             kernel_init=_weight_init, dtype=self.dtype, name="to_image")(x)
+        x = UpConv(self.channels, kernel_init=_weight_init, dtype=self.dtype, impl=self.conv_transpose,
+                   name="to_image")(x)
         return jnp.tanh(x.astype(jnp.float32))
 
 

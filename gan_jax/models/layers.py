@@ -3,6 +3,7 @@
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class ConditionalBatchNorm(nn.Module):
@@ -140,3 +141,71 @@ class SelfAttention(nn.Module):
         out = conv(c, "out")(out)
         gamma = self.param("gamma", nn.initializers.zeros, ())
         return x + gamma * out
+
+
+# Per-axis tap selection of a 4-tap, stride-2 transposed convolution padded to double the
+# size: output 2m takes taps (0, 2) at inputs (m−1, m); output 2m+1 takes taps (1, 3) at
+# inputs (m, m+1). Row r of phase p says which tap multiplies input m−1+r.
+_PHASE_TAPS = np.zeros((2, 3, 4), np.float32)
+_PHASE_TAPS[0, 0, 0] = _PHASE_TAPS[0, 1, 2] = 1.0
+_PHASE_TAPS[1, 1, 1] = _PHASE_TAPS[1, 2, 3] = 1.0
+
+
+def subpixel_kernel(kernel: jax.Array) -> jax.Array:
+    """(4, 4, C_in, C_out) transposed-conv kernel → (3, 3, C_in, 4·C_out) stride-1 kernel
+    whose output channel (a, b, c) is the output pixel (2m+a, 2n+b) of channel c."""
+    taps = jnp.asarray(_PHASE_TAPS, kernel.dtype)
+    k = jnp.einsum("ark,bcl,klio->rciabo", taps, taps, kernel)
+    return k.reshape(3, 3, kernel.shape[2], 4 * kernel.shape[3])
+
+
+def conv_transpose_4x4_s2(x: jax.Array, kernel: jax.Array, impl: str = "subpixel") -> jax.Array:
+    """The 4×4, stride-2 transposed convolution that doubles H and W (Flax's
+    ``ConvTranspose(k, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))``, i.e. PyTorch's
+    ``ConvTranspose2d(k=4, s=2, p=1)``), in one of two exactly equivalent forms:
+
+    * ``native``: ``lax.conv_transpose`` (an input-dilated convolution);
+    * ``subpixel``: a stride-1 3×3 convolution to 4× the channels followed by
+      depth-to-space (Shi et al. 2016, "Real-Time Single Image and Video Super-Resolution
+      Using an Efficient Sub-Pixel Convolutional Neural Network"). Each output phase
+      (2m+a, 2n+b) is a 2×2 correlation of the input with kernel taps selected from the
+      4×4 kernel (`subpixel_kernel`); the 3×3 window covers all four phases. It does
+      9/4 of the multiply-adds but avoids the dilated convolution, whose weight gradient
+      XLA:CPU computes an order of magnitude more slowly.
+    """
+    dn = ("NHWC", "HWIO", "NHWC")
+    if impl == "native":
+        return jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)), dimension_numbers=dn)
+    b, h, w, _ = x.shape
+    c = kernel.shape[3]
+    y = jax.lax.conv_general_dilated(x, subpixel_kernel(kernel), (1, 1), ((1, 1), (1, 1)),
+                                     dimension_numbers=dn)
+    return y.reshape(b, h, w, 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, c)
+
+
+def resolve_conv_transpose(impl: str) -> str:
+    """'auto' → 'subpixel' on CPU (where it is ~13x faster to differentiate), else 'native'."""
+    if impl == "auto":
+        return "subpixel" if jax.default_backend() == "cpu" else "native"
+    return impl
+
+
+class UpConv(nn.Module):
+    """4×4 stride-2 transposed convolution doubling H and W, with ``impl`` choosing the
+    equivalent computation (`conv_transpose_4x4_s2`). Parameters are those of
+    ``nn.ConvTranspose``: ``kernel`` (4, 4, C_in, C_out) and ``bias`` (C_out,)."""
+
+    features: int
+    use_bias: bool = True
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    dtype: jnp.dtype = jnp.float32
+    impl: str = "auto"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
+        y = conv_transpose_4x4_s2(x.astype(self.dtype), kernel.astype(self.dtype),
+                                  resolve_conv_transpose(self.impl))
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(self.dtype)
+        return y

@@ -34,7 +34,7 @@ def test_layer_layout_follows_the_paper():
     g = dcgan.Generator(resolution=64, channels=3, width=128)
     params = jax.eval_shape(functools.partial(g.init, train=False), jax.random.key(0), jnp.zeros((1, 100)))["params"]
     assert params["project"]["kernel"].shape == (100, 4 * 4 * 1024)
-    convs = [params[f"ConvTranspose_{i}"]["kernel"].shape for i in range(3)]
+    convs = [params[f"UpConv_{i}"]["kernel"].shape for i in range(3)]
     assert convs == [(4, 4, 1024, 512), (4, 4, 512, 256), (4, 4, 256, 128)]
     assert params["to_image"]["kernel"].shape == (4, 4, 128, 3)
     d = dcgan.Discriminator(resolution=64, width=128)
@@ -48,7 +48,7 @@ def test_layer_layout_follows_the_paper():
 def test_init_statistics():
     g = dcgan.Generator(resolution=32, channels=3, width=32)
     params = g.init(jax.random.key(0), jnp.zeros((1, 100)), train=False)["params"]
-    kernel = np.asarray(params["ConvTranspose_0"]["kernel"])
+    kernel = np.asarray(params["UpConv_0"]["kernel"])
     assert abs(kernel.std() - 0.02) < 0.002 and abs(kernel.mean()) < 0.002
     scale = np.asarray(params["BatchNorm_1"]["scale"])
     assert abs(scale.mean() - 1.0) < 0.01

@@ -1,0 +1,130 @@
+"""Train-step throughput of gan_jax: images/s, steps/s, compile time, peak memory, MFU.
+
+    python benchmarks/train_step.py --configs dcgan_cifar10,dcgan_celeba64 --batch_sizes 64,128
+
+For each config and batch size: the config's own compiled train step (n_critic D updates
+and one G update, EMA, everything the trainer runs) on device-resident synthetic batches,
+timed as the median over ``--runs`` runs of ``--steps`` consecutive steps each, after a
+warm-up. FLOPs per step come from XLA's cost analysis of the step with every layer in its plain
+form (`model_flops`; the executed program may do more, reported as hardware FLOPs); MFU
+divides the achieved model FLOP/s by the measured matmul peak of the same chip and dtype
+(`common.measured_peak_flops`). Prints a table and writes JSON.
+"""
+
+import argparse
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import common
+from gan_jax import parallel
+from gan_jax import train_step as ts
+from gan_jax.models import build_models
+from gan_jax.state import count_params, create_state, make_optimizer
+
+
+def synthetic_batch(config, batch_size: int, mesh) -> dict:
+    """A device-resident batch in the step's layout: uint8 images, int32 labels."""
+    rng = np.random.default_rng(0)
+    res, ch, k = config.dataset.resolution, config.dataset.channels, config.n_critic
+    images = rng.integers(0, 256, (k, batch_size, res, res, ch), dtype=np.uint8)
+    labels = rng.integers(0, max(config.model.num_classes, 1), (k, batch_size)).astype(np.int32)
+    sharding = parallel.data_sharded(mesh, leading_unsharded=1)
+    return {"image": jax.device_put(images, sharding), "label": jax.device_put(labels, sharding)}
+
+
+def flops_of(compiled) -> float | None:
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0] if analysis else None
+    return float(analysis["flops"]) if analysis and "flops" in analysis else None
+
+
+def model_flops(config, state, batch, key, mesh) -> float | None:
+    """FLOPs of one step as the model defines it: XLA's count for the step compiled with
+    every layer in its plain form (``model.conv_transpose='native'``), so that a faster
+    reformulation doing extra multiply-adds (the sub-pixel convolution's zero taps) does
+    not inflate MFU."""
+    plain = config.copy_and_resolve_references()
+    plain.model.conv_transpose = "native"
+    g, d = build_models(plain)
+    g_tx, d_tx = make_optimizer(plain.optimizer.g), make_optimizer(plain.optimizer.d)
+    step = ts.compile_train_step(ts.make_train_step(plain, g, d, g_tx, d_tx), mesh)
+    return flops_of(step.lower(state, batch, key).compile())
+
+
+def bench_one(name: str, batch_size: int, dtype: str, steps: int, runs: int, peak: float) -> dict:
+    config = common.load_config(name)
+    config.batch_size = batch_size
+    config.model.dtype = dtype
+    mesh = parallel.create_mesh()
+    g, d = build_models(config)
+    g_tx, d_tx = make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d)
+    state = create_state(config, g, d, g_tx, d_tx, mesh, ts.root_keys(0)["init"])
+    batch = synthetic_batch(config, batch_size, mesh)
+    key = ts.root_keys(0)["train"]
+    step = ts.compile_train_step(ts.make_train_step(config, g, d, g_tx, d_tx), mesh)
+
+    start = time.perf_counter()
+    compiled = step.lower(state, batch, key).compile()
+    compile_s = time.perf_counter() - start
+    hardware_flops = flops_of(compiled)
+    flops = model_flops(config, state, batch, key, mesh)
+
+    holder = {"state": state}
+
+    def run():
+        s = holder["state"]
+        for _ in range(steps):
+            s, metrics = compiled(s, batch, key)
+        holder["state"] = s
+        return metrics
+
+    seconds = common.median_time(run, jax.block_until_ready, warmup=1, runs=runs) / steps
+    row = {"config": name, "batch": batch_size, "dtype": dtype, "n_critic": config.n_critic,
+           "g_params": count_params(state.g_params), "d_params": count_params(state.d_params),
+           "steps_per_s": 1.0 / seconds, "images_per_s": batch_size / seconds,
+           "compile_s": compile_s, "step_ms": 1000 * seconds,
+           "peak_memory_mb": (common.peak_memory_bytes() or 0) / 2**20,
+           "gflop_per_step": flops / 1e9 if flops else None,
+           "hardware_gflop_per_step": hardware_flops / 1e9 if hardware_flops else None}
+    if flops:
+        row["tflop_per_s"] = flops / seconds / 1e12
+        row["mfu"] = flops / seconds / peak
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default="dcgan_cifar10,dcgan_celeba64")
+    parser.add_argument("--batch_sizes", default="64,128")
+    parser.add_argument("--dtypes", default="float32")
+    parser.add_argument("--steps", type=int, default=5, help="consecutive steps per timed run")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--out", default="")
+    args = parser.parse_args()
+
+    info = common.machine()
+    peaks = {dt: common.measured_peak_flops(jnp.dtype(dt)) for dt in args.dtypes.split(",")}
+    info["measured_peak_tflops"] = {dt: p / 1e12 for dt, p in peaks.items()}
+    print(f"{info['device']} x{info['device_count']} ({info['backend']}), jax {info['jax']}; "
+          f"matmul peak " + ", ".join(f"{dt} {p / 1e12:.2f} TFLOP/s" for dt, p in peaks.items()))
+    rows = []
+    for name in args.configs.split(","):
+        for batch_size in map(int, args.batch_sizes.split(",")):
+            for dtype in args.dtypes.split(","):
+                rows.append(bench_one(name, batch_size, dtype, args.steps, args.runs, peaks[dtype]))
+                common.print_table(rows[-1:], list(rows[-1]))
+    print()
+    common.print_table(rows, ["config", "batch", "dtype", "images_per_s", "steps_per_s", "step_ms",
+                              "compile_s", "peak_memory_mb", "gflop_per_step", "mfu"])
+    out = args.out or os.path.join(common.REPO, "benchmarks", "results",
+                                   f"train_step_{info['backend']}.json")
+    common.write_json(out, {"machine": info, "results": rows})
+
+
+if __name__ == "__main__":
+    main()
