@@ -56,8 +56,22 @@ def model_flops(config, state, batch, key, mesh) -> float | None:
     return flops_of(step.lower(state, batch, key).compile())
 
 
-def bench_one(name: str, batch_size: int, dtype: str, steps: int, runs: int, peak: float) -> dict:
+def apply_overrides(config, overrides: list[str]) -> None:
+    """``section.field=value`` strings, typed like the field they replace."""
+    for item in overrides:
+        key, value = item.split("=", 1)
+        *path, field = key.split(".")
+        node = config
+        for part in path:
+            node = node[part]
+        old = node[field]
+        node[field] = type(old)(value == "True" if isinstance(old, bool) else value)
+
+
+def bench_one(name: str, batch_size: int, dtype: str, steps: int, runs: int, peak: float,
+              overrides: list[str] = ()) -> dict:
     config = common.load_config(name)
+    apply_overrides(config, overrides)
     config.batch_size = batch_size
     config.model.dtype = dtype
     mesh = parallel.create_mesh()
@@ -84,7 +98,7 @@ def bench_one(name: str, batch_size: int, dtype: str, steps: int, runs: int, pea
         return metrics
 
     seconds = common.median_time(run, jax.block_until_ready, warmup=1, runs=runs) / steps
-    row = {"config": name, "batch": batch_size, "dtype": dtype, "n_critic": config.n_critic,
+    row = {"config": name + "".join(f" {o}" for o in overrides), "batch": batch_size, "dtype": dtype, "n_critic": config.n_critic,
            "g_params": count_params(state.g_params), "d_params": count_params(state.d_params),
            "steps_per_s": 1.0 / seconds, "images_per_s": batch_size / seconds,
            "compile_s": compile_s, "step_ms": 1000 * seconds,
@@ -104,6 +118,11 @@ def main():
     parser.add_argument("--dtypes", default="float32")
     parser.add_argument("--steps", type=int, default=5, help="consecutive steps per timed run")
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--set", action="append", default=[],
+                        help="config override, e.g. model.conv_transpose=native; each --variants entry "
+                             "is run as well")
+    parser.add_argument("--variants", default="", help="';'-separated override lists to compare, "
+                        "e.g. 'model.conv_transpose=native;model.conv_transpose=subpixel'")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
 
@@ -116,8 +135,11 @@ def main():
     for name in args.configs.split(","):
         for batch_size in map(int, args.batch_sizes.split(",")):
             for dtype in args.dtypes.split(","):
-                rows.append(bench_one(name, batch_size, dtype, args.steps, args.runs, peaks[dtype]))
-                common.print_table(rows[-1:], list(rows[-1]))
+                for variant in (args.variants.split(";") if args.variants else [""]):
+                    overrides = args.set + [o for o in variant.split(",") if o]
+                    rows.append(bench_one(name, batch_size, dtype, args.steps, args.runs, peaks[dtype],
+                                          overrides))
+                    common.print_table(rows[-1:], list(rows[-1]))
     print()
     common.print_table(rows, ["config", "batch", "dtype", "images_per_s", "steps_per_s", "step_ms",
                               "compile_s", "peak_memory_mb", "gflop_per_step", "mfu"])
