@@ -12,7 +12,6 @@ ratios gan_jax / PyTorch, and writes JSON.
 import argparse
 import os
 
-import jax
 import jax.numpy as jnp
 
 import common

@@ -76,3 +76,21 @@ def random_inception_state_dict(seed: int = 0) -> dict:
 
 def pytest_report_header(config):
     return f"jax {jax.__version__}, {jax.device_count()} devices ({jax.devices()[0].platform})"
+
+
+def update_setup(config):
+    """(state, d_update, g_update, real, labels, z) for one D or G update on the first batch."""
+    from gan_jax import data, datasets, parallel
+    from gan_jax import train_step as ts
+    from gan_jax.models import build_models
+    from gan_jax.state import create_state, make_optimizer
+
+    mesh = parallel.create_mesh()
+    g, d = build_models(config)
+    txs = make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d)
+    state = create_state(config, g, d, *txs, mesh, ts.root_keys(0)["init"])
+    d_update, g_update = ts.make_updates(config, g, d, *txs)
+    dataset = datasets.load_dataset(config.dataset)
+    batch = data.to_global(data.host_batch(dataset, config, 0), mesh, config.batch_size)
+    z = ts.sample_noise(jax.random.key(1), config.batch_size, config.model.z_dim)
+    return state, d_update, g_update, ts.to_float_images(batch["image"])[0], batch["label"][0], z

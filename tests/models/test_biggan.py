@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import train_step as ts
 from gan_jax.models import biggan
 
 
@@ -60,22 +59,11 @@ def test_conditional_generator_makes_different_images_per_class():
 
 
 def test_d_update_does_not_touch_g_spectral_state_and_g_update_advances_it(tiny_config):
-    from gan_jax import data, datasets, parallel
-    from gan_jax.models import build_models
-    from gan_jax.state import create_state, make_optimizer
+    from conftest import update_setup
 
     tiny_config.model.update(architecture="biggan", num_classes=4, shared_dim=8, attention_res=14)
     tiny_config.loss.d_loss = tiny_config.loss.g_loss = "hinge"
-    mesh = parallel.create_mesh()
-    g, d = build_models(tiny_config)
-    txs = make_optimizer(tiny_config.optimizer.g), make_optimizer(tiny_config.optimizer.d)
-    state = create_state(tiny_config, g, d, *txs, mesh, ts.root_keys(0)["init"])
-    d_update, g_update = ts.make_updates(tiny_config, g, d, *txs)
-    dataset = datasets.load_dataset(tiny_config.dataset)
-    batch = data.to_global(data.host_batch(dataset, tiny_config, 0), mesh, tiny_config.batch_size)
-    z = ts.sample_noise(jax.random.key(1), tiny_config.batch_size, tiny_config.model.z_dim)
-    y = batch["label"][0]
-    real = ts.to_float_images(batch["image"])[0]
+    state, d_update, g_update, real, y, z = update_setup(tiny_config)
     after_d, metrics = jax.jit(d_update)(state, real, y, z, y, jax.random.key(2), jax.random.key(3))
     assert _leaves_equal(after_d.g_vars, state.g_vars)  # G's spectral vectors and BN stats untouched
     assert not _leaves_equal(after_d.d_vars["spectral"], state.d_vars["spectral"])

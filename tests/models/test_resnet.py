@@ -37,27 +37,15 @@ def test_discriminator_block_layout_follows_the_paper():
 
 
 def test_sngan_trains_and_g_update_leaves_d_spectral_state(tiny_config):
-    from gan_jax import data, datasets, parallel
-    from gan_jax import train_step as ts
-    from gan_jax.models import build_models
-    from gan_jax.state import create_state, make_optimizer
+    from conftest import update_setup
 
     tiny_config.model.architecture = "sngan"
     tiny_config.loss.d_loss = tiny_config.loss.g_loss = "hinge"
-    mesh = parallel.create_mesh()
-    g, d = build_models(tiny_config)
-    txs = make_optimizer(tiny_config.optimizer.g), make_optimizer(tiny_config.optimizer.d)
-    state = create_state(tiny_config, g, d, *txs, mesh, ts.root_keys(0)["init"])
-    d_update, g_update = ts.make_updates(tiny_config, g, d, *txs)
-    dataset = datasets.load_dataset(tiny_config.dataset)
-    batch = data.to_global(data.host_batch(dataset, tiny_config, 0), mesh, tiny_config.batch_size)
-    z = ts.sample_noise(jax.random.key(1), tiny_config.batch_size, tiny_config.model.z_dim)
-    y = batch["label"][0]
+    state, d_update, g_update, real, y, z = update_setup(tiny_config)
     after_g, metrics = jax.jit(g_update)(state, z, y, jax.random.key(3))
     for a, b in zip(jax.tree.leaves(after_g.d_vars), jax.tree.leaves(state.d_vars)):
         np.testing.assert_array_equal(a, b)
-    after_d, metrics = jax.jit(d_update)(state, ts.to_float_images(batch["image"])[0], y, z, y, jax.random.key(2),
-                                           jax.random.key(3))
+    after_d, metrics = jax.jit(d_update)(state, real, y, z, y, jax.random.key(2), jax.random.key(3))
     assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(after_d.d_vars["spectral"]),
                                                         jax.tree.leaves(state.d_vars["spectral"])))
     assert np.isfinite(float(metrics["d_loss"]))
