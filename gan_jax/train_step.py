@@ -9,8 +9,6 @@ The order is the standard alternating scheme (Goodfellow et al. 2014, Algorithm 
    take one optimizer step on D's loss L_D(D(x), D(x̃)) for the i-th real batch x.
 2. Draw fresh z, and take one optimizer step on G's loss L_G(D(G(z))) through the
    *updated* D, which is held fixed.
-
-Class-conditional models see labels everywhere: real images with their dataset labels,
 3. Update the EMA of G's parameters.
 
 Class-conditional models see labels everywhere: real images with their dataset labels,
