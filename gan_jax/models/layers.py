@@ -173,6 +173,8 @@ def conv_transpose_4x4_s2(x: jax.Array, kernel: jax.Array, impl: str = "subpixel
       gradients are taken through the adjoint stride-2 convolution (`adjoint_kernel`).
       The forward does 9/4 of the multiply-adds, but the input-dilated convolution and
       its gradients, which XLA:CPU computes an order of magnitude more slowly, are gone.
+      Being a `jax.custom_vjp`, this form supports reverse-mode differentiation (to any
+      order), not forward-mode (`jax.jvp`); use ``native`` for that.
     """
     if impl == "native":
         return jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)), dimension_numbers=_NHWC)
