@@ -30,8 +30,13 @@ class ConditionalBatchNorm(nn.Module):
         features = x.shape[-1]
         gamma = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, name="gamma")(labels)
         beta = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, name="beta")(labels)
-        shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
-        return x * (1.0 + gamma.reshape(shape)).astype(x.dtype) + beta.reshape(shape).astype(x.dtype)
+        return _modulate(x, gamma, beta)
+
+
+def _modulate(x: jax.Array, gamma: jax.Array, beta: jax.Array) -> jax.Array:
+    """x · (1 + γ) + β with per-example (B, C) γ, β broadcast over the spatial axes."""
+    shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (x.shape[-1],)
+    return x * (1.0 + gamma.reshape(shape)).astype(x.dtype) + beta.reshape(shape).astype(x.dtype)
 
 
 class ModulatedBatchNorm(nn.Module):
@@ -60,10 +65,7 @@ class ModulatedBatchNorm(nn.Module):
             layer = nn.Dense(features, use_bias=False, kernel_init=orthogonal_init, name=name)
             return maybe_spectral(layer, self.spectral, train)
 
-        shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
-        gamma = linear("gamma")(cond).reshape(shape).astype(x.dtype)
-        beta = linear("beta")(cond).reshape(shape).astype(x.dtype)
-        return x * (1.0 + gamma) + beta
+        return _modulate(x, linear("gamma")(cond), linear("beta")(cond))
 
 
 class Projection(nn.Module):
