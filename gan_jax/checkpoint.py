@@ -1,22 +1,45 @@
 """Orbax checkpoints of the `GANState`, one folder per step under ``workdir/checkpoints``.
 
 Each checkpoint holds the whole state (both networks, their collections, both optimizer
-states, the EMA generator, the step) and the config it was trained with. The data
-order and every random number derive from (seed, step), so the state is all a run
-needs to continue exactly where it stopped. Restoring reads straight into the
-shardings of the current mesh, so a run may resume on a different device count.
+states, the EMA generator, ADA's p and the other training scalars, the step) and the
+config it was trained with. The data order and every random number derive from
+(seed, step), so the state is all a run needs to continue exactly where it stopped.
+Restoring reads straight into the shardings of the current mesh, so a run may resume
+on a different device count.
+
+Safety, from writing to reading:
+
+- Atomic: orbax writes a step into ``<step>.orbax-checkpoint-tmp`` and renames it only
+  when complete, so a crash or a full disk during a save leaves the previous
+  checkpoints untouched; leftover temporary folders are removed at start-up.
+- Verified: before that rename, a manifest (`MANIFEST`: size and SHA-256 of every data
+  and metadata file but orbax's commit record) is written into the folder. `restore_latest` checks it and skips a checkpoint whose
+  files were truncated or changed since, reporting it in one line and falling back to
+  the previous one. A workdir whose checkpoints are all unusable is an error, never a
+  silent restart from step 0.
+- Compatible: a checkpoint written by a different model is refused with the first
+  parameter whose shape or dtype differs (`check_compatible`).
 """
 
+import hashlib
 import json
 import os
+import re
 from typing import Any
 
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from etils import epath
 
+from gan_jax import writers
 from gan_jax.errors import CheckpointError
 from gan_jax.state import GANState
+
+MANIFEST = "gan_jax_manifest.json"
+# Orbax rewrites its step metadata (commit time) after the manifest is taken.
+_UNLISTED = (MANIFEST, "_CHECKPOINT_METADATA")
+_TMP_STEP = re.compile(r"^\d+\.orbax-checkpoint-tmp")
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -24,22 +47,169 @@ def checkpoint_dir(workdir: str) -> str:
 
 
 def make_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
+    directory = checkpoint_dir(workdir)
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=config.keep_checkpoints, create=True,
-        enable_async_checkpointing=True)
-    return ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
-                                 item_names=("state", "config"))
+        max_to_keep=config.keep_checkpoints, create=True, enable_async_checkpointing=True,
+        cleanup_tmp_directories=True,
+        async_options=ocp.AsyncOptions(post_finalization_callback=lambda: _write_manifests(directory)))
+    return ocp.CheckpointManager(directory, options=options, item_names=("state", "config"))
 
 
 def save(manager: ocp.CheckpointManager, state: GANState, config: ml_collections.ConfigDict,
          force: bool = False) -> bool:
-    """Starts an asynchronous save at ``state.step``; device buffers are copied before it returns."""
+    """Starts an asynchronous save at ``state.step``; device buffers are copied before it returns.
+
+    A failure of the previous asynchronous save (full disk, lost permissions) surfaces
+    here, or in `wait`, as a `CheckpointError`.
+    """
     step = int(jax.device_get(state.step))
     if step in manager.all_steps():
         return False
-    return manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())),
-        force=force)
+    try:
+        return manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())),
+            force=force)
+    except Exception as e:  # orbax re-raises the background writer's error, whatever its type
+        raise _save_error(manager, e) from None
+
+
+def wait(manager: ocp.CheckpointManager) -> None:
+    """Blocks until the pending save is on disk."""
+    try:
+        manager.wait_until_finished()
+        manager.check_for_errors()
+    except Exception as e:
+        raise _save_error(manager, e) from None
+
+
+def _save_error(manager: ocp.CheckpointManager, error: Exception) -> CheckpointError:
+    manager.reload()
+    latest = manager.latest_step()
+    kept = (f"checkpoint {latest} is intact and the run resumes from it"
+            if latest is not None else "no checkpoint was completed")
+    # tensorstore wraps the OS error in a long message; its reason is what a user needs.
+    reason = re.search(r":\s*([^:\[\]]+?)\s*\[os_error_code", str(error))
+    reason = reason.group(1) if reason else _first_line(error)
+    return CheckpointError(f"writing a checkpoint in {manager.directory} failed ({reason}); {kept}. "
+                           f"Free space or fix the folder and run again")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
+
+
+# ----------------------------------------------------------------------------
+# Manifest: what a complete checkpoint folder holds
+
+
+def _files(folder: str) -> list[str]:
+    out = []
+    for root, _, names in os.walk(folder):
+        out += [os.path.relpath(os.path.join(root, n), folder) for n in names if n not in _UNLISTED]
+    return sorted(out)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: str) -> None:
+    """Records the size and SHA-256 of every file of a checkpoint folder."""
+    manifest = {rel: {"bytes": os.path.getsize(os.path.join(folder, rel)),
+                      "sha256": _sha256(os.path.join(folder, rel))} for rel in _files(folder)}
+    tmp = os.path.join(folder, MANIFEST + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=0, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(folder, MANIFEST))
+
+
+def _write_manifests(directory: str) -> None:
+    """Runs when orbax has finished writing a step, before the folder is renamed into place.
+
+    Object stores (no rename) have no temporary folder here: their checkpoints go
+    without a manifest and are checked by reading them.
+    """
+    if jax.process_index() != 0 or not os.path.isdir(directory):
+        return
+    for name in os.listdir(directory):
+        folder = os.path.join(directory, name)
+        if _TMP_STEP.match(name) and not os.path.exists(os.path.join(folder, MANIFEST)):
+            write_manifest(folder)
+
+
+def verify(folder: str) -> str | None:
+    """What is wrong with a checkpoint folder according to its manifest (None: nothing, or
+    no manifest to check against)."""
+    path = os.path.join(folder, MANIFEST)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as e:
+        return f"its manifest is unreadable ({_first_line(e)})"
+    for rel, entry in manifest.items():
+        full = os.path.join(folder, rel)
+        if not os.path.exists(full):
+            return f"{rel} is missing"
+        size = os.path.getsize(full)
+        if size != entry["bytes"]:
+            return f"{rel} has {size} bytes, {entry['bytes']} were written"
+        if _sha256(full) != entry["sha256"]:
+            return f"{rel} differs from what was written"
+    return None
+
+
+# ----------------------------------------------------------------------------
+# Restoring
+
+
+def _key_name(entry) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(entry, attr):
+            return str(getattr(entry, attr))
+    return str(entry)
+
+
+def _shapes(tree) -> dict[str, tuple[tuple[int, ...], str]]:
+    """``'g_params/Conv_0/kernel' -> (shape, dtype)`` for every array of a pytree."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if hasattr(leaf, "shape"):
+            out["/".join(_key_name(e) for e in path)] = (tuple(leaf.shape), str(leaf.dtype))
+    return out
+
+
+def check_compatible(folder: str, abstract_state: GANState) -> None:
+    """Raises `CheckpointError` naming the first array whose shape or dtype differs
+    between the checkpoint in ``folder`` and the state this config builds."""
+    metadata = ocp.PyTreeCheckpointHandler().metadata(epath.Path(folder) / "state")
+    saved = _shapes(getattr(metadata, "tree", metadata))
+    wanted = _shapes(abstract_state)
+    for name, (shape, dtype) in wanted.items():
+        if name not in saved:
+            problem = f"this config has {name} {shape}, the checkpoint has no such array"
+        elif saved[name] != (shape, dtype):
+            problem = (f"{name} is {saved[name][1]}{list(saved[name][0])} in the checkpoint but "
+                       f"{dtype}{list(shape)} in this config")
+        else:
+            continue
+        break
+    else:
+        extra = sorted(set(saved) - set(wanted))
+        if not extra:
+            return
+        problem = f"the checkpoint has {extra[0]} {saved[extra[0]][0]}, this config has no such array"
+    raise CheckpointError(f"checkpoint {os.path.basename(folder)} in {os.path.dirname(folder)} was "
+                          f"written by a different model: {problem}. Use the config it was trained "
+                          f"with (saved in its folder and in config.json), or a new workdir")
 
 
 def restore(manager: ocp.CheckpointManager, abstract_state: GANState, step: int | None = None
@@ -48,14 +218,38 @@ def restore(manager: ocp.CheckpointManager, abstract_state: GANState, step: int 
     step = manager.latest_step() if step is None else step
     if step is None:
         raise CheckpointError(f"no checkpoint in {manager.directory}")
-    try:
-        restored = manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state)))
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(
-            f"checkpoint {step} in {manager.directory} does not match this config's state: "
-            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    folder = os.path.join(str(manager.directory), str(step))
+    problem = verify(folder)
+    if problem:
+        raise CheckpointError(f"checkpoint {step} in {manager.directory} is corrupt: {problem}")
+    check_compatible(folder, abstract_state)
+    restored = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state)))
     return restored["state"]
+
+
+def restore_latest(manager: ocp.CheckpointManager, abstract_state: GANState) -> GANState:
+    """The newest checkpoint that is complete and intact, reporting each one skipped.
+
+    A checkpoint from another model is an error (the older ones would be too); if every
+    checkpoint is damaged, the run stops rather than start again from step 0.
+    """
+    skipped = []
+    for step in sorted(manager.all_steps(), reverse=True):
+        folder = os.path.join(str(manager.directory), str(step))
+        problem = verify(folder)
+        if problem is None:
+            check_compatible(folder, abstract_state)
+            try:
+                return manager.restore(step, args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract_state)))["state"]
+            except Exception as e:  # a damaged checkpoint without a manifest fails in many ways
+                problem = f"unreadable ({_first_line(e)})"
+        writers.warn(f"checkpoint {step} in {manager.directory} is skipped: {problem}")
+        skipped.append(step)
+    raise CheckpointError(
+        f"no usable checkpoint in {manager.directory} (damaged: {', '.join(map(str, skipped))}); "
+        f"move that folder away to start again from step 0")
 
 
 def saved_config(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
