@@ -12,6 +12,9 @@ log_every            int: progress line, metrics.jsonl and TensorBoard scalars
 sample_every         int: PNG grid of EMA samples from a fixed noise batch (0: only at the end)
 checkpoint_every     int: orbax checkpoint (one is always written at the end)
 keep_checkpoints     int: how many recent checkpoints to keep
+nonfinite            'stop' (default): a NaN/Inf loss or gradient stops the run, naming the
+                     step and the quantity; 'skip': such steps leave the state unchanged
+                     and are counted (``skipped_steps`` in metrics.jsonl)
 eval_every           int: compute eval.metrics every N steps and at the end (0: off)
 eval.*               metrics, num_samples, split, batch_size, cache_dir, best_metric,
                      inception_weights
@@ -65,6 +68,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.checkpoint_every = 1000
     c.keep_checkpoints = 3
     c.eval_every = 0
+    c.nonfinite = "stop"
 
     c.dataset = ml_collections.ConfigDict(dict(
         name="fashion_mnist",   # tfds name, and the key for well-known local copies
@@ -79,6 +83,8 @@ def base_config() -> ml_collections.ConfigDict:
         cache_dir="",           # where decoded uint8 arrays are cached ('' = no cache)
         prefetch=2,             # batches prepared ahead of the step, on device
         max_examples=0,         # use only the first N examples (0 = all)
+        bad_images="fail",      # folder: an undecodable or wrong-channel image 'fail's the run or is 'skip'ped
+        convert_channels=False,  # folder: convert images with another channel count (grey <-> RGB, drop alpha)
     ))
     c.model = ml_collections.ConfigDict(dict(
         architecture="dcgan", z_dim=100, g_width=64, d_width=64, num_classes=0, bn_momentum=0.9,
@@ -137,6 +143,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for name in _NON_NEGATIVE:
         if config[name] < 0:
             raise ConfigError(f"config.{name}={config[name]} must be >= 0")
+    if config.nonfinite not in ("stop", "skip"):
+        raise ConfigError(f"nonfinite={config.nonfinite!r} must be 'stop' or 'skip'")
     if config.loss.d_loss not in losses.D_LOSSES:
         raise ConfigError(f"loss.d_loss={config.loss.d_loss!r} is not one of {sorted(losses.D_LOSSES)}")
     if config.loss.g_loss not in losses.G_LOSSES:
@@ -144,6 +152,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ds = config.dataset
     if ds.channels not in (1, 3):
         raise ConfigError(f"dataset.channels={ds.channels} must be 1 or 3")
+    if ds.bad_images not in ("fail", "skip"):
+        raise ConfigError(f"dataset.bad_images={ds.bad_images!r} must be 'fail' or 'skip'")
     if ds.resize not in ("pad", "resize"):
         raise ConfigError(f"dataset.resize={ds.resize!r} must be 'pad' or 'resize'")
     reg = config.regularizer

@@ -124,18 +124,35 @@ def _list_images(directory: str) -> list[str]:
     return sorted(files)
 
 
-def _decode(path: str, channels: int) -> np.ndarray:
+# Channels an image has before any conversion, by PIL mode (palette images are colour).
+_MODE_CHANNELS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 2, "La": 2, "P": 3, "RGB": 3,
+                  "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "CMYK": 4}
+
+
+def _decode(path: str, channels: int, convert_channels: bool) -> np.ndarray:
+    """(H, W, channels) uint8; `DataError` if the file cannot be decoded, or has another
+    channel count and ``convert_channels`` is off."""
     try:
         with Image.open(path) as im:
+            have = _MODE_CHANNELS.get(im.mode, len(im.getbands()))
+            if have != channels and not convert_channels:
+                raise DataError(f"{path} has {have} channels ({im.mode}), dataset.channels={channels}")
             im = im.convert("L" if channels == 1 else "RGB")
             arr = np.asarray(im, np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise DataError(f"cannot decode image {path}: {e}") from None
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def load_folder(directory: str, resolution: int, channels: int, mode: str, max_examples: int
+def load_folder(directory: str, resolution: int, channels: int, mode: str, max_examples: int,
+                bad_images: str = "fail", convert_channels: bool = False
                 ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every image under ``directory``; labels from sub-folders when all images have one.
+
+    An image that cannot be decoded, or has another channel count than ``channels`` (unless
+    ``convert_channels``: grey ↔ RGB, alpha dropped), stops loading with the file named when
+    ``bad_images='fail'``, or is left out with one warning counting them when ``'skip'``.
+    """
     if not os.path.isdir(directory):
         raise DataError(f"image folder {directory!r} does not exist")
     files = _list_images(directory)
@@ -143,14 +160,29 @@ def load_folder(directory: str, resolution: int, channels: int, mode: str, max_e
         raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {directory}")
     if max_examples:
         files = files[:max_examples]
-    relative = [os.path.relpath(f, directory) for f in files]
+    images, kept, bad = [], [], []
+    for f in files:
+        try:
+            images.append(fit_resolution(_decode(f, channels, convert_channels)[None], resolution, mode)[0])
+            kept.append(f)
+        except DataError as e:
+            if bad_images == "fail":
+                raise DataError(f"{e}; set --config.dataset.bad_images=skip to leave such files out"
+                                + ("" if convert_channels else
+                                   " or --config.dataset.convert_channels=True to convert channels")) from None
+            bad.append(f"{e}")
+    if bad:
+        logging.warning("left out %d of %d images under %s that could not be used, e.g. %s",
+                        len(bad), len(files), directory, "; ".join(bad[:3]))
+    if not kept:
+        raise DataError(f"none of the {len(files)} images under {directory} could be used, e.g. {bad[0]}")
+    relative = [os.path.relpath(f, directory) for f in kept]
     if all(os.sep in r for r in relative):
         classes = sorted({r.split(os.sep)[0] for r in relative})
         labels = np.array([classes.index(r.split(os.sep)[0]) for r in relative], np.int32)
     else:
-        classes, labels = [], np.zeros(len(files), np.int32)
-    images = np.stack([fit_resolution(_decode(f, channels)[None], resolution, mode)[0] for f in files])
-    return images, labels, len(classes)
+        classes, labels = [], np.zeros(len(kept), np.int32)
+    return np.stack(images), labels, len(classes)
 
 
 def load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -301,7 +333,8 @@ def resolve_source(ds: ml_collections.ConfigDict) -> tuple[str, str]:
 def _cache_key(ds: ml_collections.ConfigDict, source: str, path: str) -> str:
     spec = dict(source=source, path=os.path.abspath(path) if path else "", name=ds.name,
                 split=ds.split, resolution=ds.resolution, channels=ds.channels,
-                resize=ds.resize, max_examples=ds.max_examples)
+                resize=ds.resize, max_examples=ds.max_examples, bad_images=ds.bad_images,
+                convert_channels=ds.convert_channels)
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     return f"{ds.name}-{ds.split}-{ds.resolution}px-{ds.channels}c-{digest}"
 
@@ -341,7 +374,7 @@ def load_dataset(ds: ml_collections.ConfigDict) -> ImageDataset:
         description = f"IDX {where}"
     elif source == "folder":
         images, labels, num_classes = load_folder(path, ds.resolution, ds.channels, ds.resize,
-                                                  ds.max_examples)
+                                                  ds.max_examples, ds.bad_images, ds.convert_channels)
         description = f"image folder {path}"
     elif source == "npz":
         images, labels = load_npz(path)

@@ -93,6 +93,37 @@ def test_empty_and_missing_folders_fail_clearly(tmp_path):
         datasets.load_dataset(dataset_config(path=str(tmp_path / "nope")))
 
 
+def _folder_with_bad_images(root):
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(root / f"good{i}.png")
+    (root / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG cut short
+    Image.fromarray(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)).save(root / "colour.png")
+    return root
+
+
+def test_bad_images_fail_by_default_naming_the_file(tmp_path):
+    root = _folder_with_bad_images(tmp_path)
+    with pytest.raises(DataError, match=r"colour.png has 3 channels \(RGB\), dataset.channels=1.*bad_images=skip"):
+        datasets.load_dataset(dataset_config(path=str(root)))
+    os.remove(root / "colour.png")
+    with pytest.raises(DataError, match=r"cannot decode image .*corrupt.png"):
+        datasets.load_dataset(dataset_config(path=str(root)))
+
+
+def test_bad_images_skipped_or_converted_by_config(tmp_path, caplog):
+    root = _folder_with_bad_images(tmp_path)
+    ds = datasets.load_dataset(dataset_config(path=str(root), bad_images="skip"))
+    assert ds.images.shape == (3, 28, 28, 1)
+    assert any("left out 2 of 5 images" in r.getMessage() for r in caplog.records)
+    ds = datasets.load_dataset(dataset_config(path=str(root), bad_images="skip", convert_channels=True))
+    assert ds.images.shape == (4, 28, 28, 1)  # the RGB image converted to grey, the corrupt one left out
+    with pytest.raises(DataError, match="none of the 1 images"):
+        os.makedirs(tmp_path / "only_bad")
+        (tmp_path / "only_bad" / "x.png").write_bytes(b"not an image")
+        datasets.load_dataset(dataset_config(path=str(tmp_path / "only_bad"), bad_images="skip"))
+
+
 def test_npz_and_channel_conversion(tmp_path):
     rgb = np.random.default_rng(2).integers(0, 256, (4, 28, 28, 3), dtype=np.uint8)
     np.savez(tmp_path / "d.npz", x=rgb, y=np.array([0, 1, 2, 1]))
