@@ -19,3 +19,7 @@ class DataError(GanJaxError):
 
 class CheckpointError(GanJaxError):
     """A checkpoint is missing, corrupt or incompatible with the config."""
+
+
+class NonFiniteError(GanJaxError):
+    """A loss or gradient became NaN or infinite; the run stopped before saving it."""

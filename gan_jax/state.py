@@ -42,12 +42,14 @@ def init_scalars(config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
     ada_p                ADA's augmentation probability (`gan_jax.augment.ada_adjust`)
     ada_sign_sum, ada_count  Σ sign(D(real)) and the number of real images since p last moved
     lecam_real, lecam_fake   EMAs of D's mean score on real / generated images (LeCam anchors)
+    skipped_steps        steps discarded for a non-finite loss or gradient (``nonfinite='skip'``)
 
     Keeping the same keys for every config keeps the checkpoint layout one shape.
     """
     f = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
     return {"ada_p": f(config.augment.ada_p if config.augment.kind == "ada" else 0.0),
-            "ada_sign_sum": f(0.0), "ada_count": f(0.0), "lecam_real": f(0.0), "lecam_fake": f(0.0)}
+            "ada_sign_sum": f(0.0), "ada_count": f(0.0), "lecam_real": f(0.0), "lecam_fake": f(0.0),
+            "skipped_steps": f(0.0)}
 
 
 def make_optimizer(opt: ml_collections.ConfigDict) -> optax.GradientTransformation:

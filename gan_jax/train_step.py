@@ -24,6 +24,12 @@ A D update never changes G's parameters or statistics, and a G update never chan
 D's: each network's forward pass in the other's update runs in training mode (batch
 statistics) but its collection updates are discarded.
 
+Non-finite values: with ``config.nonfinite='skip'`` a step whose losses or gradient norms
+are not all finite leaves the state as it was (bar the step counter, so the next step
+draws new noise) and counts itself in ``scalars['skipped_steps']``. With ``'stop'`` (the
+default) the step applies as computed and the loop stops the run on the first
+non-finite metric (`gan_jax.trainer`).
+
 Randomness: the step's key is ``fold_in(base_key, state.step)`` and every use gets its
 own named subkey (`step_keys`), so a resumed run draws the same numbers as an
 uninterrupted one and adding a new use never shifts the existing ones.
@@ -198,7 +204,10 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
     n_critic, z_dim, num_classes = config.n_critic, config.model.z_dim, config.model.num_classes
     aug_cfg = config.augment
 
+    skip_nonfinite = config.nonfinite == "skip"
+
     def train_step(state: GANState, batch: dict, base_key: jax.Array) -> tuple[GANState, Metrics]:
+        start = state
         keys = step_keys(base_key, state.step, n_critic)
         images = to_float_images(batch["image"])  # (n_critic, B, H, W, C)
         batch_size = images.shape[1]
@@ -211,9 +220,22 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
                                     sample_labels(keys["g_y"], batch_size, num_classes), keys["g_aug"])
         if aug_cfg.kind == "ada" and aug_cfg.ada_target:
             state = state.replace(scalars=adjust_ada(state.scalars, state.step, aug_cfg))
-        return state.replace(step=state.step + 1), {**d_metrics, **g_metrics}
+        metrics = {**d_metrics, **g_metrics}
+        if skip_nonfinite:
+            state, metrics = keep_if_finite(start, state, metrics)
+        return state.replace(step=state.step + 1), metrics
 
     return train_step
+
+
+def keep_if_finite(before: GANState, after: GANState, metrics: Metrics) -> tuple[GANState, Metrics]:
+    """``after`` if every metric (losses, gradient norms) is finite, else ``before`` with
+    ``skipped_steps`` counted; ``metrics['skipped']`` is 1 for a skipped step."""
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
+    state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), after, before)
+    skipped = 1.0 - finite.astype(jnp.float32)
+    scalars = {**state.scalars, "skipped_steps": state.scalars["skipped_steps"] + skipped}
+    return state.replace(scalars=scalars), {**metrics, "skipped": skipped}
 
 
 def adjust_ada(scalars: dict, step: jax.Array, aug_cfg: ml_collections.ConfigDict) -> dict:

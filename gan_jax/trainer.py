@@ -1,9 +1,12 @@
 """The training loop: `train_and_evaluate(config, workdir)`.
 
 Read top to bottom: build the mesh, the models, the optimizers and the data; restore
-the latest checkpoint or initialise; then run the compiled step, and on schedule log
-metrics, write a sample grid and save a checkpoint. The loop never waits on the
-device except at log points, where it fetches the metrics accumulated since the last.
+the latest intact checkpoint or initialise; then run the compiled step, and on schedule
+log metrics, write a sample grid and save a checkpoint. The loop never waits on the
+device except at log and checkpoint points, where it fetches the metrics accumulated
+since the last and checks them: a NaN or Inf stops the run before that state is saved
+(`check_finite`; or such steps are skipped, ``nonfinite='skip'``). SIGTERM/SIGINT stop
+it after the current step with a checkpoint (`gan_jax.preemption`).
 
 Every random number derives from ``config.seed`` through named streams of one root
 key (`gan_jax.train_step.root_keys`): ``init`` (parameters), ``train`` (the step's
@@ -11,21 +14,24 @@ noise, folded with the step), ``sample`` (the fixed noise of the sample grids) a
 ``eval`` (the noise of evaluation samples).
 """
 
+import contextlib
 import os
 
 import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import checkpoint, config as config_lib, data, datasets, parallel, sample, writers
-from gan_jax.errors import ConfigError
+from gan_jax import (checkpoint, config as config_lib, data, datasets, parallel, preemption, sample,
+                     writers)
+from gan_jax.errors import ConfigError, NonFiniteError
 from gan_jax.metrics import evaluator
 from gan_jax.models import build_models
 from gan_jax.state import GANState, abstract_state, count_params, create_state, make_optimizer
 from gan_jax.train_step import (compile_train_step, make_train_step, root_keys, sample_labels,
                                 sample_noise)
 
-def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
+def prepare_workdir(workdir: str) -> None:
+    """Creates the workdir's folders, failing early if it cannot be written."""
     try:
         os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
         probe = os.path.join(workdir, f".write_test{jax.process_index()}")
@@ -34,18 +40,50 @@ def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
         os.remove(probe)
     except OSError as e:
         raise ConfigError(f"workdir {workdir!r} is not writable: {e.strerror}") from None
+
+
+def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
     if jax.process_index() == 0:
-        with open(os.path.join(workdir, "config.json"), "w") as f:
+        tmp = os.path.join(workdir, "config.json.tmp")
+        with open(tmp, "w") as f:
             f.write(config_lib.to_json(config))
+        os.replace(tmp, os.path.join(workdir, "config.json"))
 
 
-def _mean_metrics(pending: list[dict]) -> dict[str, float]:
-    fetched = jax.device_get(pending)
-    return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+def check_finite(fetched: list[dict], first_step: int, manager) -> None:
+    """Raises `NonFiniteError` at the first step whose metrics hold a NaN or Inf.
+
+    ``fetched[i]`` holds the metrics of step ``first_step + i`` (1-based, as logged).
+    """
+    for i, metrics in enumerate(fetched):
+        if metrics.get("skipped", 0.0):  # nonfinite='skip' already discarded this step
+            continue
+        bad = sorted((k for k, v in metrics.items() if not np.all(np.isfinite(v))),
+                     key=lambda k: not k.endswith("_loss"))  # name a loss first
+        if not bad:
+            continue
+        latest = manager.latest_step()
+        kept = (f"the last good checkpoint is step {latest} in {manager.directory}" if latest is not None
+                else "no checkpoint was written yet")
+        also = f" (also non-finite: {', '.join(bad[1:])})" if len(bad) > 1 else ""
+        raise NonFiniteError(
+            f"{bad[0]} is {float(np.asarray(metrics[bad[0]]).ravel()[0])} at step {first_step + i}{also}; "
+            f"the run stopped without saving this state and {kept}. Lower the learning rates, "
+            f"add grad_clip or a regularizer, or set --config.nonfinite=skip to skip such steps")
+
+
+def _mean_metrics(fetched: list[dict]) -> dict[str, float]:
+    """Means over the logged interval; steps skipped as non-finite do not count."""
+    kept = [m for m in fetched if not m.get("skipped", 0.0)] or fetched
+    return {k: float(np.mean([m[k] for m in kept])) for k in kept[0] if k != "skipped"}
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
-    """Trains for ``config.num_steps`` steps in ``workdir``, resuming from its latest checkpoint."""
+    """Trains for ``config.num_steps`` steps in ``workdir``, resuming from its latest checkpoint.
+
+    Returns the final state, or the state at which a SIGTERM/SIGINT stopped the run (after
+    writing a checkpoint of it).
+    """
     config_lib.validate(config)
     writers.quiet_library_logs()
     parallel.maybe_initialize_distributed(config)
@@ -57,16 +95,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     if config.model.num_classes > dataset.num_classes:
         raise ConfigError(f"model.num_classes={config.model.num_classes} but {dataset.description} "
                           f"has {dataset.num_classes} classes")
-    prepare_workdir(workdir, config)
+    prepare_workdir(workdir)
     keys = root_keys(config.seed)
 
     manager = checkpoint.make_manager(workdir, config)
     models = (config, g_model, d_model, g_tx, d_tx, mesh, keys["init"])
-    if manager.latest_step() is not None:
-        state = checkpoint.restore(manager, abstract_state(*models))
+    if manager.all_steps():
+        state = checkpoint.restore_latest(manager, abstract_state(*models))
         writers.log(f"resumed from checkpoint at step {int(state.step)} in {manager.directory}")
     else:
         state = create_state(*models)
+    write_config(workdir, config)  # only now: a refused checkpoint leaves the workdir as it was
     start_step = int(jax.device_get(state.step))
     if start_step >= config.num_steps:
         writers.log(f"nothing to train: the checkpoint is at step {start_step} and "
@@ -82,34 +121,58 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     evaluate = evaluator.make_evaluation(config, g_model, mesh) if config.eval_every else None
     best_manager = checkpoint.make_best_manager(workdir) if evaluate else None
     writer = writers.MetricsWriter(workdir, start_step)
-    progress = writers.Progress(start_step, config.num_steps, config.batch_size)
-    pending: list[dict] = []
-
     stream = data.batches(dataset, config, mesh, start_step, config.num_steps)
+    try:
+        with preemption.stop_requests() as should_stop:
+            state = _loop(config, workdir, state, start_step, step_fn, stream, keys["train"], manager,
+                          writer, sampler, evaluate, best_manager, should_stop)
+        checkpoint.wait(manager)
+    finally:
+        stream.close()
+        with contextlib.suppress(Exception):  # a failed save was already reported
+            manager.wait_until_finished()
+        manager.close()
+        if best_manager:
+            best_manager.close()
+        writer.close()
+    return state
+
+
+def _loop(config, workdir, state, start_step, step_fn, stream, train_key, manager, writer,
+          sampler, evaluate, best_manager, should_stop) -> GANState:
+    """Steps ``start_step + 1 .. num_steps``; on schedule: log, sample, checkpoint, evaluate."""
+    progress = writers.Progress(start_step, config.num_steps, config.batch_size)
+    pending: list[dict] = []  # metrics of the steps since the last log, still on device
     for step, batch in zip(range(start_step, config.num_steps), stream):
-        state, metrics = step_fn(state, batch, keys["train"])
+        state, metrics = step_fn(state, batch, train_key)
         pending.append(metrics)
         done = step + 1
         last = done == config.num_steps
-        if done % config.log_every == 0 or last:
-            values = {**_mean_metrics(pending), **progress.update(done)}
+        stop = should_stop(done)
+        save = done % config.checkpoint_every == 0 or last or stop
+        if done % config.log_every == 0 or last or stop:
+            fetched = jax.device_get(pending)
+            check_finite(fetched, done - len(pending) + 1, manager)
+            values = {**_mean_metrics(fetched), **progress.update(done)}
+            if config.nonfinite == "skip":
+                values["skipped_steps"] = float(jax.device_get(state.scalars["skipped_steps"]))
             pending = []
             writer.scalars(done, values)
             writers.log(progress.line(done, values))
+        elif save:
+            check_finite(jax.device_get(pending), done - len(pending) + 1, manager)
         with progress.paused():
             if (config.sample_every and done % config.sample_every == 0) or last:
                 write_samples(workdir, done, sampler(state), writer)
-            if done % config.checkpoint_every == 0 or last:
+            if save:
                 checkpoint.save(manager, state, config)
             if evaluate and (done % config.eval_every == 0 or last):
                 run_evaluation(config, workdir, state, evaluate, writer, best_manager)
-
-    stream.close()
-    manager.wait_until_finished()
-    manager.close()
-    if best_manager:
-        best_manager.close()
-    writer.close()
+        if stop and not last:
+            checkpoint.wait(manager)
+            writers.log(f"stopped at step {done} on request; checkpoint written in {manager.directory}. "
+                        f"Run the same command to resume")
+            break
     return state
 
 

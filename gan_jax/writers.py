@@ -138,3 +138,8 @@ def quiet_library_logs() -> None:
 def log(message: str) -> None:
     if jax.process_index() == 0:
         logging.info(message)
+
+
+def warn(message: str) -> None:
+    if jax.process_index() == 0:
+        logging.warning(message)

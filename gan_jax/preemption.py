@@ -1,0 +1,68 @@
+"""Stopping a run cleanly when it is told to: SIGTERM, SIGINT, or a multi-host preemption notice.
+
+Schedulers (Slurm, Kubernetes, preemptible VMs) send SIGTERM some seconds before they
+kill a job. The first SIGTERM or SIGINT (Ctrl-C) asks the loop to stop after the step
+in flight: it writes a checkpoint, closes its files and returns, so the process exits
+with status 0 and the same command resumes the run. A second signal aborts at once,
+with the signal's default action (the checkpoints already written are intact; see
+`gan_jax.checkpoint`).
+
+On a multi-process run every process must stop at the same step, since saving a
+checkpoint is collective. There the decision comes from JAX's preemption sync point
+(`jax.experimental.multihost_utils.reached_preemption_sync_point`), which the
+coordination service raises on every process at one agreed step once any process is
+notified; a signal on one process then only logs.
+"""
+
+import contextlib
+import os
+import signal
+import threading
+from typing import Callable, Iterator
+
+import jax
+
+from gan_jax import writers
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _sync_point(step: int) -> bool:
+    from jax.experimental import multihost_utils
+
+    try:
+        return multihost_utils.reached_preemption_sync_point(step)
+    except RuntimeError:  # no preemption sync manager: jax.distributed was not initialised by us
+        return False
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator[Callable[[int], bool]]:
+    """Within the block, SIGTERM/SIGINT request a stop; yields ``should_stop(step) -> bool``.
+
+    Handlers are installed only from the main thread (Python's rule) and restored on exit.
+    """
+    received: list[int] = []
+
+    def handler(signum, frame):
+        if received:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        received.append(signum)
+        writers.warn(f"received {signal.Signals(signum).name}: stopping after this step with a "
+                     f"checkpoint (send it again to abort at once)")
+
+    installed = {}
+    if threading.current_thread() is threading.main_thread():
+        installed = {s: signal.signal(s, handler) for s in SIGNALS}
+    multi = jax.process_count() > 1
+
+    def should_stop(step: int) -> bool:
+        return _sync_point(step) if multi else bool(received)
+
+    try:
+        yield should_stop
+    finally:
+        for s, previous in installed.items():
+            signal.signal(s, previous)

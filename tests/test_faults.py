@@ -1,0 +1,349 @@
+"""Faults a long run meets: kills, preemption, damaged checkpoints, failed saves, NaNs, bad input.
+
+The subprocess tests run ``train.py`` on 2 fake CPU devices and share one persistent
+compilation cache, so a restarted process skips compiling the step.
+"""
+
+import glob
+import hashlib
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO
+from gan_jax import checkpoint, parallel, train_step
+from gan_jax.errors import CheckpointError, NonFiniteError
+from gan_jax.models import build_models
+from gan_jax.state import abstract_state, make_optimizer
+from gan_jax.train_step import root_keys
+from gan_jax.trainer import train_and_evaluate
+
+KILLS = int(os.environ.get("GAN_JAX_TEST_KILLS", "10"))
+
+
+@pytest.fixture(scope="module")
+def compile_cache(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("jax_cache"))
+
+
+def _command(workdir, synthetic_npz, *overrides) -> list[str]:
+    return [sys.executable, os.path.join(REPO, "train.py"), "--config", os.path.join(REPO, "configs", "tiny.py"),
+            "--workdir", str(workdir), "--config.dataset.source=npz", f"--config.dataset.path={synthetic_npz}",
+            *overrides]
+
+
+def _env(cache: str | None = None) -> dict:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    if cache:
+        env.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    return env
+
+
+def _run(cmd, env, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, **kw)
+
+
+def _abstract(config, mesh=None):
+    g, d = build_models(config)
+    return abstract_state(config, g, d, make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d),
+                          mesh or parallel.create_mesh(), root_keys(config.seed)["init"])
+
+
+def _restore(workdir, config, step=None):
+    return checkpoint.restore(checkpoint.make_manager(str(workdir), config), _abstract(config), step)
+
+
+def _assert_bit_identical(a, b):
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(la) == len(lb)
+    for x, y in zip(la, lb):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def _progress_steps(stream):
+    """Yields the step number of each progress line a training process writes."""
+    for line in stream:
+        if "] step " in line:
+            yield int(line.split("] step ")[1].split("/")[0])
+
+
+# ----------------------------------------------------------------------------
+# Kills and preemption
+
+
+def test_sigkill_at_random_steps_then_resume_is_bit_identical(tiny_config, synthetic_npz, tmp_path,
+                                                               compile_cache):
+    """SIGKILL at random moments (mid-step, mid-save, mid-log) never costs more than the
+    steps since the last checkpoint, and the run finishes bit for bit as an uninterrupted one."""
+    args = ["--config.num_steps=40", "--config.checkpoint_every=2", "--config.log_every=1",
+            "--config.sample_every=0"]
+    env = _env(compile_cache)
+    straight = _run(_command(tmp_path / "straight", synthetic_npz, *args), env)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+
+    rng, workdir, kills, start = random.Random(0), tmp_path / "killed", [], time.perf_counter()
+    while len(kills) < KILLS:
+        proc = subprocess.Popen(_command(workdir, synthetic_npz, *args), stderr=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, text=True, env=env)
+        target, seen = None, None
+        for seen in _progress_steps(proc.stderr):
+            target = seen + rng.randint(0, 3) if target is None else target
+            if seen >= target or seen >= 38:
+                break
+        time.sleep(rng.uniform(0.0, 0.03))
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+        assert seen is not None, "the process was killed before it trained a step"
+        kills.append((seen, checkpoint.make_manager(str(workdir), tiny_config).latest_step()))
+    final = _run(_command(workdir, synthetic_npz, *args), env)
+    assert final.returncode == 0, final.stderr[-2000:]
+    print(f"{KILLS} kills (last step logged, checkpoint kept): {kills}; {time.perf_counter() - start:.1f} s")
+
+    tiny_config.num_steps = 40
+    _assert_bit_identical(_restore(tmp_path / "straight", tiny_config), _restore(workdir, tiny_config))
+    losses = lambda wd: [(r.split('"d_loss": ')[1].split(",")[0]) for r in open(wd / "metrics.jsonl")]  # noqa: E731
+    assert losses(workdir) == losses(tmp_path / "straight")  # one line per step, same values
+
+
+def test_sigterm_finishes_the_step_writes_a_checkpoint_and_exits_0(tiny_config, synthetic_npz, tmp_path,
+                                                                    compile_cache):
+    args = ["--config.num_steps=100000", "--config.checkpoint_every=100000", "--config.log_every=1",
+            "--config.sample_every=0"]
+    proc = subprocess.Popen(_command(tmp_path, synthetic_npz, *args), stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, env=_env(compile_cache))
+    for seen in _progress_steps(proc.stderr):
+        if seen >= 3:
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, rest[-2000:]
+    stopped = int(rest.split("stopped at step ")[1].split(" ")[0])
+    assert stopped >= 3 and os.listdir(tmp_path / "checkpoints") == [str(stopped)]
+    assert "received SIGTERM" in rest
+    # The same command resumes there.
+    again = _run(_command(tmp_path, synthetic_npz, *args[1:], f"--config.num_steps={stopped + 2}"),
+                 _env(compile_cache))
+    assert again.returncode == 0 and f"resumed from checkpoint at step {stopped}" in again.stderr
+
+
+def test_a_second_signal_aborts_at_once(synthetic_npz, tmp_path, compile_cache):
+    """The second SIGINT lands while the first one's checkpoint is being written (a wider
+    model makes that save take long enough) and ends the process by the signal."""
+    args = ["--config.num_steps=100000", "--config.checkpoint_every=100000", "--config.log_every=1",
+            "--config.sample_every=0", "--config.model.g_width=128", "--config.model.d_width=128"]
+    proc = subprocess.Popen(_command(tmp_path, synthetic_npz, *args), stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, env=_env(compile_cache))
+    for seen in _progress_steps(proc.stderr):
+        if seen >= 2:
+            proc.send_signal(signal.SIGINT)
+            break
+    for line in proc.stderr:
+        if "received SIGINT" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.stderr.read()
+    assert proc.wait(timeout=120) == -signal.SIGINT
+
+
+# ----------------------------------------------------------------------------
+# Damaged checkpoints and failed saves
+
+
+def _largest_file(folder) -> str:
+    return max((p for p in glob.glob(f"{folder}/**", recursive=True) if os.path.isfile(p)), key=os.path.getsize)
+
+
+def test_truncated_checkpoint_is_skipped_and_the_previous_one_used(tiny_config, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    tiny_config.num_steps, tiny_config.checkpoint_every = 6, 2
+    straight = train_and_evaluate(tiny_config, str(tmp_path / "straight"))
+    tiny_config.num_steps = 4
+    train_and_evaluate(tiny_config, str(tmp_path / "run"))
+    victim = _largest_file(tmp_path / "run" / "checkpoints" / "4")
+    with open(victim, "r+b") as f:
+        f.truncate(os.path.getsize(victim) // 2)
+    tiny_config.num_steps = 6
+    resumed = train_and_evaluate(tiny_config, str(tmp_path / "run"))
+    skipped = [r.getMessage() for r in caplog.records if "is skipped" in r.getMessage()]
+    assert len(skipped) == 1 and skipped[0].startswith("checkpoint 4 in") and "bytes" in skipped[0]
+    assert any("resumed from checkpoint at step 2" in r.getMessage() for r in caplog.records)
+    _assert_bit_identical(straight, resumed)
+
+
+def test_changed_bytes_are_detected_and_an_all_damaged_workdir_is_an_error(tiny_config, tmp_path):
+    tiny_config.num_steps, tiny_config.checkpoint_every = 4, 2
+    train_and_evaluate(tiny_config, str(tmp_path))
+    for step in ("2", "4"):
+        victim = _largest_file(tmp_path / "checkpoints" / step)
+        data = bytearray(open(victim, "rb").read())
+        data[len(data) // 2] ^= 0xFF  # same size, one byte changed
+        open(victim, "wb").write(bytes(data))
+        assert "differs from what was written" in checkpoint.verify(str(tmp_path / "checkpoints" / step))
+    tiny_config.num_steps = 6
+    with pytest.raises(CheckpointError, match=r"no usable checkpoint in .*\(damaged: 4, 2\); move that folder"):
+        train_and_evaluate(tiny_config, str(tmp_path))
+
+
+def test_an_unfinished_save_is_ignored_and_cleaned_up(tiny_config, tmp_path):
+    tiny_config.num_steps, tiny_config.checkpoint_every = 2, 2
+    train_and_evaluate(tiny_config, str(tmp_path))
+    partial = tmp_path / "checkpoints" / "4.orbax-checkpoint-tmp"
+    os.makedirs(partial / "state")
+    (partial / "state" / "half_written").write_bytes(b"\0" * 100)
+    tiny_config.num_steps = 3
+    state = train_and_evaluate(tiny_config, str(tmp_path))
+    assert int(state.step) == 3 and not partial.exists()
+    assert sorted(os.listdir(tmp_path / "checkpoints"), key=int) == ["2", "3"]
+
+
+def _with_file_size_limit(kib: int, cmd: list[str]) -> list[str]:
+    """``cmd`` under a file-size limit; writes past it fail with EFBIG (SIGXFSZ ignored)."""
+    return ["bash", "-c", f"trap '' XFSZ; ulimit -f {kib}; exec \"$@\"", "bash", *cmd]
+
+
+def test_a_failed_save_keeps_the_last_good_checkpoint(tiny_config, synthetic_npz, tmp_path):
+    """A save that cannot be written (here: a file-size limit, as a full disk would) stops the
+    run with one line naming the checkpoint it will resume from, which stays intact."""
+    args = ["--config.checkpoint_every=2", "--config.sample_every=0"]
+    assert _run(_command(tmp_path, synthetic_npz, *args, "--config.num_steps=2"), _env()).returncode == 0
+    failed = _run(_with_file_size_limit(50, _command(tmp_path, synthetic_npz, *args, "--config.num_steps=4")),
+                  _env())
+    assert failed.returncode == 2
+    # Orbax's writer threads log their own traceback; the run's verdict is one line.
+    errors = [l for l in failed.stderr.splitlines() if l.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: writing a checkpoint in")
+    assert "failed (File too large); checkpoint 2 is intact and the run resumes from it" in errors[0]
+    assert checkpoint.verify(str(tmp_path / "checkpoints" / "2")) is None
+    assert not os.path.exists(tmp_path / "checkpoints" / "4")
+    assert _run(_command(tmp_path, synthetic_npz, *args, "--config.num_steps=4"), _env()).returncode == 0
+    tiny_config.num_steps = 4
+    assert int(_restore(tmp_path, tiny_config).step) == 4
+
+
+# ----------------------------------------------------------------------------
+# Non-finite values
+
+
+def _poison_real_images_at(monkeypatch, bad_step: int):
+    """Makes step ``bad_step`` (0-based) see a NaN real batch, as a corrupt input would."""
+    make_updates = train_step.make_updates
+
+    def poisoned(*args, **kwargs):
+        d_update, g_update = make_updates(*args, **kwargs)
+
+        def d_update_nan(state, real, *rest):
+            return d_update(state, jnp.where(state.step == bad_step, jnp.nan, real), *rest)
+        return d_update_nan, g_update
+
+    monkeypatch.setattr(train_step, "make_updates", poisoned)
+
+
+def test_nonfinite_loss_stops_naming_step_and_quantity(tiny_config, tmp_path, monkeypatch):
+    _poison_real_images_at(monkeypatch, 4)
+    tiny_config.num_steps, tiny_config.checkpoint_every, tiny_config.log_every = 8, 2, 4
+    with pytest.raises(NonFiniteError, match=r"^d_loss is nan at step 5 \(also non-finite: .*d_grad_norm.*\); "
+                                             r"the run stopped without saving this state and the last good "
+                                             r"checkpoint is step 4 in .*nonfinite=skip"):
+        train_and_evaluate(tiny_config, str(tmp_path))
+    assert sorted(os.listdir(tmp_path / "checkpoints"), key=int) == ["2", "4"]
+    state = _restore(tmp_path, tiny_config)
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.g_params))
+
+
+def test_nonfinite_skip_leaves_the_state_as_it_was_and_counts(tiny_config, tmp_path, monkeypatch):
+    """5 steps with step 5 poisoned end where 4 clean steps do (the same program, poisoned at
+    a step it never reaches, so rounding is the same), with the step counted."""
+    tiny_config.nonfinite, tiny_config.log_every = "skip", 1
+    with monkeypatch.context() as m:
+        _poison_real_images_at(m, 10**6)
+        tiny_config.num_steps = 4
+        clean = train_and_evaluate(tiny_config, str(tmp_path / "clean"))
+    _poison_real_images_at(monkeypatch, 4)
+    tiny_config.num_steps = 5
+    skipped = train_and_evaluate(tiny_config, str(tmp_path / "skipped"))
+    assert int(skipped.step) == 5 and float(skipped.scalars["skipped_steps"]) == 1.0
+    assert float(clean.scalars["skipped_steps"]) == 0.0
+    for name in ("g_params", "d_params", "g_vars", "d_vars", "g_opt_state", "d_opt_state", "ema_params"):
+        _assert_bit_identical(getattr(clean, name), getattr(skipped, name))
+    last = open(tmp_path / "skipped" / "metrics.jsonl").read().splitlines()[-1]
+    assert '"step": 5' in last and '"skipped_steps": 1.0' in last
+
+
+# ----------------------------------------------------------------------------
+# Bad input: one line, status 2, nothing written over
+
+
+def _snapshot(folder) -> dict[str, str]:
+    out = {}
+    for path in glob.glob(f"{folder}/**", recursive=True):
+        if os.path.isfile(path):
+            out[os.path.relpath(path, folder)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory, synthetic_npz, compile_cache) -> str:
+    workdir = tmp_path_factory.mktemp("trained")
+    done = _run(_command(workdir, synthetic_npz, "--config.num_steps=2"), _env(compile_cache))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return str(workdir)
+
+
+def _image_folder(root, corrupt: bool):
+    os.makedirs(root)
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(root / f"{i}.png")
+    if corrupt:
+        (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16)
+    return str(root)
+
+
+BAD_INPUTS = {
+    "unknown field": (["--config.modle.z_dim=3"], "unknown config field 'modle.z_dim'"),
+    "ill-typed field": (["--config.num_steps=ten"], "num_steps"),
+    "impossible resolution": (["--config.dataset.resolution=30"], "resolution"),
+    "batch not divisible": (["--config.batch_size=15"], "batch_size=15 must be a positive multiple of the 2 devices"),
+    "missing dataset": (["--config.dataset.source=tfds", "--config.dataset.name=no_such_dataset"],
+                        "tfds has no dataset named 'no_such_dataset'"),
+    "empty image folder": (["--config.dataset.source=folder", "--config.dataset.path={empty}"], "no images"),
+    "corrupt image": (["--config.dataset.source=folder", "--config.dataset.path={corrupt}"],
+                      "cannot decode image"),
+    "incompatible checkpoint": (["--config.model.g_width=16"],
+                                "was written by a different model: g_params/BatchNorm_0/bias is float32[16]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_status_2_and_nothing_is_written_over(case, trained_workdir, synthetic_npz,
+                                                                    tmp_path, compile_cache):
+    overrides, message = BAD_INPUTS[case]
+    folders = {"empty": str(tmp_path / "empty"), "corrupt": _image_folder(tmp_path / "corrupt", True)}
+    os.makedirs(folders["empty"])
+    before = _snapshot(trained_workdir)
+    result = _run(_command(trained_workdir, synthetic_npz, *[o.format(**folders) for o in overrides]),
+                  _env(compile_cache))
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, last
+    assert not any(l.startswith("Traceback") for l in result.stderr.splitlines())
+    assert _snapshot(trained_workdir) == before
+
+
+def test_unwritable_workdir_is_one_line_status_2(synthetic_npz, tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    result = _run(_command(tmp_path / "a_file" / "run", synthetic_npz), _env())
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: workdir") and "not writable" in result.stderr
