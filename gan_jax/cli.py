@@ -6,6 +6,7 @@ missing data, incompatible checkpoint), or a bad command-line flag, prints
 without a traceback.
 """
 
+import difflib
 import importlib.util
 import sys
 from typing import Callable
@@ -32,8 +33,10 @@ def _unknown_field(config, path: str) -> str | None:
             where = ".".join(walked)
             valid = (config_lib.field_names(node, f"{where}." if where else "")
                      if isinstance(node, ml_collections.ConfigDict) else [])
+            close = difflib.get_close_matches(path, config_lib.field_names(config), n=1)
             return (f"unknown config field {path!r}" + (f" ({where!r} has no field {part!r})" if where else "")
-                    + (f"; valid fields: {', '.join(valid)}" if valid else ""))
+                    + (f"; did you mean {close[0]!r}?" if close else "")
+                    + (f" Valid fields: {', '.join(valid)}" if valid else ""))
         node, walked = node[part], walked + [part]
     return None
 

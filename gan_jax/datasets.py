@@ -167,9 +167,10 @@ def load_folder(directory: str, resolution: int, channels: int, mode: str, max_e
             kept.append(f)
         except DataError as e:
             if bad_images == "fail":
+                wrong_channels = "channels (" in str(e)
                 raise DataError(f"{e}; set --config.dataset.bad_images=skip to leave such files out"
-                                + ("" if convert_channels else
-                                   " or --config.dataset.convert_channels=True to convert channels")) from None
+                                + (" or --config.dataset.convert_channels=True to convert them"
+                                   if wrong_channels else "")) from None
             bad.append(f"{e}")
     if bad:
         logging.warning("left out %d of %d images under %s that could not be used, e.g. %s",

@@ -40,7 +40,7 @@ def layout(resolution: int) -> tuple[int, int]:
     if resolution not in RESOLUTIONS:
         raise ConfigError(
             f"DCGAN cannot make {resolution}x{resolution} images; "
-            f"model.resolution must be one of {sorted(RESOLUTIONS)}"
+            f"dataset.resolution must be one of {sorted(RESOLUTIONS)}"
         )
     return RESOLUTIONS[resolution]
 

@@ -27,7 +27,7 @@ RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4), 128: (4, 5)}  # → (base siz
 
 def layout(resolution: int) -> tuple[int, int]:
     if resolution not in RESOLUTIONS:
-        raise ConfigError(f"the ResNet models make {sorted(RESOLUTIONS)} px images, not {resolution}")
+        raise ConfigError(f"the ResNet models make {sorted(RESOLUTIONS)} px images, not dataset.resolution={resolution}")
     return RESOLUTIONS[resolution]
 
 
