@@ -108,7 +108,7 @@ class Run(NamedTuple):
 
     config: ml_collections.ConfigDict
     step: int
-    generate: Callable[[jax.Array, jax.Array, int], np.ndarray]  # (z, labels, batch_size) -> uint8
+    images: Callable[[jax.Array, jax.Array, int], np.ndarray]  # (z, labels, batch_size) -> uint8
 
 
 def _open_checkpoint(workdir: str, which: str | None):
@@ -127,7 +127,7 @@ def _open_checkpoint(workdir: str, which: str | None):
     steps = manager.all_steps()
     if not steps:
         raise CheckpointError(f"no checkpoint in {manager.directory}; train the run first")
-    step = steps[-1] if which is None else int(which)
+    step = max(steps) if which is None else int(which)
     if step not in steps:
         raise CheckpointError(f"no checkpoint at step {step} in {manager.directory}; it has steps {list(steps)}")
     return manager, step
@@ -150,26 +150,27 @@ def load_run(workdir: str, which: str | None = None,
     keys = root_keys(config.seed)
     state = checkpoint.restore(manager, abstract_state(config, g_model, d_model, *txs, mesh, keys["init"]), step)
     manager.close()
+    params, g_vars = state.ema_params, state.g_vars  # only the EMA generator outlives this call
     writers.log(f"sampling the EMA generator of {workdir} at step {step}")
 
     m = config.model
     standing_z, standing_y = sample.standing_batch(keys["sample"], config.sample.standing_stats, m.z_dim,
                                                    m.num_classes)
     stats = jax.jit(lambda p, v, z, y: sample.standing_stats(g_model, p, v, z, y))(
-        state.ema_params, state.g_vars, standing_z, standing_y)
+        params, g_vars, standing_z, standing_y)
     apply = jax.jit(lambda p, v, z, y: g_model.apply({"params": p, **v}, z, y, train=False))
 
-    def generate(z: jax.Array, labels: jax.Array, batch_size: int) -> np.ndarray:
+    def images(z: jax.Array, labels: jax.Array, batch_size: int) -> np.ndarray:
         # Every call has the shape (batch_size, ...): one compiled program for any request.
         n = len(z)
         pad = -n % batch_size
         z, labels = (jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) for a in (z, labels))
-        chunks = [sample.to_uint8(jax.device_get(apply(state.ema_params, stats, z[i:i + batch_size],
+        chunks = [sample.to_uint8(jax.device_get(apply(params, stats, z[i:i + batch_size],
                                                        labels[i:i + batch_size])))
                   for i in range(0, n + pad, batch_size)]
         return np.concatenate(chunks)[:n]
 
-    return Run(config, step, generate)
+    return Run(config, step, images)
 
 
 def check_class(config: ml_collections.ConfigDict, c: int, what: str = "--class") -> None:
@@ -194,7 +195,7 @@ def seed_images(run: Run, seeds: list[int], class_: int | None = None, truncatio
     """(uint8 images (N, H, W, C), labels (N,)) of the seeds."""
     labels = seed_labels(run.config, seeds, class_)
     z = sample.seed_noise(seeds, run.config.model.z_dim, truncation)
-    return run.generate(z, jnp.asarray(labels), batch_size), labels
+    return run.images(z, jnp.asarray(labels), batch_size), labels
 
 
 def seed_interpolation(run: Run, seeds: list[int], frames: int, mode: str = "slerp",
@@ -209,7 +210,7 @@ def seed_interpolation(run: Run, seeds: list[int], frames: int, mode: str = "sle
         labels = sample.interpolation_path(jax.nn.one_hot(labels, k), frames, sample.lerp)
     else:
         labels = jnp.zeros((len(z),), jnp.int32)
-    return run.generate(z, labels, batch_size)[None]
+    return run.images(z, labels, batch_size)[None]
 
 
 def class_interpolation(run: Run, seeds: list[int], classes: list[int], frames: int,
@@ -221,7 +222,7 @@ def class_interpolation(run: Run, seeds: list[int], classes: list[int], frames: 
                                         frames, sample.lerp)
     z = sample.seed_noise(seeds, run.config.model.z_dim, truncation)
     t = len(weights)
-    images = run.generate(jnp.repeat(z, t, axis=0), jnp.tile(weights, (len(seeds), 1)), batch_size)
+    images = run.images(jnp.repeat(z, t, axis=0), jnp.tile(weights, (len(seeds), 1)), batch_size)
     return images.reshape(len(seeds), t, *images.shape[1:])
 
 
