@@ -16,7 +16,12 @@ its seed, its class and the truncation alone: its noise z is drawn from key(seed
 (`sample.standing_batch`, derived from the config's seed), whichever seeds are asked
 for; and the generator runs in inference mode on one device in batches of a fixed
 ``--batch_size``, the last one padded. The request order, the batch size and the
-device count change no pixel.
+device count change no pixel (tested on CPU).
+
+**Truncation.** ``--truncation t`` draws each seed's z from N(0, I) truncated to
+[-t, t]^d, BigGAN's truncation trick (Brock et al. 2019, section 3.1; `sample.seed_noise`
+has the density): smaller t, less variety, more typical images. Slerp between truncated
+points may leave the box between them.
 
 **Classes.** For a conditional model ``--class C`` conditions every image on class C;
 without it seed s gets class s mod num_classes, so a range of seeds covers the classes
