@@ -199,6 +199,26 @@ def to_json(config: ml_collections.ConfigDict) -> str:
     return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
 
 
+def from_dict(values: dict) -> ml_collections.ConfigDict:
+    """`base_config()` with the fields of a saved config (``config.json``, a checkpoint's) set."""
+    config = base_config()
+    try:
+        config.update_from_flattened_dict(_flatten(values))
+    except (KeyError, TypeError) as e:
+        raise ConfigError(f"the saved config does not fit this version of gan_jax: {e}") from None
+    return config
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
 def field_names(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
     """Dotted names of every leaf field, for error messages that list the valid ones."""
     names = []

@@ -44,21 +44,8 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         raise ConfigError(f"{workdir} has no config.json; is it a gan_jax workdir?")
-    base = config_lib.base_config()
     with open(path) as f:
-        saved = json.load(f)
-    base.update_from_flattened_dict(_flatten(saved))
-    return base
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
+        return config_lib.from_dict(json.load(f))
 
 
 def real_features(config, split: str, nets: dict, num_samples: int, mesh) -> dict:

@@ -27,8 +27,7 @@ from gan_jax.errors import ConfigError, NonFiniteError
 from gan_jax.metrics import evaluator
 from gan_jax.models import build_models
 from gan_jax.state import GANState, abstract_state, count_params, create_state, make_optimizer
-from gan_jax.train_step import (compile_train_step, make_train_step, root_keys, sample_labels,
-                                sample_noise)
+from gan_jax.train_step import compile_train_step, make_train_step, root_keys, sample_noise
 
 def prepare_workdir(workdir: str) -> None:
     """Creates the workdir's folders, failing early if it cannot be written."""
@@ -194,13 +193,12 @@ def run_evaluation(config, workdir: str, state: GANState, evaluate, writer, best
 def make_sampler_for(config: ml_collections.ConfigDict, g_model, key: jax.Array):
     """``state -> (uint8 images, grid rows)`` of the EMA generator on the run's fixed noise;
     conditional models get one row per class, the same noise down each column."""
-    z_key, standing_key = jax.random.split(key)
-    label_key = jax.random.fold_in(key, 2)
+    z_key, _ = jax.random.split(key)
     num_classes = config.model.num_classes
     z, labels, rows = sample.class_grid_inputs(
         sample_noise(z_key, config.sample.num_images, config.model.z_dim), num_classes)
-    standing_z = sample_noise(standing_key, config.sample.standing_stats, config.model.z_dim)
-    standing_y = sample_labels(label_key, config.sample.standing_stats, num_classes)
+    standing_z, standing_y = sample.standing_batch(key, config.sample.standing_stats, config.model.z_dim,
+                                                   num_classes)
     sampler = sample.make_sampler(g_model)
     return lambda state: (sample.to_uint8(jax.device_get(
         sampler(state.ema_params, state.g_vars, z, labels, standing_z, standing_y))), rows or None)

@@ -1,6 +1,7 @@
 """Every shipped config loads and validates; impossible values are one clear error."""
 
 import glob
+import json
 import os
 
 import pytest
@@ -57,3 +58,14 @@ def test_invalid_values(field, value, match):
 def test_field_names_lists_leaves():
     names = config_lib.field_names(config_lib.base_config())
     assert "optimizer.g.learning_rate" in names and "dataset.path" in names and "model" not in names
+
+
+def test_from_dict_restores_a_saved_config_and_rejects_what_does_not_fit():
+    saved = config_lib.base_config()
+    saved.seed, saved.model.num_classes, saved.eval.metrics = 7, 10, "fd_fmnist"
+    restored = config_lib.from_dict(json.loads(config_lib.to_json(saved)))
+    assert restored.to_dict() == saved.to_dict()
+    with pytest.raises(ConfigError, match="modle"):
+        config_lib.from_dict({"modle": {"z_dim": 3}})
+    with pytest.raises(ConfigError, match="batch_size"):
+        config_lib.from_dict({"batch_size": "many"})

@@ -19,7 +19,10 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
     ``(B, model.z_dim)`` noise to ``(B, R, R, C)`` images in [-1, 1] with
     R = ``dataset.resolution`` and C = ``dataset.channels``; the discriminator maps such
     images to ``(B,)`` raw scores. Labels are int32 ``(B,)`` class ids, used when
-    ``model.num_classes`` > 0 and ignored otherwise.
+    ``model.num_classes`` > 0 and ignored otherwise. The generator also takes float
+    ``(B, num_classes)`` class weights in their place, conditioning on the weighted mix
+    of the class embeddings (`layers.embed_classes`); one-hot weights give exactly the
+    images of the int labels.
     """
     m = config.model
     if m.architecture not in _MODULES:

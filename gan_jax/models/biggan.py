@@ -5,7 +5,8 @@ What makes it BigGAN rather than SNGAN (`gan_jax.models.resnet`, whose blocks it
 
 * **Shared class embedding**: one embedding e(c) for the whole generator; every
   BatchNorm gets its gain and bias as linear functions of it (`ModulatedBatchNorm`),
-  instead of a separate class table per layer.
+  instead of a separate class table per layer. Given class weights w instead of ids,
+  e = Σ_c w_c e(c) (`layers.embed_classes`).
 * **Hierarchical latents** (``model.hierarchical_z``): z is split into one chunk per
   up-block plus one for the input layer; block i's BatchNorms see [e(c), zᵢ], so noise
   enters at every scale.
@@ -27,7 +28,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from gan_jax.errors import ConfigError
-from gan_jax.models.layers import Projection, SelfAttention, maybe_spectral, orthogonal_init, spectral_norm
+from gan_jax.models.layers import (Projection, SelfAttention, embed_classes, maybe_spectral, orthogonal_init,
+                                   spectral_norm)
 from gan_jax.models.resnet import DBlock, GBlock, layout as _resnet_layout
 
 # resolution -> multiples of `width` for each G up-block's output (first → last).
@@ -81,8 +83,8 @@ class Generator(nn.Module):
             chunks = [z] + [None] * ups
         shared = None
         if self.num_classes:
-            shared = nn.Embed(self.num_classes, self.shared_dim, embedding_init=orthogonal_init,
-                              name="shared")(labels)
+            shared = embed_classes(nn.Embed(self.num_classes, self.shared_dim, embedding_init=orthogonal_init,
+                                            name="shared"), labels)
 
         def cond(chunk):
             parts = [t for t in (shared, chunk) if t is not None]
@@ -91,7 +93,7 @@ class Generator(nn.Module):
         project = nn.Dense(base * base * widths[0], kernel_init=orthogonal_init, name="project")
         x = maybe_spectral(project, True, train)(chunks[0]).reshape(z.shape[0], base, base, widths[0])
         for i in range(ups):
-            x = GBlock(widths[i], self.num_classes, self.bn_momentum, spectral=True,
+            x = GBlock(widths[i], self.num_classes, self.bn_momentum, spectral=True, modulated=True,
                        kernel_init=orthogonal_init)(x, cond(chunks[i + 1]), train)
             if x.shape[1] == self.attention_res:
                 x = SelfAttention(spectral=True)(x, train)

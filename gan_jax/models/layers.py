@@ -28,9 +28,21 @@ class ConditionalBatchNorm(nn.Module):
         x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=self.epsilon,
                          use_scale=False, use_bias=False, dtype=self.dtype)(x)
         features = x.shape[-1]
-        gamma = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, name="gamma")(labels)
-        beta = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, name="beta")(labels)
-        return _modulate(x, gamma, beta)
+        gamma = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, name="gamma")
+        beta = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, name="beta")
+        return _modulate(x, embed_classes(gamma, labels), embed_classes(beta, labels))
+
+
+def embed_classes(embed: nn.Embed, labels: jax.Array) -> jax.Array:
+    """E[c] for int class ids ``labels`` (B,), or Σ_c w_c E[c] for class weights (B, num_classes).
+
+    Weights let a generator be conditioned on a mix of classes (interpolating between
+    them); one-hot weights select a row exactly, as the ids do: each output is
+    1·E[c] plus zeros, computed in full float32 precision.
+    """
+    if jnp.issubdtype(labels.dtype, jnp.integer):
+        return embed(labels)
+    return jnp.dot(labels, embed.embedding, precision=jax.lax.Precision.HIGHEST)
 
 
 def _modulate(x: jax.Array, gamma: jax.Array, beta: jax.Array) -> jax.Array:

@@ -41,20 +41,22 @@ def _downsample(x):
 
 
 class _Norm(nn.Module):
-    """BatchNorm conditioned on ``cond``: none (plain BN), int class ids (`ConditionalBatchNorm`)
-    or a float vector (BigGAN's `ModulatedBatchNorm`)."""
+    """BatchNorm conditioned on ``cond``: none (plain BN), class ids or class weights
+    (`ConditionalBatchNorm`), or with ``modulated`` a conditioning vector (BigGAN's
+    `ModulatedBatchNorm`)."""
 
     num_classes: int
     momentum: float
     spectral: bool = False
+    modulated: bool = False
 
     @nn.compact
     def __call__(self, x, cond, train):
         if cond is None:
             return nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=1e-5)(x)
-        if jnp.issubdtype(cond.dtype, jnp.integer):
-            return ConditionalBatchNorm(self.num_classes, self.momentum)(x, cond, train)
-        return ModulatedBatchNorm(self.momentum, spectral=self.spectral)(x, cond, train)
+        if self.modulated:
+            return ModulatedBatchNorm(self.momentum, spectral=self.spectral)(x, cond, train)
+        return ConditionalBatchNorm(self.num_classes, self.momentum)(x, cond, train)
 
 
 class GBlock(nn.Module):
@@ -64,6 +66,7 @@ class GBlock(nn.Module):
     num_classes: int = 0
     bn_momentum: float = 0.9
     spectral: bool = False  # spectral norm on every conv (BigGAN's generator)
+    modulated: bool = False  # cond is a float vector for ModulatedBatchNorm (BigGAN), not classes
     kernel_init: nn.initializers.Initializer = nn.initializers.xavier_uniform()
 
     @nn.compact
@@ -72,7 +75,7 @@ class GBlock(nn.Module):
             layer = nn.Conv(self.features, (size, size), kernel_init=self.kernel_init, name=name)
             return maybe_spectral(layer, self.spectral, train)
 
-        norm = lambda: _Norm(self.num_classes, self.bn_momentum, self.spectral)  # noqa: E731
+        norm = lambda: _Norm(self.num_classes, self.bn_momentum, self.spectral, self.modulated)  # noqa: E731
         h = conv(3)(_upsample(nn.relu(norm()(x, cond, train))))
         h = conv(3)(nn.relu(norm()(h, cond, train)))
         return h + conv(1, name="shortcut")(_upsample(x))

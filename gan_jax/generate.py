@@ -1,0 +1,363 @@
+"""Images from a trained run's EMA generator: grids, one PNG per seed, .npz, interpolations.
+
+    python -m gan_jax.generate --workdir W --seeds 0-63 [--checkpoint STEP|best] [--class C]
+        [--truncation T] [--grid ROWSxCOLS] [--out grid.png] [--outdir DIR] [--npz samples.npz]
+    python -m gan_jax.generate --workdir W --interpolate 0,7,3 [--frames 16] [--mode slerp|lerp]
+        [--class C] [--out strip.png] [--gif anim.gif] [--outdir DIR]
+    python -m gan_jax.generate --workdir W --interpolate_classes 0,3 --seeds 5 [--frames 16]
+        [--out strip.png] [--gif anim.gif] [--outdir DIR]
+
+The run is read from the workdir alone: the checkpoint (the latest, ``--checkpoint STEP``,
+or ``--checkpoint best`` for ``best_checkpoint/``) and the config saved with it.
+
+**Seeds.** ``0-63``, ``1,5,9`` or ``0-3,10``. An image is a function of the checkpoint,
+its seed, its class and the truncation alone: its noise z is drawn from key(seed)
+(`sample.seed_noise`); the BatchNorm statistics come from the run's standing batch
+(`sample.standing_batch`, derived from the config's seed), whichever seeds are asked
+for; and the generator runs in inference mode on one device in batches of a fixed
+``--batch_size``, the last one padded. The request order, the batch size and the
+device count change no pixel (tested on CPU).
+
+**Truncation.** ``--truncation t`` draws each seed's z from N(0, I) truncated to
+[-t, t]^d, BigGAN's truncation trick (Brock et al. 2019, section 3.1; `sample.seed_noise`
+has the density): smaller t, less variety, more typical images. Slerp between truncated
+points may leave the box between them.
+
+**Classes.** For a conditional model ``--class C`` conditions every image on class C;
+without it seed s gets class s mod num_classes, so a range of seeds covers the classes
+evenly. ``--interpolate`` moves z (by ``--mode``) and the class weights (linearly, from
+one seed's class to the next's, or fixed at ``--class``) along the path through the
+seeds. ``--interpolate_classes`` keeps each ``--seeds`` z and moves the class weights
+linearly through the listed classes: the generator is conditioned on the mix
+Σ_c w_c E[c] of its class embeddings (`gan_jax.models.layers.embed_classes`).
+
+**Frames.** A path through K points has (K − 1)·(F − 1) + 1 frames for ``--frames F``:
+F per segment, both ends included, each shared point once (`sample.interpolation_path`).
+The ends are the seeds' images exactly.
+
+**Outputs.** ``--out``: a PNG grid of the seeds' images (``--grid ROWSxCOLS``, default
+square-ish), or the interpolation strip, frames left to right (one row per seed for
+``--interpolate_classes``). ``--outdir``: ``seed0000.png``… (``frame0000.png``… for
+interpolations). ``--npz``: ``images`` (N, H, W, C) uint8, ``labels`` (N,) int32 (-1
+for an unconditional model) and ``seeds`` (N,) int64, for external evaluators. ``--gif``:
+the interpolation as an animated GIF at ``--fps`` (consecutive identical frames are
+merged by the GIF encoder, their durations added).
+"""
+
+import os
+import re
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import flags
+from PIL import Image
+
+from gan_jax import checkpoint, cli, config as config_lib, parallel, sample, writers
+from gan_jax.errors import CheckpointError, ConfigError
+from gan_jax.models import build_models
+from gan_jax.state import abstract_state, make_optimizer
+from gan_jax.train_step import root_keys
+
+
+def define_flags() -> None:
+    """Command-line flags, defined only when run as a program (importing stays side-effect free)."""
+    flags.DEFINE_string("workdir", None, "The run to sample from.")
+    flags.DEFINE_string("checkpoint", None, "Checkpoint step, or 'best' (default: the latest).")
+    flags.DEFINE_string("seeds", None, "Seeds, e.g. 0-63, 1,5,9 or 0-3,10.")
+    flags.DEFINE_integer("class", None, "Class of every image (conditional models).")
+    flags.DEFINE_float("truncation", None, "Draw z from N(0, I) truncated to [-t, t] (BigGAN's trick).")
+    flags.DEFINE_string("grid", None, "Grid of --out as ROWSxCOLS, e.g. 8x8.")
+    flags.DEFINE_string("out", None, "PNG: the grid, or the interpolation strip.")
+    flags.DEFINE_string("outdir", None, "Directory for one PNG per seed (or per interpolation frame).")
+    flags.DEFINE_string("npz", None, ".npz of uint8 images, labels and seeds.")
+    flags.DEFINE_string("interpolate", None, "Seeds to interpolate between, in order, e.g. 0,7,3.")
+    flags.DEFINE_string("interpolate_classes", None, "Classes to interpolate between (with --seeds).")
+    flags.DEFINE_integer("frames", 16, "Frames per interpolation segment, both ends included.")
+    flags.DEFINE_enum("mode", "slerp", ["slerp", "lerp"], "How z is interpolated.")
+    flags.DEFINE_string("gif", None, "Animated GIF of the interpolation.")
+    flags.DEFINE_float("fps", 10.0, "GIF frames per second.")
+    flags.DEFINE_integer("batch_size", 64, "Images per generator call (results do not depend on it).")
+
+
+FLAGS = flags.FLAGS
+MAX_SEED = 2**32 - 1
+
+
+def parse_seeds(text: str, what: str = "--seeds") -> list[int]:
+    """``"0-3,10"`` → [0, 1, 2, 3, 10]: comma-separated seeds and inclusive ranges, in order."""
+    seeds = []
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not match:
+            raise ConfigError(f"{what}={text!r}: expected numbers and ranges like 0-63, 1,5,9 or 0-3,10")
+        first, last = int(match[1]), int(match[2] or match[1])
+        if first > last or last > MAX_SEED:
+            raise ConfigError(f"{what}={text!r}: ranges go up (a-b with a <= b) to at most {MAX_SEED}")
+        seeds.extend(range(first, last + 1))
+    return seeds
+
+
+def parse_grid(text: str) -> tuple[int, int]:
+    """``"4x8"`` → (4 rows, 8 columns)."""
+    match = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", text.lower())
+    if not match or not int(match[1]) or not int(match[2]):
+        raise ConfigError(f"--grid={text!r}: expected ROWSxCOLS with positive numbers, e.g. 8x8")
+    return int(match[1]), int(match[2])
+
+
+class Run(NamedTuple):
+    """A checkpoint's EMA generator, ready to sample."""
+
+    config: ml_collections.ConfigDict
+    step: int
+    images: Callable[[jax.Array, jax.Array, int], np.ndarray]  # (z, labels, batch_size) -> uint8
+
+
+def _open_checkpoint(workdir: str, which: str | None):
+    """(manager, step) of the checkpoint ``which`` names: None (the latest), a step or 'best'."""
+    if which == "best":
+        best = checkpoint.read_best(workdir)
+        if best is None:
+            raise CheckpointError(f"{workdir} has no best checkpoint; training keeps one in best_checkpoint/ "
+                                  f"when it evaluates (eval_every and eval.metrics)")
+        return checkpoint.make_best_manager(workdir), int(best["step"])
+    if which is not None and not which.isdigit():
+        raise ConfigError(f"--checkpoint={which!r}: give a step number or 'best'")
+    if not os.path.isdir(checkpoint.checkpoint_dir(workdir)):
+        raise CheckpointError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}; train the run first")
+    manager = checkpoint.make_manager(workdir, config_lib.base_config())
+    steps = manager.all_steps()
+    if not steps:
+        raise CheckpointError(f"no checkpoint in {manager.directory}; train the run first")
+    step = max(steps) if which is None else int(which)
+    if step not in steps:
+        raise CheckpointError(f"no checkpoint at step {step} in {manager.directory}; it has steps {list(steps)}")
+    return manager, step
+
+
+def load_run(workdir: str, which: str | None = None,
+             check: Callable[[ml_collections.ConfigDict], None] | None = None) -> Run:
+    """The EMA generator of checkpoint ``which`` (None: the latest; a step; 'best') of ``workdir``,
+    on one device, its BatchNorm statistics computed on the run's standing batch.
+    ``check(config)`` runs before the weights are read, so a request fails fast."""
+    if not os.path.isdir(workdir):
+        raise ConfigError(f"workdir {workdir!r} does not exist")
+    manager, step = _open_checkpoint(workdir, which)
+    config = config_lib.from_dict(checkpoint.saved_config(manager, step))
+    if check:
+        check(config)
+    mesh = parallel.create_mesh(jax.local_devices()[:1])
+    g_model, d_model = build_models(config)
+    txs = make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d)
+    keys = root_keys(config.seed)
+    state = checkpoint.restore(manager, abstract_state(config, g_model, d_model, *txs, mesh, keys["init"]), step)
+    manager.close()
+    params, g_vars = state.ema_params, state.g_vars  # only the EMA generator outlives this call
+    writers.log(f"sampling the EMA generator of {workdir} at step {step}")
+
+    m = config.model
+    standing_z, standing_y = sample.standing_batch(keys["sample"], config.sample.standing_stats, m.z_dim,
+                                                   m.num_classes)
+    stats = jax.jit(lambda p, v, z, y: sample.standing_stats(g_model, p, v, z, y))(
+        params, g_vars, standing_z, standing_y)
+    apply = jax.jit(lambda p, v, z, y: g_model.apply({"params": p, **v}, z, y, train=False))
+
+    def images(z: jax.Array, labels: jax.Array, batch_size: int) -> np.ndarray:
+        # Every call has the shape (batch_size, ...): one compiled program for any request.
+        n = len(z)
+        pad = -n % batch_size
+        z, labels = (jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) for a in (z, labels))
+        chunks = [sample.to_uint8(jax.device_get(apply(params, stats, z[i:i + batch_size],
+                                                       labels[i:i + batch_size])))
+                  for i in range(0, n + pad, batch_size)]
+        return np.concatenate(chunks)[:n]
+
+    return Run(config, step, images)
+
+
+def check_class(config: ml_collections.ConfigDict, c: int, what: str = "--class") -> None:
+    k = config.model.num_classes
+    if not k:
+        raise ConfigError(f"{what}={c}: the run's model is unconditional (model.num_classes=0)")
+    if not 0 <= c < k:
+        raise ConfigError(f"{what}={c} is out of range: the model has {k} classes, 0 to {k - 1}")
+
+
+def seed_labels(config: ml_collections.ConfigDict, seeds: list[int], class_: int | None) -> np.ndarray:
+    """Class of each seed's image: ``class_``, else seed mod num_classes (0 when unconditional)."""
+    k = config.model.num_classes
+    if class_ is not None:
+        check_class(config, class_)
+        return np.full(len(seeds), class_, np.int32)
+    return (np.asarray(seeds, np.int64) % k).astype(np.int32) if k else np.zeros(len(seeds), np.int32)
+
+
+def seed_images(run: Run, seeds: list[int], class_: int | None = None, truncation: float | None = None,
+                batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images (N, H, W, C), labels (N,)) of the seeds."""
+    labels = seed_labels(run.config, seeds, class_)
+    z = sample.seed_noise(seeds, run.config.model.z_dim, truncation)
+    return run.images(z, jnp.asarray(labels), batch_size), labels
+
+
+def seed_interpolation(run: Run, seeds: list[int], frames: int, mode: str = "slerp",
+                       class_: int | None = None, truncation: float | None = None,
+                       batch_size: int = 64) -> np.ndarray:
+    """(1, T, H, W, C) frames of the path through the seeds' (z, class) points."""
+    interpolate = {"slerp": sample.slerp, "lerp": sample.lerp}[mode]
+    z = sample.interpolation_path(sample.seed_noise(seeds, run.config.model.z_dim, truncation), frames,
+                                  interpolate)
+    k, labels = run.config.model.num_classes, seed_labels(run.config, seeds, class_)
+    if k:
+        labels = sample.interpolation_path(jax.nn.one_hot(labels, k), frames, sample.lerp)
+    else:
+        labels = jnp.zeros((len(z),), jnp.int32)
+    return run.images(z, labels, batch_size)[None]
+
+
+def class_interpolation(run: Run, seeds: list[int], classes: list[int], frames: int,
+                        truncation: float | None = None, batch_size: int = 64) -> np.ndarray:
+    """(S, T, H, W, C) frames: for each seed its z, with class weights moving through ``classes``."""
+    for c in classes:
+        check_class(run.config, c, "--interpolate_classes")
+    weights = sample.interpolation_path(jax.nn.one_hot(jnp.asarray(classes), run.config.model.num_classes),
+                                        frames, sample.lerp)
+    z = sample.seed_noise(seeds, run.config.model.z_dim, truncation)
+    t = len(weights)
+    images = run.images(jnp.repeat(z, t, axis=0), jnp.tile(weights, (len(seeds), 1)), batch_size)
+    return images.reshape(len(seeds), t, *images.shape[1:])
+
+
+def _pil(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+
+
+def write_gif(frames: np.ndarray, path: str, fps: float) -> None:
+    """(T, H, W, C) uint8 frames → an animated GIF that loops."""
+    images = [_pil(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+
+
+def _parent(path: str) -> str:
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create the directory of {path!r}: {e.strerror}") from None
+    return path
+
+
+def _write_dir(images: np.ndarray, outdir: str, names: list[str]) -> None:
+    _parent(os.path.join(outdir, names[0]))
+    for image, name in zip(images, names):
+        sample.save_png(image, os.path.join(outdir, name))
+
+
+def _check_request(o: dict) -> None:
+    """Raises ConfigError for flag combinations that cannot work, before any checkpoint is read."""
+    interpolating = o["interpolate"] or o["interpolate_classes"]
+    if o["interpolate"] and o["interpolate_classes"]:
+        raise ConfigError("give either --interpolate or --interpolate_classes, not both")
+    if not interpolating and not o["seeds"]:
+        raise ConfigError("give --seeds (e.g. --seeds 0-63), --interpolate or --interpolate_classes")
+    if o["interpolate_classes"] and not o["seeds"]:
+        raise ConfigError("--interpolate_classes needs --seeds: the z each row keeps")
+    if o["interpolate"] and o["seeds"]:
+        raise ConfigError("--interpolate takes its seeds itself; drop --seeds")
+    if o["interpolate_classes"] and o["class_"] is not None:
+        raise ConfigError("--interpolate_classes sets the classes; drop --class")
+    if not any(o[k] for k in ("out", "outdir", "npz", "gif")):
+        raise ConfigError("nothing to write: give --out, --outdir" + (", --gif" if interpolating else ", --npz"))
+    if interpolating and (o["npz"] or o["grid"]):
+        raise ConfigError("--npz and --grid are for --seeds sampling, not interpolations")
+    if not interpolating and o["gif"]:
+        raise ConfigError("--gif is for --interpolate or --interpolate_classes")
+    if o["truncation"] is not None and o["truncation"] <= 0:
+        raise ConfigError(f"--truncation={o['truncation']} must be positive")
+    if o["frames"] < 2:
+        raise ConfigError(f"--frames={o['frames']} must be at least 2 (the two ends)")
+    if o["batch_size"] < 1 or o["fps"] <= 0:
+        raise ConfigError("--batch_size and --fps must be positive")
+
+
+def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None = None,
+             class_: int | None = None, truncation: float | None = None, grid: str | None = None,
+             out: str | None = None, outdir: str | None = None, npz: str | None = None,
+             interpolate: str | None = None, interpolate_classes: str | None = None, frames: int = 16,
+             mode: str = "slerp", gif: str | None = None, fps: float = 10.0, batch_size: int = 64,
+             run: Run | None = None) -> list[str]:
+    """Does what the command line asks (see the module docstring); returns the paths written.
+    ``run``, if given, is used in place of loading ``workdir``'s checkpoint."""
+    _check_request(locals())
+    seed_list = parse_seeds(seeds) if seeds else []
+    shape = parse_grid(grid) if grid else None
+    if shape and shape[0] * shape[1] < len(seed_list):
+        raise ConfigError(f"--grid={grid} has {shape[0] * shape[1]} cells for {len(seed_list)} seeds")
+    path_seeds = parse_seeds(interpolate, "--interpolate") if interpolate else []
+    classes = parse_seeds(interpolate_classes, "--interpolate_classes") if interpolate_classes else []
+    if (interpolate and len(path_seeds) < 2) or (interpolate_classes and len(classes) < 2):
+        raise ConfigError("an interpolation needs at least two points, e.g. --interpolate 0,7")
+
+    def check_classes(config):
+        for c in [class_] if class_ is not None else []:
+            check_class(config, c)
+        for c in classes:
+            check_class(config, c, "--interpolate_classes")
+
+    run = run or load_run(workdir, checkpoint_, check_classes)
+    check_classes(run.config)
+    options = dict(truncation=truncation, batch_size=batch_size)
+    written = []
+
+    if not (interpolate or interpolate_classes):
+        images, labels = seed_images(run, seed_list, class_, **options)
+        if out:
+            rows, cols = shape or (None, None)
+            sample.save_png(sample.make_grid(images, rows=rows, cols=cols), _parent(out))
+            written.append(out)
+        if outdir:
+            _write_dir(images, outdir, [f"seed{s:04d}.png" for s in seed_list])
+            written.append(outdir)
+        if npz:
+            np.savez(_parent(npz), images=images, seeds=np.asarray(seed_list, np.int64),
+                     labels=labels if run.config.model.num_classes else np.full(len(labels), -1, np.int32))
+            written.append(npz)
+        return written
+
+    if interpolate:
+        strips = seed_interpolation(run, path_seeds, frames, mode, class_, **options)
+    else:
+        strips = class_interpolation(run, seed_list, classes, frames, **options)
+    # One animation frame shows every row's image at that time, side by side.
+    animation = np.stack([sample.make_grid(strips[:, j], rows=1) for j in range(strips.shape[1])])
+    if out:
+        sample.save_png(sample.make_grid(strips.reshape(-1, *strips.shape[2:]), rows=len(strips),
+                                         cols=strips.shape[1]), _parent(out))
+        written.append(out)
+    if gif:
+        write_gif(animation, _parent(gif), fps)
+        written.append(gif)
+    if outdir:
+        _write_dir(animation, outdir, [f"frame{j:04d}.png" for j in range(len(animation))])
+        written.append(outdir)
+    return written
+
+
+def main(argv):
+    writers.quiet_library_logs()
+    if len(argv) > 1:
+        cli.fail(f"unexpected arguments {argv[1:]}")
+    if not FLAGS.workdir:
+        cli.fail("--workdir is required")
+    options = {name: FLAGS[name].value for name in (
+        "seeds", "truncation", "grid", "out", "outdir", "npz", "interpolate", "interpolate_classes",
+        "frames", "mode", "gif", "fps", "batch_size")}
+    for path in generate(FLAGS.workdir, checkpoint_=FLAGS.checkpoint, class_=FLAGS["class"].value, **options):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    define_flags()
+    cli.run(main)
