@@ -10,7 +10,8 @@ import jax
 import numpy as np
 
 from conftest import REPO
-from gan_jax import checkpoint
+from test_checkpoint import _abstract
+from gan_jax import checkpoint, parallel
 from gan_jax.trainer import train_and_evaluate
 
 
@@ -46,10 +47,12 @@ def test_checkpoints_keep_the_last_k_and_restore(tiny_config, tmp_path):
     manager = checkpoint.make_manager(str(tmp_path), tiny_config)
     assert manager.all_steps() == [5, 6]
     assert checkpoint.saved_config(manager, 6)["batch_size"] == tiny_config.batch_size
+    assert all(checkpoint.verify(os.path.join(manager.directory, str(s))) is None for s in (5, 6))
+    assert _equal(state, checkpoint.restore_latest(manager, _abstract(tiny_config, parallel.create_mesh())))
 
 
 def test_cli_run_writes_every_output_and_resumes(synthetic_npz, tmp_path):
-    data = [f"--config.dataset.source=npz", f"--config.dataset.path={synthetic_npz}"]
+    data = ["--config.dataset.source=npz", f"--config.dataset.path={synthetic_npz}"]
     first = _train_cli(tmp_path, *data, "--config.num_steps=4")
     assert first.returncode == 0, first.stderr[-2000:]
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["4"]
