@@ -63,6 +63,16 @@ def data_sharded(mesh: Mesh, leading_unsharded: int = 0) -> NamedSharding:
     return NamedSharding(mesh, P(*([None] * leading_unsharded), DATA_AXIS))
 
 
+def from_every_process(x: np.ndarray | jax.Array, sharding: NamedSharding) -> jax.Array:
+    """``x``, which every process holds whole, as a global array with ``sharding``.
+
+    jit refuses a host array for an input sharded over other processes' devices; here
+    each process places only its own devices' shards of the value they all hold.
+    """
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
     """The global batch must split evenly over the devices (and so over processes)."""
     n = mesh.devices.size

@@ -175,9 +175,10 @@ def make_generated_features(g_model: nn.Module, z_dim: int, num_classes: int, ne
         stats = stats_fn(params, g_vars, *inputs(standing_key, 512))
         feats, logits, labels = [], [], []
         for i in range(-(-n // batch_size)):
-            z, y = inputs(jax.random.fold_in(z_key, i), batch_size)
-            f, l = jax.device_get(feat_fn(params, stats, z, y))
-            feats.append(f), logits.append(l), labels.append(np.asarray(y))
+            z, y = (np.asarray(a) for a in inputs(jax.random.fold_in(z_key, i), batch_size))
+            f, l = jax.device_get(feat_fn(params, stats, parallel.from_every_process(z, sharded),
+                                          parallel.from_every_process(y, sharded)))
+            feats.append(f), logits.append(l), labels.append(y)
         return Samples(np.concatenate(feats)[:n].astype(np.float32),
                        np.concatenate(logits)[:n].astype(np.float32), np.concatenate(labels)[:n])
 
