@@ -121,17 +121,26 @@ def default_cache_dir() -> str:
     return os.environ.get("GAN_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "gan_jax"))
 
 
-def reference_features(dataset_config: ml_collections.ConfigDict, split: str, net, extract,
-                       batch_size: int, cache_dir: str) -> np.ndarray:
-    """Features of every image of ``split``, computed once and cached."""
-    ds = dataset_config.copy_and_resolve_references()
-    ds.split, ds.max_examples = split, 0
-    key = json.dumps({k: ds[k] for k in ("name", "source", "path", "split", "resolution",
-                                         "channels", "resize")}, sort_keys=True) + net.weights_id
-    path = os.path.join(cache_dir or default_cache_dir(), "reference",
+def reference_cache_path(ds: ml_collections.ConfigDict, split: str, net, cache_dir: str) -> str:
+    """Where `reference_features` caches the features of dataset ``ds``'s ``split`` under ``net``."""
+    key = json.dumps({k: ds[k] for k in ("name", "source", "path", "resolution", "channels", "resize")}
+                     | {"split": split}, sort_keys=True) + net.weights_id
+    return os.path.join(cache_dir or default_cache_dir(), "reference",
                         f"{ds.name}-{split}-{ds.resolution}px-{net.name}-"
                         f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz")
-    if os.path.exists(path):
+
+
+def reference_features(dataset_config: ml_collections.ConfigDict, split: str, net, extract,
+                       batch_size: int, cache_dir: str) -> np.ndarray:
+    """Features of every image of ``split``, computed once and cached.
+
+    Extraction is collective, so on several processes the cache is read only when
+    every process has it (a cache dir may be local to each host).
+    """
+    ds = dataset_config.copy_and_resolve_references()
+    ds.split, ds.max_examples = split, 0
+    path = reference_cache_path(ds, split, net, cache_dir)
+    if parallel.all_processes(os.path.exists(path)):
         with np.load(path) as f:
             return f["features"]
     data = datasets.load_dataset(ds)
