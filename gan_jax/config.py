@@ -38,7 +38,8 @@ augment.*            kind ('' | 'diffaugment' | 'ada'), policy, ada_p, ada_targe
 ema.decay, ema.warmup  generator EMA; see `gan_jax.state.ema_decay`
 sample.num_images    images in the sample grid
 sample.standing_stats  batch used to recompute BatchNorm statistics of the EMA generator
-distributed.*        enabled (None: auto), coordinator_address, num_processes, process_id
+distributed.*        enabled (None: auto), coordinator_address, num_processes, process_id:
+                     see docs/multihost.md
 """
 
 import json

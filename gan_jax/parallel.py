@@ -13,6 +13,7 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from gan_jax.errors import ConfigError
@@ -61,6 +62,25 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def data_sharded(mesh: Mesh, leading_unsharded: int = 0) -> NamedSharding:
     """Sharding of a batch whose axis ``leading_unsharded`` is the batch axis."""
     return NamedSharding(mesh, P(*([None] * leading_unsharded), DATA_AXIS))
+
+
+def from_every_process(x: np.ndarray | jax.Array, sharding: NamedSharding) -> jax.Array:
+    """``x``, which every process holds whole, as a global array with ``sharding``.
+
+    jit refuses a host array for an input sharded over other processes' devices; here
+    each process places only its own devices' shards of the value they all hold.
+    """
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def all_processes(flag: bool) -> bool:
+    """Whether ``flag`` holds on every process. Processes that choose between a collective
+    path and a local one on a local fact (a file exists) must choose alike, or the ones
+    on the collective path wait for the others for ever."""
+    if jax.process_count() == 1:
+        return flag
+    return bool(multihost_utils.process_allgather(np.asarray(flag)).all())
 
 
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:

@@ -2,6 +2,7 @@
 
 import jax
 import ml_collections
+import numpy as np
 import pytest
 
 from gan_jax import parallel
@@ -44,3 +45,12 @@ def test_distributed_forced_passes_the_given_coordinates(monkeypatch):
         "enabled": True, "coordinator_address": "127.0.0.1:1234", "num_processes": 2, "process_id": 1}})
     parallel.maybe_initialize_distributed(config)
     assert called == [{"coordinator_address": "127.0.0.1:1234", "num_processes": 2, "process_id": 1}]
+
+
+def test_from_every_process_places_the_whole_value_with_the_sharding():
+    mesh = parallel.create_mesh()
+    x = np.arange(16 * 3, dtype=np.float32).reshape(16, 3)
+    y = parallel.from_every_process(x, parallel.data_sharded(mesh))
+    assert y.sharding == parallel.data_sharded(mesh) and len(y.addressable_shards) == 8
+    np.testing.assert_array_equal(np.asarray(y), x)
+    np.testing.assert_array_equal(np.asarray(y.addressable_shards[1].data), x[2:4])

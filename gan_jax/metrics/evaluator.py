@@ -121,17 +121,26 @@ def default_cache_dir() -> str:
     return os.environ.get("GAN_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "gan_jax"))
 
 
-def reference_features(dataset_config: ml_collections.ConfigDict, split: str, net, extract,
-                       batch_size: int, cache_dir: str) -> np.ndarray:
-    """Features of every image of ``split``, computed once and cached."""
-    ds = dataset_config.copy_and_resolve_references()
-    ds.split, ds.max_examples = split, 0
-    key = json.dumps({k: ds[k] for k in ("name", "source", "path", "split", "resolution",
-                                         "channels", "resize")}, sort_keys=True) + net.weights_id
-    path = os.path.join(cache_dir or default_cache_dir(), "reference",
+def reference_cache_path(ds: ml_collections.ConfigDict, split: str, net, cache_dir: str) -> str:
+    """Where `reference_features` caches the features of dataset ``ds``'s ``split`` under ``net``."""
+    key = json.dumps({k: ds[k] for k in ("name", "source", "path", "resolution", "channels", "resize")}
+                     | {"split": split}, sort_keys=True) + net.weights_id
+    return os.path.join(cache_dir or default_cache_dir(), "reference",
                         f"{ds.name}-{split}-{ds.resolution}px-{net.name}-"
                         f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz")
-    if os.path.exists(path):
+
+
+def reference_features(dataset_config: ml_collections.ConfigDict, split: str, net, extract,
+                       batch_size: int, cache_dir: str) -> np.ndarray:
+    """Features of every image of ``split``, computed once and cached.
+
+    Extraction is collective, so on several processes the cache is read only when
+    every process has it (a cache dir may be local to each host).
+    """
+    ds = dataset_config.copy_and_resolve_references()
+    ds.split, ds.max_examples = split, 0
+    path = reference_cache_path(ds, split, net, cache_dir)
+    if parallel.all_processes(os.path.exists(path)):
         with np.load(path) as f:
             return f["features"]
     data = datasets.load_dataset(ds)
@@ -175,9 +184,10 @@ def make_generated_features(g_model: nn.Module, z_dim: int, num_classes: int, ne
         stats = stats_fn(params, g_vars, *inputs(standing_key, 512))
         feats, logits, labels = [], [], []
         for i in range(-(-n // batch_size)):
-            z, y = inputs(jax.random.fold_in(z_key, i), batch_size)
-            f, l = jax.device_get(feat_fn(params, stats, z, y))
-            feats.append(f), logits.append(l), labels.append(np.asarray(y))
+            z, y = (np.asarray(a) for a in inputs(jax.random.fold_in(z_key, i), batch_size))
+            f, l = jax.device_get(feat_fn(params, stats, parallel.from_every_process(z, sharded),
+                                          parallel.from_every_process(y, sharded)))
+            feats.append(f), logits.append(l), labels.append(y)
         return Samples(np.concatenate(feats)[:n].astype(np.float32),
                        np.concatenate(logits)[:n].astype(np.float32), np.concatenate(labels)[:n])
 

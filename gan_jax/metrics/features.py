@@ -75,14 +75,14 @@ def get_feature_net(name: str, inception_weights: str = "") -> FeatureNet:
 def make_extractor(net: FeatureNet, mesh: Mesh, batch_size: int) -> Callable[[np.ndarray], tuple]:
     """``uint8 images (n <= batch_size, H, W, C) -> (features, logits)`` as numpy arrays."""
     parallel.check_batch_size(batch_size, mesh)
-    fn = jax.jit(net.apply, in_shardings=parallel.data_sharded(mesh),
-                 out_shardings=parallel.replicated(mesh))
+    sharded = parallel.data_sharded(mesh)
+    fn = jax.jit(net.apply, in_shardings=sharded, out_shardings=parallel.replicated(mesh))
 
     def extract(images: np.ndarray):
         n = len(images)
         if n < batch_size:
             images = np.concatenate([images, np.zeros((batch_size - n, *images.shape[1:]), images.dtype)])
-        features, logits = jax.device_get(fn(images))
+        features, logits = jax.device_get(fn(parallel.from_every_process(images, sharded)))
         return features[:n], logits[:n]
 
     return extract
