@@ -20,6 +20,7 @@ reads.
 import glob
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -238,3 +239,30 @@ def test_two_processes_of_one_device_equal_one_process_of_two_bit_for_bit(tmp_pa
     for (path, a), (_, b) in zip(multi, single):
         np.testing.assert_array_equal(a, b, err_msg=path)
     assert len(multi) == len(single) and dict(multi)[".step"] == 2
+
+
+def test_sigterm_to_one_process_stops_every_process_at_one_step_with_a_checkpoint(tmp_path, synthetic_npz):
+    """JAX's preemption notifier owns SIGTERM after ``jax.distributed.initialize``; the
+    processes agree on a step through the sync point, save together and exit 0."""
+    port = _free_port()
+    flags = _train_flags(tmp_path / "run", synthetic_npz, 100_000, "--config.log_every=1",
+                         "--config.sample_every=0", "--config.checkpoint_every=100_000")
+    runs = [_launch(f"process{i}", tmp_path, DEVICES_PER_PROCESS, flags + _distributed_flags(port, i))
+            for i in range(PROCESSES)]
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline and "] step 3/" not in open(runs[0][2]).read():
+        assert all(p.poll() is None for _, p, _ in runs), open(runs[0][2]).read()[-3000:]
+        time.sleep(0.2)
+    runs[1][1].send_signal(signal.SIGTERM)
+    _wait(runs)
+    log = open(runs[0][2]).read()
+    stopped = int(log.split("stopped at step ")[1].split(" ")[0])
+    assert os.listdir(tmp_path / "run" / "checkpoints") == [str(stopped)]
+    config = load_config("tiny")
+    config.dataset.source, config.dataset.path = "npz", synthetic_npz
+    g, d = build_models(config)
+    manager = checkpoint.make_manager(str(tmp_path / "run"), config)
+    state = checkpoint.restore(manager, abstract_state(
+        config, g, d, make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d),
+        parallel.create_mesh(), root_keys(config.seed)["init"]))
+    assert int(state.step) == stopped
