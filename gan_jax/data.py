@@ -86,20 +86,23 @@ def _prefetch(produce, steps: range, size: int) -> Iterator:
     results: queue.Queue = queue.Queue(maxsize=max(1, size))
     stop = threading.Event()
 
+    def offer(entry) -> bool:
+        """Queues ``entry`` unless the consumer has gone; False once it has."""
+        while not stop.is_set():
+            try:
+                results.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def worker():
         try:
             for step in steps:
-                item = produce(step)
-                while not stop.is_set():
-                    try:
-                        results.put(("ok", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(("ok", produce(step))):
                     return
         except BaseException as e:  # re-raised in the consumer, with its traceback
-            results.put(("error", e))
+            offer(("error", e))
 
     thread = threading.Thread(target=worker, daemon=True, name="gan_jax-prefetch")
     thread.start()
@@ -110,7 +113,10 @@ def _prefetch(produce, steps: range, size: int) -> Iterator:
                 raise item
             yield item
     finally:
+        # Wait for the worker: a daemon thread still inside a device transfer when the
+        # interpreter exits (a run stopped early) aborts the process.
         stop.set()
+        thread.join()
 
 
 def batches(dataset: ImageDataset, config: ml_collections.ConfigDict, mesh: Mesh,

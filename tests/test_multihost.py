@@ -192,7 +192,7 @@ def test_only_process_zero_writes_logs_samples_and_config(workdirs):
     events = os.listdir(os.path.join(root, "tensorboard"))
     assert len(events) == 1
     assert _writes(workdirs, "process0") == {
-        ".write_test0", "config.json", "metrics.jsonl", "eval.jsonl",
+        ".write_test0", "config.json.tmp", "config.json", "metrics.jsonl", "eval.jsonl",
         os.path.join("best_checkpoint", "best.json"), os.path.join("samples", "step_0000004.png"),
         os.path.join("tensorboard", events[0])}
     assert _writes(workdirs, "process1") == {".write_test1"}  # its probe that the workdir is writable
