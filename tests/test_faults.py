@@ -71,6 +71,12 @@ def _assert_bit_identical(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+def _committed(workdir) -> list[int]:
+    """Steps of the complete checkpoints in a workdir, oldest first."""
+    folder = os.path.join(workdir, "checkpoints")
+    return sorted(int(n) for n in os.listdir(folder) if n.isdigit()) if os.path.isdir(folder) else []
+
+
 def _progress_steps(stream):
     """Yields the step number of each progress line a training process writes."""
     for line in stream:
@@ -93,23 +99,35 @@ def test_sigkill_at_random_steps_then_resume_is_bit_identical(tiny_config, synth
     assert straight.returncode == 0, straight.stderr[-2000:]
 
     rng, workdir, kills, start = random.Random(0), tmp_path / "killed", [], time.perf_counter()
+    kept = None
     while len(kills) < KILLS:
         proc = subprocess.Popen(_command(workdir, synthetic_npz, *args), stderr=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, text=True, env=env)
-        target, seen = None, None
-        for seen in _progress_steps(proc.stderr):
-            target = seen + rng.randint(0, 3) if target is None else target
-            if seen >= target or seen >= 38:
+        resumed, target, seen = None, None, None
+        for line in proc.stderr:
+            if "resumed from checkpoint at step " in line:
+                resumed = int(line.split("at step ")[1].split(" ")[0])
+            if "] step " not in line:
+                continue
+            seen = int(line.split("] step ")[1].split("/")[0])
+            # Once this process has completed a checkpoint of its own, kill it a random
+            # number of steps and milliseconds later: mid-step, mid-log or mid-save.
+            if target is None and (_committed(workdir) or [-1])[-1] > (kept or -1):
+                target = seen + rng.randint(0, 3)
+            if (target is not None and seen >= target) or seen >= 38:
                 break
         time.sleep(rng.uniform(0.0, 0.03))
         proc.kill()
         proc.wait()
         proc.stderr.close()
-        assert seen is not None, "the process was killed before it trained a step"
-        kills.append((seen, checkpoint.make_manager(str(workdir), tiny_config).latest_step()))
+        assert resumed == kept, f"resumed from {resumed}, the last complete checkpoint was {kept}"
+        kept = (_committed(workdir) or [None])[-1]
+        kills.append((seen, kept))
     final = _run(_command(workdir, synthetic_npz, *args), env)
     assert final.returncode == 0, final.stderr[-2000:]
-    print(f"{KILLS} kills (last step logged, checkpoint kept): {kills}; {time.perf_counter() - start:.1f} s")
+    print(f"{KILLS} kills (last step logged, newest complete checkpoint): {kills}; "
+          f"{time.perf_counter() - start:.1f} s")
+    assert len({k for _, k in kills}) >= KILLS // 2  # the run made progress between kills
 
     tiny_config.num_steps = 40
     _assert_bit_identical(_restore(tmp_path / "straight", tiny_config), _restore(workdir, tiny_config))
