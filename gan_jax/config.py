@@ -93,7 +93,7 @@ def base_config() -> ml_collections.ConfigDict:
         shared_dim=128,       # biggan: size of the shared class embedding
         hierarchical_z=True,  # biggan: a chunk of z for each generator block
         attention_res=0,      # biggan: feature-map size with self-attention (0: none)
-        conv_transpose="auto",  # dcgan: 'native' | 'subpixel' (same function) | 'auto' (subpixel on CPU)
+        conv_transpose="auto",  # dcgan: 'native' | 'adjoint' | 'subpixel' (same function) | 'auto' (adjoint on CPU)
     ))
     c.optimizer = ml_collections.ConfigDict(dict(g=_optimizer(), d=_optimizer()))
     c.loss = ml_collections.ConfigDict(dict(d_loss="non_saturating", g_loss="non_saturating"))
@@ -171,8 +171,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
                           f"choose from {','.join(augment.DIFFAUGMENT_OPS)}")
     if not 0.0 <= aug.ada_p <= 1.0 or aug.ada_interval < 1 or aug.ada_kimg <= 0:
         raise ConfigError("augment.ada_p must be in [0, 1], ada_interval >= 1, ada_kimg > 0")
-    if config.model.conv_transpose not in ("auto", "native", "subpixel"):
-        raise ConfigError(f"model.conv_transpose={config.model.conv_transpose!r} must be auto, native or subpixel")
+    if config.model.conv_transpose not in ("auto", "native", "adjoint", "subpixel"):
+        raise ConfigError(f"model.conv_transpose={config.model.conv_transpose!r} must be auto, native, "
+                          f"adjoint or subpixel")
     if config.model.num_classes < 0:
         raise ConfigError(f"model.num_classes={config.model.num_classes} must be >= 0")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):

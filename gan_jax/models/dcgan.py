@@ -62,7 +62,7 @@ class Generator(nn.Module):
     num_classes: int = 0
     bn_momentum: float = 0.9  # running = m·running + (1-m)·batch; PyTorch's 0.1
     dtype: jnp.dtype = jnp.float32
-    conv_transpose: str = "auto"  # 'native' | 'subpixel' | 'auto', see layers.conv_transpose_4x4_s2
+    conv_transpose: str = "auto"  # 'native' | 'adjoint' | 'subpixel' | 'auto', see layers.conv_transpose_4x4_s2
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:

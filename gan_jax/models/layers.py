@@ -173,26 +173,39 @@ def subpixel_kernel(kernel: jax.Array) -> jax.Array:
     return k.reshape(3, 3, kernel.shape[2], 4 * kernel.shape[3])
 
 
-def conv_transpose_4x4_s2(x: jax.Array, kernel: jax.Array, impl: str = "subpixel") -> jax.Array:
+def conv_transpose_4x4_s2(x: jax.Array, kernel: jax.Array, impl: str = "adjoint") -> jax.Array:
     """The 4×4, stride-2 transposed convolution that doubles H and W (Flax's
     ``ConvTranspose(k, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))``, i.e. PyTorch's
-    ``ConvTranspose2d(k=4, s=2, p=1)``), in one of two exactly equivalent forms:
+    ``ConvTranspose2d(k=4, s=2, p=1)``), in one of three exactly equivalent forms:
 
-    * ``native``: ``lax.conv_transpose`` (an input-dilated convolution);
+    * ``native``: ``lax.conv_transpose`` (an input-dilated convolution), differentiated
+      by XLA;
+    * ``adjoint``: the same forward, with both gradients taken through the adjoint
+      stride-2 convolution (`adjoint_kernel`): ∂/∂x = down(dy, T(W)) and ∂/∂W from the
+      weight gradient of that down-convolution. XLA:CPU computes the input-dilated
+      forward fast but its gradients an order of magnitude more slowly than those of a
+      strided convolution; this form keeps the fast half of each;
     * ``subpixel``: a stride-1 3×3 convolution to 4× the channels followed by
       depth-to-space (Shi et al. 2016, "Real-Time Single Image and Video Super-Resolution
-      Using an Efficient Sub-Pixel Convolutional Neural Network"). Each output phase
-      (2m+a, 2n+b) is a 2×2 correlation of the input with kernel taps selected from the
-      4×4 kernel (`subpixel_kernel`); the 3×3 window covers all four phases. Its
-      gradients are taken through the adjoint stride-2 convolution (`adjoint_kernel`).
-      The forward does 9/4 of the multiply-adds, but the input-dilated convolution and
-      its gradients, which XLA:CPU computes an order of magnitude more slowly, are gone.
-      Being a `jax.custom_vjp`, this form supports reverse-mode differentiation (to any
-      order), not forward-mode (`jax.jvp`); use ``native`` for that.
+      Using an Efficient Sub-Pixel Convolutional Neural Network"), with the adjoint
+      gradients. Each output phase (2m+a, 2n+b) is a 2×2 correlation of the input with
+      kernel taps selected from the 4×4 kernel (`subpixel_kernel`); the 3×3 window covers
+      all four phases, so the forward does 9/4 of the multiply-adds, but no
+      input-dilated convolution is left anywhere.
+
+    ``adjoint`` and ``subpixel`` are `jax.custom_vjp` functions: they support
+    reverse-mode differentiation (to any order), not forward-mode (`jax.jvp`); use
+    ``native`` for that.
     """
     if impl == "native":
-        return jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)), dimension_numbers=_NHWC)
+        return _dilated_forward(x, kernel)
+    if impl == "adjoint":
+        return _conv_transpose_adjoint(x, kernel)
     return _conv_transpose_subpixel(x, kernel)
+
+
+def _dilated_forward(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)), dimension_numbers=_NHWC)
 
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
@@ -218,16 +231,7 @@ def adjoint_kernel(kernel: jax.Array) -> jax.Array:
     return jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
 
 
-@jax.custom_vjp
-def _conv_transpose_subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    return _subpixel_forward(x, kernel)
-
-
-def _subpixel_fwd(x, kernel):
-    return _subpixel_forward(x, kernel), (x, kernel)
-
-
-def _subpixel_bwd(residuals, dy):
+def _adjoint_bwd(residuals, dy):
     """Both gradients through the adjoint down-convolution, whose forward and weight
     gradient XLA:CPU computes fast: ∂/∂x = down(dy, T(W)); ∂/∂W = T(∂/∂V ⟨x, down(dy, V)⟩)."""
     x, kernel = residuals
@@ -237,13 +241,27 @@ def _subpixel_bwd(residuals, dy):
     return dx, adjoint_kernel(kernel_vjp(x)[0])
 
 
-_conv_transpose_subpixel.defvjp(_subpixel_fwd, _subpixel_bwd)
+@jax.custom_vjp
+def _conv_transpose_adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return _dilated_forward(x, kernel)
+
+
+@jax.custom_vjp
+def _conv_transpose_subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return _subpixel_forward(x, kernel)
+
+
+_conv_transpose_adjoint.defvjp(lambda x, kernel: (_dilated_forward(x, kernel), (x, kernel)), _adjoint_bwd)
+_conv_transpose_subpixel.defvjp(lambda x, kernel: (_subpixel_forward(x, kernel), (x, kernel)), _adjoint_bwd)
+
+IMPLS = ("native", "adjoint", "subpixel")
 
 
 def resolve_conv_transpose(impl: str) -> str:
-    """'auto' → 'subpixel' on CPU (where it is ~13x faster to differentiate), else 'native'."""
+    """'auto' → 'adjoint' on CPU (where XLA differentiates the native form 10–30x more
+    slowly), else 'native'."""
     if impl == "auto":
-        return "subpixel" if jax.default_backend() == "cpu" else "native"
+        return "adjoint" if jax.default_backend() == "cpu" else "native"
     return impl
 
 

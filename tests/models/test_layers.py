@@ -129,9 +129,9 @@ def test_self_attention_is_identity_at_init_and_matches_brute_force():
         np.testing.assert_allclose(got[b], want, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("impl", ["native", "subpixel"])
+@pytest.mark.parametrize("impl", ["native", "adjoint", "subpixel"])
 def test_upconv_equals_flax_conv_transpose_forward_and_gradients(impl):
-    """Both forms of the 4x4 stride-2 transposed conv compute nn.ConvTranspose's function:
+    """Every form of the 4x4 stride-2 transposed conv computes nn.ConvTranspose's function:
     same output and same gradients w.r.t. input, kernel and bias, to float tolerance."""
     from gan_jax.models.layers import UpConv
 
@@ -161,13 +161,23 @@ def test_subpixel_kernel_places_each_tap_once():
     np.testing.assert_array_equal(k3[:2, :2, 0], np.asarray(kernel)[::2, ::2, 0, 0])
 
 
-def test_dcgan_generator_same_function_with_either_form():
+@pytest.mark.parametrize("impl", ["adjoint", "subpixel"])
+def test_dcgan_generator_same_function_and_gradients_with_each_form(impl):
     from gan_jax.models import dcgan
 
     z = jax.random.normal(jax.random.key(0), (4, 16))
     native = dcgan.Generator(resolution=32, channels=3, width=8, conv_transpose="native")
-    subpixel = native.clone(conv_transpose="subpixel")
+    other = native.clone(conv_transpose=impl)
     variables = native.init(jax.random.key(1), z, None, train=False)
-    a, _ = native.apply(variables, z, None, train=True, mutable=["batch_stats"])
-    b, _ = subpixel.apply(variables, z, None, train=True, mutable=["batch_stats"])
+
+    def loss(module):
+        def f(params):
+            out, _ = module.apply({**variables, "params": params}, z, None, train=True, mutable=["batch_stats"])
+            return jnp.sum(out * jnp.linspace(-1.0, 1.0, out.size).reshape(out.shape)), out
+        return jax.value_and_grad(f, has_aux=True)(variables["params"])
+
+    (_, a), grads_a = loss(native)
+    (_, b), grads_b = loss(other)
     np.testing.assert_allclose(a, b, atol=1e-5)
+    for ga, gb in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b)):
+        np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-5)
