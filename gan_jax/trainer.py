@@ -2,9 +2,9 @@
 
 Read top to bottom: build the mesh, the models, the optimizers and the data; restore
 the latest intact checkpoint or initialise; then run the compiled step, and on schedule
-log metrics, write a sample grid and save a checkpoint. The loop never waits on the
-device except at log and checkpoint points, where it fetches the metrics accumulated
-since the last and checks them: a NaN or Inf stops the run before that state is saved
+log metrics, write a sample grid and save a checkpoint. The loop runs at most
+`MAX_IN_FLIGHT` steps ahead of the device, and fetches values only at log and
+checkpoint points, where it takes the metrics accumulated since the last and checks them: a NaN or Inf stops the run before that state is saved
 (`check_finite`; or such steps are skipped, ``nonfinite='skip'``). SIGTERM/SIGINT stop
 it after the current step with a checkpoint (`gan_jax.preemption`).
 
@@ -14,6 +14,7 @@ noise, folded with the step), ``sample`` (the fixed noise of the sample grids) a
 ``eval`` (the noise of evaluation samples).
 """
 
+import collections
 import contextlib
 import os
 
@@ -28,6 +29,9 @@ from gan_jax.metrics import evaluator
 from gan_jax.models import build_models
 from gan_jax.state import GANState, abstract_state, count_params, create_state, make_optimizer
 from gan_jax.train_step import compile_train_step, make_train_step, root_keys, sample_noise
+
+MAX_IN_FLIGHT = 2  # steps dispatched ahead of the one the device is running
+
 
 def prepare_workdir(workdir: str) -> None:
     """Creates the workdir's folders, failing early if it cannot be written."""
@@ -142,9 +146,15 @@ def _loop(config, workdir, state, start_step, step_fn, stream, train_key, manage
     """Steps ``start_step + 1 .. num_steps``; on schedule: log, sample, checkpoint, evaluate."""
     progress = writers.Progress(start_step, config.num_steps, config.batch_size)
     pending: list[dict] = []  # metrics of the steps since the last log, still on device
+    in_flight: collections.deque = collections.deque()  # one output of each step not yet waited for
     for step, batch in zip(range(start_step, config.num_steps), stream):
         state, metrics = step_fn(state, batch, train_key)
         pending.append(metrics)
+        # Dispatch runs ahead of the device; keeping it at most MAX_IN_FLIGHT steps ahead
+        # still overlaps host and device work, and bounds how long a stop request waits.
+        in_flight.append(metrics["g_loss"])
+        if len(in_flight) > MAX_IN_FLIGHT:
+            in_flight.popleft().block_until_ready()
         done = step + 1
         last = done == config.num_steps
         stop = should_stop(done)

@@ -135,23 +135,31 @@ def test_sigkill_at_random_steps_then_resume_is_bit_identical(tiny_config, synth
     assert losses(workdir) == losses(tmp_path / "straight")  # one line per step, same values
 
 
-def test_sigterm_finishes_the_step_writes_a_checkpoint_and_exits_0(tiny_config, synthetic_npz, tmp_path,
-                                                                    compile_cache):
-    args = ["--config.num_steps=100000", "--config.checkpoint_every=100000", "--config.log_every=1",
-            "--config.sample_every=0"]
-    proc = subprocess.Popen(_command(tmp_path, synthetic_npz, *args), stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True, env=_env(compile_cache))
+# A run that goes on until it is stopped, checkpointing only when it is.
+ENDLESS = ["--config.num_steps=100000", "--config.checkpoint_every=100000", "--config.log_every=1",
+           "--config.sample_every=0"]
+
+
+def _signal_at_step(workdir, synthetic_npz, cache, step: int, signum: int, *extra) -> subprocess.Popen:
+    """Starts an endless run and sends ``signum`` once it has logged ``step``."""
+    proc = subprocess.Popen(_command(workdir, synthetic_npz, *ENDLESS, *extra), stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, env=_env(cache))
     for seen in _progress_steps(proc.stderr):
-        if seen >= 3:
-            proc.send_signal(signal.SIGTERM)
+        if seen >= step:
+            proc.send_signal(signum)
             break
+    return proc
+
+
+def test_sigterm_finishes_the_step_writes_a_checkpoint_and_exits_0(synthetic_npz, tmp_path, compile_cache):
+    proc = _signal_at_step(tmp_path, synthetic_npz, compile_cache, 3, signal.SIGTERM)
     rest = proc.stderr.read()
     assert proc.wait(timeout=120) == 0, rest[-2000:]
     stopped = int(rest.split("stopped at step ")[1].split(" ")[0])
     assert stopped >= 3 and os.listdir(tmp_path / "checkpoints") == [str(stopped)]
     assert "received SIGTERM" in rest
     # The same command resumes there.
-    again = _run(_command(tmp_path, synthetic_npz, *args[1:], f"--config.num_steps={stopped + 2}"),
+    again = _run(_command(tmp_path, synthetic_npz, *ENDLESS[1:], f"--config.num_steps={stopped + 2}"),
                  _env(compile_cache))
     assert again.returncode == 0 and f"resumed from checkpoint at step {stopped}" in again.stderr
 
@@ -159,14 +167,8 @@ def test_sigterm_finishes_the_step_writes_a_checkpoint_and_exits_0(tiny_config, 
 def test_a_second_signal_aborts_at_once(synthetic_npz, tmp_path, compile_cache):
     """The second SIGINT lands while the first one's checkpoint is being written (a wider
     model makes that save take long enough) and ends the process by the signal."""
-    args = ["--config.num_steps=100000", "--config.checkpoint_every=100000", "--config.log_every=1",
-            "--config.sample_every=0", "--config.model.g_width=128", "--config.model.d_width=128"]
-    proc = subprocess.Popen(_command(tmp_path, synthetic_npz, *args), stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True, env=_env(compile_cache))
-    for seen in _progress_steps(proc.stderr):
-        if seen >= 2:
-            proc.send_signal(signal.SIGINT)
-            break
+    proc = _signal_at_step(tmp_path, synthetic_npz, compile_cache, 2, signal.SIGINT,
+                           "--config.model.g_width=128", "--config.model.d_width=128")
     for line in proc.stderr:
         if "received SIGINT" in line:
             proc.send_signal(signal.SIGINT)
