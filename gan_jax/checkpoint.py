@@ -21,6 +21,7 @@ Safety, from writing to reading:
   parameter whose shape or dtype differs (`check_compatible`).
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -87,11 +88,23 @@ def _save_error(manager: ocp.CheckpointManager, error: Exception) -> CheckpointE
     latest = manager.latest_step()
     kept = (f"checkpoint {latest} is intact and the run resumes from it"
             if latest is not None else "no checkpoint was completed")
-    # tensorstore wraps the OS error in a long message; its reason is what a user needs.
-    reason = re.search(r":\s*([^:\[\]]+?)\s*\[os_error_code", str(error))
-    reason = reason.group(1) if reason else _first_line(error)
+    reason = _os_reason(error) or _first_line(error)
     return CheckpointError(f"writing a checkpoint in {manager.directory} failed ({reason}); {kept}. "
                            f"Free space or fix the folder and run again")
+
+
+def _os_reason(error: BaseException) -> str | None:
+    """The operating system's words for what failed ("No space left on device"), found
+    in the long messages tensorstore and orbax wrap it in, or in their causes."""
+    texts, e = [], error
+    while e is not None and len(texts) < 8:
+        texts.append(str(e))
+        e = e.__cause__ or e.__context__
+    text = "\n".join(texts)
+    tagged = re.search(r"([^:\[\]\n]+?)\s*\[os_error_code", text)
+    if tagged:
+        return tagged.group(1).strip()
+    return next((os.strerror(c) for c in sorted(errno.errorcode) if os.strerror(c) in text), None)
 
 
 def _first_line(error: BaseException) -> str:

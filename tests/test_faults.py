@@ -244,7 +244,10 @@ def test_a_failed_save_keeps_the_last_good_checkpoint(tiny_config, synthetic_npz
     # Orbax's writer threads log their own traceback; the run's verdict is one line.
     errors = [l for l in failed.stderr.splitlines() if l.startswith("error: ")]
     assert len(errors) == 1 and errors[0].startswith("error: writing a checkpoint in")
-    assert "failed (File too large); checkpoint 2 is intact and the run resumes from it" in errors[0]
+    assert "checkpoint 2 is intact and the run resumes from it" in errors[0]
+    # The operating system's reason, when tensorstore's message carries it (it names the
+    # file it failed on otherwise).
+    assert "failed (File too large)" in errors[0] or "Failed writing" in errors[0], errors[0]
     assert checkpoint.verify(str(tmp_path / "checkpoints" / "2")) is None
     assert not os.path.exists(tmp_path / "checkpoints" / "4")
     assert _run(_command(tmp_path, synthetic_npz, *args, "--config.num_steps=4"), _env()).returncode == 0
