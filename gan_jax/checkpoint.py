@@ -236,9 +236,11 @@ def restore(manager: ocp.CheckpointManager, abstract_state: GANState, step: int 
     if problem:
         raise CheckpointError(f"checkpoint {step} in {manager.directory} is corrupt: {problem}")
     check_compatible(folder, abstract_state)
-    restored = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state)))
-    return restored["state"]
+    return _read_state(manager, step, abstract_state)
+
+
+def _read_state(manager: ocp.CheckpointManager, step: int, abstract_state: GANState) -> GANState:
+    return manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))["state"]
 
 
 def restore_latest(manager: ocp.CheckpointManager, abstract_state: GANState) -> GANState:
@@ -254,8 +256,7 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state: GANState) -> 
         if problem is None:
             check_compatible(folder, abstract_state)
             try:
-                return manager.restore(step, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract_state)))["state"]
+                return _read_state(manager, step, abstract_state)
             except Exception as e:  # a damaged checkpoint without a manifest fails in many ways
                 problem = f"unreadable ({_first_line(e)})"
         writers.warn(f"checkpoint {step} in {manager.directory} is skipped: {problem}")

@@ -8,6 +8,7 @@ without a traceback.
 
 import difflib
 import importlib.util
+import os
 import sys
 from typing import Callable
 
@@ -15,7 +16,7 @@ import ml_collections
 from absl import app, flags
 
 from gan_jax import config as config_lib
-from gan_jax.errors import GanJaxError
+from gan_jax.errors import ConfigError, GanJaxError
 
 USAGE_ERROR = 2
 
@@ -23,6 +24,15 @@ USAGE_ERROR = 2
 def fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(USAGE_ERROR)
+
+
+def output_path(path: str) -> str:
+    """``path``, once the directory it goes in exists; a `ConfigError` if it cannot be made."""
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create the directory of {path!r}: {e.strerror}") from None
+    return path
 
 
 def _unknown_field(config, path: str) -> str | None:

@@ -241,16 +241,8 @@ def write_gif(frames: np.ndarray, path: str, fps: float) -> None:
     images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
 
 
-def _parent(path: str) -> str:
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"cannot create the directory of {path!r}: {e.strerror}") from None
-    return path
-
-
 def _write_dir(images: np.ndarray, outdir: str, names: list[str]) -> None:
-    _parent(os.path.join(outdir, names[0]))
+    cli.output_path(os.path.join(outdir, names[0]))
     for image, name in zip(images, names):
         sample.save_png(image, os.path.join(outdir, name))
 
@@ -315,13 +307,13 @@ def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None 
         images, labels = seed_images(run, seed_list, class_, **options)
         if out:
             rows, cols = shape or (None, None)
-            sample.save_png(sample.make_grid(images, rows=rows, cols=cols), _parent(out))
+            sample.save_png(sample.make_grid(images, rows=rows, cols=cols), cli.output_path(out))
             written.append(out)
         if outdir:
             _write_dir(images, outdir, [f"seed{s:04d}.png" for s in seed_list])
             written.append(outdir)
         if npz:
-            np.savez(_parent(npz), images=images, seeds=np.asarray(seed_list, np.int64),
+            np.savez(cli.output_path(npz), images=images, seeds=np.asarray(seed_list, np.int64),
                      labels=labels if run.config.model.num_classes else np.full(len(labels), -1, np.int32))
             written.append(npz)
         return written
@@ -334,10 +326,10 @@ def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None 
     animation = np.stack([sample.make_grid(strips[:, j], rows=1) for j in range(strips.shape[1])])
     if out:
         sample.save_png(sample.make_grid(strips.reshape(-1, *strips.shape[2:]), rows=len(strips),
-                                         cols=strips.shape[1]), _parent(out))
+                                         cols=strips.shape[1]), cli.output_path(out))
         written.append(out)
     if gif:
-        write_gif(animation, _parent(gif), fps)
+        write_gif(animation, cli.output_path(gif), fps)
         written.append(gif)
     if outdir:
         _write_dir(animation, outdir, [f"frame{j:04d}.png" for j in range(len(animation))])

@@ -124,11 +124,7 @@ def write_report(workdir: str, out: str | None = None) -> str:
     if not training:
         raise ConfigError(f"{workdir} has no metrics in metrics.jsonl; train first (they are written "
                           f"every log_every steps)")
-    out = out or os.path.join(workdir, "report.png")
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"cannot create the directory of {out!r}: {e.strerror}") from None
+    out = cli.output_path(out or os.path.join(workdir, "report.png"))
     draw(panels(training, eval_curves(workdir)), out, title=os.path.abspath(workdir))
     return out
 

@@ -3,10 +3,11 @@
 Read top to bottom: build the mesh, the models, the optimizers and the data; restore
 the latest intact checkpoint or initialise; then run the compiled step, and on schedule
 log metrics, write a sample grid and save a checkpoint. The loop runs at most
-`MAX_IN_FLIGHT` steps ahead of the device, and fetches values only at log and
-checkpoint points, where it takes the metrics accumulated since the last and checks them: a NaN or Inf stops the run before that state is saved
-(`check_finite`; or such steps are skipped, ``nonfinite='skip'``). SIGTERM/SIGINT stop
-it after the current step with a checkpoint (`gan_jax.preemption`).
+`MAX_IN_FLIGHT` steps ahead of the device and fetches values only at log and checkpoint
+points, where it takes the metrics accumulated since the last and checks them: a NaN or
+Inf stops the run before that state is saved (`check_finite`; or such steps are
+skipped, ``nonfinite='skip'``). SIGTERM/SIGINT stop it after the current step with a
+checkpoint (`gan_jax.preemption`).
 
 Every random number derives from ``config.seed`` through named streams of one root
 key (`gan_jax.train_step.root_keys`): ``init`` (parameters), ``train`` (the step's
@@ -159,17 +160,17 @@ def _loop(config, workdir, state, start_step, step_fn, stream, train_key, manage
         last = done == config.num_steps
         stop = should_stop(done)
         save = done % config.checkpoint_every == 0 or last or stop
-        if done % config.log_every == 0 or last or stop:
+        log = done % config.log_every == 0 or last or stop
+        if log or save:  # a state is saved only once its metrics are known to be finite
             fetched = jax.device_get(pending)
             check_finite(fetched, done - len(pending) + 1, manager)
+        if log:
             values = {**_mean_metrics(fetched), **progress.update(done)}
             if config.nonfinite == "skip":
                 values["skipped_steps"] = float(jax.device_get(state.scalars["skipped_steps"]))
             pending = []
             writer.scalars(done, values)
             writers.log(progress.line(done, values))
-        elif save:
-            check_finite(jax.device_get(pending), done - len(pending) + 1, manager)
         with progress.paused():
             if (config.sample_every and done % config.sample_every == 0) or last:
                 write_samples(workdir, done, sampler(state), writer)
