@@ -12,6 +12,7 @@ divides the achieved model FLOP/s by the measured matmul peak of the same chip a
 """
 
 import argparse
+import math
 import os
 import time
 
@@ -20,10 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import common
-from gan_jax import parallel
-from gan_jax import train_step as ts
-from gan_jax.models import build_models
-from gan_jax.state import count_params, create_state, make_optimizer
+from gan_jax import build, parallel
+from gan_jax.state import count_params
 
 
 def synthetic_batch(config, batch_size: int, mesh) -> dict:
@@ -50,9 +49,7 @@ def model_flops(config, state, batch, key, mesh) -> float | None:
     not inflate MFU."""
     plain = config.copy_and_resolve_references()
     plain.model.conv_transpose = "native"
-    g, d = build_models(plain)
-    g_tx, d_tx = make_optimizer(plain.optimizer.g), make_optimizer(plain.optimizer.d)
-    step = ts.compile_train_step(ts.make_train_step(plain, g, d, g_tx, d_tx), mesh)
+    step = build.build(plain, mesh).train_step()
     return flops_of(step.lower(state, batch, key).compile())
 
 
@@ -75,30 +72,35 @@ def bench_one(name: str, batch_size: int, dtype: str, steps: int, runs: int, pea
     config.batch_size = batch_size
     config.model.dtype = dtype
     mesh = parallel.create_mesh()
-    g, d = build_models(config)
-    g_tx, d_tx = make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d)
-    state = create_state(config, g, d, g_tx, d_tx, mesh, ts.root_keys(0)["init"])
+    run_ = build.build(config, mesh)
+    state = run_.init_state()
     batch = synthetic_batch(config, batch_size, mesh)
-    key = ts.root_keys(0)["train"]
-    step = ts.compile_train_step(ts.make_train_step(config, g, d, g_tx, d_tx), mesh)
+    key = run_.keys["train"]
+    lazy = [p.every for p in run_.phases if p.every > 1]
+    # Lazy phases: time whole cycles of the trainer's stepper (the first, untimed, compiles
+    # its variants); the FLOP counts are those of the steps where no lazy phase runs.
+    steps = math.lcm(steps, *lazy) if lazy else steps
+    plain_step = run_.train_step({p.name: False for p in run_.phases if p.every > 1} if lazy else None)
 
     start = time.perf_counter()
-    compiled = step.lower(state, batch, key).compile()
+    compiled = plain_step.lower(state, batch, key).compile()
     compile_s = time.perf_counter() - start
     hardware_flops = flops_of(compiled)
-    flops = model_flops(config, state, batch, key, mesh)
+    flops = model_flops(config, state, batch, key, mesh) if not lazy else hardware_flops
+    stepper = run_.stepper() if lazy else (lambda s, b, k, i: compiled(s, b, k))
 
     holder = {"state": state}
 
     def run():
         s = holder["state"]
-        for _ in range(steps):
-            s, metrics = compiled(s, batch, key)
+        for i in range(steps):
+            s, metrics = stepper(s, batch, key, i)
         holder["state"] = s
         return metrics
 
     seconds = common.median_time(run, jax.block_until_ready, warmup=1, runs=runs) / steps
-    row = {"config": name + "".join(f" {o}" for o in overrides), "batch": batch_size, "dtype": dtype, "n_critic": config.n_critic,
+    row = {"config": name + "".join(f" {o}" for o in overrides), "batch": batch_size, "dtype": dtype,
+           "n_critic": config.n_critic, "steps_timed": steps,
            "g_params": count_params(state.g_params), "d_params": count_params(state.d_params),
            "steps_per_s": 1.0 / seconds, "images_per_s": batch_size / seconds,
            "compile_s": compile_s, "step_ms": 1000 * seconds,

@@ -12,6 +12,9 @@ log_every            int: progress line, metrics.jsonl and TensorBoard scalars
 sample_every         int: PNG grid of EMA samples from a fixed noise batch (0: only at the end)
 checkpoint_every     int: orbax checkpoint (one is always written at the end)
 keep_checkpoints     int: how many recent checkpoints to keep
+lazy_dispatch        how lazy phases are scheduled: 'variants' (default: a compiled step per
+                     pattern of due phases, picked by the host) or 'cond' (one program,
+                     `jax.lax.cond` inside); same results to rounding, see docs/training_step.md
 nonfinite            'stop' (default): a NaN/Inf loss or gradient stops the run, naming the
                      step and the quantity; 'skip': such steps leave the state unchanged
                      and are counted (``skipped_steps`` in metrics.jsonl)
@@ -23,6 +26,9 @@ model.architecture   'dcgan' | 'sngan' (ResNet, spectrally normalised D) | 'bigg
 model.shared_dim, model.hierarchical_z, model.attention_res   BigGAN-only, see gan_jax.models.biggan
 model.conv_transpose  DCGAN-only: how the transposed convolutions are computed (same function),
                      see gan_jax.models.layers.conv_transpose_4x4_s2
+model.w_dim, mapping_layers, mapping_lr_mul, channel_base, channel_max, style_mixing_prob,
+  w_avg_beta, mbstd_group, mbstd_channels, conv_clamp, num_bf16_res, fused_modconv
+                     StyleGAN2-only, see gan_jax.models.stylegan2
 model.z_dim          latent size
 model.g_width/d_width  channels of the layer nearest the image
 model.num_classes    0: unconditional; N: class-conditional on the dataset's N labels
@@ -31,11 +37,13 @@ model.dtype          compute dtype of the networks ('float32', 'bfloat16')
 optimizer.{g,d}.*    learning_rate, b1, b2, eps (Adam); weight_decay (decoupled, AdamW);
                      l1, l2 (explicit loss penalties); grad_clip (global norm, 0: off)
 loss.d_loss/g_loss   one of `gan_jax.losses.D_LOSSES` / `G_LOSSES`
-regularizer.*        r1_gamma, r1_every (lazy R1), gp_lambda, lecam_lambda, lecam_decay:
-                     see `gan_jax.regularizers`
-augment.*            kind ('' | 'diffaugment' | 'ada'), policy, ada_p, ada_target,
-                     ada_interval, ada_kimg: see `gan_jax.augment`
-ema.decay, ema.warmup  generator EMA; see `gan_jax.state.ema_decay`
+regularizer.*        r1_gamma, r1_every, r2_gamma, r2_every (every > 1: lazy, own phase),
+                     gp_lambda, lecam_lambda, lecam_decay, pl_weight, pl_every, pl_decay,
+                     pl_batch_shrink: see `gan_jax.regularizers`, `gan_jax.terms`
+augment.*            kind ('' | 'diffaugment' | 'ada'), policy, ada_pipeline ('bgc', ...), ada_p,
+                     ada_target, ada_interval, ada_kimg: see `gan_jax.augment`
+ema.*                decay, warmup, half_life_kimg, rampup: generator EMA; see
+                     `gan_jax.state.ema_decay`
 sample.num_images    images in the sample grid
 sample.standing_stats  batch used to recompute BatchNorm statistics of the EMA generator
 distributed.*        enabled (None: auto), coordinator_address, num_processes, process_id:
@@ -70,6 +78,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3
     c.eval_every = 0
     c.nonfinite = "stop"
+    c.lazy_dispatch = "variants"  # lazy phases: 'variants' (one program per due pattern) | 'cond'
 
     c.dataset = ml_collections.ConfigDict(dict(
         name="fashion_mnist",   # tfds name, and the key for well-known local copies
@@ -94,25 +103,49 @@ def base_config() -> ml_collections.ConfigDict:
         hierarchical_z=True,  # biggan: a chunk of z for each generator block
         attention_res=0,      # biggan: feature-map size with self-attention (0: none)
         conv_transpose="auto",  # dcgan: 'native' | 'adjoint' | 'subpixel' (same function) | 'auto' (adjoint on CPU)
+        w_dim=512,              # stylegan2: size of w, the mapping network's output
+        mapping_layers=8,       # stylegan2: G's mapping depth (NVlabs' cifar config: 2)
+        mapping_lr_mul=0.01,    # stylegan2: learning-rate multiplier of the mapping layers (G and D)
+        channel_base=32768,     # stylegan2: channels at resolution r: min(channel_base // r, channel_max)
+        channel_max=512,
+        style_mixing_prob=0.9,  # stylegan2: probability of mixing two latents in training (0: off)
+        w_avg_beta=0.995,       # stylegan2: decay of the running mean of w used by truncation
+        mbstd_group=4,          # stylegan2: minibatch-std group size (D)
+        mbstd_channels=1,       # stylegan2: minibatch-std feature maps (0: off)
+        conv_clamp=256.0,       # stylegan2: clamp every convolution's output to ±conv_clamp (0: off)
+        num_bf16_res=0,         # stylegan2: compute the N highest resolutions in bfloat16
+        fused_modconv="auto",   # stylegan2: 'fused' | 'nonfused' | 'auto' (see stylegan2.use_fused)
+        d_architecture="resnet",  # stylegan2: 'resnet' (residual D) | 'orig' (plain D, NVlabs' cifar)
     ))
     c.optimizer = ml_collections.ConfigDict(dict(g=_optimizer(), d=_optimizer()))
     c.loss = ml_collections.ConfigDict(dict(d_loss="non_saturating", g_loss="non_saturating"))
     c.regularizer = ml_collections.ConfigDict(dict(
         r1_gamma=0.0,   # R1 weight γ; the D loss gains (γ/2)·R1 (0: off)
-        r1_every=1,     # lazy R1: every k steps, scaled by k (Karras et al. 2020)
+        r1_every=1,     # 1: R1 joins D's main phase; k > 1: lazy, its own phase every k steps
+        r2_gamma=0.0,   # R2 weight γ on generated images; the D loss gains (γ/2)·R2 (0: off)
+        r2_every=1,     # as r1_every; R1 and R2 share D's lazy phase when both are lazy
         gp_lambda=0.0,  # WGAN-GP weight λ (0: off)
         lecam_lambda=0.0,  # LeCam weight λ (0: off)
         lecam_decay=0.99,  # decay of the EMAs of D(real) and D(fake) LeCam pulls towards
+        pl_weight=0.0,     # path length weight (StyleGAN2: 2; 0: off); needs a StyleGAN generator
+        pl_every=4,        # path length runs lazily in G's own phase every k steps
+        pl_decay=0.01,     # rate of the running mean of path lengths
+        pl_batch_shrink=2,  # path length runs on batch_size // shrink images
     ))
     c.augment = ml_collections.ConfigDict(dict(
         kind="",        # '' (none) | 'diffaugment' | 'ada'; applied to every image D sees
         policy="color,translation,cutout",  # DiffAugment's ops
+        ada_pipeline="bgc",  # ADA's ops: NVlabs' preset name, see gan_jax.augment_ada.PIPELINES
         ada_p=0.0,      # ADA's initial probability
         ada_target=0.6,  # target of r_t = E[sign(D(real))]; 0 keeps p fixed at ada_p
         ada_interval=4,  # steps between adjustments of p
         ada_kimg=500.0,  # thousands of real images for p to move from 0 to 1
     ))
-    c.ema = ml_collections.ConfigDict(dict(decay=0.999, warmup=True))
+    c.ema = ml_collections.ConfigDict(dict(
+        decay=0.999, warmup=True,
+        half_life_kimg=0.0,  # > 0: StyleGAN2's EMA, half-life in thousands of images (replaces decay)
+        rampup=0.0,          # with half_life_kimg: half-life ≤ rampup × images seen (StyleGAN2: 0.05)
+    ))
     c.sample = ml_collections.ConfigDict(dict(num_images=64, standing_stats=512))
     c.eval = ml_collections.ConfigDict(dict(
         metrics="",             # comma-separated, see gan_jax.metrics.evaluator.METRICS
@@ -144,6 +177,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for name in _NON_NEGATIVE:
         if config[name] < 0:
             raise ConfigError(f"config.{name}={config[name]} must be >= 0")
+    if config.lazy_dispatch not in ("variants", "cond"):
+        raise ConfigError(f"lazy_dispatch={config.lazy_dispatch!r} must be 'variants' or 'cond'")
     if config.nonfinite not in ("stop", "skip"):
         raise ConfigError(f"nonfinite={config.nonfinite!r} must be 'stop' or 'skip'")
     if config.loss.d_loss not in losses.D_LOSSES:
@@ -158,8 +193,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if ds.resize not in ("pad", "resize"):
         raise ConfigError(f"dataset.resize={ds.resize!r} must be 'pad' or 'resize'")
     reg = config.regularizer
-    if reg.r1_gamma < 0 or reg.gp_lambda < 0 or reg.r1_every < 1:
-        raise ConfigError("regularizer.r1_gamma and gp_lambda must be >= 0, r1_every >= 1")
+    if min(reg.r1_gamma, reg.r2_gamma, reg.gp_lambda, reg.pl_weight) < 0:
+        raise ConfigError("regularizer.r1_gamma, r2_gamma, gp_lambda and pl_weight must be >= 0")
+    if min(reg.r1_every, reg.r2_every, reg.pl_every, reg.pl_batch_shrink) < 1:
+        raise ConfigError("regularizer.r1_every, r2_every, pl_every and pl_batch_shrink must be >= 1")
+    if reg.pl_weight and config.model.architecture not in ("stylegan2",):
+        raise ConfigError(f"regularizer.pl_weight needs a generator with a mapping and a synthesis "
+                          f"network (model.architecture='stylegan2'), not {config.model.architecture!r}")
+    if not 0.0 <= reg.pl_decay <= 1.0:
+        raise ConfigError(f"regularizer.pl_decay={reg.pl_decay} must be in [0, 1]")
     if reg.lecam_lambda < 0 or not 0.0 <= reg.lecam_decay < 1.0:
         raise ConfigError("regularizer.lecam_lambda must be >= 0 and lecam_decay in [0, 1)")
     aug = config.augment
@@ -169,6 +211,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if unknown:
         raise ConfigError(f"augment.policy has unknown ops {sorted(unknown)}; "
                           f"choose from {','.join(augment.DIFFAUGMENT_OPS)}")
+    if aug.ada_pipeline not in augment.ADA_PIPELINES:
+        raise ConfigError(f"augment.ada_pipeline={aug.ada_pipeline!r} must be one of "
+                          f"{', '.join(augment.ADA_PIPELINES)}")
     if not 0.0 <= aug.ada_p <= 1.0 or aug.ada_interval < 1 or aug.ada_kimg <= 0:
         raise ConfigError("augment.ada_p must be in [0, 1], ada_interval >= 1, ada_kimg > 0")
     if config.model.conv_transpose not in ("auto", "native", "adjoint", "subpixel"):
@@ -180,6 +225,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"model.dtype={config.model.dtype!r} must be float32, bfloat16 or float16")
     if not 0.0 <= config.ema.decay < 1.0:
         raise ConfigError(f"ema.decay={config.ema.decay} must be in [0, 1)")
+    if config.ema.half_life_kimg < 0 or config.ema.rampup < 0:
+        raise ConfigError("ema.half_life_kimg and ema.rampup must be >= 0")
     for side in ("g", "d"):
         opt = config.optimizer[side]
         for field in ("learning_rate", "weight_decay", "l1", "l2", "grad_clip"):

@@ -18,13 +18,10 @@ import ml_collections
 import numpy as np
 from absl import flags
 
-from gan_jax import checkpoint, cli, config as config_lib, datasets, parallel
+from gan_jax import build, checkpoint, cli, config as config_lib, datasets, parallel
 from gan_jax.errors import CheckpointError, ConfigError
 from gan_jax.metrics import evaluator
 from gan_jax.metrics import features as features_lib
-from gan_jax.models import build_models
-from gan_jax.state import abstract_state, create_state, make_optimizer
-from gan_jax.train_step import root_keys
 
 def define_flags() -> None:
     """Command-line flags, defined only when run as a program (importing stays side-effect free)."""
@@ -76,9 +73,7 @@ def run(workdir: str, metric_names: str, num_samples: int | None, step: int | No
     split = split or config.eval.split
     num_samples = num_samples or config.eval.num_samples
     mesh = parallel.create_mesh()
-    g_model, d_model = build_models(config)
-    txs = make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d)
-    models = (config, g_model, d_model, *txs, mesh, root_keys(config.seed)["init"])
+    run_ = build.build(config, mesh)
 
     if samples.startswith("real:"):
         nets = evaluator.feature_nets(config, names)
@@ -87,16 +82,16 @@ def run(workdir: str, metric_names: str, num_samples: int | None, step: int | No
         results = evaluator.compute(names, real, fake, split, fake_label=samples[5:])
         return results, f"{num_samples} real images of {samples[5:]}"
     if samples == "init":
-        state, what = create_state(*models), "the untrained generator"
+        state, what = run_.init_state(), "the untrained generator"
     elif samples == "ema":
         manager = checkpoint.make_manager(workdir, config)
         if manager.latest_step() is None:
             raise CheckpointError(f"no checkpoint in {workdir}/checkpoints to evaluate")
-        state = checkpoint.restore(manager, abstract_state(*models), step)
+        state = checkpoint.restore(manager, run_.abstract_state(), step)
         what = f"the EMA generator at step {int(state.step)}"
     else:
         raise ConfigError(f"--samples={samples!r}: use ema, init or real:SPLIT")
-    evaluate = evaluator.make_evaluation(config, g_model, mesh, names, num_samples, split)
+    evaluate = evaluator.make_evaluation(config, run_, names, num_samples, split)
     return evaluate(state.ema_params, state.g_vars), what
 
 

@@ -1,7 +1,8 @@
 """Images from a trained run's EMA generator: grids, one PNG per seed, .npz, interpolations.
 
     python -m gan_jax.generate --workdir W --seeds 0-63 [--checkpoint STEP|best] [--class C]
-        [--truncation T] [--grid ROWSxCOLS] [--out grid.png] [--outdir DIR] [--npz samples.npz]
+        [--truncation T | --trunc PSI] [--noise_mode const|none] [--grid ROWSxCOLS]
+        [--out grid.png] [--outdir DIR] [--npz samples.npz]
     python -m gan_jax.generate --workdir W --interpolate 0,7,3 [--frames 16] [--mode slerp|lerp]
         [--class C] [--out strip.png] [--gif anim.gif] [--outdir DIR]
     python -m gan_jax.generate --workdir W --interpolate_classes 0,3 --seeds 5 [--frames 16]
@@ -22,6 +23,11 @@ device count change no pixel (tested on CPU).
 [-t, t]^d, BigGAN's truncation trick (Brock et al. 2019, section 3.1; `sample.seed_noise`
 has the density): smaller t, less variety, more typical images. Slerp between truncated
 points may leave the box between them.
+
+**StyleGAN.** ``--trunc ψ`` is StyleGAN's truncation in w space, w' = w̄ + ψ (w − w̄)
+with w̄ the generator's tracked mean w (Karras et al. 2019, section 3.3 and appendix B):
+ψ = 1 leaves w alone, ψ = 0 gives every seed the image of w̄. ``--noise_mode`` const
+(default: the per-layer noise images stored with the generator) or none (zero noise).
 
 **Classes.** For a conditional model ``--class C`` conditions every image on class C;
 without it seed s gets class s mod num_classes, so a range of seeds covers the classes
@@ -55,11 +61,8 @@ import numpy as np
 from absl import flags
 from PIL import Image
 
-from gan_jax import checkpoint, cli, config as config_lib, parallel, sample, writers
+from gan_jax import build, checkpoint, cli, config as config_lib, parallel, sample, writers
 from gan_jax.errors import CheckpointError, ConfigError
-from gan_jax.models import build_models
-from gan_jax.state import abstract_state, make_optimizer
-from gan_jax.train_step import root_keys
 
 
 def define_flags() -> None:
@@ -69,6 +72,8 @@ def define_flags() -> None:
     flags.DEFINE_string("seeds", None, "Seeds, e.g. 0-63, 1,5,9 or 0-3,10.")
     flags.DEFINE_integer("class", None, "Class of every image (conditional models).")
     flags.DEFINE_float("truncation", None, "Draw z from N(0, I) truncated to [-t, t] (BigGAN's trick).")
+    flags.DEFINE_float("trunc", None, "StyleGAN: w-space truncation psi, w = w_avg + psi (w - w_avg).")
+    flags.DEFINE_enum("noise_mode", None, ["const", "none"], "StyleGAN: per-pixel noise (default const).")
     flags.DEFINE_string("grid", None, "Grid of --out as ROWSxCOLS, e.g. 8x8.")
     flags.DEFINE_string("out", None, "PNG: the grid, or the interpolation strip.")
     flags.DEFINE_string("outdir", None, "Directory for one PNG per seed (or per interpolation frame).")
@@ -138,32 +143,51 @@ def _open_checkpoint(workdir: str, which: str | None):
     return manager, step
 
 
-def load_run(workdir: str, which: str | None = None,
-             check: Callable[[ml_collections.ConfigDict], None] | None = None) -> Run:
-    """The EMA generator of checkpoint ``which`` (None: the latest; a step; 'best') of ``workdir``,
-    on one device, its BatchNorm statistics computed on the run's standing batch.
-    ``check(config)`` runs before the weights are read, so a request fails fast."""
+def load_checkpoint(workdir: str, which: str | None = None,
+                    check: Callable[[ml_collections.ConfigDict], None] | None = None):
+    """(build.Run on one device, state, step) of checkpoint ``which`` (None: the latest; a
+    step; 'best') of ``workdir``. ``check(config)`` runs before the weights are read, so a
+    request fails fast."""
     if not os.path.isdir(workdir):
         raise ConfigError(f"workdir {workdir!r} does not exist")
     manager, step = _open_checkpoint(workdir, which)
     config = config_lib.from_dict(checkpoint.saved_config(manager, step))
     if check:
         check(config)
-    mesh = parallel.create_mesh(jax.local_devices()[:1])
-    g_model, d_model = build_models(config)
-    txs = make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d)
-    keys = root_keys(config.seed)
-    state = checkpoint.restore(manager, abstract_state(config, g_model, d_model, *txs, mesh, keys["init"]), step)
+    run = build.build(config, parallel.create_mesh(jax.local_devices()[:1]))
+    state = checkpoint.restore(manager, run.abstract_state(), step)
     manager.close()
+    return run, state, step
+
+
+def check_w_truncation(config: ml_collections.ConfigDict, trunc: float | None,
+                       noise_mode: str | None) -> None:
+    """--trunc and --noise_mode are StyleGAN's; refuse them for other generators."""
+    if (trunc is not None or noise_mode is not None) and config.model.architecture != "stylegan2":
+        raise ConfigError(f"--trunc and --noise_mode are for StyleGAN generators (the run is "
+                          f"{config.model.architecture!r}); BigGAN-style z truncation is --truncation")
+
+
+def load_run(workdir: str, which: str | None = None,
+             check: Callable[[ml_collections.ConfigDict], None] | None = None,
+             trunc: float | None = None, noise_mode: str | None = None) -> Run:
+    """The EMA generator of checkpoint ``which`` (None: the latest; a step; 'best') of ``workdir``,
+    on one device, its BatchNorm statistics computed on the run's standing batch; ``trunc``
+    ψ and ``noise_mode`` are passed to a StyleGAN generator. ``check(config)`` runs before the
+    weights are read, so a request fails fast."""
+    def checks(config):
+        check_w_truncation(config, trunc, noise_mode)
+        if check:
+            check(config)
+
+    run, state, step = load_checkpoint(workdir, which, checks)
+    config = run.config
     params, g_vars = state.ema_params, state.g_vars  # only the EMA generator outlives this call
     writers.log(f"sampling the EMA generator of {workdir} at step {step}")
-
-    m = config.model
-    standing_z, standing_y = sample.standing_batch(keys["sample"], config.sample.standing_stats, m.z_dim,
-                                                   m.num_classes)
-    stats = jax.jit(lambda p, v, z, y: sample.standing_stats(g_model, p, v, z, y))(
-        params, g_vars, standing_z, standing_y)
-    apply = jax.jit(lambda p, v, z, y: g_model.apply({"params": p, **v}, z, y, train=False))
+    g_kwargs = {k: v for k, v in (("truncation_psi", trunc), ("noise_mode", noise_mode)) if v is not None}
+    sampler = run.sampler(**g_kwargs)
+    stats = sampler.stats(params, g_vars)
+    apply = jax.jit(sampler.apply)
 
     def images(z: jax.Array, labels: jax.Array, batch_size: int) -> np.ndarray:
         # Every call has the shape (batch_size, ...): one compiled program for any request.
@@ -279,6 +303,7 @@ def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None 
              out: str | None = None, outdir: str | None = None, npz: str | None = None,
              interpolate: str | None = None, interpolate_classes: str | None = None, frames: int = 16,
              mode: str = "slerp", gif: str | None = None, fps: float = 10.0, batch_size: int = 64,
+             trunc: float | None = None, noise_mode: str | None = None,
              run: Run | None = None) -> list[str]:
     """Does what the command line asks (see the module docstring); returns the paths written.
     ``run``, if given, is used in place of loading ``workdir``'s checkpoint."""
@@ -298,7 +323,7 @@ def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None 
         for c in classes:
             check_class(config, c, "--interpolate_classes")
 
-    run = run or load_run(workdir, checkpoint_, check_classes)
+    run = run or load_run(workdir, checkpoint_, check_classes, trunc, noise_mode)
     check_classes(run.config)
     options = dict(truncation=truncation, batch_size=batch_size)
     written = []
@@ -345,7 +370,7 @@ def main(argv):
         cli.fail("--workdir is required")
     options = {name: FLAGS[name].value for name in (
         "seeds", "truncation", "grid", "out", "outdir", "npz", "interpolate", "interpolate_classes",
-        "frames", "mode", "gif", "fps", "batch_size")}
+        "frames", "mode", "gif", "fps", "batch_size", "trunc", "noise_mode")}
     for path in generate(FLAGS.workdir, checkpoint_=FLAGS.checkpoint, class_=FLAGS["class"].value, **options):
         print(f"wrote {path}")
 

@@ -18,8 +18,13 @@ Gradient penalties constrain the discriminator as a function of its input:
 
 * `r1_penalty`: R1 (Mescheder et al. 2018), on real data, optionally lazy (Karras et
   al. 2020): config ``regularizer.r1_gamma``, ``regularizer.r1_every``.
+* `r2_penalty`: R2 (Mescheder et al. 2018), the same on generated data: config
+  ``regularizer.r2_gamma``, ``regularizer.r2_every``.
 * `gradient_penalty`: WGAN-GP (Gulrajani et al. 2017), on interpolates between real and
   generated images: config ``regularizer.gp_lambda``.
+
+`path_length` regularizes the generator instead (Karras et al. 2020, StyleGAN2): config
+``regularizer.pl_weight``, ``pl_every``, ``pl_decay``, ``pl_batch_shrink``.
 
 The LeCam regularizer (`lecam_penalty`, Tseng et al. 2021) acts on D's outputs instead:
 config ``regularizer.lecam_lambda``, ``regularizer.lecam_decay``.
@@ -96,6 +101,18 @@ def r1_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax.A
     return jnp.mean(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1))
 
 
+def r2_penalty(d_fn: Callable[[jax.Array], jax.Array], fake: jax.Array) -> jax.Array:
+    """R2 gradient penalty on generated data (without its γ/2 factor).
+
+        R₂ = E_{x̃∼p_G} [ ‖∇_x̃ D(x̃)‖² ]
+
+    Mescheder, Geiger & Nowozin 2018, eq. 10. The generated images are constants here:
+    only D is penalised. With R1 it is the pair R3GAN trains with (Huang et al. 2024).
+    """
+    grads = _input_gradients(d_fn, jax.lax.stop_gradient(fake))
+    return jnp.mean(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1))
+
+
 def gradient_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array, fake: jax.Array,
                      key: jax.Array) -> jax.Array:
     """WGAN-GP two-sided penalty (without its λ factor).
@@ -132,3 +149,26 @@ def lecam_penalty(real_logits: jax.Array, fake_logits: jax.Array, ema_real: jax.
 def update_score_ema(ema: jax.Array, logits: jax.Array, decay: float) -> jax.Array:
     """α ← γ α + (1 − γ) mean(D(·)), the anchors of `lecam_penalty` (γ = 0.99 in the paper)."""
     return decay * ema + (1.0 - decay) * jnp.mean(jax.lax.stop_gradient(logits))
+
+
+def path_length(synthesis: Callable[[jax.Array], jax.Array], ws: jax.Array, key: jax.Array,
+                mean: jax.Array, decay: float) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Path length penalty (without its weight): (penalty, per-sample lengths, new mean a).
+
+        y ∼ N(0, I) / √(H·W),   ℓᵢ = √( mean_layers ‖ (J_wᵢ)ᵀ y ‖² ),
+        a ← a + β (mean(ℓ) − a),   penalty = E[(ℓᵢ − a)²]
+
+    Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN", section 4
+    and appendix B: a fixed-size step in w should change the image by a fixed amount in
+    every direction, which makes the generator smoother and easier to invert. J_wᵀ y is
+    one vector-Jacobian product of ⟨G(w), y⟩; ``ws`` is (B, num_ws, w_dim) and ℓ takes the
+    squared norm over w_dim and its mean over the num_ws copies (StyleGAN2's code). The
+    running mean a (``decay`` β = 0.01) is a constant in the penalty's gradient.
+    """
+    images, vjp = jax.vjp(synthesis, ws)
+    h, w = images.shape[1], images.shape[2]
+    noise = jax.random.normal(key, images.shape, images.dtype) / jnp.sqrt(float(h * w))
+    (grads,) = vjp(noise)
+    lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+    new_mean = jax.lax.stop_gradient(mean + decay * (jnp.mean(lengths) - mean))
+    return jnp.mean(jnp.square(lengths - new_mean)), lengths, new_mean

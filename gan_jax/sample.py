@@ -6,18 +6,22 @@ training (with the raw weights) do not. `standing_stats` recomputes them by runn
 the EMA generator over a fixed batch of noise, as BigGAN's "standing statistics"
 do (Brock et al. 2019, appendix C.1). Every image is then a function of its own noise
 vector only, whatever else is in the batch. Every sampler of a run takes those
-statistics from the same batch, `standing_batch`, drawn from the run's ``sample`` key.
+statistics from the same batch, `standing_batch`, drawn from the run's ``sample`` key,
+through one `Sampler` (`make_sampler`): the trainer's grids, ``generate`` and the evaluator
+all use it.
 """
 
+import dataclasses
 from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from PIL import Image
 
-from gan_jax.train_step import sample_labels, sample_noise
+from gan_jax.keys import sample_labels, sample_noise
 
 PyTree = Any
 
@@ -38,22 +42,57 @@ def standing_stats(g_model: nn.Module, params: PyTree, g_vars: dict, z: jax.Arra
 def standing_batch(sample_key: jax.Array, size: int, z_dim: int, num_classes: int
                    ) -> tuple[jax.Array, jax.Array]:
     """(z, labels) of the fixed batch whose statistics `standing_stats` computes, a function
-    of the run's ``sample`` key (`gan_jax.train_step.root_keys`) alone."""
+    of the run's ``sample`` key (`gan_jax.keys.root_keys`) alone."""
     _, z_key = jax.random.split(sample_key)  # the first half draws the training grids' noise
     return (sample_noise(z_key, size, z_dim),
             sample_labels(jax.random.fold_in(sample_key, 2), size, num_classes))
 
 
-def make_sampler(g_model: nn.Module) -> Callable[..., jax.Array]:
-    """jit-compiled ``(params, g_vars, z, labels, standing_z, standing_labels) -> images``
-    in [-1, 1], with BatchNorm statistics recomputed on the standing batch."""
+@dataclasses.dataclass(frozen=True)
+class Sampler:
+    """The EMA generator in inference mode, with standing statistics (one per run).
 
-    @jax.jit
-    def sampler(params, g_vars, z, labels, standing_z, standing_labels):
-        stats = standing_stats(g_model, params, g_vars, standing_z, standing_labels)
-        return g_model.apply({"params": params, **stats}, z, labels, train=False)
+    ``stats(params, g_vars)`` recomputes the BatchNorm statistics of ``params`` on the run's
+    standing batch (a no-op for generators without BatchNorm); ``apply(params, stats, z,
+    labels)`` is the pure generator call, for use inside other compiled functions;
+    calling the sampler does both, compiled: ``sampler(params, g_vars, z, labels)``.
+    ``g_kwargs`` are passed to the generator (StyleGAN's ``truncation_psi``, ``noise_mode``).
+    """
 
-    return sampler
+    g_model: nn.Module
+    standing_z: jax.Array
+    standing_labels: jax.Array
+    g_kwargs: dict
+    _apply: Callable
+    _compiled_stats: Callable
+    _compiled_apply: Callable
+
+    def stats(self, params: PyTree, g_vars: dict) -> dict:
+        return self._compiled_stats(params, g_vars, self.standing_z, self.standing_labels)
+
+    def apply(self, params: PyTree, stats: dict, z: jax.Array, labels: jax.Array) -> jax.Array:
+        return self._apply(params, stats, z, labels)
+
+    def __call__(self, params: PyTree, g_vars: dict, z: jax.Array, labels: jax.Array) -> jax.Array:
+        return self._compiled_apply(params, self.stats(params, g_vars), z, labels)
+
+
+def make_sampler(g_model: nn.Module, config: ml_collections.ConfigDict, sample_key: jax.Array,
+                 **g_kwargs: Any) -> Sampler:
+    """The run's `Sampler`: standing statistics from `standing_batch` of ``sample_key``."""
+    z, labels = standing_batch(sample_key, config.sample.standing_stats, config.model.z_dim,
+                               config.model.num_classes)
+    return sampler_on(g_model, z, labels, **g_kwargs)
+
+
+def sampler_on(g_model: nn.Module, z: jax.Array, labels: jax.Array, **g_kwargs: Any) -> Sampler:
+    """A `Sampler` whose standing statistics come from the batch (z, labels)."""
+    stats = jax.jit(lambda p, v, sz, sy: standing_stats(g_model, p, v, sz, sy))
+
+    def apply(params, stats, z, labels):
+        return g_model.apply({"params": params, **stats}, z, labels, train=False, **g_kwargs)
+
+    return Sampler(g_model, z, labels, dict(g_kwargs), apply, stats, jax.jit(apply))
 
 
 def class_grid_inputs(z: jax.Array, num_classes: int) -> tuple[jax.Array, jax.Array, int]:

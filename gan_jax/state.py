@@ -3,7 +3,9 @@
 `GANState` carries both networks' parameters and non-parameter collections (BatchNorm
 statistics now; spectral-norm vectors later), both optax optimizer states, and the
 exponential moving average (EMA) of the generator's parameters used for sampling, and
-the training-time scalars some techniques evolve (`init_scalars`).
+``aux``: the state each configured technique carries from step to step, one entry per
+technique (ADA's p and tally, LeCam's anchors, path length's running mean, skipped steps;
+`gan_jax.phases.init_aux`), so a checkpoint holds exactly what its config uses.
 The optax transformations themselves are static functions built from the config by
 `make_optimizer`; they are never stored in the state.
 """
@@ -33,50 +35,51 @@ class GANState:
     g_opt_state: optax.OptState
     d_opt_state: optax.OptState
     ema_params: PyTree  # EMA of g_params, what samples and metrics use
-    scalars: dict[str, jax.Array]  # see init_scalars
+    aux: dict[str, dict[str, jax.Array]]  # per technique, only those configured
 
 
-def init_scalars(config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
-    """Scalars the step carries from one update to the next, float32, all always present:
-
-    ada_p                ADA's augmentation probability (`gan_jax.augment.ada_adjust`)
-    ada_sign_sum, ada_count  Σ sign(D(real)) and the number of real images since p last moved
-    lecam_real, lecam_fake   EMAs of D's mean score on real / generated images (LeCam anchors)
-    skipped_steps        steps discarded for a non-finite loss or gradient (``nonfinite='skip'``)
-
-    Keeping the same keys for every config keeps the checkpoint layout one shape.
-    """
-    f = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
-    return {"ada_p": f(config.augment.ada_p if config.augment.kind == "ada" else 0.0),
-            "ada_sign_sum": f(0.0), "ada_count": f(0.0), "lecam_real": f(0.0), "lecam_fake": f(0.0),
-            "skipped_steps": f(0.0)}
-
-
-def make_optimizer(opt: ml_collections.ConfigDict) -> optax.GradientTransformation:
+def make_optimizer(opt: ml_collections.ConfigDict, scale: float = 1.0) -> optax.GradientTransformation:
     """Adam (Kingma & Ba 2015), or AdamW when ``opt.weight_decay`` > 0.
+
+    ``scale`` c < 1 is lazy regularization's correction (`gan_jax.phases.optimizer_scale`):
+    learning rate × c, β₁ → β₁ᶜ, β₂ → β₂ᶜ (Karras et al. 2020, appendix B).
 
     ``weight_decay`` is decoupled decay (Loshchilov & Hutter 2019): optax applies
     ``-η·λ·w`` after Adam's normalised update, to kernels and embeddings only. The
     explicit L1/L2 penalties (``opt.l1``, ``opt.l2``) are loss terms instead; see
     `gan_jax.regularizers`. The DCGAN default is Adam(2e-4, β₁=0.5, β₂=0.999).
     """
+    lr, b1, b2 = opt.learning_rate * scale, opt.b1**scale, opt.b2**scale
     if opt.weight_decay:
-        tx = optax.adamw(opt.learning_rate, b1=opt.b1, b2=opt.b2, eps=opt.eps,
-                         weight_decay=opt.weight_decay, mask=regularizers.decay_mask)
+        tx = optax.adamw(lr, b1=b1, b2=b2, eps=opt.eps, weight_decay=opt.weight_decay,
+                         mask=regularizers.decay_mask)
     else:
-        tx = optax.adam(opt.learning_rate, b1=opt.b1, b2=opt.b2, eps=opt.eps)
+        tx = optax.adam(lr, b1=b1, b2=b2, eps=opt.eps)
     if opt.grad_clip:
         tx = optax.chain(optax.clip_by_global_norm(opt.grad_clip), tx)
     return tx
 
 
 def ema_decay(config: ml_collections.ConfigDict, step: jax.Array) -> jax.Array:
-    """The EMA decay at a step: β, or min(β, (1+t)/(10+t)) with warm-up.
+    """The EMA decay at a step (``step`` = steps completed before this update).
 
-    The warm-up (as in TensorFlow's ExponentialMovingAverage with ``num_updates``)
-    keeps short runs from averaging in the random initialisation for ~1/(1-β) steps.
+    With ``ema.half_life_kimg`` h > 0 (StyleGAN2's form, Karras et al. 2020): the average
+    halves its memory every h thousand images, β = 0.5^(B / (1000 h)) for global batch B;
+    with ``ema.rampup`` r > 0 the half-life is min(h·1000, r·n) images after n images, so
+    early averages forget the initialisation quickly. Otherwise β = ``ema.decay``, or
+    min(β, (1+t)/(10+t)) with ``ema.warmup`` (as TensorFlow's ExponentialMovingAverage with
+    ``num_updates``), which keeps short runs from averaging in the random initialisation
+    for ~1/(1-β) steps.
     """
-    decay = jnp.asarray(config.ema.decay, jnp.float32)
+    ema = config.ema
+    if ema.half_life_kimg:
+        batch = float(config.batch_size)
+        half_life = jnp.asarray(ema.half_life_kimg * 1000.0, jnp.float32)
+        if ema.rampup:
+            seen = (step.astype(jnp.float32) + 1.0) * batch
+            half_life = jnp.minimum(half_life, seen * ema.rampup)
+        return jnp.power(0.5, batch / jnp.maximum(half_life, 1e-8))
+    decay = jnp.asarray(ema.decay, jnp.float32)
     if config.ema.warmup:
         t = step.astype(jnp.float32)
         decay = jnp.minimum(decay, (1.0 + t) / (10.0 + t))
@@ -95,8 +98,9 @@ def split_variables(variables: PyTree) -> tuple[PyTree, dict]:
 
 def init_state(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: nn.Module,
                g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
-               key: jax.Array) -> GANState:
-    """Initialises both networks from ``key``: a pure function, traceable by jit/eval_shape."""
+               key: jax.Array, aux: dict) -> GANState:
+    """Initialises both networks from ``key``: a pure function, traceable by jit/eval_shape.
+    ``aux`` is the techniques' initial carried state (`gan_jax.phases.init_aux`)."""
     g_key, d_key = jax.random.split(key)
     res, ch = config.dataset.resolution, config.dataset.channels
     labels = jnp.zeros((2,), jnp.int32)
@@ -110,26 +114,29 @@ def init_state(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: n
         d_params=d_params, d_vars=d_vars,
         g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
         ema_params=jax.tree.map(jnp.copy, g_params),
-        scalars=init_scalars(config),
+        aux=aux,
     )
 
 
-def abstract_state(config, g_model, d_model, g_tx, d_tx, mesh: Mesh, key: jax.Array) -> GANState:
+def abstract_state(config, g_model, d_model, g_tx, d_tx, mesh: Mesh, key: jax.Array,
+                   aux: dict) -> GANState:
     """The state's shapes and dtypes, each carrying its (replicated) sharding on ``mesh``."""
-    shapes = jax.eval_shape(lambda k: init_state(config, g_model, d_model, g_tx, d_tx, k), key)
+    shapes = jax.eval_shape(lambda k, a: init_state(config, g_model, d_model, g_tx, d_tx, k, a),
+                            key, aux)
     return jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=parallel.replicated(mesh)), shapes)
 
 
-def create_state(config, g_model, d_model, g_tx, d_tx, mesh: Mesh, key: jax.Array) -> GANState:
+def create_state(config, g_model, d_model, g_tx, d_tx, mesh: Mesh, key: jax.Array,
+                 aux: dict) -> GANState:
     """Initialises the state directly into replicated device memory on ``mesh``.
 
     Initialisation runs under `jax.jit` with replicated output shardings, so on a
     multi-host run every process computes the same parameters from the same key
     without any host-to-device broadcast.
     """
-    init = lambda k: init_state(config, g_model, d_model, g_tx, d_tx, k)  # noqa: E731
-    return jax.jit(init, out_shardings=parallel.replicated(mesh))(key)
+    init = lambda k, a: init_state(config, g_model, d_model, g_tx, d_tx, k, a)  # noqa: E731
+    return jax.jit(init, out_shardings=parallel.replicated(mesh))(key, aux)
 
 
 def count_params(params: PyTree) -> int:

@@ -10,7 +10,7 @@ skipped, ``nonfinite='skip'``). SIGTERM/SIGINT stop it after the current step wi
 checkpoint (`gan_jax.preemption`).
 
 Every random number derives from ``config.seed`` through named streams of one root
-key (`gan_jax.train_step.root_keys`): ``init`` (parameters), ``train`` (the step's
+key (`gan_jax.keys.root_keys`): ``init`` (parameters), ``train`` (the step's
 noise, folded with the step), ``sample`` (the fixed noise of the sample grids) and
 ``eval`` (the noise of evaluation samples).
 """
@@ -23,13 +23,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import (checkpoint, config as config_lib, data, datasets, parallel, preemption, sample,
-                     writers)
+from gan_jax import (build as build_lib, checkpoint, config as config_lib, data, datasets, parallel,
+                     phases as phases_lib, preemption, sample, writers)
 from gan_jax.errors import ConfigError, NonFiniteError
+from gan_jax.keys import sample_noise
 from gan_jax.metrics import evaluator
-from gan_jax.models import build_models
-from gan_jax.state import GANState, abstract_state, count_params, create_state, make_optimizer
-from gan_jax.train_step import compile_train_step, make_train_step, root_keys, sample_noise
+from gan_jax.state import GANState, count_params
 
 MAX_IN_FLIGHT = 2  # steps dispatched ahead of the one the device is running
 
@@ -76,10 +75,20 @@ def check_finite(fetched: list[dict], first_step: int, manager) -> None:
             f"add grad_clip or a regularizer, or set --config.nonfinite=skip to skip such steps")
 
 
-def _mean_metrics(fetched: list[dict]) -> dict[str, float]:
-    """Means over the logged interval; steps skipped as non-finite do not count."""
+def _mean_metrics(fetched: list[dict], lazy: dict[str, tuple[str, ...]]) -> dict[str, float]:
+    """Means over the logged interval; steps skipped as non-finite do not count, and a lazy
+    phase's metrics (``lazy``: its ``<prefix>_ran`` flag → their names) are averaged over
+    the steps it ran, and left out of an interval where it never ran."""
     kept = [m for m in fetched if not m.get("skipped", 0.0)] or fetched
-    return {k: float(np.mean([m[k] for m in kept])) for k in kept[0] if k != "skipped"}
+    means = {}
+    owner = {name: flag for flag, names in lazy.items() for name in names}
+    for k in kept[0]:
+        if k == "skipped" or k in lazy:
+            continue
+        rows = [m for m in kept if m[owner[k]]] if k in owner else kept
+        if rows:
+            means[k] = float(np.mean([m[k] for m in rows]))
+    return means
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
@@ -93,22 +102,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     parallel.maybe_initialize_distributed(config)
     mesh = parallel.create_mesh()
     parallel.check_batch_size(config.batch_size, mesh)
-    g_model, d_model = build_models(config)
-    g_tx, d_tx = make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d)
+    run = build_lib.build(config, mesh)
     dataset = datasets.load_dataset(config.dataset)
     if config.model.num_classes > dataset.num_classes:
         raise ConfigError(f"model.num_classes={config.model.num_classes} but {dataset.description} "
                           f"has {dataset.num_classes} classes")
     prepare_workdir(workdir)
-    keys = root_keys(config.seed)
 
     manager = checkpoint.make_manager(workdir, config)
-    models = (config, g_model, d_model, g_tx, d_tx, mesh, keys["init"])
     if manager.all_steps():
-        state = checkpoint.restore_latest(manager, abstract_state(*models))
+        state = checkpoint.restore_latest(manager, run.abstract_state())
         writers.log(f"resumed from checkpoint at step {int(state.step)} in {manager.directory}")
     else:
-        state = create_state(*models)
+        state = run.init_state()
     write_config(workdir, config)  # only now: a refused checkpoint leaves the workdir as it was
     start_step = int(jax.device_get(state.step))
     if start_step >= config.num_steps:
@@ -120,16 +126,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
                 f"{len(dataset)} examples, {dataset.num_classes} classes")
     writers.log(f"G: {count_params(state.g_params):,} params, D: {count_params(state.d_params):,} params")
 
-    step_fn = compile_train_step(make_train_step(config, g_model, d_model, g_tx, d_tx), mesh)
-    sampler = make_sampler_for(config, g_model, keys["sample"])
-    evaluate = evaluator.make_evaluation(config, g_model, mesh) if config.eval_every else None
+    writers.log("phases: " + "; ".join(
+        f"{p.name} every {p.every}: {', '.join(t.name for t in p.terms)}" for p in run.phases))
+    step_fn = run.stepper()
+    sampler = make_grid_sampler(run)
+    evaluate = evaluator.make_evaluation(config, run) if config.eval_every else None
     best_manager = checkpoint.make_best_manager(workdir) if evaluate else None
     writer = writers.MetricsWriter(workdir, start_step)
     stream = data.batches(dataset, config, mesh, start_step, config.num_steps)
     try:
         with preemption.stop_requests() as should_stop:
-            state = _loop(config, workdir, state, start_step, step_fn, stream, keys["train"], manager,
-                          writer, sampler, evaluate, best_manager, should_stop)
+            state = _loop(config, workdir, state, start_step, step_fn, stream, run.keys["train"],
+                          manager, writer, sampler, evaluate, best_manager, should_stop,
+                          phases_lib.lazy_metrics(run.phases))
         checkpoint.wait(manager)
     finally:
         stream.close()
@@ -143,13 +152,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
 
 
 def _loop(config, workdir, state, start_step, step_fn, stream, train_key, manager, writer,
-          sampler, evaluate, best_manager, should_stop) -> GANState:
+          sampler, evaluate, best_manager, should_stop, lazy) -> GANState:
     """Steps ``start_step + 1 .. num_steps``; on schedule: log, sample, checkpoint, evaluate."""
     progress = writers.Progress(start_step, config.num_steps, config.batch_size)
     pending: list[dict] = []  # metrics of the steps since the last log, still on device
     in_flight: collections.deque = collections.deque()  # one output of each step not yet waited for
     for step, batch in zip(range(start_step, config.num_steps), stream):
-        state, metrics = step_fn(state, batch, train_key)
+        state, metrics = step_fn(state, batch, train_key, step)
         pending.append(metrics)
         # Dispatch runs ahead of the device; keeping it at most MAX_IN_FLIGHT steps ahead
         # still overlaps host and device work, and bounds how long a stop request waits.
@@ -165,9 +174,10 @@ def _loop(config, workdir, state, start_step, step_fn, stream, train_key, manage
             fetched = jax.device_get(pending)
             check_finite(fetched, done - len(pending) + 1, manager)
         if log:
-            values = {**_mean_metrics(fetched), **progress.update(done)}
+            values = {**_mean_metrics(fetched, lazy), **progress.update(done)}
             if config.nonfinite == "skip":
-                values["skipped_steps"] = float(jax.device_get(state.scalars["skipped_steps"]))
+                skipped = state.aux["nonfinite"]["skipped_steps"]
+                values["skipped_steps"] = float(jax.device_get(skipped))
             pending = []
             writer.scalars(done, values)
             writers.log(progress.line(done, values))
@@ -201,18 +211,16 @@ def run_evaluation(config, workdir: str, state: GANState, evaluate, writer, best
     return results
 
 
-def make_sampler_for(config: ml_collections.ConfigDict, g_model, key: jax.Array):
+def make_grid_sampler(run: build_lib.Run):
     """``state -> (uint8 images, grid rows)`` of the EMA generator on the run's fixed noise;
     conditional models get one row per class, the same noise down each column."""
-    z_key, _ = jax.random.split(key)
-    num_classes = config.model.num_classes
+    config = run.config
+    z_key, _ = jax.random.split(run.keys["sample"])
     z, labels, rows = sample.class_grid_inputs(
-        sample_noise(z_key, config.sample.num_images, config.model.z_dim), num_classes)
-    standing_z, standing_y = sample.standing_batch(key, config.sample.standing_stats, config.model.z_dim,
-                                                   num_classes)
-    sampler = sample.make_sampler(g_model)
+        sample_noise(z_key, config.sample.num_images, config.model.z_dim), config.model.num_classes)
+    sampler = run.sampler()
     return lambda state: (sample.to_uint8(jax.device_get(
-        sampler(state.ema_params, state.g_vars, z, labels, standing_z, standing_y))), rows or None)
+        sampler(state.ema_params, state.g_vars, z, labels))), rows or None)
 
 
 def write_samples(workdir: str, step: int, images_and_rows: tuple[np.ndarray, int | None],

@@ -79,18 +79,30 @@ def pytest_report_header(config):
 
 
 def update_setup(config):
-    """(state, d_update, g_update, real, labels, z) for one D or G update on the first batch."""
-    from gan_jax import data, datasets, parallel
+    """(state, d_update, g_update, real, labels, z) for one D main or G main phase on the
+    first batch: ``d_update(state, real, real_y, z, fake_y, key)``, ``g_update(state, z,
+    fake_y, key)``, each returning (state, metrics)."""
+    from gan_jax import augment, build, data, datasets, keys, phases
     from gan_jax import train_step as ts
-    from gan_jax.models import build_models
-    from gan_jax.state import create_state, make_optimizer
 
-    mesh = parallel.create_mesh()
-    g, d = build_models(config)
-    txs = make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d)
-    state = create_state(config, g, d, *txs, mesh, ts.root_keys(0)["init"])
-    d_update, g_update = ts.make_updates(config, g, d, *txs)
+    run = build.build(config)
+    state = run.init_state()
+    models = phases.Models(run.g_model, run.d_model, augment.make_augment(config))
+    d_main, g_main = (p for p in run.phases if p.every == 1)
+
+    def inputs(real, real_y, z, fake_y, key, aux):
+        names = ("aug_real", "aug_fake", "gp", "g")
+        return phases.PhaseInputs(real, real_y, z, fake_y,
+                                  {n: jax.random.fold_in(key, i) for i, n in enumerate(names)}, aux)
+
+    def d_update(state, real, real_y, z, fake_y, key):
+        return ts.run_phase(d_main, models, run.d_tx, state, inputs(real, real_y, z, fake_y, key, state.aux))
+
+    def g_update(state, z, fake_y, key):
+        return ts.run_phase(g_main, models, run.g_tx, state, inputs(real, fake_y, z, fake_y, key, state.aux))
+
     dataset = datasets.load_dataset(config.dataset)
-    batch = data.to_global(data.host_batch(dataset, config, 0), mesh, config.batch_size)
-    z = ts.sample_noise(jax.random.key(1), config.batch_size, config.model.z_dim)
-    return state, d_update, g_update, ts.to_float_images(batch["image"])[0], batch["label"][0], z
+    batch = data.to_global(data.host_batch(dataset, config, 0), run.mesh, config.batch_size)
+    z = keys.sample_noise(jax.random.key(1), config.batch_size, config.model.z_dim)
+    real = keys.to_float_images(batch["image"])[0]
+    return state, d_update, g_update, real, batch["label"][0], z

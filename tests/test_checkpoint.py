@@ -4,18 +4,13 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import checkpoint, parallel
+from gan_jax import build, checkpoint, parallel
 from gan_jax.errors import CheckpointError
-from gan_jax.models import build_models
-from gan_jax.state import abstract_state, make_optimizer
-from gan_jax.train_step import root_keys
 from gan_jax.trainer import train_and_evaluate
 
 
 def _abstract(config, mesh):
-    g, d = build_models(config)
-    return abstract_state(config, g, d, make_optimizer(config.optimizer.g),
-                          make_optimizer(config.optimizer.d), mesh, root_keys(config.seed)["init"])
+    return build.build(config, mesh).abstract_state()
 
 
 def test_restore_onto_fewer_devices_is_exact(tiny_config, tmp_path):

@@ -60,10 +60,7 @@ def test_inception_metrics_end_to_end_with_random_weights(tiny_config, tmp_path)
     from conftest import random_inception_state_dict, synthetic_images
     from gan_jax.metrics import convert_inception
     from gan_jax.metrics import evaluator as evaluator_lib
-    from gan_jax import parallel
-    from gan_jax.models import build_models
-    from gan_jax.state import create_state, make_optimizer
-    from gan_jax.train_step import root_keys
+    from gan_jax import build
 
     weights = tmp_path / "inception.npz"
     np.savez(weights, **convert_inception.convert(random_inception_state_dict()))
@@ -72,11 +69,9 @@ def test_inception_metrics_end_to_end_with_random_weights(tiny_config, tmp_path)
     tiny_config.dataset.path = str(tmp_path / "small.npz")
     tiny_config.eval.update(split="train", batch_size=8, num_samples=20, cache_dir=str(tmp_path / "cache"),
                             inception_weights=str(weights))
-    mesh = parallel.create_mesh()
-    g, d = build_models(tiny_config)
-    state = create_state(tiny_config, g, d, make_optimizer(tiny_config.optimizer.g),
-                         make_optimizer(tiny_config.optimizer.d), mesh, root_keys(0)["init"])
-    evaluate = evaluator_lib.make_evaluation(tiny_config, g, mesh, ["fid", "kid", "is", "pr", "dc"])
+    run = build.build(tiny_config)
+    state = run.init_state()
+    evaluate = evaluator_lib.make_evaluation(tiny_config, run, ["fid", "kid", "is", "pr", "dc"])
     results = evaluate(state.ema_params, state.g_vars)
     assert results["fid"]["protocol"] == "fid_20gen_vs_train24"
     assert results["fid"]["value"] > 0 and results["is"]["value"] >= 1.0

@@ -4,6 +4,7 @@ The subprocess tests run ``train.py`` on 2 fake CPU devices and share one persis
 compilation cache, so a restarted process skips compiling the step.
 """
 
+import dataclasses
 import glob
 import hashlib
 import logging
@@ -21,11 +22,8 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
-from gan_jax import checkpoint, parallel, train_step
+from gan_jax import build, checkpoint, parallel, train_step
 from gan_jax.errors import CheckpointError, NonFiniteError
-from gan_jax.models import build_models
-from gan_jax.state import abstract_state, make_optimizer
-from gan_jax.train_step import root_keys
 from gan_jax.trainer import train_and_evaluate
 
 KILLS = int(os.environ.get("GAN_JAX_TEST_KILLS", "10"))
@@ -55,9 +53,7 @@ def _run(cmd, env, **kw) -> subprocess.CompletedProcess:
 
 
 def _abstract(config, mesh=None):
-    g, d = build_models(config)
-    return abstract_state(config, g, d, make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d),
-                          mesh or parallel.create_mesh(), root_keys(config.seed)["init"])
+    return build.build(config, mesh or parallel.create_mesh()).abstract_state()
 
 
 def _restore(workdir, config, step=None):
@@ -261,16 +257,14 @@ def test_a_failed_save_keeps_the_last_good_checkpoint(tiny_config, synthetic_npz
 
 def _poison_real_images_at(monkeypatch, bad_step: int):
     """Makes step ``bad_step`` (0-based) see a NaN real batch, as a corrupt input would."""
-    make_updates = train_step.make_updates
+    run_phase = train_step.run_phase
 
-    def poisoned(*args, **kwargs):
-        d_update, g_update = make_updates(*args, **kwargs)
+    def poisoned(phase, models, tx, state, inputs):
+        if phase.network == "d":
+            inputs = dataclasses.replace(inputs, real=jnp.where(state.step == bad_step, jnp.nan, inputs.real))
+        return run_phase(phase, models, tx, state, inputs)
 
-        def d_update_nan(state, real, *rest):
-            return d_update(state, jnp.where(state.step == bad_step, jnp.nan, real), *rest)
-        return d_update_nan, g_update
-
-    monkeypatch.setattr(train_step, "make_updates", poisoned)
+    monkeypatch.setattr(train_step, "run_phase", poisoned)
 
 
 def test_nonfinite_loss_stops_naming_step_and_quantity(tiny_config, tmp_path, monkeypatch):
@@ -296,8 +290,8 @@ def test_nonfinite_skip_leaves_the_state_as_it_was_and_counts(tiny_config, tmp_p
     _poison_real_images_at(monkeypatch, 4)
     tiny_config.num_steps = 5
     skipped = train_and_evaluate(tiny_config, str(tmp_path / "skipped"))
-    assert int(skipped.step) == 5 and float(skipped.scalars["skipped_steps"]) == 1.0
-    assert float(clean.scalars["skipped_steps"]) == 0.0
+    assert int(skipped.step) == 5 and float(skipped.aux["nonfinite"]["skipped_steps"]) == 1.0
+    assert float(clean.aux["nonfinite"]["skipped_steps"]) == 0.0
     for name in ("g_params", "d_params", "g_vars", "d_vars", "g_opt_state", "d_opt_state", "ema_params"):
         _assert_bit_identical(getattr(clean, name), getattr(skipped, name))
     last = open(tmp_path / "skipped" / "metrics.jsonl").read().splitlines()[-1]

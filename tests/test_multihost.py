@@ -32,11 +32,9 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, load_config
-from gan_jax import checkpoint, parallel
+from gan_jax import build, checkpoint, parallel
 from gan_jax.metrics import evaluator, features
-from gan_jax.models import build_models
-from gan_jax.state import GANState, abstract_state, make_optimizer
-from gan_jax.train_step import root_keys
+from gan_jax.state import GANState
 
 WORKER = os.path.join(REPO, "tests", "multihost_worker.py")
 TIMEOUT_S = 300
@@ -130,9 +128,7 @@ def workdirs(tmp_path_factory, synthetic_npz) -> dict[str, str]:
 def _restore(workdir, devices: list) -> GANState:
     config = load_config("tiny")
     mesh = parallel.create_mesh(devices)
-    g, d = build_models(config)
-    abstract = abstract_state(config, g, d, make_optimizer(config.optimizer.g),
-                              make_optimizer(config.optimizer.d), mesh, root_keys(config.seed)["init"])
+    abstract = build.build(config, mesh).abstract_state()
     manager = checkpoint.make_manager(workdir, config)
     try:
         return checkpoint.restore(manager, abstract)
@@ -152,7 +148,7 @@ def test_two_processes_train_to_the_state_of_one_process(workdirs):
     assert [p for p, _ in multi] == [p for p, _ in single]
     groups = {p.split("[")[0].split(".")[1] for p, _ in multi}
     assert {"step", "g_params", "g_vars", "d_params", "d_vars", "g_opt_state", "d_opt_state",
-            "ema_params", "scalars"} <= groups
+            "ema_params"} <= groups
     for (path, a), (_, b) in zip(multi, single):
         assert a.dtype == b.dtype and a.shape == b.shape, path
         if np.issubdtype(a.dtype, np.floating):
@@ -260,9 +256,6 @@ def test_sigterm_to_one_process_stops_every_process_at_one_step_with_a_checkpoin
     assert os.listdir(tmp_path / "run" / "checkpoints") == [str(stopped)]
     config = load_config("tiny")
     config.dataset.source, config.dataset.path = "npz", synthetic_npz
-    g, d = build_models(config)
     manager = checkpoint.make_manager(str(tmp_path / "run"), config)
-    state = checkpoint.restore(manager, abstract_state(
-        config, g, d, make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d),
-        parallel.create_mesh(), root_keys(config.seed)["init"]))
+    state = checkpoint.restore(manager, build.build(config).abstract_state())
     assert int(state.step) == stopped

@@ -41,7 +41,7 @@ def test_standing_stats_are_the_batch_statistics():
     eval_out = g.apply({"params": params, **stats}, z, train=False)
     train_out, _ = g.apply({"params": params, **g_vars}, z, train=True, mutable=["batch_stats"])
     np.testing.assert_allclose(eval_out, train_out, atol=1e-5)
-    images = sample.make_sampler(g)(params, g_vars, z[:4], y[:4], z, y)
+    images = sample.sampler_on(g, z, y)(params, g_vars, z[:4], y[:4])
     np.testing.assert_allclose(images, train_out[:4], atol=1e-5)
 
 
@@ -49,11 +49,11 @@ def test_sampler_output_depends_only_on_own_noise():
     g = dcgan.Generator(resolution=28, channels=1, width=8)
     z = jax.random.normal(jax.random.key(0), (8, 100))
     v = g.init(jax.random.key(1), z, train=False)
-    sampler = sample.make_sampler(g)
-    g_vars = {"batch_stats": v["batch_stats"]}
     y = jnp.zeros((8,), jnp.int32)
-    a = sampler(v["params"], g_vars, z, y, z, y)
-    b = sampler(v["params"], g_vars, z[3:5], y[3:5], z, y)
+    sampler = sample.sampler_on(g, z, y)
+    g_vars = {"batch_stats": v["batch_stats"]}
+    a = sampler(v["params"], g_vars, z, y)
+    b = sampler(v["params"], g_vars, z[3:5], y[3:5])
     np.testing.assert_allclose(a[3:5], b, atol=1e-6)
     assert float(jnp.std(a)) > 0
 

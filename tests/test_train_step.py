@@ -1,32 +1,25 @@
-"""The train step: isolation of the two updates, keys, determinism, devices, compilation."""
+"""The train step: isolation of the updates, keys, determinism, devices, compilation."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import data, datasets, parallel
-from gan_jax import train_step as ts
-from gan_jax.models import build_models
-from gan_jax.state import create_state, make_optimizer
-from gan_jax.train_step import root_keys
+from gan_jax import build, data, datasets, keys as keys_lib, parallel
 
 
 def _setup(config, devices=None):
-    mesh = parallel.create_mesh(devices)
-    g, d = build_models(config)
-    g_tx, d_tx = make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d)
-    keys = root_keys(config.seed)
-    state = create_state(config, g, d, g_tx, d_tx, mesh, keys["init"])
-    dataset = datasets.load_dataset(config.dataset)
-    return mesh, (g, d, g_tx, d_tx), state, dataset, keys["train"]
+    run = build.build(config, parallel.create_mesh(devices))
+    return run, run.init_state(), datasets.load_dataset(config.dataset)
 
 
-def _train(config, num_steps, devices=None):
-    mesh, models, state, dataset, key = _setup(config, devices)
-    step = ts.compile_train_step(ts.make_train_step(config, *models), mesh)
-    for batch in data.batches(dataset, config, mesh, 0, num_steps):
-        state, metrics = step(state, batch, key)
-    return state, metrics, step
+def _train(config, num_steps, devices=None, every_step=False):
+    run, state, dataset = _setup(config, devices)
+    step = run.train_step()
+    history = []
+    for batch in data.batches(dataset, config, run.mesh, 0, num_steps):
+        state, metrics = step(state, batch, run.keys["train"])
+        history.append(jax.device_get(metrics))
+    return (state, metrics, step, history) if every_step else (state, metrics, step)
 
 
 def _equal(a, b) -> bool:
@@ -35,39 +28,38 @@ def _equal(a, b) -> bool:
 
 
 def test_step_keys_are_all_distinct():
-    keys = ts.step_keys(jax.random.key(0), jnp.int32(3), n_critic=3)
-    flat = [keys["g_z"], keys["g_y"], keys["g_aug"], keys["dropout"], *keys["d_z"], *keys["d_y"],
-            *keys["d_gp"], *keys["d_aug"]]
+    keys = keys_lib.step_keys(jax.random.key(0), jnp.int32(3), n_critic=3)
+    flat = [k for v in keys.values() for k in (v if isinstance(v, list) else [v])]
+    assert len(flat) == len(keys_lib.STEP_KEY_IDS) + len(keys_lib.PER_D_UPDATE) * (3 - 1)
     assert len({np.asarray(jax.random.key_data(k)).tobytes() for k in flat}) == len(flat)
-    later = ts.step_keys(jax.random.key(0), jnp.int32(4), n_critic=3)
+    later = keys_lib.step_keys(jax.random.key(0), jnp.int32(4), n_critic=3)
     assert not np.array_equal(jax.random.key_data(later["g_z"]), jax.random.key_data(keys["g_z"]))
 
 
 def test_d_update_never_touches_g_and_g_update_never_touches_d(tiny_config):
-    mesh, models, state, dataset, _ = _setup(tiny_config)
-    d_update, g_update = ts.make_updates(tiny_config, *models)
-    batch = data.to_global(data.host_batch(dataset, tiny_config, 0), mesh, tiny_config.batch_size)
-    real = ts.to_float_images(batch["image"])[0]
-    z = ts.sample_noise(jax.random.key(7), tiny_config.batch_size, tiny_config.model.z_dim)
-    y = batch["label"][0]
+    from conftest import update_setup
 
-    after_d, _ = jax.jit(d_update)(state, real, y, z, y, jax.random.key(8), jax.random.key(9))
+    state, d_update, g_update, real, y, z = update_setup(tiny_config)
+    after_d, _ = jax.jit(d_update)(state, real, y, z, y, jax.random.key(8))
     for field in ("g_params", "g_vars", "g_opt_state", "ema_params"):
         assert _equal(getattr(after_d, field), getattr(state, field)), field
     for field in ("d_params", "d_vars", "d_opt_state"):
         assert not _equal(getattr(after_d, field), getattr(state, field)), field
 
     after_g, _ = jax.jit(g_update)(state, z, y, jax.random.key(9))
-    for field in ("d_params", "d_vars", "d_opt_state"):
+    for field in ("d_params", "d_vars", "d_opt_state", "ema_params"):
         assert _equal(getattr(after_g, field), getattr(state, field)), field
-    for field in ("g_params", "g_vars", "g_opt_state", "ema_params"):
+    for field in ("g_params", "g_vars", "g_opt_state"):
         assert not _equal(getattr(after_g, field), getattr(state, field)), field
 
 
 def test_metrics_and_step_counter(tiny_config):
     state, metrics, _ = _train(tiny_config, 2)
     assert int(state.step) == 2
-    assert set(metrics) == {"d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"}
+    assert set(metrics) == {"d_loss", "g_loss", "d_adv", "g_adv", "d_real", "d_fake", "d_grad_norm",
+                            "g_grad_norm"}
+    assert float(metrics["d_loss"]) == float(metrics["d_adv"])  # the only D term
+    assert state.aux == {}  # no technique carries state
     assert all(np.isfinite(float(v)) for v in metrics.values())
 
 
@@ -105,7 +97,7 @@ def test_one_device_and_eight_devices_agree(tiny_config):
     assert jax.device_count() == 8
     for side in ("g", "d"):
         tiny_config.optimizer[side].eps = 1.0
-    _, _, init, _, _ = _setup(tiny_config)
+    _, init, _ = _setup(tiny_config)
     init = jax.device_get(init)
     one, m1, _ = _train(tiny_config, 3, devices=jax.devices()[:1])
     eight, m8, _ = _train(tiny_config, 3)
@@ -142,14 +134,17 @@ def test_every_loss_pair_trains(tiny_config):
         assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"])), d_loss
 
 
-def test_r1_and_gradient_penalty_train_and_report(tiny_config):
-    tiny_config.regularizer.r1_gamma, tiny_config.regularizer.r1_every = 10.0, 2
-    tiny_config.regularizer.gp_lambda = 10.0
+def test_r1_in_the_main_phase_and_gradient_penalty_train_and_report(tiny_config):
+    tiny_config.regularizer.r1_gamma, tiny_config.regularizer.gp_lambda = 10.0, 10.0
     tiny_config.loss.d_loss = tiny_config.loss.g_loss = "wasserstein"
-    state, metrics, _ = _train(tiny_config, 2)  # step 1 is not an R1 step: its metric is 0
-    assert float(metrics["d_r1"]) == 0.0 and float(metrics["d_gp"]) > 0
-    state, metrics, _ = _train(tiny_config, 3)  # the last step (step index 2) is lazy-R1 step
-    assert float(metrics["d_r1"]) > 0
+    run, _, _ = _setup(tiny_config)
+    assert [(p.name, [t.name for t in p.terms], p.every) for p in run.phases] == [
+        ("D main", ["d_adv", "r1", "gp"], 1), ("G main", ["g_adv"], 1)]
+    _, metrics, _ = _train(tiny_config, 2)
+    assert float(metrics["d_r1"]) > 0 and float(metrics["d_gp"]) > 0
+    np.testing.assert_allclose(
+        float(metrics["d_loss"]),
+        float(metrics["d_adv"]) + 5.0 * float(metrics["d_r1"]) + 10.0 * float(metrics["d_gp"]), rtol=1e-5)
 
 
 def test_lecam_and_diffaugment_train_and_move_their_anchors(tiny_config):
@@ -159,8 +154,8 @@ def test_lecam_and_diffaugment_train_and_move_their_anchors(tiny_config):
     state, metrics, _ = _train(tiny_config, 2)
     assert float(metrics["d_lecam"]) >= 0 and np.isfinite(float(metrics["d_loss"]))
     # two D updates with decay ½ from 0: α = ¼·mean₁ + ½·mean₂, so it is non-zero
-    assert float(state.scalars["lecam_real"]) != 0.0 and float(state.scalars["lecam_fake"]) != 0.0
-    assert float(state.scalars["ada_p"]) == 0.0  # ADA off: p stays put
+    assert set(state.aux) == {"lecam"}  # ADA off: no p is carried
+    assert float(state.aux["lecam"]["real"]) != 0.0 and float(state.aux["lecam"]["fake"]) != 0.0
 
 
 def test_augmentation_changes_training_but_not_when_off(tiny_config):

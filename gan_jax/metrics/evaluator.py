@@ -20,7 +20,6 @@ import json
 import os
 from typing import Callable
 
-import flax.linen as nn
 import jax
 import ml_collections
 import numpy as np
@@ -29,9 +28,9 @@ from jax.sharding import Mesh
 
 from gan_jax import datasets, parallel, sample
 from gan_jax.errors import ConfigError
+from gan_jax.keys import sample_labels, sample_noise
 from gan_jax.metrics import features as features_lib
 from gan_jax.metrics import fid, inception_score, kid, precision_recall
-from gan_jax.train_step import root_keys, sample_labels, sample_noise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,23 +153,21 @@ def reference_features(dataset_config: ml_collections.ConfigDict, split: str, ne
     return feats
 
 
-def make_generated_features(g_model: nn.Module, z_dim: int, num_classes: int, net, mesh: Mesh,
-                            batch_size: int) -> Callable[[object, dict, jax.Array, int], Samples]:
+def make_generated_features(sampler: sample.Sampler, z_dim: int, num_classes: int, net,
+                            mesh: Mesh, batch_size: int) -> Callable[[object, dict, jax.Array, int], Samples]:
     """``(ema_params, g_vars, key, n) -> Samples`` of n samples of the EMA generator.
 
-    BatchNorm statistics are recomputed for the EMA weights (standing statistics) on a
-    fixed noise batch, then each image depends on its own noise only. Conditional
-    generators draw their classes uniformly. Generation,
-    quantisation and feature extraction run in one compiled, sharded function.
+    The run's sampler gives the images: BatchNorm statistics recomputed for the EMA weights
+    on the run's standing batch (the same as the training grids and ``generate`` use), then
+    each image depends on its own noise only. Conditional generators draw their classes
+    uniformly. Generation, quantisation and feature extraction run in one compiled,
+    sharded function.
     """
     parallel.check_batch_size(batch_size, mesh)
     replicated, sharded = parallel.replicated(mesh), parallel.data_sharded(mesh)
-    stats_fn = jax.jit(lambda p, v, z, y: sample.standing_stats(g_model, p, v, z, y),
-                       out_shardings=replicated)
 
     def features_of(params, stats, z, labels):
-        images = g_model.apply({"params": params, **stats}, z, labels, train=False)
-        return net.apply(features_lib.to_uint8(images))
+        return net.apply(features_lib.to_uint8(sampler.apply(params, stats, z, labels)))
 
     feat_fn = jax.jit(features_of, in_shardings=(replicated, replicated, sharded, sharded),
                       out_shardings=replicated)
@@ -180,8 +177,8 @@ def make_generated_features(g_model: nn.Module, z_dim: int, num_classes: int, ne
                 sample_labels(jax.random.fold_in(key, 1), size, num_classes))
 
     def generate(params, g_vars, key, n):
-        standing_key, z_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
-        stats = stats_fn(params, g_vars, *inputs(standing_key, 512))
+        z_key = jax.random.fold_in(key, 1)
+        stats = sampler.stats(params, g_vars)
         feats, logits, labels = [], [], []
         for i in range(-(-n // batch_size)):
             z, y = (np.asarray(a) for a in inputs(jax.random.fold_in(z_key, i), batch_size))
@@ -229,10 +226,10 @@ def reference_sets(config: ml_collections.ConfigDict, nets: dict[str, features_l
             for name, net in nets.items()}
 
 
-def make_evaluation(config: ml_collections.ConfigDict, g_model: nn.Module, mesh: Mesh,
-                    metric_names: list[str] | None = None, num_samples: int | None = None,
+def make_evaluation(config: ml_collections.ConfigDict, run, metric_names: list[str] | None = None, num_samples: int | None = None,
                     split: str | None = None) -> Callable[[object, dict], dict[str, dict]]:
-    """``(ema_params, g_vars) -> results`` for ``config.eval`` (arguments override it).
+    """``(ema_params, g_vars) -> results`` for ``config.eval`` (arguments override it), with
+    the samples of ``run``'s sampler (`gan_jax.build.Run`).
 
     Builds the feature networks and loads (or computes and caches) the reference
     features once; each call then only generates and extracts.
@@ -241,10 +238,10 @@ def make_evaluation(config: ml_collections.ConfigDict, g_model: nn.Module, mesh:
         metric_names = parse_metrics(config.eval.metrics, config.model.num_classes)
     num_samples = num_samples or config.eval.num_samples
     split = split or config.eval.split
-    key = root_keys(config.seed)["eval"]
+    key, mesh, sampler = run.keys["eval"], run.mesh, run.sampler()
     nets = feature_nets(config, metric_names)
     real = reference_sets(config, nets, split, mesh)
-    generators = {name: make_generated_features(g_model, config.model.z_dim, config.model.num_classes,
+    generators = {name: make_generated_features(sampler, config.model.z_dim, config.model.num_classes,
                                                 net, mesh, config.eval.batch_size)
                   for name, net in nets.items()}
 

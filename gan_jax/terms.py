@@ -1,0 +1,229 @@
+"""Loss terms: the pieces a training phase sums, registered by name.
+
+A term is a small pure function
+
+    term(view, carried) -> (loss, metrics, new carried)
+
+of a *view* (`gan_jax.phases.DView` or `GView`: the network being updated as a function
+of its parameters, the other one held fixed, the phase's images, labels and keys) and of
+the term's own carried state (``state.aux[name]``, present only when the term is
+configured). Its hyperparameters are bound when the config is read.
+
+`TERMS` maps each name to a factory ``config -> Term | None`` that returns the term when
+the config turns it on. A term with ``every`` = 1 joins its network's main phase; one with
+``every`` = k > 1 runs lazily in its own phase every k steps with its loss scaled by k
+(`gan_jax.phases`). Adding a technique is one term function, one factory in `TERMS`, and
+its config fields; the step (`gan_jax.train_step`) is not edited.
+"""
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from gan_jax import augment, losses, regularizers
+
+Metrics = dict[str, jax.Array]
+TermFn = Callable[[Any, dict], tuple[jax.Array, Metrics, dict]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Term:
+    name: str  # also the key of its carried state in ``state.aux``
+    network: str  # 'd' or 'g': whose parameters its loss is differentiated for
+    fn: TermFn
+    every: int = 1  # 1: part of the main phase; k > 1: lazy, its own phase every k steps
+    carried: dict[str, float] | None = None  # initial carried state (None: carries nothing)
+    end_of_step: Callable[[dict, jax.Array], dict] | None = None  # carried, step -> carried
+    metrics: tuple[str, ...] = ()  # the names of the metrics ``fn`` returns
+
+
+def _f32(value: float) -> jax.Array:
+    return jnp.asarray(value, jnp.float32)
+
+
+# ----------------------------------------------------------------------------
+# Adversarial terms (equations in `gan_jax.losses`)
+
+
+def d_adversarial(config: ml_collections.ConfigDict) -> Term:
+    """L_D(D(x), D(G(z))) of ``loss.d_loss``, on the augmented real and generated batch."""
+    loss_fn = losses.D_LOSSES[config.loss.d_loss]
+
+    def fn(view, carried):
+        real, fake = view.scores()
+        loss = loss_fn(real, fake)
+        return loss, {"d_adv": loss, "d_real": jnp.mean(real), "d_fake": jnp.mean(fake)}, carried
+
+    return Term("d_adv", "d", fn, metrics=("d_adv", "d_real", "d_fake"))
+
+
+def g_adversarial(config: ml_collections.ConfigDict) -> Term:
+    """L_G(D(G(z))) of ``loss.g_loss``, through the (already updated) D held fixed."""
+    loss_fn = losses.G_LOSSES[config.loss.g_loss]
+
+    def fn(view, carried):
+        loss = loss_fn(view.fake_scores())
+        return loss, {"g_adv": loss}, carried
+
+    return Term("g_adv", "g", fn, metrics=("g_adv",))
+
+
+# ----------------------------------------------------------------------------
+# Weight penalties (`regularizers.weight_penalty`)
+
+
+def _weight_penalty(side: str) -> Callable[[ml_collections.ConfigDict], Term | None]:
+    def make(config):
+        opt = config.optimizer[side]
+        if not (opt.l1 or opt.l2):
+            return None
+
+        def fn(view, carried):
+            penalty = regularizers.weight_penalty(view.params, opt.l1, opt.l2)
+            return penalty, {f"{side}_penalty": penalty}, carried
+
+        return Term(f"{side}_penalty", side, fn, metrics=(f"{side}_penalty",))
+
+    return make
+
+
+# ----------------------------------------------------------------------------
+# Gradient penalties on D's input
+
+
+def r1(config: ml_collections.ConfigDict) -> Term | None:
+    """(γ/2)·R1 on real images, every ``regularizer.r1_every`` steps (`regularizers.r1_penalty`)."""
+    reg = config.regularizer
+    if not reg.r1_gamma:
+        return None
+
+    def fn(view, carried):
+        penalty = regularizers.r1_penalty(lambda x: view.d(x, view.real_y), view.real)
+        return 0.5 * reg.r1_gamma * penalty, {"d_r1": penalty}, carried
+
+    return Term("r1", "d", fn, every=reg.r1_every, metrics=("d_r1",))
+
+
+def r2(config: ml_collections.ConfigDict) -> Term | None:
+    """(γ/2)·R2 on generated images, every ``regularizer.r2_every`` steps
+    (`regularizers.r2_penalty`)."""
+    reg = config.regularizer
+    if not reg.r2_gamma:
+        return None
+
+    def fn(view, carried):
+        fake, fake_y = view.fake(), view.fake_y
+        penalty = regularizers.r2_penalty(lambda x: view.d(x, fake_y, real=False), fake)
+        return 0.5 * reg.r2_gamma * penalty, {"d_r2": penalty}, carried
+
+    return Term("r2", "d", fn, every=reg.r2_every, metrics=("d_r2",))
+
+
+def gradient_penalty(config: ml_collections.ConfigDict) -> Term | None:
+    """λ·GP on interpolates of real and generated images (`regularizers.gradient_penalty`)."""
+    reg = config.regularizer
+    if not reg.gp_lambda:
+        return None
+
+    def fn(view, carried):
+        penalty = regularizers.gradient_penalty(lambda x: view.d(x, view.real_y), view.real,
+                                                view.fake(), view.key("gp"))
+        return reg.gp_lambda * penalty, {"d_gp": penalty}, carried
+
+    return Term("gp", "d", fn, metrics=("d_gp",))
+
+
+# ----------------------------------------------------------------------------
+# Terms on D's outputs
+
+
+def lecam(config: ml_collections.ConfigDict) -> Term | None:
+    """λ·R_LC with anchors α_R, α_F carried as EMAs of D's mean scores
+    (`regularizers.lecam_penalty`, `regularizers.update_score_ema`)."""
+    reg = config.regularizer
+    if not reg.lecam_lambda:
+        return None
+
+    def fn(view, carried):
+        real, fake = view.scores()
+        penalty = regularizers.lecam_penalty(real, fake, carried["real"], carried["fake"])
+        new = {"real": regularizers.update_score_ema(carried["real"], real, reg.lecam_decay),
+               "fake": regularizers.update_score_ema(carried["fake"], fake, reg.lecam_decay)}
+        return reg.lecam_lambda * penalty, {"d_lecam": penalty}, new
+
+    return Term("lecam", "d", fn, carried={"real": 0.0, "fake": 0.0}, metrics=("d_lecam",))
+
+
+def ada(config: ml_collections.ConfigDict) -> Term | None:
+    """ADA's over-fitting tally: Σ sign(D(x)) over the real images of each D update, and p
+    moved by `augment.ada_adjust` every ``augment.ada_interval`` steps. No loss of its own;
+    p is what every view augments with (`augment.probability`)."""
+    aug = config.augment
+    if aug.kind != "ada":
+        return None
+
+    def fn(view, carried):
+        real, _ = view.scores()
+        new = {**carried, "sign_sum": carried["sign_sum"] + jnp.sum(jnp.sign(real)),
+               "count": carried["count"] + real.shape[0]}
+        return jnp.zeros(()), {"ada_p": carried["p"]}, new
+
+    def end_of_step(carried, step):
+        if not aug.ada_target:
+            return carried
+        due = (step + 1) % aug.ada_interval == 0
+        p = augment.ada_adjust(carried["p"], carried["sign_sum"], carried["count"], aug.ada_target,
+                               aug.ada_kimg)
+        zero = _f32(0.0)
+        return {"p": jnp.where(due, p, carried["p"]),
+                "sign_sum": jnp.where(due, zero, carried["sign_sum"]),
+                "count": jnp.where(due, zero, carried["count"])}
+
+    return Term("ada", "d", fn, carried={"p": aug.ada_p, "sign_sum": 0.0, "count": 0.0},
+                end_of_step=end_of_step, metrics=("ada_p",))
+
+
+# ----------------------------------------------------------------------------
+# Generator regularizers
+
+
+def path_length(config: ml_collections.ConfigDict) -> Term | None:
+    """w·(‖J_wᵀ y‖ − a)² every ``regularizer.pl_every`` steps on a batch shrunk by
+    ``regularizer.pl_batch_shrink``, with a carried as an EMA (`regularizers.path_length`)."""
+    reg = config.regularizer
+    if not reg.pl_weight:
+        return None
+
+    def fn(view, carried):
+        batch = max(1, view.batch_size // reg.pl_batch_shrink)
+        ws = view.apply(*view.inputs(batch), method="styles")  # with style mixing, as in G main
+        synthesis = lambda w: view.apply(w, method="synthesis")  # noqa: E731
+        penalty, lengths, mean = regularizers.path_length(synthesis, ws, view.key("pl"),
+                                                          carried["mean"], reg.pl_decay)
+        return reg.pl_weight * penalty, {"g_pl": jnp.mean(lengths), "g_pl_mean": mean}, {"mean": mean}
+
+    return Term("path_length", "g", fn, every=reg.pl_every, carried={"mean": 0.0},
+                metrics=("g_pl", "g_pl_mean"))
+
+
+# Main terms first, in the order their losses are summed.
+TERMS: dict[str, Callable[[ml_collections.ConfigDict], Term | None]] = {
+    "d_adv": d_adversarial,
+    "ada": ada,
+    "d_penalty": _weight_penalty("d"),
+    "lecam": lecam,
+    "r1": r1,
+    "r2": r2,
+    "gp": gradient_penalty,
+    "g_adv": g_adversarial,
+    "g_penalty": _weight_penalty("g"),
+    "path_length": path_length,
+}
+
+
+def configured_terms(config: ml_collections.ConfigDict) -> list[Term]:
+    """The terms ``config`` turns on, in `TERMS` order."""
+    return [term for make in TERMS.values() if (term := make(config)) is not None]
