@@ -12,11 +12,12 @@ still determines the original one ("non-leaking", Karras et al. 2020, section 2.
   saturation, contrast), ``translation`` (1/8 of the size, zero padded) and ``cutout``
   (a square of half the size), each with its own random values per image.
 * **ADA** (Karras et al. 2020, "Training Generative Adversarial Networks with Limited
-  Data"): each operation is applied to each image independently with probability p,
-  and p follows an over-fitting heuristic (`ada_adjust`). The operations here are the
-  paper's pixel-blitting and colour groups (x-flip, 90° rotation, integer translation;
-  brightness, contrast, saturation) plus cutout; its fractional geometric operations
-  (scaling, arbitrary rotation) and hue/luma-flip are not implemented.
+  Data"): each operation of a pipeline is applied to each image independently with
+  probability p, and p follows an over-fitting heuristic (`ada_adjust`). The pipelines
+  are NVlabs' presets (``augment.ada_pipeline``, default 'bgc': pixel blitting, general
+  geometric and colour transforms; 'bgcfnc' adds image-space filtering, noise and
+  cutout); the ops, their distributions and the non-leaking condition are documented
+  in `gan_jax.augment_ada`.
 
 All functions are pure: the same key gives the same augmentation. Images are
 ``(B, H, W, C)`` floats in [-1, 1]; outputs may leave that range, as in the papers.
@@ -26,8 +27,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax import augment_ada
+
 KINDS = ("", "diffaugment", "ada")
 DIFFAUGMENT_OPS = ("color", "translation", "cutout")
+ADA_PIPELINES = tuple(augment_ada.PIPELINES)
 
 
 def _per_image(key: jax.Array, x: jax.Array, minval=0.0, maxval=1.0) -> jax.Array:
@@ -113,37 +117,10 @@ def diff_augment(x: jax.Array, key: jax.Array, policy: tuple[str, ...] = DIFFAUG
     return x
 
 
-def ada_augment(x: jax.Array, key: jax.Array, p: jax.Array) -> jax.Array:
-    """ADA's pipeline: each op applied to each image independently with probability ``p``.
-
-    x-flip; rotation by k·90°, k ∼ U{1, 2, 3}; integer translation ∼ U{−s..s}², s = size/8;
-    brightness + b, b ∼ N(0, 0.2²); contrast ×c, log₂ c ∼ N(0, 0.5²); saturation ×s,
-    log₂ s ∼ N(0, 1); cutout of a (size/2)² square. Square images only (rotation).
-    At p = 0 the output equals the input exactly.
-    """
-    b = x.shape[0]
-    keys = jax.random.split(key, 14)
-
-    def chosen(k):  # which images get an op
-        return (jax.random.uniform(k, (b, 1, 1, 1)) < p).astype(x.dtype)
-
-    def where(k, augmented, original):
-        m = chosen(k)
-        return m * augmented + (1.0 - m) * original
-
-    x = where(keys[0], jnp.flip(x, axis=2), x)
-    turns = jax.random.randint(keys[1], (b,), 1, 4)
-    rotations = jnp.stack([jnp.rot90(x, k, axes=(1, 2)) for k in (1, 2, 3)])  # (3, B, H, W, C)
-    rotated = jnp.take_along_axis(rotations, (turns - 1)[None, :, None, None, None], axis=0)[0]
-    x = where(keys[2], rotated, x)
-    s = max_shift(x.shape[1])
-    x = where(keys[3], translate(x, random_shifts(keys[4], b, s), s), x)
-    normal = lambda k: jax.random.normal(k, (b, 1, 1, 1), x.dtype)  # noqa: E731
-    x = where(keys[5], brightness(x, 0.2 * normal(keys[6])), x)
-    x = where(keys[7], contrast(x, jnp.exp2(0.5 * normal(keys[8]))), x)
-    x = where(keys[9], saturation(x, jnp.exp2(1.0 * normal(keys[10]))), x)
-    x = where(keys[11], x * cutout_mask(keys[12], x.shape).astype(x.dtype), x)
-    return x
+def ada_augment(x: jax.Array, key: jax.Array, p: jax.Array, pipeline: str = "bgc") -> jax.Array:
+    """ADA's ``pipeline`` (a key of `ADA_PIPELINES`) applied with probability ``p``;
+    exactly ``x`` at p = 0. See `gan_jax.augment_ada.ada_pipeline`."""
+    return augment_ada.ada_pipeline(x, key, p, pipeline)
 
 
 def ada_adjust(p: jax.Array, sign_sum: jax.Array, count: jax.Array, target: float,
@@ -161,6 +138,11 @@ def ada_adjust(p: jax.Array, sign_sum: jax.Array, count: jax.Array, target: floa
     return jnp.clip(p + jnp.where(count > 0, step, 0.0), 0.0, 1.0)
 
 
+def probability(aux: dict) -> jax.Array:
+    """ADA's current p from the step's carried state (``aux['ada']``); 0 without ADA."""
+    return aux["ada"]["p"] if "ada" in aux else jnp.zeros((), jnp.float32)
+
+
 def make_augment(config: ml_collections.ConfigDict):
     """``augment(images, key, p) -> images`` for ``config.augment``; identity when off."""
     aug = config.augment
@@ -168,5 +150,6 @@ def make_augment(config: ml_collections.ConfigDict):
         policy = tuple(op for op in aug.policy.split(",") if op)
         return lambda x, key, p: diff_augment(x, key, policy)
     if aug.kind == "ada":
-        return ada_augment
+        pipeline = aug.ada_pipeline
+        return lambda x, key, p: ada_augment(x, key, p, pipeline)
     return lambda x, key, p: x
