@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.errors import ConfigError
-from gan_jax.models import biggan, dcgan, resnet
+from gan_jax.models import biggan, dcgan, resnet, stylegan2
 
-_MODULES = {"dcgan": dcgan, "sngan": resnet, "biggan": biggan}  # each has layout(), Generator, Discriminator
-# and optionally G_FIELDS / D_FIELDS
+# Each has layout(), Generator, Discriminator and optionally G_FIELDS / D_FIELDS.
+_MODULES = {"dcgan": dcgan, "sngan": resnet, "biggan": biggan, "stylegan2": stylegan2}
 ARCHITECTURES = tuple(_MODULES)
 
 
