@@ -3,8 +3,8 @@
 Command:
     python train.py --config configs/stylegan2_fashion_mnist.py --workdir runs/stylegan2_fmnist
 
-Hardware: a 2-core CPU; set num_steps for the time you have (see docs/stylegan2.md for
-the measured speed and the 20-minute result).
+Hardware: a CPU; on one core of a 2-core AMD EPYC it trains at 2.4-3.0 steps/s after about
+4.5 minutes of compiling its three step programs; set num_steps for the time you have.
 Data: the Debian package dataset-fashion-mnist when installed (read as IDX files),
 otherwise tfds 'fashion_mnist'; 28 px images padded to 32 (StyleGAN2 works at powers of
 two; the fd_fmnist metric undoes the padding).
@@ -15,7 +15,9 @@ with minibatch std over groups of 4, style mixing 0.9, R1 γ = 0.0002·32²/32 �
 steps, path length weight 2 every 4 steps on half the batch, Adam(0.0025, β = (0, 0.99)),
 EMA half-life 10k images with ramp-up 0.05, no augmentation (60k images are plenty at
 this size).
-Result: see docs/stylegan2.md.
+Result (measured, docs/stylegan2.md): after 20 minutes on one core (2,874 steps, 92k images)
+fd_fmnist 124.4, precision 0.68, recall 0.005 on 10k EMA samples against the test split:
+far from converged at that budget (DCGAN in the same 20 minutes: fd_fmnist 10.3).
 """
 
 from gan_jax.config import base_config

@@ -162,13 +162,15 @@ def path_length(synthesis: Callable[[jax.Array], jax.Array], ws: jax.Array, key:
     and appendix B: a fixed-size step in w should change the image by a fixed amount in
     every direction, which makes the generator smoother and easier to invert. J_wᵀ y is
     one vector-Jacobian product of ⟨G(w), y⟩; ``ws`` is (B, num_ws, w_dim) and ℓ takes the
-    squared norm over w_dim and its mean over the num_ws copies (StyleGAN2's code). The
-    running mean a (``decay`` β = 0.01) is a constant in the penalty's gradient.
+    squared norm over w_dim and its mean over the num_ws copies (StyleGAN2's code). As in
+    that code, the updated mean a enters the penalty with its dependence on this batch's
+    lengths (weight β = ``decay``, 0.01); the mean carried to the next step is a constant.
     """
     images, vjp = jax.vjp(synthesis, ws)
     h, w = images.shape[1], images.shape[2]
     noise = jax.random.normal(key, images.shape, images.dtype) / jnp.sqrt(float(h * w))
     (grads,) = vjp(noise)
     lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
-    new_mean = jax.lax.stop_gradient(mean + decay * (jnp.mean(lengths) - mean))
-    return jnp.mean(jnp.square(lengths - new_mean)), lengths, new_mean
+    new_mean = mean + decay * (jnp.mean(lengths) - mean)
+    penalty = jnp.mean(jnp.square(lengths - new_mean))
+    return penalty, lengths, jax.lax.stop_gradient(new_mean)

@@ -107,6 +107,64 @@ def test_gradient_penalty_against_finite_differences():
         jax.config.update("jax_enable_x64", False)
 
 
+def test_r2_against_finite_differences_and_constant_in_g():
+    jax.config.update("jax_enable_x64", True)
+    try:
+        d_fn, np_fn = _critic()
+        x = np.random.default_rng(4).normal(size=(4, 2, 3))
+        grads = _finite_difference_gradients(np_fn, x)
+        want = np.mean(np.sum(grads.reshape(4, -1) ** 2, axis=1))
+        assert float(regularizers.r2_penalty(d_fn, jnp.asarray(x))) == pytest.approx(want, rel=1e-6)
+        # the generated images are constants: R2 sends no gradient into G
+        g_grad = jax.grad(lambda s: regularizers.r2_penalty(d_fn, s * jnp.asarray(x)))(1.0)
+        assert float(g_grad) == 0.0
+    finally:
+        jax.config.update("jax_enable_x64", False)
+
+
+def _synthesis(theta):
+    """A small non-linear 'synthesis' ws (B, 3, 4) → images (B, 2, 2, 1), parameters theta."""
+    a, b = theta[:12].reshape(3, 4, 1), theta[12:16].reshape(4)
+
+    def fn(ws):
+        h = jnp.tanh(jnp.einsum("bnw,nwo->bw", ws, a) * b)  # (B, 4)
+        return h.reshape(ws.shape[0], 2, 2, 1)
+    return fn
+
+
+def test_path_length_lengths_penalty_and_gradient_against_brute_force():
+    """ℓᵢ from the full Jacobian, the penalty from ℓ and the running mean, and its gradient
+    with respect to the synthesis parameters by central differences, all in float64."""
+    jax.config.update("jax_enable_x64", True)
+    try:
+        rng = np.random.default_rng(5)
+        theta = jnp.asarray(rng.normal(size=16))
+        ws = jnp.asarray(rng.normal(size=(3, 3, 4)))
+        key, mean = jax.random.key(6), jnp.asarray(0.7)
+        penalty, lengths, new_mean = regularizers.path_length(_synthesis(theta), ws, key, mean, 0.01)
+        y = np.asarray(jax.random.normal(key, (3, 2, 2, 1), jnp.float64)) / 2.0  # / √(H·W)
+        jac = np.asarray(jax.jacobian(_synthesis(theta))(ws))  # (B, 2, 2, 1, B, 3, 4)
+        want = []
+        for i in range(3):
+            jty = np.einsum("hwc,hwcnk->nk", y[i], jac[i, :, :, :, i])
+            want.append(np.sqrt(np.mean(np.sum(jty ** 2, axis=1))))
+        want = np.asarray(want)
+        np.testing.assert_allclose(np.asarray(lengths), want, rtol=1e-10)
+        a = 0.7 + 0.01 * (want.mean() - 0.7)
+        assert float(new_mean) == pytest.approx(a, rel=1e-12)
+        assert float(penalty) == pytest.approx(np.mean((want - a) ** 2), rel=1e-10)
+
+        def loss(t):
+            return regularizers.path_length(_synthesis(t), ws, key, mean, 0.01)[0]
+        grad = np.asarray(jax.grad(loss)(theta))
+        h = 1e-5
+        fd = np.array([(float(loss(theta.at[j].add(h))) - float(loss(theta.at[j].add(-h)))) / (2 * h)
+                       for j in range(16)])
+        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-9)
+    finally:
+        jax.config.update("jax_enable_x64", False)
+
+
 def test_penalties_vanish_for_the_right_critics():
     x = jnp.ones((3, 2, 2))
     assert float(regularizers.r1_penalty(lambda v: jnp.zeros(v.shape[0]), x)) == 0.0

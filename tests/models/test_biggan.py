@@ -80,8 +80,8 @@ def test_sampling_with_standing_stats_works_with_spectral_generator():
     z, y = jax.random.normal(jax.random.key(0), (6, 12)), jnp.arange(6) % 3
     variables = g.init(jax.random.key(1), z, y, train=False)
     params, g_vars = variables["params"], {k: v for k, v in variables.items() if k != "params"}
-    images = sample.make_sampler(g)(params, g_vars, z, y, z, y)
+    images = sample.sampler_on(g, z, y)(params, g_vars, z, y)
     assert images.shape == (6, 28, 28, 1)
     # each image depends on its own (z, y) only: sampling the first three alone gives the same
-    alone = sample.make_sampler(g)(params, g_vars, z[:3], y[:3], z, y)
+    alone = sample.sampler_on(g, z, y)(params, g_vars, z[:3], y[:3])
     np.testing.assert_allclose(alone, images[:3], atol=1e-5)
