@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= 2
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test data install clean
+.PHONY: demo test test-all data install clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ demo: install data
 	@echo "Sample grid: $$(ls -1 $(DEMO_DIR)/samples/*.png | tail -n 1)"
 
 test: install data
+	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" tests
+
+# Every test, including those marked slow (StyleGAN2 end-to-end runs: about 10 more minutes).
+test-all: install data
 	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n $(PYTEST_WORKERS) tests
 
 clean:

@@ -30,7 +30,8 @@ def test_config_is_valid_and_documented(name):
         assert "Hardware" in module_doc
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("stylegan2_")
+                                  and n != "stylegan2_fashion_mnist" else n for n in CONFIGS])
 def test_config_trains_two_steps_when_shrunk(name, tmp_path):
     """The config's architecture, loss, regularizers, augmentation and conditioning, with
     narrow layers on synthetic data of its resolution and channels."""

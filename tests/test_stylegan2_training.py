@@ -104,6 +104,7 @@ def _get(tree, path):
     return tree
 
 
+@pytest.mark.slow
 def test_converted_weights_make_a_run_that_generate_samples(sg_config, tmp_path):
     run = build.build(sg_config)
     source = _nvlabs_state_dict(run, run.init_state())
