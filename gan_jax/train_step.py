@@ -39,7 +39,7 @@ own named subkey (`gan_jax.keys.step_keys`), so a resumed run draws the same num
 an uninterrupted one and adding a new use never shifts the existing ones.
 """
 
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp

@@ -78,6 +78,25 @@ def pytest_report_header(config):
     return f"jax {jax.__version__}, {jax.device_count()} devices ({jax.devices()[0].platform})"
 
 
+def lazy_phase_update(config, name: str):
+    """(state, state after one run of the lazy phase ``name`` on the first batch, its metrics)."""
+    from gan_jax import augment, build, data, datasets, keys, phases
+    from gan_jax import train_step as ts
+
+    run = build.build(config)
+    state = run.init_state()
+    models = phases.Models(run.g_model, run.d_model, augment.make_augment(config))
+    phase = next(p for p in run.phases if p.name == name)
+    batch = data.to_global(data.host_batch(datasets.load_dataset(config.dataset), config, 0),
+                           run.mesh, config.batch_size)
+    inputs = phases.lazy_inputs(phase, keys.step_keys(run.keys["train"], state.step, 1),
+                                keys.to_float_images(batch["image"])[0], batch["label"][0],
+                                config.model.z_dim, config.model.num_classes, state.aux)
+    tx = run.d_tx if phase.network == "d" else run.g_tx
+    after, metrics = jax.jit(lambda s: ts.run_phase(phase, models, tx, s, inputs))(state)
+    return state, after, metrics
+
+
 def update_setup(config):
     """(state, d_update, g_update, real, labels, z) for one D main or G main phase on the
     first batch: ``d_update(state, real, real_y, z, fake_y, key)``, ``g_update(state, z,

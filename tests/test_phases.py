@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax import build, data, datasets, phases, terms, trainer
+from gan_jax import build, data, datasets, terms, trainer
 from gan_jax.errors import ConfigError
 from gan_jax.state import make_optimizer
 
@@ -99,19 +99,10 @@ def test_lazy_optimizer_has_scaled_lr_and_betas(tiny_config):
 
 
 def test_d_reg_phase_leaves_g_untouched(tiny_config):
-    tiny_config.regularizer.update(r2_gamma=10.0, r2_every=2)
-    from gan_jax import augment, keys, train_step
+    from conftest import lazy_phase_update
 
-    run = build.build(tiny_config)
-    state = run.init_state()
-    models = phases.Models(run.g_model, run.d_model, augment.make_augment(tiny_config))
-    d_reg = next(p for p in run.phases if p.name == "D reg")
-    dataset = datasets.load_dataset(tiny_config.dataset)
-    batch = data.to_global(data.host_batch(dataset, tiny_config, 0), run.mesh, tiny_config.batch_size)
-    step_keys = keys.step_keys(run.keys["train"], state.step, 1)
-    inputs = phases.lazy_inputs(d_reg, step_keys, keys.to_float_images(batch["image"])[0],
-                                batch["label"][0], tiny_config.model.z_dim, 0, state.aux)
-    after, metrics = jax.jit(lambda s: train_step.run_phase(d_reg, models, run.d_tx, s, inputs))(state)
+    tiny_config.regularizer.update(r2_gamma=10.0, r2_every=2)
+    state, after, metrics = lazy_phase_update(tiny_config, "D reg")
     assert float(metrics["d_r2"]) > 0
     for field in ("g_params", "g_vars", "g_opt_state", "ema_params"):
         assert _equal(getattr(after, field), getattr(state, field)), field

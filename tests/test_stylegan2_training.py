@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO, load_config, synthetic_images
-from gan_jax import augment, build, checkpoint, convert_stylegan2 as cv, data, datasets, generate
-from gan_jax import keys, phases, sample, train_step
+from conftest import REPO, lazy_phase_update, load_config, synthetic_images
+from gan_jax import build, checkpoint, convert_stylegan2 as cv, generate
+from gan_jax import sample
 from gan_jax.trainer import train_and_evaluate
 
 
@@ -45,16 +45,7 @@ def test_stylegan2_phases(sg_config):
 
 
 def test_g_reg_phase_updates_g_and_the_path_length_mean_only(sg_config):
-    run = build.build(sg_config)
-    state = run.init_state()
-    models = phases.Models(run.g_model, run.d_model, augment.make_augment(sg_config))
-    g_reg = next(p for p in run.phases if p.name == "G reg")
-    dataset = datasets.load_dataset(sg_config.dataset)
-    batch = data.to_global(data.host_batch(dataset, sg_config, 0), run.mesh, sg_config.batch_size)
-    inputs = phases.lazy_inputs(g_reg, keys.step_keys(run.keys["train"], state.step, 1),
-                                keys.to_float_images(batch["image"])[0], batch["label"][0],
-                                sg_config.model.z_dim, 0, state.aux)
-    after, metrics = jax.jit(lambda s: train_step.run_phase(g_reg, models, run.g_tx, s, inputs))(state)
+    state, after, metrics = lazy_phase_update(sg_config, "G reg")
     for field in ("d_params", "d_vars", "d_opt_state", "ema_params"):
         assert _equal(getattr(after, field), getattr(state, field)), field
     assert not _equal(after.g_params, state.g_params)
