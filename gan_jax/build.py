@@ -89,8 +89,7 @@ def build(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> Run:
     mesh = mesh if mesh is not None else parallel.create_mesh()
     g_model, d_model = build_models(config)
     phases = phases_lib.build_phases(config)
-    g_tx = state_lib.make_optimizer(
-        config.optimizer.g, phases_lib.optimizer_scale(phases_lib.lazy_interval(phases, "g")))
-    d_tx = state_lib.make_optimizer(
-        config.optimizer.d, phases_lib.optimizer_scale(phases_lib.lazy_interval(phases, "d")))
+    g_tx, d_tx = (state_lib.make_optimizer(
+        config.optimizer[net], phases_lib.optimizer_scale(phases_lib.lazy_interval(phases, net)),
+        state_lib.optimizer_hyperparams(config, config.optimizer[net])) for net in ("g", "d"))
     return Run(config, mesh, g_model, d_model, phases, g_tx, d_tx, keys_lib.root_keys(config.seed))

@@ -35,7 +35,11 @@ model.num_classes    0: unconditional; N: class-conditional on the dataset's N l
 model.bn_momentum    BatchNorm running-average momentum (Flax convention)
 model.dtype          compute dtype of the networks ('float32', 'bfloat16')
 optimizer.{g,d}.*    learning_rate, b1, b2, eps (Adam); weight_decay (decoupled, AdamW);
-                     l1, l2 (explicit loss penalties); grad_clip (global norm, 0: off)
+                     l1, l2 (explicit loss penalties); grad_clip (global norm, 0: off);
+                     final_learning_rate, final_b2 (scheduled, see schedule.*)
+schedule.*           shape ('cosine' | 'linear') and kimg (duration; 0: the whole run) of every
+                     scheduled value: each field with a ``final_*`` twin moves from its value
+                     to the twin's (None: constant); see `gan_jax.schedules`
 loss.d_loss/g_loss   one of `gan_jax.losses.D_LOSSES` / `G_LOSSES`
 regularizer.*        r1_gamma, r1_every, r2_gamma, r2_every (every > 1: lazy, own phase),
                      gp_lambda, lecam_lambda, lecam_decay, pl_weight, pl_every, pl_decay,
@@ -55,14 +59,16 @@ import json
 import ml_collections
 from ml_collections import config_dict
 
-from gan_jax import augment, losses
+from gan_jax import augment, losses, schedules
 from gan_jax.errors import ConfigError
 
 
 def _optimizer() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(dict(
         learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8,
-        weight_decay=0.0, l1=0.0, l2=0.0, grad_clip=0.0))
+        weight_decay=0.0, l1=0.0, l2=0.0, grad_clip=0.0,
+        final_learning_rate=config_dict.placeholder(float),  # scheduled (see `schedule`); None: constant
+        final_b2=config_dict.placeholder(float)))
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -131,6 +137,8 @@ def base_config() -> ml_collections.ConfigDict:
         pl_every=4,        # path length runs lazily in G's own phase every k steps
         pl_decay=0.01,     # rate of the running mean of path lengths
         pl_batch_shrink=2,  # path length runs on batch_size // shrink images
+        final_r1_gamma=config_dict.placeholder(float),  # scheduled R1 weight (None: constant r1_gamma)
+        final_r2_gamma=config_dict.placeholder(float),  # scheduled R2 weight (None: constant r2_gamma)
     ))
     c.augment = ml_collections.ConfigDict(dict(
         kind="",        # '' (none) | 'diffaugment' | 'ada'; applied to every image D sees
@@ -140,11 +148,17 @@ def base_config() -> ml_collections.ConfigDict:
         ada_target=0.6,  # target of r_t = E[sign(D(real))]; 0 keeps p fixed at ada_p
         ada_interval=4,  # steps between adjustments of p
         ada_kimg=500.0,  # thousands of real images for p to move from 0 to 1
+        final_ada_p=config_dict.placeholder(float),  # with ada_target=0: p scheduled from ada_p to this
     ))
     c.ema = ml_collections.ConfigDict(dict(
         decay=0.999, warmup=True,
         half_life_kimg=0.0,  # > 0: StyleGAN2's EMA, half-life in thousands of images (replaces decay)
         rampup=0.0,          # with half_life_kimg: half-life ≤ rampup × images seen (StyleGAN2: 0.05)
+        final_half_life_kimg=config_dict.placeholder(float),  # scheduled half-life (R3GAN: 0 → N)
+    ))
+    c.schedule = ml_collections.ConfigDict(dict(
+        shape="cosine",  # how every scheduled value (final_* fields) moves: 'cosine' | 'linear'
+        kimg=0.0,        # over how many thousand images (0: the whole run, num_steps × batch_size)
     ))
     c.sample = ml_collections.ConfigDict(dict(num_images=64, standing_stats=512))
     c.eval = ml_collections.ConfigDict(dict(
@@ -179,6 +193,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.{name}={config[name]} must be >= 0")
     if config.lazy_dispatch not in ("variants", "cond"):
         raise ConfigError(f"lazy_dispatch={config.lazy_dispatch!r} must be 'variants' or 'cond'")
+    if config.schedule.shape not in schedules.SHAPES:
+        raise ConfigError(f"schedule.shape={config.schedule.shape!r} must be one of {schedules.SHAPES}")
+    if config.schedule.kimg < 0:
+        raise ConfigError(f"schedule.kimg={config.schedule.kimg} must be >= 0 (0: the whole run)")
     if config.nonfinite not in ("stop", "skip"):
         raise ConfigError(f"nonfinite={config.nonfinite!r} must be 'stop' or 'skip'")
     if config.loss.d_loss not in losses.D_LOSSES:
@@ -232,6 +250,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
         for field in ("learning_rate", "weight_decay", "l1", "l2", "grad_clip"):
             if opt[field] < 0:
                 raise ConfigError(f"optimizer.{side}.{field}={opt[field]} must be >= 0")
+        if opt.final_learning_rate is not None and opt.final_learning_rate < 0:
+            raise ConfigError(f"optimizer.{side}.final_learning_rate={opt.final_learning_rate} "
+                              f"must be >= 0")
+        if opt.final_b2 is not None and not 0.0 <= opt.final_b2 < 1.0:
+            raise ConfigError(f"optimizer.{side}.final_b2={opt.final_b2} must be in [0, 1)")
+    for name, final in (("regularizer.final_r1_gamma", reg.final_r1_gamma),
+                        ("regularizer.final_r2_gamma", reg.final_r2_gamma),
+                        ("ema.final_half_life_kimg", config.ema.final_half_life_kimg)):
+        if final is not None and final < 0:
+            raise ConfigError(f"{name}={final} must be >= 0")
+    if aug.final_ada_p is not None:
+        if not 0.0 <= aug.final_ada_p <= 1.0:
+            raise ConfigError(f"augment.final_ada_p={aug.final_ada_p} must be in [0, 1]")
+        if aug.ada_target:
+            raise ConfigError("augment.final_ada_p schedules a fixed p: set augment.ada_target=0 "
+                              "(ADA's adaptive p and a scheduled p exclude each other)")
     from gan_jax.metrics import evaluator  # the metric registry; heavy imports only here
 
     metrics = evaluator.parse_metrics(config.eval.metrics, config.model.num_classes)

@@ -128,6 +128,7 @@ class _View:
         self._m, self._state, self._in, self.params = models, state, inputs, params
         self.real, self.real_y, self.fake_y = inputs.real, inputs.real_y, inputs.fake_y
         self.batch_size = inputs.real.shape[0]
+        self.step = state.step  # completed steps before this one (scheduled hyperparameters)
         self._p = augment.probability(inputs.aux)
         self._cache: dict[str, Any] = {}
 

@@ -10,7 +10,7 @@ The optax transformations themselves are static functions built from the config 
 `make_optimizer`; they are never stored in the state.
 """
 
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import flax.linen as nn
@@ -20,7 +20,7 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
-from gan_jax import parallel, regularizers
+from gan_jax import parallel, regularizers, schedules
 
 PyTree = Any
 
@@ -38,26 +38,44 @@ class GANState:
     aux: dict[str, dict[str, jax.Array]]  # per technique, only those configured
 
 
-def make_optimizer(opt: ml_collections.ConfigDict, scale: float = 1.0) -> optax.GradientTransformation:
-    """Adam (Kingma & Ba 2015), or AdamW when ``opt.weight_decay`` > 0.
+def make_optimizer(opt: ml_collections.ConfigDict, scale: float = 1.0,
+                   hyperparams: Callable[[jax.Array], dict] | None = None
+                   ) -> optax.GradientTransformationExtraArgs:
+    """Adam (Kingma & Ba 2015), or AdamW when ``opt.weight_decay`` > 0, called as
+    ``tx.update(grads, opt_state, params, step=t)``.
 
     ``scale`` c < 1 is lazy regularization's correction (`gan_jax.phases.optimizer_scale`):
     learning rate × c, β₁ → β₁ᶜ, β₂ → β₂ᶜ (Karras et al. 2020, appendix B).
+
+    With ``opt.final_learning_rate`` or ``opt.final_b2`` set, the learning rate and β₂
+    follow the run's schedule, ``hyperparams(t)`` (`gan_jax.schedules.scheduled_adam`);
+    otherwise they are constant and the optimizer state is plain Adam's.
 
     ``weight_decay`` is decoupled decay (Loshchilov & Hutter 2019): optax applies
     ``-η·λ·w`` after Adam's normalised update, to kernels and embeddings only. The
     explicit L1/L2 penalties (``opt.l1``, ``opt.l2``) are loss terms instead; see
     `gan_jax.regularizers`. The DCGAN default is Adam(2e-4, β₁=0.5, β₂=0.999).
     """
-    lr, b1, b2 = opt.learning_rate * scale, opt.b1**scale, opt.b2**scale
+    kwargs = dict(learning_rate=opt.learning_rate * scale, b1=opt.b1**scale, b2=opt.b2**scale,
+                  eps=opt.eps)
     if opt.weight_decay:
-        tx = optax.adamw(lr, b1=b1, b2=b2, eps=opt.eps, weight_decay=opt.weight_decay,
-                         mask=regularizers.decay_mask)
+        kwargs.update(weight_decay=opt.weight_decay, mask=regularizers.decay_mask)
+    make = optax.adamw if opt.weight_decay else optax.adam
+    if hyperparams is not None and (opt.final_learning_rate is not None or opt.final_b2 is not None):
+        tx = schedules.scheduled_adam(make, kwargs, scale, hyperparams)
     else:
-        tx = optax.adam(lr, b1=b1, b2=b2, eps=opt.eps)
+        tx = make(**kwargs)
     if opt.grad_clip:
-        tx = optax.chain(optax.clip_by_global_norm(opt.grad_clip), tx)
-    return tx
+        return optax.chain(optax.clip_by_global_norm(opt.grad_clip), tx)
+    return optax.with_extra_args_support(tx)
+
+
+def optimizer_hyperparams(config: ml_collections.ConfigDict, opt: ml_collections.ConfigDict
+                          ) -> Callable[[jax.Array], dict]:
+    """t ↦ {'learning_rate', 'b2'} of one network's optimizer on the run's schedule."""
+    return lambda step: {
+        "learning_rate": schedules.value(config, opt.learning_rate, opt.final_learning_rate, step),
+        "b2": schedules.value(config, opt.b2, opt.final_b2, step)}
 
 
 def ema_decay(config: ml_collections.ConfigDict, step: jax.Array) -> jax.Array:
@@ -72,9 +90,11 @@ def ema_decay(config: ml_collections.ConfigDict, step: jax.Array) -> jax.Array:
     for ~1/(1-β) steps.
     """
     ema = config.ema
-    if ema.half_life_kimg:
+    if ema.half_life_kimg or ema.final_half_life_kimg:
         batch = float(config.batch_size)
-        half_life = jnp.asarray(ema.half_life_kimg * 1000.0, jnp.float32)
+        half_life = jnp.asarray(
+            schedules.value(config, ema.half_life_kimg, ema.final_half_life_kimg, step) * 1000.0,
+            jnp.float32)
         if ema.rampup:
             seen = (step.astype(jnp.float32) + 1.0) * batch
             half_life = jnp.minimum(half_life, seen * ema.rampup)

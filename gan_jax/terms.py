@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gan_jax import augment, losses, regularizers
+from gan_jax import augment, losses, regularizers, schedules
 
 Metrics = dict[str, jax.Array]
 TermFn = Callable[[Any, dict], tuple[jax.Array, Metrics, dict]]
@@ -95,29 +95,32 @@ def _weight_penalty(side: str) -> Callable[[ml_collections.ConfigDict], Term | N
 
 
 def r1(config: ml_collections.ConfigDict) -> Term | None:
-    """(γ/2)·R1 on real images, every ``regularizer.r1_every`` steps (`regularizers.r1_penalty`)."""
+    """(γ/2)·R1 on real images, every ``regularizer.r1_every`` steps (`regularizers.r1_penalty`);
+    γ from ``r1_gamma`` to ``final_r1_gamma`` on the run's schedule (`gan_jax.schedules`)."""
     reg = config.regularizer
-    if not reg.r1_gamma:
+    if not (reg.r1_gamma or reg.final_r1_gamma):
         return None
 
     def fn(view, carried):
         penalty = regularizers.r1_penalty(lambda x: view.d(x, view.real_y), view.real)
-        return 0.5 * reg.r1_gamma * penalty, {"d_r1": penalty}, carried
+        gamma = schedules.value(config, reg.r1_gamma, reg.final_r1_gamma, view.step)
+        return 0.5 * gamma * penalty, {"d_r1": penalty}, carried
 
     return Term("r1", "d", fn, every=reg.r1_every, metrics=("d_r1",))
 
 
 def r2(config: ml_collections.ConfigDict) -> Term | None:
     """(γ/2)·R2 on generated images, every ``regularizer.r2_every`` steps
-    (`regularizers.r2_penalty`)."""
+    (`regularizers.r2_penalty`); γ scheduled as R1's."""
     reg = config.regularizer
-    if not reg.r2_gamma:
+    if not (reg.r2_gamma or reg.final_r2_gamma):
         return None
 
     def fn(view, carried):
         fake, fake_y = view.fake(), view.fake_y
         penalty = regularizers.r2_penalty(lambda x: view.d(x, fake_y, real=False), fake)
-        return 0.5 * reg.r2_gamma * penalty, {"d_r2": penalty}, carried
+        gamma = schedules.value(config, reg.r2_gamma, reg.final_r2_gamma, view.step)
+        return 0.5 * gamma * penalty, {"d_r2": penalty}, carried
 
     return Term("r2", "d", fn, every=reg.r2_every, metrics=("d_r2",))
 
@@ -172,8 +175,11 @@ def ada(config: ml_collections.ConfigDict) -> Term | None:
         return jnp.zeros(()), {"ada_p": carried["p"]}, new
 
     def end_of_step(carried, step):
-        if not aug.ada_target:
-            return carried
+        if not aug.ada_target:  # p fixed, or on the run's schedule (R3GAN)
+            if aug.final_ada_p is None:
+                return carried
+            p = schedules.value(config, aug.ada_p, aug.final_ada_p, step + 1)
+            return {**carried, "p": jnp.asarray(p, jnp.float32)}
         due = (step + 1) % aug.ada_interval == 0
         p = augment.ada_adjust(carried["p"], carried["sign_sum"], carried["count"], aug.ada_target,
                                aug.ada_kimg)

@@ -47,7 +47,7 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
-from gan_jax import keys as keys_lib, parallel
+from gan_jax import keys as keys_lib, parallel, schedules
 from gan_jax.phases import Models, Phase, PhaseInputs, lazy_inputs, phase_keys, phase_loss
 from gan_jax.state import GANState, ema_decay, update_ema
 
@@ -62,11 +62,15 @@ def run_phase(phase: Phase, models: Models, tx: optax.GradientTransformation, st
     params = getattr(state, params_f)
     (loss, (metrics, carried, new_vars)), grads = jax.value_and_grad(
         phase_loss(phase, models, state, inputs), has_aux=True)(params)
-    updates, opt_state = tx.update(grads, getattr(state, opt_f), params)
+    updates, opt_state = tx.update(grads, getattr(state, opt_f), params, step=state.step)
     state = state.replace(**{params_f: optax.apply_updates(params, updates), vars_f: new_vars,
                              opt_f: opt_state, "aux": {**state.aux, **carried}})
     prefix = phase.prefix
-    return state, {f"{prefix}_loss": loss, **metrics, f"{prefix}_grad_norm": optax.tree.norm(grads)}
+    metrics = {f"{prefix}_loss": loss, **metrics, f"{prefix}_grad_norm": optax.tree.norm(grads)}
+    if phase.every == 1:  # a scheduled optimizer's learning rate at this step
+        metrics.update({f"{phase.network}_{k}": v
+                        for k, v in schedules.current_hyperparams(opt_state).items()})
+    return state, metrics
 
 
 def run_lazy_phase(phase: Phase, models: Models, tx: optax.GradientTransformation,
