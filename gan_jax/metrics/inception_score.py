@@ -5,9 +5,11 @@ Salimans et al. 2016, "Improved Techniques for Training GANs", section 4:
     IS = exp( E_x [ KL( p(y|x) ‖ p(y) ) ] ),   p(y) = E_x [ p(y|x) ]
 
 with p(y|x) the softmax of the classifier's logits (Inception-v3's 1008-way head,
-unbiased: pool3 @ W). As in the paper's code, the samples are cut into ``splits``
-equal parts, the score is computed on each, and the mean and standard deviation over
-parts are reported.
+unbiased: pool3 @ W). As in the paper's code, the N samples are cut into ``splits``
+consecutive parts, part i being rows [i·N // splits, (i+1)·N // splits) (when N is not a
+multiple of the split count, the larger parts fall where that arithmetic puts them, not
+first as numpy.array_split would), the score is computed on each, and the mean and
+standard deviation over parts are reported.
 """
 
 import numpy as np
@@ -20,7 +22,9 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]
     if len(log_p) < splits:
         raise ValueError(f"{len(log_p)} samples cannot be cut into {splits} splits")
     scores = []
-    for part in np.array_split(log_p, splits):
+    n = len(log_p)
+    for i in range(splits):
+        part = log_p[i * n // splits:(i + 1) * n // splits]
         log_py = np.log(np.mean(np.exp(part), axis=0))
         kl = np.sum(np.exp(part) * (part - log_py), axis=1)
         scores.append(np.exp(np.mean(kl)))

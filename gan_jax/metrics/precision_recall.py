@@ -14,8 +14,15 @@ Density and coverage (Naeem et al. 2020, "Reliable Fidelity and Diversity Metric
 Generative Models", eq. 5-6, k = 5), which use only the real balls and so are robust to
 outlying fakes:
 
-    density  = 1/(kM) Σⱼ Σᵢ 1[ ‖Yⱼ − Xᵢ‖ ≤ NNDₖ(Xᵢ) ]
-    coverage = 1/N Σᵢ 1[ ∃ j: ‖Yⱼ − Xᵢ‖ ≤ NNDₖ(Xᵢ) ]
+    density  = 1/(kM) Σⱼ Σᵢ 1[ ‖Yⱼ − Xᵢ‖ < NNDₖ(Xᵢ) ]
+    coverage = 1/N Σᵢ 1[ ∃ j: ‖Yⱼ − Xᵢ‖ < NNDₖ(Xᵢ) ]
+
+The two papers' own code differ at ties, and each metric follows its authors: a fake on
+the boundary of a ball is inside it for precision/recall (``≤``, Kynkäänniemi et al.'s
+code) and outside it for density/coverage (``<``, Naeem et al.'s ``prdc`` package). The
+difference shows when distances tie exactly, as in a set scored against itself: each ball
+then holds its centre and k − 1 neighbours strictly inside, so density is exactly 1 (with
+``≤`` it would be (k + 1)/k); duplicated or memorised images tie the same way.
 
 Distances are computed in row blocks, so memory stays O(block · N).
 """
@@ -47,21 +54,29 @@ def knn_radii(x: np.ndarray, k: int) -> np.ndarray:
     return radii
 
 
-def _ball_counts(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
-    """For each point, how many of the balls (centres, radii) contain it."""
+def _inside(d: np.ndarray, radii: np.ndarray, closed: bool) -> np.ndarray:
+    return d <= radii if closed else d < radii
+
+
+def _ball_counts(points: np.ndarray, centres: np.ndarray, radii: np.ndarray,
+                 closed: bool = True) -> np.ndarray:
+    """For each point, how many of the balls (centres, radii) contain it (``closed``: the
+    boundary counts as inside)."""
     counts = np.zeros(len(points), np.int64)
     for start in range(0, len(points), _BLOCK):
         d = pairwise_distances(points[start:start + _BLOCK], centres)
-        counts[start:start + _BLOCK] = np.sum(d <= radii[None, :], axis=1)
+        counts[start:start + _BLOCK] = np.sum(_inside(d, radii[None, :], closed), axis=1)
     return counts
 
 
-def _covered(centres: np.ndarray, radii: np.ndarray, points: np.ndarray) -> np.ndarray:
+def _covered(centres: np.ndarray, radii: np.ndarray, points: np.ndarray,
+             closed: bool = True) -> np.ndarray:
     """For each ball, whether any of the points lies inside it."""
     hit = np.zeros(len(centres), bool)
     for start in range(0, len(centres), _BLOCK):
         d = pairwise_distances(centres[start:start + _BLOCK], points)
-        hit[start:start + _BLOCK] = np.any(d <= radii[start:start + _BLOCK, None], axis=1)
+        hit[start:start + _BLOCK] = np.any(
+            _inside(d, radii[start:start + _BLOCK, None], closed), axis=1)
     return hit
 
 
@@ -75,6 +90,6 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[fl
 def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[float, float]:
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     radii = knn_radii(real, k)
-    density = np.sum(_ball_counts(fake, real, radii)) / (k * len(fake))
-    coverage = np.mean(_covered(real, radii, fake))
+    density = np.sum(_ball_counts(fake, real, radii, closed=False)) / (k * len(fake))
+    coverage = np.mean(_covered(real, radii, fake, closed=False))
     return float(density), float(coverage)
