@@ -57,6 +57,7 @@ PIPELINES = {  # the presets of NVlabs' stylegan2-ada-pytorch (train.py --augpip
     "bgcf": BLIT + GEOM + COLOR + ("imgfilter",),
     "bgcfn": BLIT + GEOM + COLOR + ("imgfilter", "noise"),
     "bgcfnc": BLIT + GEOM + COLOR + ("imgfilter", "noise", "cutout"),
+    "bgcc": BLIT + GEOM + COLOR + ("cutout",),  # R3GAN's ops (its colour ops fire at p/2)
 }
 XINT_MAX, SCALE_STD, ROTATE_MAX, ANISO_STD, XFRAC_STD = 0.125, 0.2, 1.0, 0.2, 0.125
 BRIGHTNESS_STD, CONTRAST_STD, HUE_MAX, SATURATION_STD = 0.2, 0.5, 1.0, 1.0

@@ -40,7 +40,9 @@ optimizer.{g,d}.*    learning_rate, b1, b2, eps (Adam); weight_decay (decoupled,
 schedule.*           shape ('cosine' | 'linear') and kimg (duration; 0: the whole run) of every
                      scheduled value: each field with a ``final_*`` twin moves from its value
                      to the twin's (None: constant); see `gan_jax.schedules`
-loss.d_loss/g_loss   one of `gan_jax.losses.D_LOSSES` / `G_LOSSES`
+loss.d_loss/g_loss   one of `gan_jax.losses.D_LOSSES` / `G_LOSSES` ('relativistic': RpGAN)
+loss.fake_labels     'sampled' (uniform classes for generated images) | 'real' (the real
+                     batch's classes, pairing each generated image with a real one: R3GAN)
 regularizer.*        r1_gamma, r1_every, r2_gamma, r2_every (every > 1: lazy, own phase),
                      gp_lambda, lecam_lambda, lecam_decay, pl_weight, pl_every, pl_decay,
                      pl_batch_shrink: see `gan_jax.regularizers`, `gan_jax.terms`
@@ -119,12 +121,20 @@ def base_config() -> ml_collections.ConfigDict:
         mbstd_group=4,          # stylegan2: minibatch-std group size (D)
         mbstd_channels=1,       # stylegan2: minibatch-std feature maps (0: off)
         conv_clamp=256.0,       # stylegan2: clamp every convolution's output to ±conv_clamp (0: off)
-        num_bf16_res=0,         # stylegan2: compute the N highest resolutions in bfloat16
+        num_bf16_res=0,         # stylegan2, r3gan: compute the N highest resolutions in bfloat16
         fused_modconv="auto",   # stylegan2: 'fused' | 'nonfused' | 'auto' (see stylegan2.use_fused)
         d_architecture="resnet",  # stylegan2: 'resnet' (residual D) | 'orig' (plain D, NVlabs' cifar)
+        stage_widths=(),        # r3gan: channels per stage, 4x4 first (empty: g_width / d_width each)
+        stage_blocks=(),        # r3gan: residual blocks per stage (empty: 2 each)
+        stage_groups=(),        # r3gan: groups of each stage's 3x3 conv (empty: expanded width / 16)
+        expansion=2,            # r3gan: inverted-bottleneck expansion factor
+        embed_dim=0,            # r3gan: class embedding size (0: z_dim in G, the 4x4 width in D)
     ))
     c.optimizer = ml_collections.ConfigDict(dict(g=_optimizer(), d=_optimizer()))
-    c.loss = ml_collections.ConfigDict(dict(d_loss="non_saturating", g_loss="non_saturating"))
+    c.loss = ml_collections.ConfigDict(dict(
+        d_loss="non_saturating", g_loss="non_saturating",
+        fake_labels="sampled",  # classes of generated images: 'sampled' uniformly | 'real': the real batch's
+    ))
     c.regularizer = ml_collections.ConfigDict(dict(
         r1_gamma=0.0,   # R1 weight γ; the D loss gains (γ/2)·R1 (0: off)
         r1_every=1,     # 1: R1 joins D's main phase; k > 1: lazy, its own phase every k steps
@@ -201,6 +211,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"nonfinite={config.nonfinite!r} must be 'stop' or 'skip'")
     if config.loss.d_loss not in losses.D_LOSSES:
         raise ConfigError(f"loss.d_loss={config.loss.d_loss!r} is not one of {sorted(losses.D_LOSSES)}")
+    if config.loss.fake_labels not in ("sampled", "real"):
+        raise ConfigError(f"loss.fake_labels={config.loss.fake_labels!r} must be 'sampled' or 'real'")
     if config.loss.g_loss not in losses.G_LOSSES:
         raise ConfigError(f"loss.g_loss={config.loss.g_loss!r} is not one of {sorted(losses.G_LOSSES)}")
     ds = config.dataset

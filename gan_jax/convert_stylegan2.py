@@ -145,21 +145,23 @@ def convert(state: dict[str, np.ndarray], prefix: str, model,
 # A gan_jax run from a published network
 
 
-def state_from_state_dict(run, state_dict: dict[str, np.ndarray]):
+def state_from_state_dict(run, state_dict: dict[str, np.ndarray], convert_fn=None):
     """``run``'s initial state with G, its EMA and D replaced by the networks of
     ``state_dict``: ``G_ema.*`` (or ``G.*``) → the EMA generator and its collections,
     ``G.*`` (or ``G_ema.*``) → the trained generator, ``D.*`` → the discriminator (kept at
-    its initialisation when the file has none). Optimizer states start fresh."""
+    its initialisation when the file has none). Optimizer states start fresh.
+    ``convert_fn`` is the architecture's `convert` (default: StyleGAN2's)."""
+    convert_fn = convert_fn or convert
     has = {p: any(k.startswith(p) for k in state_dict) for p in ("G.", "G_ema.", "D.")}
     if not (has["G."] or has["G_ema."]):
         raise ConfigError("the state dict has no G.* or G_ema.* tensors: export the generator too")
     ema_prefix, g_prefix = ("G_ema." if has["G_ema."] else "G."), ("G." if has["G."] else "G_ema.")
-    ema_params, g_vars = convert(state_dict, ema_prefix, run.g_model)
-    g_params, _ = convert(state_dict, g_prefix, run.g_model)
+    ema_params, g_vars = convert_fn(state_dict, ema_prefix, run.g_model)
+    g_params, _ = convert_fn(state_dict, g_prefix, run.g_model)
     state = run.init_state()
     updates = dict(g_params=g_params, ema_params=ema_params, g_vars={**state.g_vars, **g_vars})
     if has["D."]:
-        d_params, d_vars = convert(state_dict, "D.", run.d_model, run.config.dataset.channels)
+        d_params, d_vars = convert_fn(state_dict, "D.", run.d_model, run.config.dataset.channels)
         updates.update(d_params=d_params, d_vars={**state.d_vars, **d_vars})
     # The optimizer states were initialised for the random weights; Adam's moments start
     # at zero either way, so only the parameters need replacing.
@@ -168,25 +170,26 @@ def state_from_state_dict(run, state_dict: dict[str, np.ndarray]):
     return jax.device_put(new, replicated), has["D."]
 
 
-def main(argv: list[str]) -> None:
+def _main(argv: list[str], architecture: str, convert_fn, example: str) -> None:
     from absl import flags
 
     from gan_jax import build, checkpoint, cli, trainer, writers
 
     flags_ = flags.FLAGS
+    module = f"gan_jax.convert_{architecture}"
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}")
     if not (flags_.src and flags_.config and flags_.workdir):
-        cli.fail("--src, --config and --workdir are required, e.g. python -m gan_jax.convert_stylegan2 "
-                 "--src ffhq.npz --config configs/stylegan2_ffhq1024.py --workdir runs/ffhq")
+        cli.fail(f"--src, --config and --workdir are required, e.g. python -m {module} "
+                 f"--src net.npz --config configs/{example}.py --workdir runs/{example}")
     writers.quiet_library_logs()
     config = cli.loaded_config(flags_.config)
     from gan_jax import config as config_lib
 
     config_lib.validate(config)
-    if config.model.architecture != "stylegan2":
-        raise ConfigError(f"model.architecture={config.model.architecture!r}: the converter makes "
-                          f"StyleGAN2 runs; use a stylegan2_* config")
+    if config.model.architecture != architecture:
+        raise ConfigError(f"model.architecture={config.model.architecture!r}: {module} makes "
+                          f"{architecture} runs; use a {architecture}_* config")
     state_dict = load_state_dict(flags_.src)
     trainer.prepare_workdir(flags_.workdir)
     manager = checkpoint.make_manager(flags_.workdir, config)
@@ -194,7 +197,7 @@ def main(argv: list[str]) -> None:
         raise ConfigError(f"{flags_.workdir} already holds checkpoints {list(manager.all_steps())}; "
                           f"convert into a new workdir")
     run = build.build(config)
-    state, with_d = state_from_state_dict(run, state_dict)
+    state, with_d = state_from_state_dict(run, state_dict, convert_fn)
     trainer.write_config(flags_.workdir, config)
     checkpoint.save(manager, state, config, force=True)
     checkpoint.wait(manager)
@@ -205,14 +208,20 @@ def main(argv: list[str]) -> None:
                 f"from it with python train.py --config ... --workdir {flags_.workdir}")
 
 
-if __name__ == "__main__":
+def write_run(architecture: str, convert_fn, example: str) -> None:
+    """The converter's command line: a state dict (``--src``) into a new run (``--workdir``)
+    of ``--config``, whose architecture must be ``architecture``."""
     from absl import flags as _flags
     from ml_collections import config_flags
 
     from gan_jax import cli as _cli
 
-    config_flags.DEFINE_config_file("config", None, "The run's config (configs/stylegan2_*.py), "
+    config_flags.DEFINE_config_file("config", None, f"The run's config (configs/{architecture}_*.py), "
                                     "sized like the network", lock_config=True)
-    _flags.DEFINE_string("src", None, "State dict of an NVlabs network (.npz or .safetensors)")
+    _flags.DEFINE_string("src", None, "State dict of the published network (.npz or .safetensors)")
     _flags.DEFINE_string("workdir", None, "New workdir for the converted checkpoint")
-    _cli.run(main)
+    _cli.run(lambda argv: _main(argv, architecture, convert_fn, example))
+
+
+if __name__ == "__main__":
+    write_run("stylegan2", convert, "stylegan2_ffhq1024")

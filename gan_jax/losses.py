@@ -9,6 +9,8 @@ cross-entropy losses finite for any logit.
 
 A config picks the discriminator's and the generator's loss separately
 (``loss.d_loss``, ``loss.g_loss``); `D_LOSSES` and `G_LOSSES` map names to functions.
+Generator losses take ``f`` alone, except the paired (relativistic) ones named in
+`PAIRED_G_LOSSES`, which take ``(f, r)``.
 """
 
 from typing import Callable
@@ -122,18 +124,53 @@ def g_wasserstein(fake_logits: Array) -> Array:
     return -jnp.mean(fake_logits)
 
 
+# ----------------------------------------------------------------------------
+# Relativistic pairing (Jolicoeur-Martineau 2019, "The relativistic discriminator: a key
+# element missing from standard GAN", RpGAN; Huang et al. 2024, "The GAN is dead; long
+# live the GAN!", section 2.1, the loss of R3GAN)
+
+
+def d_relativistic(real_logits: Array, fake_logits: Array) -> Array:
+    """Relativistic pairing GAN, discriminator.
+
+    L_D = E_i[ softplus(-(r_i - f_i)) ] = E_i[ -log σ(r_i - f_i) ]
+
+    Real image i and generated image i form a pair (the same batch position, and the
+    same class when ``loss.fake_labels='real'``): D is asked how much more real x_i looks
+    than G(z_i), not whether each is real. Huang et al. 2024, eq. 2 (Jolicoeur-Martineau
+    2019, eq. 8 with f = softplus(-t)); with zero-centred R1 and R2 it has a unique global
+    optimum and converges locally (Huang et al. 2024, section 2.2).
+    """
+    return jnp.mean(jax.nn.softplus(-(real_logits - fake_logits)))
+
+
+def g_relativistic(fake_logits: Array, real_logits: Array) -> Array:
+    """Relativistic pairing GAN, generator: the same pairs, roles swapped.
+
+    L_G = E_i[ softplus(-(f_i - r_i)) ]
+
+    Huang et al. 2024, eq. 2. Its gradient pushes f_i above the paired r_i; D(x_i) is a
+    constant for G.
+    """
+    return jnp.mean(jax.nn.softplus(-(fake_logits - real_logits)))
+
+
+PAIRED_G_LOSSES = frozenset({"relativistic"})
+
 D_LOSSES: dict[str, Callable[[Array, Array], Array]] = {
     "non_saturating": d_cross_entropy,
     "minimax": d_cross_entropy,
     "least_squares": d_least_squares,
     "hinge": d_hinge,
     "wasserstein": d_wasserstein,
+    "relativistic": d_relativistic,
 }
 
-G_LOSSES: dict[str, Callable[[Array], Array]] = {
+G_LOSSES: dict[str, Callable[..., Array]] = {
     "non_saturating": g_non_saturating,
     "minimax": g_minimax,
     "least_squares": g_least_squares,
     "hinge": g_hinge,
     "wasserstein": g_wasserstein,
+    "relativistic": g_relativistic,  # (f, r): see PAIRED_G_LOSSES
 }

@@ -61,11 +61,14 @@ def d_adversarial(config: ml_collections.ConfigDict) -> Term:
 
 
 def g_adversarial(config: ml_collections.ConfigDict) -> Term:
-    """L_G(D(G(z))) of ``loss.g_loss``, through the (already updated) D held fixed."""
+    """L_G(D(G(z))) of ``loss.g_loss``, through the (already updated) D held fixed; a paired
+    loss (`losses.PAIRED_G_LOSSES`, RpGAN) also reads D(x) on the phase's real batch."""
     loss_fn = losses.G_LOSSES[config.loss.g_loss]
+    paired = config.loss.g_loss in losses.PAIRED_G_LOSSES
 
     def fn(view, carried):
-        loss = loss_fn(view.fake_scores())
+        fake = view.fake_scores()
+        loss = loss_fn(fake, view.real_scores()) if paired else loss_fn(fake)
         return loss, {"g_adv": loss}, carried
 
     return Term("g_adv", "g", fn, metrics=("g_adv",))

@@ -39,6 +39,7 @@ own named subkey (`gan_jax.keys.step_keys`), so a resumed run draws the same num
 an uninterrupted one and adding a new use never shifts the existing ones.
 """
 
+import dataclasses
 from typing import Callable
 
 import jax
@@ -107,6 +108,12 @@ def make_train_step(config: ml_collections.ConfigDict, phases: tuple[Phase, ...]
     txs = {"d": d_tx, "g": g_tx}
     terms = [t for p in phases for t in p.terms]
     skip_nonfinite = config.nonfinite == "skip"
+    real_classes = config.loss.fake_labels == "real"
+
+    def fake_labels(key: jax.Array, real_y: jax.Array) -> jax.Array:
+        """Classes of the generated batch: drawn uniformly, or the real batch's own (so each
+        generated image is paired with a real one of its class, as R3GAN trains)."""
+        return real_y if real_classes else keys_lib.sample_labels(key, real_y.shape[0], num_classes)
 
     def train_step(state: GANState, batch: dict, base_key: jax.Array) -> tuple[GANState, Metrics]:
         start = state
@@ -119,19 +126,21 @@ def make_train_step(config: ml_collections.ConfigDict, phases: tuple[Phase, ...]
             if phase.every > 1:
                 inputs = lazy_inputs(phase, keys, images[-1], labels[-1], z_dim, num_classes,
                                      state.aux)
+                if real_classes:
+                    inputs = dataclasses.replace(inputs, fake_y=labels[-1])
                 due = None if lazy_due is None else lazy_due[phase.name]
                 state, m = run_lazy_phase(phase, models, txs[phase.network], state, inputs, due)
             elif phase.network == "d":
                 for i in range(n_critic):
                     inputs = PhaseInputs(
                         images[i], labels[i], keys_lib.sample_noise(keys["d_z"][i], batch_size, z_dim),
-                        keys_lib.sample_labels(keys["d_y"][i], batch_size, num_classes),
+                        fake_labels(keys["d_y"][i], labels[i]),
                         phase_keys(keys, phase, i), state.aux)
                     state, m = run_phase(phase, models, d_tx, state, inputs)
             else:
                 inputs = PhaseInputs(
                     images[-1], labels[-1], keys_lib.sample_noise(keys["g_z"], batch_size, z_dim),
-                    keys_lib.sample_labels(keys["g_y"], batch_size, num_classes),
+                    fake_labels(keys["g_y"], labels[-1]),
                     phase_keys(keys, phase), state.aux)
                 state, m = run_phase(phase, models, g_tx, state, inputs)
             metrics.update(m)

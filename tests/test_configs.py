@@ -30,8 +30,14 @@ def test_config_is_valid_and_documented(name):
         assert "Hardware" in module_doc
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("stylegan2_")
-                                  and n != "stylegan2_fashion_mnist" else n for n in CONFIGS])
+def _slow(name: str) -> bool:
+    """The large-resolution presets (one fast config per architecture stays in `make test`)."""
+    return name.startswith(("stylegan2_", "r3gan_")) and name not in (
+        "stylegan2_fashion_mnist", "r3gan_cifar10")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if _slow(n) else n
+                                  for n in CONFIGS])
 def test_config_trains_two_steps_when_shrunk(name, tmp_path):
     """The config's architecture, loss, regularizers, augmentation and conditioning, with
     narrow layers on synthetic data of its resolution and channels."""
@@ -41,6 +47,11 @@ def test_config_trains_two_steps_when_shrunk(name, tmp_path):
                             mbstd_group=min(config.model.mbstd_group, 4))
         config.dataset.resolution = min(config.dataset.resolution, 64)
         config.lazy_dispatch = "cond"  # one program for both steps: half the compile time
+    if config.model.architecture == "r3gan":  # the same stages, 8 channels wide, at most 64 px
+        config.model.update(z_dim=8, stage_widths=(), stage_groups=(), stage_blocks=(),
+                            embed_dim=0)
+        config.dataset.resolution = min(config.dataset.resolution, 64)
+    config.model.num_classes = min(config.model.num_classes, 10)  # ImageNet's 1000: 10 here
     res, ch = config.dataset.resolution, config.dataset.channels
     images, _ = synthetic_images(64, res, ch)
     labels = np.arange(64, dtype=np.int32) % 10

@@ -54,6 +54,30 @@ def test_wasserstein():
     assert float(losses.g_wasserstein(FAKE)) == pytest.approx(1.25)
 
 
+def test_relativistic_pairs_by_position():
+    # pairs (2.0, 0.5) and (-1.0, -3.0): D sees r - f = 1.5, 2.0; G sees f - r = -1.5, -2.0
+    d = float(losses.d_relativistic(REAL, FAKE))
+    g = float(losses.g_relativistic(FAKE, REAL))
+    assert d == pytest.approx((softplus(-1.5) + softplus(-2.0)) / 2, rel=1e-6)
+    assert g == pytest.approx((softplus(1.5) + softplus(2.0)) / 2, rel=1e-6)
+    # Pairing, not all-pairs: swapping the fakes changes the loss.
+    assert float(losses.d_relativistic(REAL, FAKE[::-1])) != pytest.approx(d)
+
+
+def test_relativistic_gradient_signs():
+    """D's loss falls as D(real) rises or D(fake) falls; G's falls as D(fake) rises:
+    ∂L_D/∂r_i = -σ(-(r_i - f_i))/n < 0, ∂L_D/∂f_i = +σ(-(r_i - f_i))/n, ∂L_G/∂f_i < 0."""
+    import jax
+
+    dr, df = jax.grad(losses.d_relativistic, argnums=(0, 1))(REAL, FAKE)
+    sig = lambda t: 1 / (1 + math.exp(-t))  # noqa: E731
+    np.testing.assert_allclose(dr, [-sig(-1.5) / 2, -sig(-2.0) / 2], rtol=1e-6)
+    np.testing.assert_allclose(df, -np.asarray(dr), rtol=1e-6)
+    gf = jax.grad(losses.g_relativistic)(FAKE, REAL)
+    np.testing.assert_allclose(gf, [-sig(1.5) / 2, -sig(2.0) / 2], rtol=1e-6)
+
+
 def test_registries_cover_the_same_names():
     assert set(losses.D_LOSSES) == set(losses.G_LOSSES) == {
-        "non_saturating", "minimax", "least_squares", "hinge", "wasserstein"}
+        "non_saturating", "minimax", "least_squares", "hinge", "wasserstein", "relativistic"}
+    assert losses.PAIRED_G_LOSSES <= set(losses.G_LOSSES)

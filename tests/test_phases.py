@@ -161,3 +161,24 @@ def test_mean_metrics_average_lazy_phases_over_the_steps_they_ran():
     assert trainer._mean_metrics(fetched, lazy) == {"d_loss": 2.0, "d_reg_loss": 4.0, "d_r1": 2.0,
                                                     "d_reg_grad_norm": 1.0}
     assert trainer._mean_metrics(fetched[1:], lazy) == {"d_loss": 3.0}
+
+
+def test_real_fake_labels_pair_each_generated_image_with_its_real_class(tiny_config, monkeypatch):
+    """loss.fake_labels='real' (R3GAN): every phase generates for the real batch's classes;
+    'sampled' draws its own. A term records how many generated labels differ from real ones."""
+
+    def label_gap(config):
+        def fn(view, carried):
+            gap = jnp.sum(view.fake_y != view.real_y).astype(jnp.float32)
+            return jnp.zeros(()), {"d_label_gap": gap}, carried
+        return terms.Term("label_gap", "d", fn, metrics=("d_label_gap",))
+
+    monkeypatch.setitem(terms.TERMS, "label_gap", label_gap)
+    tiny_config.model.num_classes = 10
+    tiny_config.loss.update(d_loss="relativistic", g_loss="relativistic", fake_labels="real")
+    _, _, history, _ = _train(tiny_config, 2)
+    assert [float(m["d_label_gap"]) for _, m in history] == [0.0, 0.0]
+    assert all(np.isfinite(float(m["g_loss"])) for _, m in history)
+    tiny_config.loss.fake_labels = "sampled"
+    _, _, history, _ = _train(tiny_config, 1)
+    assert float(history[0][1]["d_label_gap"]) > 0

@@ -5,10 +5,11 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.errors import ConfigError
-from gan_jax.models import biggan, dcgan, resnet, stylegan2
+from gan_jax.models import biggan, dcgan, r3gan, resnet, stylegan2
 
 # Each has layout(), Generator, Discriminator and optionally G_FIELDS / D_FIELDS.
-_MODULES = {"dcgan": dcgan, "sngan": resnet, "biggan": biggan, "stylegan2": stylegan2}
+_MODULES = {"dcgan": dcgan, "sngan": resnet, "biggan": biggan, "stylegan2": stylegan2,
+            "r3gan": r3gan}
 ARCHITECTURES = tuple(_MODULES)
 
 
