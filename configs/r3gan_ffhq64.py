@@ -18,7 +18,7 @@ Augmentation: ADA's ops with cutout ('bgcc'), where R3GAN fires its colour ops a
 probability. Run length here: the schedule's 20M images. Not reproduced: R3GAN's x-flipped
 copy of the dataset (--mirror) and its separate real batch for G's step (G pairs its
 images with the step's last real batch here).
-Cited: FID 1.95 as reported by Huang et al. 2024 (50k samples against the training set).
+Cited: FID 1.95 as reported by Huang et al. 2024.
 Result here: not yet measured here.
 """
 
