@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from typing import Any
 
 import jax
@@ -225,6 +226,27 @@ def check_compatible(folder: str, abstract_state: GANState) -> None:
                           f"with (saved in its folder and in config.json), or a new workdir")
 
 
+def _no_manifest_warning(step: int, directory) -> None:
+    writers.warn(f"checkpoint {step} in {directory} has no {MANIFEST} (copied from elsewhere, or "
+                 f"written by an older version): its bytes cannot be checked, so it is read as "
+                 f"it is")
+
+
+def _check_readable(folder: str, abstract_state: GANState) -> None:
+    """`check_compatible`, with a folder orbax cannot read (empty, half-copied, no metadata)
+    reported as a damaged checkpoint rather than an exception of orbax's."""
+    try:
+        check_compatible(folder, abstract_state)
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001 (orbax and tensorstore raise many kinds)
+        raise _Damaged(f"incomplete or unreadable ({_first_line(e)})") from None
+
+
+class _Damaged(Exception):
+    pass
+
+
 def restore(manager: ocp.CheckpointManager, abstract_state: GANState, step: int | None = None
             ) -> GANState:
     """Restores ``step`` (default: the latest) into the shardings of ``abstract_state``."""
@@ -235,30 +257,76 @@ def restore(manager: ocp.CheckpointManager, abstract_state: GANState, step: int 
     problem = verify(folder)
     if problem:
         raise CheckpointError(f"checkpoint {step} in {manager.directory} is corrupt: {problem}")
-    check_compatible(folder, abstract_state)
-    return _read_state(manager, step, abstract_state)
+    if not os.path.exists(os.path.join(folder, MANIFEST)):
+        _no_manifest_warning(step, manager.directory)
+    try:
+        _check_readable(folder, abstract_state)
+        return _read_state(manager, step, abstract_state)
+    except _Damaged as e:
+        raise CheckpointError(f"checkpoint {step} in {manager.directory} is {e}") from None
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"checkpoint {step} in {manager.directory} is unreadable "
+                              f"({_first_line(e)})") from None
 
 
 def _read_state(manager: ocp.CheckpointManager, step: int, abstract_state: GANState) -> GANState:
     return manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))["state"]
 
 
+def damaged_dir(directory) -> str:
+    """Where damaged checkpoints are set aside: ``W/damaged_checkpoints`` beside
+    ``W/checkpoints`` (outside it, so orbax never takes them for steps)."""
+    return os.path.join(os.path.dirname(str(directory).rstrip("/")), "damaged_checkpoints")
+
+
+def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:
+    """Moves damaged checkpoint folders into `damaged_dir` (renamed, never deleted), so that
+    the resumed run can save those steps again."""
+    if steps and jax.process_index() == 0:
+        target = damaged_dir(manager.directory)
+        os.makedirs(target, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for step in steps:
+            dest = os.path.join(target, f"{step}.{stamp}")
+            os.replace(os.path.join(str(manager.directory), str(step)), dest)
+            writers.warn(f"damaged checkpoint {step} moved to {dest}")
+    if steps:
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices("gan_jax: damaged checkpoints set aside")
+        manager.reload()
+
+
 def restore_latest(manager: ocp.CheckpointManager, abstract_state: GANState) -> GANState:
     """The newest checkpoint that is complete and intact, reporting each one skipped.
 
-    A checkpoint from another model is an error (the older ones would be too); if every
-    checkpoint is damaged, the run stops rather than start again from step 0.
+    Damaged checkpoints newer than the one restored are moved aside (`_set_aside`). A
+    checkpoint from another model is an error (the older ones would be too); if every
+    checkpoint is damaged, the run stops rather than start again from step 0, and nothing
+    is moved.
     """
     skipped = []
     for step in sorted(manager.all_steps(), reverse=True):
         folder = os.path.join(str(manager.directory), str(step))
         problem = verify(folder)
         if problem is None:
-            check_compatible(folder, abstract_state)
             try:
-                return _read_state(manager, step, abstract_state)
+                _check_readable(folder, abstract_state)
+                if not os.path.exists(os.path.join(folder, MANIFEST)):
+                    _no_manifest_warning(step, manager.directory)
+                state = _read_state(manager, step, abstract_state)
+            except _Damaged as e:
+                problem = str(e)
+            except CheckpointError:
+                raise
             except Exception as e:  # a damaged checkpoint without a manifest fails in many ways
                 problem = f"unreadable ({_first_line(e)})"
+            else:
+                _set_aside(manager, skipped)
+                return state
         writers.warn(f"checkpoint {step} in {manager.directory} is skipped: {problem}")
         skipped.append(step)
     raise CheckpointError(

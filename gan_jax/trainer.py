@@ -24,7 +24,7 @@ import ml_collections
 import numpy as np
 
 from gan_jax import (build as build_lib, checkpoint, config as config_lib, data, datasets, parallel,
-                     phases as phases_lib, preemption, sample, writers)
+                     phases as phases_lib, preemption, sample, workdir_lock, writers)
 from gan_jax.errors import ConfigError, NonFiniteError
 from gan_jax.keys import sample_noise
 from gan_jax.metrics import evaluator
@@ -108,7 +108,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
         raise ConfigError(f"model.num_classes={config.model.num_classes} but {dataset.description} "
                           f"has {dataset.num_classes} classes")
     prepare_workdir(workdir)
+    with workdir_lock.hold(workdir):
+        return _train(config, workdir, run, mesh, dataset)
 
+
+def _train(config, workdir, run, mesh, dataset) -> GANState:
+    """`train_and_evaluate` once the workdir is prepared and locked."""
     manager = checkpoint.make_manager(workdir, config)
     if manager.all_steps():
         state = checkpoint.restore_latest(manager, run.abstract_state())

@@ -364,3 +364,69 @@ def test_unwritable_workdir_is_one_line_status_2(synthetic_npz, tmp_path):
     result = _run(_command(tmp_path / "a_file" / "run", synthetic_npz), _env())
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: workdir") and "not writable" in result.stderr
+
+
+def test_a_damaged_checkpoint_is_moved_aside_and_its_step_saved_again(tiny_config, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    tiny_config.num_steps, tiny_config.checkpoint_every = 4, 2
+    train_and_evaluate(tiny_config, str(tmp_path))
+    victim = _largest_file(tmp_path / "checkpoints" / "4")
+    data = bytearray(open(victim, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(victim, "wb").write(bytes(data))
+    state = train_and_evaluate(tiny_config, str(tmp_path))  # resumes at 2, retrains to 4
+    assert int(state.step) == 4
+    moved = os.listdir(tmp_path / "damaged_checkpoints")
+    assert len(moved) == 1 and moved[0].startswith("4.")
+    assert _committed(tmp_path) == [2, 4] and checkpoint.verify(str(tmp_path / "checkpoints" / "4")) is None
+    assert any("damaged checkpoint 4 moved to" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("damage", ["empty", "no_metadata"])
+def test_an_empty_or_half_copied_checkpoint_is_damaged_not_a_traceback(tiny_config, tmp_path, damage):
+    tiny_config.num_steps, tiny_config.checkpoint_every = 2, 2
+    train_and_evaluate(tiny_config, str(tmp_path))
+    folder = tmp_path / "checkpoints" / "6"
+    if damage == "empty":
+        os.makedirs(folder)
+    else:  # a copy that stopped before the metadata: the state's data files only
+        import shutil
+        shutil.copytree(tmp_path / "checkpoints" / "2", folder)
+        for rel in (checkpoint.MANIFEST, "_CHECKPOINT_METADATA", "state/_METADATA",
+                    "state/manifest.ocdbt"):
+            os.remove(folder / rel)
+    config = tiny_config
+    with pytest.raises(CheckpointError, match="checkpoint 6 in .* is (incomplete|unreadable)"):
+        checkpoint.restore(checkpoint.make_manager(str(tmp_path), config), _abstract(config), 6)
+    config.num_steps = 3
+    state = train_and_evaluate(config, str(tmp_path))
+    assert int(state.step) == 3
+    assert [n.split(".")[0] for n in os.listdir(tmp_path / "damaged_checkpoints")] == ["6"]
+
+
+def test_a_checkpoint_without_manifest_is_restored_with_a_warning(tiny_config, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    tiny_config.num_steps, tiny_config.checkpoint_every = 2, 2
+    train_and_evaluate(tiny_config, str(tmp_path))
+    os.remove(tmp_path / "checkpoints" / "2" / checkpoint.MANIFEST)
+    tiny_config.num_steps = 3
+    assert int(train_and_evaluate(tiny_config, str(tmp_path)).step) == 3
+    assert any("has no gan_jax_manifest.json" in r.getMessage() for r in caplog.records)
+
+
+def test_a_second_training_process_on_a_workdir_is_refused(synthetic_npz, tmp_path, compile_cache):
+    from gan_jax import workdir_lock
+
+    os.makedirs(tmp_path / "samples")
+    with workdir_lock.hold(str(tmp_path)):  # this test process is the running trainer
+        done = _run(_command(tmp_path, synthetic_npz), _env(compile_cache))
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: workdir") and f"pid {os.getpid()}" in last and "in use" in last
+    assert "Traceback" not in done.stderr and not os.path.exists(tmp_path / "checkpoints")
+    # A lock left by a process that died (kill -9 leaves the file, the OS drops the lock).
+    with open(tmp_path / workdir_lock.LOCK, "w") as f:
+        f.write('{"pid": 999999, "host": "gone", "started": "2026-01-01T00:00:00"}')
+    done = _run(_command(tmp_path, synthetic_npz), _env(compile_cache))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "took over the lock" in done.stderr and "pid 999999 on gone" in done.stderr
