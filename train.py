@@ -21,7 +21,7 @@ flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and log
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}; fields are set as --config.<field>=<value>")
-    if FLAGS.config is None or FLAGS.workdir is None:
+    if FLAGS.config is None or not FLAGS.workdir:
         cli.fail("both --config and --workdir are required, e.g. "
                  "python train.py --config configs/dcgan_fashion_mnist.py --workdir runs/fmnist")
     from gan_jax import trainer  # after flag parsing, so --help stays fast

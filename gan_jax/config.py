@@ -57,6 +57,7 @@ distributed.*        enabled (None: auto), coordinator_address, num_processes, p
 """
 
 import json
+import math
 
 import ml_collections
 from ml_collections import config_dict
@@ -251,6 +252,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
                           f"adjoint or subpixel")
     if config.model.num_classes < 0:
         raise ConfigError(f"model.num_classes={config.model.num_classes} must be >= 0")
+    for field in ("z_dim", "g_width", "d_width"):
+        if config.model[field] < 1:
+            raise ConfigError(f"model.{field}={config.model[field]} must be >= 1")
+    if config.seed < 0:
+        raise ConfigError(f"seed={config.seed} must be >= 0")
+    if ds.max_examples < 0:
+        raise ConfigError(f"dataset.max_examples={ds.max_examples} must be >= 0 (0: every example)")
+    if config.sample.num_images < 1:
+        raise ConfigError(f"sample.num_images={config.sample.num_images} must be >= 1")
+    if config.sample.standing_stats < 1:
+        raise ConfigError(f"sample.standing_stats={config.sample.standing_stats} must be >= 1 "
+                          f"(BatchNorm statistics of the sampling generator come from that many "
+                          f"generated images)")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"model.dtype={config.model.dtype!r} must be float32, bfloat16 or float16")
     if not 0.0 <= config.ema.decay < 1.0:
@@ -259,9 +273,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError("ema.half_life_kimg and ema.rampup must be >= 0")
     for side in ("g", "d"):
         opt = config.optimizer[side]
+        for field in ("learning_rate", "b1", "b2", "eps", "weight_decay", "l1", "l2", "grad_clip",
+                      "final_learning_rate", "final_b2"):
+            if opt[field] is not None and not math.isfinite(opt[field]):
+                raise ConfigError(f"optimizer.{side}.{field}={opt[field]} must be a finite number")
         for field in ("learning_rate", "weight_decay", "l1", "l2", "grad_clip"):
             if opt[field] < 0:
                 raise ConfigError(f"optimizer.{side}.{field}={opt[field]} must be >= 0")
+        for field in ("b1", "b2"):
+            if not 0.0 <= opt[field] < 1.0:
+                raise ConfigError(f"optimizer.{side}.{field}={opt[field]} must be in [0, 1) "
+                                  f"(Adam's moment decay)")
+        if opt.eps <= 0:
+            raise ConfigError(f"optimizer.{side}.eps={opt.eps} must be > 0")
         if opt.final_learning_rate is not None and opt.final_learning_rate < 0:
             raise ConfigError(f"optimizer.{side}.final_learning_rate={opt.final_learning_rate} "
                               f"must be >= 0")

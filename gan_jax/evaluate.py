@@ -71,7 +71,10 @@ def run(workdir: str, metric_names: str, num_samples: int | None, step: int | No
         config.eval.inception_weights = inception_weights
     names = evaluator.parse_metrics(metric_names, config.model.num_classes)
     split = split or config.eval.split
-    num_samples = num_samples or config.eval.num_samples
+    num_samples = config.eval.num_samples if num_samples is None else num_samples
+    if num_samples < 2:
+        raise ConfigError(f"--num_samples={num_samples}: the metrics need at least 2 samples "
+                          f"(their statistics are over samples; 10000 is the usual count)")
     mesh = parallel.create_mesh()
     run_ = build.build(config, mesh)
 

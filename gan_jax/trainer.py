@@ -133,6 +133,7 @@ def _train(config, workdir, run, mesh, dataset) -> GANState:
 
     writers.log("phases: " + "; ".join(
         f"{p.name} every {p.every}: {', '.join(t.name for t in p.terms)}" for p in run.phases))
+    skipped_before = _skipped_steps(state)
     step_fn = run.stepper()
     sampler = make_grid_sampler(run)
     evaluate = evaluator.make_evaluation(config, run) if config.eval_every else None
@@ -153,7 +154,29 @@ def _train(config, workdir, run, mesh, dataset) -> GANState:
         if best_manager:
             best_manager.close()
         writer.close()
+    _report_skipped(state, start_step, skipped_before)
     return state
+
+
+def _skipped_steps(state: GANState) -> int:
+    """Steps discarded as non-finite so far (``nonfinite='skip'``; 0 otherwise)."""
+    if "nonfinite" not in state.aux:
+        return 0
+    return int(jax.device_get(state.aux["nonfinite"]["skipped_steps"]))
+
+
+def _report_skipped(state: GANState, start_step: int, before: int) -> None:
+    """With ``nonfinite='skip'``: a warning when steps were skipped, an error when every step
+    of this invocation was (the networks learnt nothing)."""
+    ran = int(jax.device_get(state.step)) - start_step
+    skipped = _skipped_steps(state) - before
+    if not skipped:
+        return
+    if skipped >= ran:
+        raise NonFiniteError(f"every one of the {ran} steps of this run was skipped as non-finite "
+                             f"(nonfinite=skip): the networks did not change. Lower the learning "
+                             f"rates, add grad_clip or a regularizer, or check the data")
+    writers.warn(f"{skipped} of {ran} steps were skipped as non-finite (nonfinite=skip)")
 
 
 def _loop(config, workdir, state, start_step, step_fn, stream, train_key, manager, writer,

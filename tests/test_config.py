@@ -43,6 +43,17 @@ def test_expected_configs_exist():
     ("model.dtype", "int8", "model.dtype"),
     ("ema.decay", 1.0, "ema.decay"),
     ("optimizer.d.learning_rate", -1.0, "optimizer.d.learning_rate"),
+    ("optimizer.g.learning_rate", float("nan"), "optimizer.g.learning_rate=nan must be a finite"),
+    ("optimizer.d.learning_rate", float("inf"), "optimizer.d.learning_rate=inf must be a finite"),
+    ("optimizer.g.b1", 1.5, "optimizer.g.b1=1.5 must be in"),
+    ("optimizer.d.b2", 1.0, "optimizer.d.b2=1.0 must be in"),
+    ("optimizer.g.eps", 0.0, "optimizer.g.eps"),
+    ("dataset.max_examples", -5, "dataset.max_examples=-5 must be >= 0"),
+    ("sample.standing_stats", 0, "sample.standing_stats=0 must be >= 1"),
+    ("sample.num_images", 0, "sample.num_images=0 must be >= 1"),
+    ("model.z_dim", 0, "model.z_dim=0 must be >= 1"),
+    ("model.g_width", 0, "model.g_width=0 must be >= 1"),
+    ("seed", -1, "seed=-1 must be >= 0"),
 ])
 def test_invalid_values(field, value, match):
     config = config_lib.base_config()

@@ -430,3 +430,28 @@ def test_a_second_training_process_on_a_workdir_is_refused(synthetic_npz, tmp_pa
     done = _run(_command(tmp_path, synthetic_npz), _env(compile_cache))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "took over the lock" in done.stderr and "pid 999999 on gone" in done.stderr
+
+
+def test_nonfinite_skip_on_every_step_is_an_error(tiny_config, tmp_path, monkeypatch):
+    run_phase = train_step.run_phase
+
+    def always_nan(phase, models, tx, state, inputs):
+        if phase.network == "d":
+            inputs = dataclasses.replace(inputs, real=inputs.real * jnp.nan)
+        return run_phase(phase, models, tx, state, inputs)
+
+    monkeypatch.setattr(train_step, "run_phase", always_nan)
+    tiny_config.nonfinite, tiny_config.num_steps = "skip", 3
+    with pytest.raises(NonFiniteError, match="every one of the 3 steps of this run was skipped"):
+        train_and_evaluate(tiny_config, str(tmp_path))
+
+
+def test_empty_cache_variable_and_empty_workdir(monkeypatch, synthetic_npz, tmp_path):
+    from gan_jax.metrics import evaluator
+
+    monkeypatch.setenv("GAN_JAX_CACHE", "")
+    assert evaluator.default_cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "gan_jax")
+    done = _run(_command("", synthetic_npz), _env(), cwd=str(tmp_path))
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith(
+        "error: both --config and --workdir are required")
+    assert os.listdir(tmp_path) == []

@@ -117,7 +117,8 @@ def _count(n: int) -> str:
 
 
 def default_cache_dir() -> str:
-    return os.environ.get("GAN_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "gan_jax"))
+    # An empty $GAN_JAX_CACHE counts as unset (never the current directory).
+    return os.environ.get("GAN_JAX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "gan_jax")
 
 
 def reference_cache_path(ds: ml_collections.ConfigDict, split: str, net, cache_dir: str) -> str:
