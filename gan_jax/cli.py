@@ -85,11 +85,30 @@ def _describe_flag_error(argv: list[str], error: Exception) -> str:
     return " ".join(str(text).split())
 
 
+def _config_load_error(argv: list[str], error: BaseException) -> str | None:
+    """One line for a config file that cannot be loaded (a syntax error, an exception in
+    ``get_config``, an argument it does not take), or None for other flag errors."""
+    spec = _config_file_arg(argv) or ""
+    text = str(error)
+    if "Traceback" in text or not isinstance(error, (flags.Error, KeyError, AttributeError,
+                                                     ValueError, TypeError)):
+        last = [line.strip() for line in text.splitlines() if line.strip()]
+        last = last[-1] if "Traceback" in text and last else f"{type(error).__name__}: {error}"
+        if isinstance(error, SyntaxError):
+            last = f"SyntaxError: {error.msg} (line {error.lineno})"
+        path, _, arg = spec.partition(":")
+        if arg and "positional argument" in last:
+            return (f"the config file {path} takes no argument, but --config={spec} passes "
+                    f"{arg!r}; drop ':{arg}'")
+        return f"cannot load the config file {path or spec}: {last}"
+    return None
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv)
-    except (flags.Error, KeyError, AttributeError, ValueError, TypeError) as e:
-        fail(_describe_flag_error(argv, e))
+    except Exception as e:  # noqa: BLE001 (a config file can raise anything while loading)
+        fail(_config_load_error(argv, e) or _describe_flag_error(argv, e))
     return []
 
 

@@ -68,19 +68,35 @@ def _jsonable(v):
 
 
 def _truncate_jsonl(path: str, resume_step: int) -> None:
+    """Keeps the records of steps up to ``resume_step``. Lines that are not a record (bytes
+    that are not UTF-8, JSON that is not an object with an integer step) never stop a
+    resume: they are appended to ``<path>.damaged`` with a warning. A last line without its
+    newline, cut short by a crash, is dropped silently."""
     if not os.path.exists(path):
         return
-    with open(path) as f:
-        lines = f.readlines()
-    keep = []
-    for line in lines:
+    with open(path, "rb") as f:
+        lines = f.read().splitlines(keepends=True)
+    if lines and not lines[-1].endswith(b"\n"):
+        lines.pop()  # a write the crash cut short
+    keep, bad = [], []
+    for raw in lines:
         try:
-            if json.loads(line)["step"] <= resume_step:
-                keep.append(line)
-        except (ValueError, KeyError):
-            continue  # a line cut short by a crash
+            record = json.loads(raw.decode("utf-8"))
+            step = record.get("step") if isinstance(record, dict) else None
+        except (UnicodeDecodeError, ValueError):
+            step = None
+        if isinstance(step, int) and not isinstance(step, bool):
+            if step <= resume_step:
+                keep.append(raw)
+        elif raw.strip():
+            bad.append(raw)
+    if bad:
+        with open(path + ".damaged", "ab") as f:
+            f.writelines(bad)
+        warn(f"{len(bad)} damaged line(s) of {path} set aside in {path}.damaged; the log keeps "
+             f"its {len(keep)} good records up to step {resume_step}")
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with open(tmp, "wb") as f:
         f.writelines(keep)
     os.replace(tmp, path)
 

@@ -7,6 +7,7 @@ compilation cache, so a restarted process skips compiling the step.
 import dataclasses
 import glob
 import hashlib
+import json
 import logging
 import os
 import random
@@ -455,3 +456,18 @@ def test_empty_cache_variable_and_empty_workdir(monkeypatch, synthetic_npz, tmp_
     assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith(
         "error: both --config and --workdir are required")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_damaged_metrics_log_never_stops_a_resume(tiny_config, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    tiny_config.num_steps, tiny_config.checkpoint_every, tiny_config.log_every = 4, 4, 2
+    train_and_evaluate(tiny_config, str(tmp_path))
+    log = tmp_path / "metrics.jsonl"
+    good = log.read_bytes()
+    log.write_bytes(good + b"\xff\xfe not utf-8\n[1, 2]\n{\"step\": \"x\"}\n7\n{\"step\": 9, \"d_lo")
+    tiny_config.num_steps = 6
+    train_and_evaluate(tiny_config, str(tmp_path))
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == [2, 4, 6]
+    assert (tmp_path / "metrics.jsonl.damaged").read_bytes().count(b"\n") == 4
+    assert any("4 damaged line(s)" in r.getMessage() for r in caplog.records)

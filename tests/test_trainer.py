@@ -8,6 +8,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from conftest import REPO
 from test_checkpoint import _abstract
@@ -90,3 +91,21 @@ def test_ill_typed_field_and_bad_values_are_status_2(tmp_path, synthetic_npz):
     assert result.stderr.strip().splitlines()[-1].startswith("error: batch_size=15 must be a positive multiple of the 2 devices")
     result = _train_cli(tmp_path, "--config.dataset.source=idx", f"--config.dataset.path={tmp_path}/none")
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("source, spec, message", [
+    ("def get_config(:\n    pass\n", "{f}", "cannot load the config file {f}: SyntaxError: invalid syntax (line 1)"),
+    ("def get_config():\n    raise RuntimeError('boom')\n", "{f}", "cannot load the config file {f}: RuntimeError: boom"),
+    ("def get_config():\n    return None\n", "{f}:foo", "the config file {f} takes no argument, but --config={f}:foo passes 'foo'"),
+])
+def test_a_config_file_that_cannot_load_is_one_line(tmp_path, source, spec, message):
+    path = tmp_path / "cfg.py"
+    path.write_text(source)
+    f = str(path)
+    cmd = [sys.executable, os.path.join(REPO, "train.py"), "--config", spec.format(f=f),
+           "--workdir", str(tmp_path / "w")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: " + message.format(f=f)) and "Traceback" not in result.stderr
+    assert not os.path.exists(tmp_path / "w")
