@@ -88,6 +88,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval_every = 0
     c.nonfinite = "stop"
     c.lazy_dispatch = "variants"  # lazy phases: 'variants' (one program per due pattern) | 'cond'
+    c.resume_changes = False  # True: resume even though seed, dataset or model differ from config.json
 
     c.dataset = ml_collections.ConfigDict(dict(
         name="fashion_mnist",   # tfds name, and the key for well-known local copies
@@ -326,6 +327,32 @@ def from_dict(values: dict) -> ml_collections.ConfigDict:
     except (KeyError, TypeError) as e:
         raise ConfigError(f"the saved config does not fit this version of gan_jax: {e}") from None
     return config
+
+
+# Fields whose change makes a resumed run another experiment under the old name.
+_IDENTITY = ("seed", "dataset.name", "dataset.source", "dataset.path", "dataset.split",
+             "dataset.resolution", "dataset.channels", "dataset.resize", "dataset.max_examples")
+# Fields that may differ between the starts of one run without a word.
+_UNLOGGED = ("resume_changes",)
+
+
+def resume_differences(saved: dict, config: ml_collections.ConfigDict
+                       ) -> tuple[list[str], list[str]]:
+    """(identity changes, other changes) between a workdir's saved config.json and the config
+    of a resuming start, each as 'field: old -> new'."""
+    old, new = _flatten(saved), _flatten(config.to_dict())
+    identity, other = [], []
+    for name in sorted(set(old) | set(new)):
+        a, b = old.get(name), new.get(name)
+        if isinstance(a, list):
+            a = tuple(a)
+        if isinstance(b, list):
+            b = tuple(b)
+        if a == b or name in _UNLOGGED:
+            continue
+        line = f"{name}: {a!r} -> {b!r}"
+        (identity if name in _IDENTITY or name.startswith("model.") else other).append(line)
+    return identity, other
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

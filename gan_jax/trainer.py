@@ -17,6 +17,7 @@ noise, folded with the step), ``sample`` (the fixed noise of the sample grids) a
 
 import collections
 import contextlib
+import json
 import os
 
 import jax
@@ -51,6 +52,31 @@ def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
         with open(tmp, "w") as f:
             f.write(config_lib.to_json(config))
         os.replace(tmp, os.path.join(workdir, "config.json"))
+
+
+def check_resume_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+    """Compares a resuming start's config with the workdir's config.json: a different seed,
+    dataset or model would continue another experiment under the old name, so it is refused
+    unless ``resume_changes=True``; every other change (num_steps, learning rates, ...) is
+    logged."""
+    path = os.path.join(workdir, "config.json")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        writers.warn(f"{path} is unreadable ({e}); the resumed config cannot be compared with it")
+        return
+    identity, other = config_lib.resume_differences(saved, config)
+    if identity and not config.resume_changes:
+        raise ConfigError(
+            f"{workdir} was trained with another {identity[0].split(':')[0]} ({identity[0]}"
+            f"{f'; {len(identity) - 1} more such change(s)' if len(identity) > 1 else ''}); resuming "
+            f"would continue another experiment under its name. Use a new --workdir, or add "
+            f"--config.resume_changes=True to resume anyway")
+    for line in identity + other:
+        writers.log(f"resuming with a changed config: {line}")
 
 
 def check_finite(fetched: list[dict], first_step: int, manager) -> None:
@@ -116,6 +142,7 @@ def _train(config, workdir, run, mesh, dataset) -> GANState:
     """`train_and_evaluate` once the workdir is prepared and locked."""
     manager = checkpoint.make_manager(workdir, config)
     if manager.all_steps():
+        check_resume_config(workdir, config)
         state = checkpoint.restore_latest(manager, run.abstract_state())
         writers.log(f"resumed from checkpoint at step {int(state.step)} in {manager.directory}")
     else:

@@ -109,3 +109,30 @@ def test_a_config_file_that_cannot_load_is_one_line(tmp_path, source, spec, mess
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: " + message.format(f=f)) and "Traceback" not in result.stderr
     assert not os.path.exists(tmp_path / "w")
+
+
+def test_resuming_with_another_seed_or_dataset_is_refused_other_changes_logged(tiny_config, tmp_path,
+                                                                               caplog):
+    import logging
+
+    from gan_jax.errors import ConfigError
+
+    caplog.set_level(logging.INFO)
+    tiny_config.num_steps = 2
+    train_and_evaluate(tiny_config, str(tmp_path))
+    before = sorted(os.listdir(tmp_path / "checkpoints"))
+    for field, value in (("seed", 7), ("dataset.max_examples", 128), ("model.z_dim", 8)):
+        changed = tiny_config.copy_and_resolve_references()
+        section, _, leaf = field.rpartition(".")
+        (changed[section] if section else changed)[leaf] = value
+        changed.num_steps = 3
+        with pytest.raises(ConfigError, match=f"was trained with another {field} .*resume_changes=True"):
+            train_and_evaluate(changed, str(tmp_path))
+        assert sorted(os.listdir(tmp_path / "checkpoints")) == before
+    changed = tiny_config.copy_and_resolve_references()
+    changed.update(seed=7, num_steps=3, resume_changes=True)
+    changed.optimizer.g.learning_rate = 1e-4
+    assert int(train_and_evaluate(changed, str(tmp_path)).step) == 3
+    logged = [r.getMessage() for r in caplog.records if "resuming with a changed config" in r.getMessage()]
+    assert any("seed: 0 -> 7" in m for m in logged) and any("num_steps: 2 -> 3" in m for m in logged)
+    assert any("optimizer.g.learning_rate: 0.0002 -> 0.0001" in m for m in logged)
