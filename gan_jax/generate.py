@@ -268,7 +268,7 @@ def write_gif(frames: np.ndarray, path: str, fps: float) -> None:
 def _write_dir(images: np.ndarray, outdir: str, names: list[str]) -> None:
     cli.output_path(os.path.join(outdir, names[0]))
     for image, name in zip(images, names):
-        sample.save_png(image, os.path.join(outdir, name))
+        _written(os.path.join(outdir, name), lambda p, image=image: sample.save_png(image, p))
 
 
 def _check_request(o: dict) -> None:
@@ -296,6 +296,41 @@ def _check_request(o: dict) -> None:
         raise ConfigError(f"--frames={o['frames']} must be at least 2 (the two ends)")
     if o["batch_size"] < 1 or o["fps"] <= 0:
         raise ConfigError("--batch_size and --fps must be positive")
+    for flag, ext in (("out", ".png"), ("gif", ".gif")):
+        if o[flag] and not o[flag].lower().endswith(ext):
+            raise ConfigError(f"--{flag}={o[flag]!r}: the file must end in {ext}")
+
+
+def _npz_path(path: str) -> str:
+    """numpy appends .npz to a name without it; say the name it really writes."""
+    return path if path.lower().endswith(".npz") else path + ".npz"
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 34
+
+
+def _check_fits(n: int, config, what: str) -> None:
+    """Refuses a request whose uint8 images alone would take over half the machine's memory
+    (they are held together for a grid or an .npz), before any generation starts."""
+    r, c = config.dataset.resolution, config.dataset.channels
+    need = n * r * r * c
+    if need > _memory_bytes() // 2:
+        raise ConfigError(f"{what}: {n:,} images of {r}x{r}x{c} need {need / 2**30:.1f} GiB at once, "
+                          f"more than half of this machine's memory; use fewer seeds, or several "
+                          f"runs over seed ranges")
+
+
+def _written(path: str, write) -> str:
+    """Runs ``write(path)``; an unwritable path is a one-line error."""
+    try:
+        write(cli.output_path(path))
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
+    return path
 
 
 def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None = None,
@@ -325,6 +360,8 @@ def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None 
 
     run = run or load_run(workdir, checkpoint_, check_classes, trunc, noise_mode)
     check_classes(run.config)
+    _check_fits(max(len(seed_list), len(path_seeds) * frames, len(classes) * frames *
+                    max(len(seed_list), 1)), run.config, "--seeds" if seed_list else "the interpolation")
     options = dict(truncation=truncation, batch_size=batch_size)
     written = []
 
@@ -332,15 +369,15 @@ def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None 
         images, labels = seed_images(run, seed_list, class_, **options)
         if out:
             rows, cols = shape or (None, None)
-            sample.save_png(sample.make_grid(images, rows=rows, cols=cols), cli.output_path(out))
-            written.append(out)
+            written.append(_written(out, lambda p: sample.save_png(
+                sample.make_grid(images, rows=rows, cols=cols), p)))
         if outdir:
             _write_dir(images, outdir, [f"seed{s:04d}.png" for s in seed_list])
             written.append(outdir)
         if npz:
-            np.savez(cli.output_path(npz), images=images, seeds=np.asarray(seed_list, np.int64),
-                     labels=labels if run.config.model.num_classes else np.full(len(labels), -1, np.int32))
-            written.append(npz)
+            written.append(_written(_npz_path(npz), lambda p: np.savez(
+                p, images=images, seeds=np.asarray(seed_list, np.int64),
+                labels=labels if run.config.model.num_classes else np.full(len(labels), -1, np.int32))))
         return written
 
     if interpolate:
@@ -350,12 +387,10 @@ def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None 
     # One animation frame shows every row's image at that time, side by side.
     animation = np.stack([sample.make_grid(strips[:, j], rows=1) for j in range(strips.shape[1])])
     if out:
-        sample.save_png(sample.make_grid(strips.reshape(-1, *strips.shape[2:]), rows=len(strips),
-                                         cols=strips.shape[1]), cli.output_path(out))
-        written.append(out)
+        written.append(_written(out, lambda p: sample.save_png(sample.make_grid(
+            strips.reshape(-1, *strips.shape[2:]), rows=len(strips), cols=strips.shape[1]), p)))
     if gif:
-        write_gif(animation, cli.output_path(gif), fps)
-        written.append(gif)
+        written.append(_written(gif, lambda p: write_gif(animation, p, fps)))
     if outdir:
         _write_dir(animation, outdir, [f"frame{j:04d}.png" for j in range(len(animation))])
         written.append(outdir)

@@ -216,6 +216,9 @@ def test_choosing_the_checkpoint(runs, workdirs, tmp_path):
     (dict(interpolate="4", out="x.png"), "at least two points"),
     (dict(interpolate="0,1", frames=1, out="x.png"), "--frames=1"),
     (dict(seeds="0", batch_size=0, out="x.png"), "--batch_size"),
+    (dict(seeds="0", out="grid"), "--out='grid': the file must end in .png"),
+    (dict(seeds="0", out="grid.jpg"), "--out='grid.jpg': the file must end in .png"),
+    (dict(interpolate="0,1", gif="a.png"), "--gif='a.png': the file must end in .gif"),
 ])
 def test_requests_that_cannot_work_fail_before_reading_anything(options, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
@@ -252,3 +255,18 @@ def test_cli_user_errors_are_one_line_and_status_2(workdirs, tmp_path, args, mes
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr[-2000:]
     assert not os.path.exists(tmp_path / "g.png")
 
+
+
+def test_npz_without_extension_names_the_file_written(runs, tmp_path):
+    written = gen.generate("unused", seeds="0-1", npz=str(tmp_path / "samples_noext"), run=runs["uncond"])
+    assert written == [str(tmp_path / "samples_noext.npz")] and os.path.exists(written[0])
+
+
+def test_unwritable_output_and_too_many_seeds_are_one_line(runs, tmp_path, monkeypatch):
+    os.makedirs(tmp_path / "taken.png")  # a directory where the PNG should go
+    with pytest.raises(ConfigError, match="cannot write .*taken.png"):
+        gen.generate("unused", seeds="0", out=str(tmp_path / "taken.png"), run=runs["uncond"])
+    monkeypatch.setattr(gen, "_memory_bytes", lambda: 2 * 1000 * 28 * 28)
+    with pytest.raises(ConfigError, match=r"--seeds: 1,001 images of .* more than half of this machine"):
+        gen.generate("unused", seeds="0-1000", npz=str(tmp_path / "s.npz"), run=runs["uncond"])
+    assert not os.path.exists(tmp_path / "s.npz")
