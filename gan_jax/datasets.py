@@ -29,6 +29,7 @@ import os
 import shutil
 import socket
 import threading
+import zipfile
 
 import ml_collections
 import numpy as np
@@ -118,8 +119,15 @@ def load_idx(directory: str, split: str) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def _list_images(directory: str) -> list[str]:
-    files = []
-    for root, _, names in os.walk(directory, followlinks=True):
+    """Image files under ``directory``, symbolic links followed; a folder reached again
+    through a link (a loop, or two links to one folder) is read once."""
+    files, seen = [], set()
+    for root, dirs, names in os.walk(directory, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
         files += [os.path.join(root, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
     return sorted(files)
 
@@ -137,8 +145,13 @@ def _decode(path: str, channels: int, convert_channels: bool) -> np.ndarray:
             have = _MODE_CHANNELS.get(im.mode, len(im.getbands()))
             if have != channels and not convert_channels:
                 raise DataError(f"{path} has {have} channels ({im.mode}), dataset.channels={channels}")
-            im = im.convert("L" if channels == 1 else "RGB")
-            arr = np.asarray(im, np.uint8)
+            if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit grey: scale, not clip
+                wide = np.asarray(im).astype(np.float64)
+                arr = np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)
+                if channels == 3:
+                    arr = np.repeat(arr[..., None], 3, axis=-1)
+            else:
+                arr = np.asarray(im.convert("L" if channels == 1 else "RGB"), np.uint8)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise DataError(f"cannot decode image {path}: {e}") from None
     return arr[..., None] if arr.ndim == 2 else arr
@@ -163,7 +176,11 @@ def load_folder(directory: str, resolution: int, channels: int, mode: str, max_e
     images, kept, bad = [], [], []
     for f in files:
         try:
-            images.append(fit_resolution(_decode(f, channels, convert_channels)[None], resolution, mode)[0])
+            try:
+                images.append(fit_resolution(_decode(f, channels, convert_channels)[None],
+                                             resolution, mode)[0])
+            except DataError as e:
+                raise DataError(str(e) if f in str(e) else f"{f}: {e}") from None
             kept.append(f)
         except DataError as e:
             if bad_images == "fail":
@@ -178,6 +195,11 @@ def load_folder(directory: str, resolution: int, channels: int, mode: str, max_e
     if not kept:
         raise DataError(f"none of the {len(files)} images under {directory} could be used, e.g. {bad[0]}")
     relative = [os.path.relpath(f, directory) for f in kept]
+    stray = [r for r in relative if os.sep not in r]
+    if stray and len(stray) < len(relative):
+        raise DataError(f"{len(stray)} image(s) at the top of {directory} (e.g. {stray[0]}) beside "
+                        f"{len(relative) - len(stray)} in sub-folders: labels come from sub-folders, "
+                        f"so move them into a class folder, or remove them")
     if all(os.sep in r for r in relative):
         classes = sorted({r.split(os.sep)[0] for r in relative})
         labels = np.array([classes.index(r.split(os.sep)[0]) for r in relative], np.int32)
@@ -195,8 +217,15 @@ def load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
             images = f[key]
             lkey = next((k for k in ("labels", "y", "label") if k in f), None)
             labels = f[lkey].astype(np.int32) if lkey else np.zeros(len(images), np.int32)
-    except (OSError, ValueError) as e:
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise DataError(f"{path} holds Python objects (an object array), which gan_jax never "
+                            f"unpickles; save plain uint8 images and int labels") from None
         raise DataError(f"cannot read {path}: {e}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"cannot read {path} (truncated or not an .npz?): {e}") from None
+    if len(labels) != len(images):
+        raise DataError(f"{path} has {len(labels)} labels for {len(images)} images")
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.dtype != np.uint8:
@@ -331,8 +360,28 @@ def resolve_source(ds: ml_collections.ConfigDict) -> tuple[str, str]:
     return "tfds", ""
 
 
+def _source_fingerprint(source: str, path: str) -> list:
+    """Names, sizes and modification times of the files a local source reads, so that a
+    cache is not reused after images are added, removed or replaced."""
+    if source == "folder" and os.path.isdir(path):
+        files = _list_images(path)
+    elif source == "idx" and os.path.isdir(path):
+        files = sorted(os.path.join(path, n) for n in os.listdir(path))
+    elif path and os.path.isfile(path):
+        files = [path]
+    else:
+        return []
+    out = []
+    for f in files:
+        st = os.stat(f)
+        out.append([os.path.relpath(f, path) if os.path.isdir(path) else "", st.st_size,
+                    st.st_mtime_ns])
+    return out
+
+
 def _cache_key(ds: ml_collections.ConfigDict, source: str, path: str) -> str:
     spec = dict(source=source, path=os.path.abspath(path) if path else "", name=ds.name,
+                files=_source_fingerprint(source, path),
                 split=ds.split, resolution=ds.resolution, channels=ds.channels,
                 resize=ds.resize, max_examples=ds.max_examples, bad_images=ds.bad_images,
                 convert_channels=ds.convert_channels)
@@ -359,6 +408,8 @@ def load_dataset(ds: ml_collections.ConfigDict) -> ImageDataset:
     source, path = resolve_source(ds)
     if source in ("idx", "folder", "npz") and not path:
         raise DataError(f"dataset.source={source!r} needs dataset.path")
+    if ds.cache_dir and os.path.exists(ds.cache_dir) and not os.path.isdir(ds.cache_dir):
+        raise DataError(f"dataset.cache_dir={ds.cache_dir!r} is a file, not a folder")
     cache = os.path.join(ds.cache_dir, _cache_key(ds, source, path)) if ds.cache_dir else ""
     if cache and os.path.exists(os.path.join(cache, "meta.json")):
         with open(os.path.join(cache, "meta.json")) as f:

@@ -182,3 +182,63 @@ def test_debian_fashion_mnist_is_found_automatically():
     ds = datasets.load_dataset(dataset_config(name="fashion_mnist", split="test"))
     assert ds.images.shape == (10_000, 28, 28, 1) and ds.num_classes == 10
     assert np.bincount(ds.labels).tolist() == [1000] * 10
+
+
+def _png(path, array, mode=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(array, mode).save(path)
+
+
+def test_sixteen_bit_pngs_are_scaled_not_clipped(tmp_path):
+    grey16 = (np.arange(16, dtype=np.uint16).reshape(4, 4) * 4369)  # 0 .. 65535
+    Image.fromarray(grey16).save(tmp_path / "a.png")
+    images, _, _ = datasets.load_folder(str(tmp_path), 4, 1, "pad", 0)
+    np.testing.assert_array_equal(images[0, ..., 0], np.rint(grey16 / 257.0).astype(np.uint8))
+    assert images.min() == 0 and images.max() == 255 and len(np.unique(images)) == 16
+
+
+def test_a_symlink_loop_reads_each_image_once(tmp_path):
+    for c in ("a", "b"):
+        _png(str(tmp_path / c / "x.png"), np.zeros((4, 4), np.uint8))
+    os.symlink(str(tmp_path), str(tmp_path / "a" / "loop"))
+    images, labels, classes = datasets.load_folder(str(tmp_path), 4, 1, "pad", 0)
+    assert len(images) == 2 and classes == 2
+
+
+def test_folder_errors_name_the_file(tmp_path):
+    _png(str(tmp_path / "big" / "c0" / "large.png"), np.zeros((40, 40), np.uint8))
+    with pytest.raises(DataError, match=r"large\.png: cannot pad 40x40 images to 28x28"):
+        datasets.load_folder(str(tmp_path / "big"), 28, 1, "pad", 0)
+    for c in ("c0", "c1"):
+        _png(str(tmp_path / "tree" / c / "x.png"), np.zeros((4, 4), np.uint8))
+    _png(str(tmp_path / "tree" / "stray.png"), np.zeros((4, 4), np.uint8))
+    with pytest.raises(DataError, match=r"1 image\(s\) at the top of .* \(e\.g\. stray\.png\) beside 2 in sub-folders"):
+        datasets.load_folder(str(tmp_path / "tree"), 4, 1, "pad", 0)
+
+
+def test_bad_npz_files_are_one_line(tmp_path):
+    np.savez(tmp_path / "short.npz", images=np.zeros((4, 4, 4), np.uint8), labels=np.zeros(3, np.int32))
+    with pytest.raises(DataError, match="has 3 labels for 4 images"):
+        datasets.load_npz(str(tmp_path / "short.npz"))
+    data = (tmp_path / "short.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="truncated or not an .npz"):
+        datasets.load_npz(str(tmp_path / "cut.npz"))
+    np.savez(tmp_path / "obj.npz", images=np.array([np.zeros(3), "x"], dtype=object))
+    with pytest.raises(DataError, match="holds Python objects .* never unpickles"):
+        datasets.load_npz(str(tmp_path / "obj.npz"))
+
+
+def test_cache_dir_that_is_a_file_and_a_cache_that_sees_new_images(tmp_path):
+    for i in range(3):
+        _png(str(tmp_path / "imgs" / f"{i}.png"), np.full((28, 28), i, np.uint8))
+    (tmp_path / "afile").write_text("x")
+    config = dataset_config(source="folder", path=str(tmp_path / "imgs"), cache_dir=str(tmp_path / "afile"))
+    with pytest.raises(DataError, match="cache_dir=.* is a file, not a folder"):
+        datasets.load_dataset(config)
+    config.cache_dir = str(tmp_path / "cache")
+    assert len(datasets.load_dataset(config)) == 3
+    assert len(datasets.load_dataset(config)) == 3  # from the cache
+    for i in range(3, 8):
+        _png(str(tmp_path / "imgs" / f"{i}.png"), np.full((28, 28), i, np.uint8))
+    assert len(datasets.load_dataset(config)) == 8
