@@ -122,11 +122,20 @@ def loaded_config(config) -> ml_collections.ConfigDict:
     return config
 
 
+OUT_OF_MEMORY = ("out of device memory: {what}. Lower batch_size (the global batch), or the "
+                 "resolution or model widths, or run on more devices")
+
+
 def run(main: Callable[[list[str]], None]) -> None:
     def guarded(argv):
         try:
             main(argv)
         except GanJaxError as e:
             fail(" ".join(str(e).split()))
+        except Exception as e:  # noqa: BLE001
+            if "RESOURCE_EXHAUSTED" not in str(e):
+                raise
+            first = next((line for line in str(e).splitlines() if "RESOURCE_EXHAUSTED" in line), "")
+            fail(OUT_OF_MEMORY.format(what=" ".join(first.split())[:300]))
 
     app.run(guarded, flags_parser=_parse_flags)

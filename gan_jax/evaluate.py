@@ -41,8 +41,15 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         raise ConfigError(f"{workdir} has no config.json; is it a gan_jax workdir?")
-    with open(path) as f:
-        return config_lib.from_dict(json.load(f))
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"{path} is unreadable or not JSON ({e}); it is rewritten by every "
+                          f"training start, or restore it from a checkpoint's config") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} does not hold a config (a JSON object)")
+    return config_lib.from_dict(saved)
 
 
 def real_features(config, split: str, nets: dict, num_samples: int, mesh) -> dict:

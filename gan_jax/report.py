@@ -125,7 +125,12 @@ def write_report(workdir: str, out: str | None = None) -> str:
         raise ConfigError(f"{workdir} has no metrics in metrics.jsonl; train first (they are written "
                           f"every log_every steps)")
     out = cli.output_path(out or os.path.join(workdir, "report.png"))
-    draw(panels(training, eval_curves(workdir)), out, title=os.path.abspath(workdir))
+    if not out.lower().endswith((".png", ".pdf", ".svg")):
+        raise ConfigError(f"--out={out!r}: the report is written as .png, .pdf or .svg")
+    try:
+        draw(panels(training, eval_curves(workdir)), out, title=os.path.abspath(workdir))
+    except OSError as e:
+        raise ConfigError(f"cannot write {out}: {e.strerror or e}") from None
     return out
 
 

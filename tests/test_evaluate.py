@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 from gan_jax import checkpoint
 from gan_jax.trainer import train_and_evaluate
@@ -76,3 +78,23 @@ def test_inception_metrics_end_to_end_with_random_weights(tiny_config, tmp_path)
     assert results["fid"]["protocol"] == "fid_20gen_vs_train24"
     assert results["fid"]["value"] > 0 and results["is"]["value"] >= 1.0
     assert 0 <= results["pr_precision"]["value"] <= 1 and 0 <= results["dc_coverage"]["value"] <= 1
+
+
+def test_a_damaged_config_json_is_one_line(tmp_path):
+    from gan_jax import evaluate as evaluate_lib
+    from gan_jax.errors import ConfigError
+
+    (tmp_path / "config.json").write_bytes(b"{\"seed\": 0,\xff")
+    with pytest.raises(ConfigError, match="config.json is unreadable or not JSON"):
+        evaluate_lib.load_run_config(str(tmp_path))
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="does not hold a config"):
+        evaluate_lib.load_run_config(str(tmp_path))
+
+
+def test_weights_or_cache_paths_of_the_wrong_kind(tmp_path):
+    from gan_jax.errors import GanJaxError
+    from gan_jax.metrics import inception
+
+    with pytest.raises(GanJaxError, match="is a directory; point it at the converted .npz"):
+        inception.weights_path(str(tmp_path))

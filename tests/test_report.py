@@ -115,3 +115,17 @@ def test_report_cli(workdir, tmp_path):
     result = _report_cli("--workdir", str(tmp_path / "missing"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: workdir {str(tmp_path / 'missing')!r} does not exist"]
+
+
+def test_report_output_of_the_wrong_kind_is_one_line(tmp_path):
+    import json as _json
+
+    from gan_jax import report
+    from gan_jax.errors import ConfigError
+
+    (tmp_path / "metrics.jsonl").write_text(_json.dumps({"step": 1, "d_loss": 1.0, "g_loss": 1.0}) + "\n")
+    with pytest.raises(ConfigError, match="written as .png, .pdf or .svg"):
+        report.write_report(str(tmp_path), str(tmp_path / "r.txt"))
+    os.makedirs(tmp_path / "taken.png")
+    with pytest.raises(ConfigError, match="cannot write .*taken.png"):
+        report.write_report(str(tmp_path), str(tmp_path / "taken.png"))

@@ -136,3 +136,18 @@ def test_resuming_with_another_seed_or_dataset_is_refused_other_changes_logged(t
     logged = [r.getMessage() for r in caplog.records if "resuming with a changed config" in r.getMessage()]
     assert any("seed: 0 -> 7" in m for m in logged) and any("num_steps: 2 -> 3" in m for m in logged)
     assert any("optimizer.g.learning_rate: 0.0002 -> 0.0001" in m for m in logged)
+
+
+def test_out_of_device_memory_is_one_line(capsys, monkeypatch):
+    from gan_jax import cli
+
+    def main(argv):
+        raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 81.2GiB.\nmore")
+
+    monkeypatch.setattr(cli.app, "run", lambda f, flags_parser=None: f([]))  # the guarded main only
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(main)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: out of device memory: RESOURCE_EXHAUSTED")
+    assert "Lower batch_size" in err[0]

@@ -144,12 +144,19 @@ def reference_features(dataset_config: ml_collections.ConfigDict, split: str, ne
         with np.load(path) as f:
             return f["features"]
     data = datasets.load_dataset(ds)
+    root = cache_dir or default_cache_dir()
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise ConfigError(f"the feature cache {root!r} (eval.cache_dir or $GAN_JAX_CACHE) is a "
+                          f"file, not a folder")
     feats, _ = features_lib.extract_all(
         extract, (np.asarray(data.images[i:i + batch_size]) for i in range(0, len(data), batch_size)))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.npz"
-    np.savez(tmp, features=feats)
-    os.replace(tmp, path)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp{os.getpid()}.npz"
+        np.savez(tmp, features=feats)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise ConfigError(f"cannot write the feature cache {path}: {e.strerror or e}") from None
     logging.info("cached %d reference features of %s:%s in %s", len(feats), ds.name, split, path)
     return feats
 

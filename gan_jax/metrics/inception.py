@@ -205,6 +205,8 @@ def weights_path(path: str | None = None) -> str:
             f"Inception weights you have (pytorch-fid's pt_inception-2015-12-05-6726825d.pth) with "
             f"python -m gan_jax.metrics.convert_inception --src FILE.pth --out inception_fid.npz, "
             f"then point ${WEIGHTS_ENV} (or eval.inception_weights) at the .npz")
+    if os.path.isdir(path):
+        raise GanJaxError(f"Inception weights {path!r} is a directory; point it at the converted .npz")
     return path
 
 
