@@ -339,7 +339,9 @@ BAD_INPUTS = {
     "empty image folder": (["--config.dataset.source=folder", "--config.dataset.path={empty}"], "no images"),
     "corrupt image": (["--config.dataset.source=folder", "--config.dataset.path={corrupt}"],
                       "cannot decode image"),
-    "incompatible checkpoint": (["--config.model.g_width=16"],
+    "another model": (["--config.model.g_width=16"],
+                      "was trained with another model.g_width (model.g_width: 8 -> 16)"),
+    "incompatible checkpoint": (["--config.model.g_width=16", "--config.resume_changes=True"],
                                 "was written by a different model: g_params/BatchNorm_0/bias is float32[16]"),
 }
 
