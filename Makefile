@@ -36,7 +36,8 @@ demo: install data
 test: install data
 	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" tests
 
-# Every test, including those marked slow (StyleGAN2 end-to-end runs: about 10 more minutes).
+# Every test, including those marked slow (the other configs' end-to-end runs, StyleGAN2 resume
+# and style figures, every loss pair, Inception end to end, ...: about 8 more minutes).
 test-all: install data
 	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n $(PYTEST_WORKERS) tests
 

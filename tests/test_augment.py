@@ -91,6 +91,7 @@ def test_ada_adjust_moves_p_up_when_d_overfits_and_down_otherwise():
     assert float(augment.ada_adjust(p, jnp.float32(0), jnp.float32(0), 0.6, 1.0)) == 0.5  # nothing seen
 
 
+@pytest.mark.slow  # make test-all
 def test_ada_p_follows_the_sign_of_d_real_inside_the_step(tiny_config):
     """Train tiny runs with ADA adjusting every step: p rises with a target D(real) easily
     exceeds (−1: every positive score counts as over-fitting) and falls with one it cannot

@@ -55,6 +55,7 @@ def test_evaluate_cli_user_errors(tmp_path):
     assert result.returncode == 2 and result.stderr.startswith("error:") and "config.json" in result.stderr
 
 
+@pytest.mark.slow  # make test-all
 def test_inception_metrics_end_to_end_with_random_weights(tiny_config, tmp_path):
     """fid/kid/is/pr/dc through the evaluator, on Inception weights written in the published layout."""
     import numpy as np

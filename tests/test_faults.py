@@ -182,6 +182,7 @@ def _largest_file(folder) -> str:
     return max((p for p in glob.glob(f"{folder}/**", recursive=True) if os.path.isfile(p)), key=os.path.getsize)
 
 
+@pytest.mark.slow  # make test-all
 def test_truncated_checkpoint_is_skipped_and_the_previous_one_used(tiny_config, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     tiny_config.num_steps, tiny_config.checkpoint_every = 6, 2
@@ -230,6 +231,7 @@ def _with_file_size_limit(kib: int, cmd: list[str]) -> list[str]:
     return ["bash", "-c", f"trap '' XFSZ; ulimit -f {kib}; exec \"$@\"", "bash", *cmd]
 
 
+@pytest.mark.slow  # make test-all
 def test_a_failed_save_keeps_the_last_good_checkpoint(tiny_config, synthetic_npz, tmp_path):
     """A save that cannot be written (here: a file-size limit, as a full disk would) stops the
     run with one line naming the checkpoint it will resume from, which stays intact."""

@@ -188,7 +188,7 @@ def test_only_process_zero_writes_logs_samples_and_config(workdirs):
     events = os.listdir(os.path.join(root, "tensorboard"))
     assert len(events) == 1
     assert _writes(workdirs, "process0") == {
-        ".write_test0", "config.json.tmp", "config.json", "metrics.jsonl", "eval.jsonl",
+        ".write_test0", ".lock", "config.json.tmp", "config.json", "metrics.jsonl", "eval.jsonl",
         os.path.join("best_checkpoint", "best.json"), os.path.join("samples", "step_0000004.png"),
         os.path.join("tensorboard", events[0])}
     assert _writes(workdirs, "process1") == {".write_test1"}  # its probe that the workdir is writable
@@ -237,6 +237,7 @@ def test_two_processes_of_one_device_equal_one_process_of_two_bit_for_bit(tmp_pa
     assert len(multi) == len(single) and dict(multi)[".step"] == 2
 
 
+@pytest.mark.slow  # make test-all
 def test_sigterm_to_one_process_stops_every_process_at_one_step_with_a_checkpoint(tmp_path, synthetic_npz):
     """JAX's preemption notifier owns SIGTERM after ``jax.distributed.initialize``; the
     processes agree on a step through the sync point, save together and exit 0."""

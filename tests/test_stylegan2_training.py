@@ -55,6 +55,7 @@ def test_g_reg_phase_updates_g_and_the_path_length_mean_only(sg_config):
     assert float(metrics["g_reg_loss"]) > 0
 
 
+@pytest.mark.slow  # make test-all
 def test_stylegan2_resume_is_bit_exact_with_ada_and_path_length(sg_config, tmp_path):
     """4 steps straight equal 2 + restart + 2, with R1 and path length both due at steps 0
     and 2 (one program: 'cond', so the three runs compile once each)."""
@@ -137,6 +138,7 @@ def _flat(config, prefix=""):
     return out
 
 
+@pytest.mark.slow  # make test-all
 def test_truncation_and_style_figures_on_a_saved_run(sg_config, tmp_path):
     """generate --trunc 0 gives every seed the w̄ image and --trunc 1 the plain samples; the
     ψ sweep's ψ = 0 row repeats one image; a mixing cell that takes every layer from its

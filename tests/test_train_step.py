@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from gan_jax import build, data, datasets, keys as keys_lib, parallel
 
@@ -125,6 +126,7 @@ def test_bfloat16_compute_keeps_float32_params(tiny_config):
     assert all(np.isfinite(float(v)) for v in metrics.values())
 
 
+@pytest.mark.slow  # make test-all
 def test_every_loss_pair_trains(tiny_config):
     for d_loss, g_loss in [("least_squares", "least_squares"), ("hinge", "hinge"),
                            ("wasserstein", "wasserstein"), ("non_saturating", "least_squares"),
@@ -158,6 +160,7 @@ def test_lecam_and_diffaugment_train_and_move_their_anchors(tiny_config):
     assert float(state.aux["lecam"]["real"]) != 0.0 and float(state.aux["lecam"]["fake"]) != 0.0
 
 
+@pytest.mark.slow  # make test-all
 def test_augmentation_changes_training_but_not_when_off(tiny_config):
     plain, _, _ = _train(tiny_config, 2)
     tiny_config.augment.kind = "diffaugment"

@@ -12,7 +12,8 @@ def _leaves_equal(a, b):
     return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
-@pytest.mark.parametrize("resolution,attention", [(28, 14), (32, 16), (64, 32)])
+@pytest.mark.parametrize("resolution,attention", [(28, 14), (32, 16),
+                                                   pytest.param(64, 32, marks=pytest.mark.slow)])
 def test_shapes_collections_and_attention(resolution, attention):
     g = biggan.Generator(resolution=resolution, channels=3, width=8, num_classes=3, shared_dim=8,
                          attention_res=attention)

@@ -220,7 +220,7 @@ def test_truncation():
 
 # Networks ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("resolution", [32, 64])
+@pytest.mark.parametrize("resolution", [32, pytest.param(64, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("num_classes", [0, NUM_CLASSES])
 def test_shapes(resolution, num_classes):
     g, d = small_generator(resolution, num_classes), small_discriminator(resolution, num_classes)
