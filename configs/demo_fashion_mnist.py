@@ -1,5 +1,5 @@
-"""`make demo`: DCGAN on Fashion-MNIST with a decaying learning rate, sized for about 16
-minutes on a 2-core CPU, evaluated at the end.
+"""`make demo`: DCGAN on Fashion-MNIST with a decaying learning rate, sized for the 20
+minutes `make demo` may take on a 2-core CPU, evaluated at the end.
 
 Command:
     python train.py --config configs/demo_fashion_mnist.py --workdir runs/demo
@@ -13,10 +13,11 @@ Model: the DCGAN of configs/dcgan_fashion_mnist.py (Radford et al. 2015 at 28 px
 from that config is the schedule: learning rate 6e-4 (three times DCGAN's 2e-4) decayed
 to 0 on a half-cosine over the 18,000 steps (1.15M images, about 19 epochs). Chosen by
 runs of 14,000 steps on one core each, fd_fmnist at the end (10k EMA samples against the
-test split): constant 2e-4 decayed to 0: 12.64; 4e-4 -> 0: 10.07; 6e-4 -> 0: 8.23;
-1e-3 -> 0: 11.66 at 6,000 and 9.68 at 8,000 steps, behind 6e-4 (10.91, 9.32) there (stopped). `make demo` with
-6e-4 over 13,000 steps from a fresh clone: fd_fmnist 8.36 in 11 min 48 s including the
-install; the 18,000 steps here use the rest of the 20-minute budget.
+test split): 2e-4 -> 0: 12.64; 4e-4 -> 0: 10.07; 6e-4 -> 0: 8.23; 1e-3 -> 0: 11.66 at
+6,000 and 9.68 at 8,000 steps, behind 6e-4 (10.91, 9.32) there (stopped); table in
+docs/evaluation.md. `make demo` with 6e-4 over 13,000 steps from a fresh clone: fd_fmnist
+8.36 in 11 min 48 s including the install; the 18,000 steps here use the rest of the
+20-minute budget.
 Evaluation: fd_fmnist on 10k EMA samples at the last step (eval.jsonl, and the log).
 Result (measured, `make demo` from a fresh clone on a 2-core AMD EPYC, 2026-12-02):
 fd_fmnist 7.36 after 18,000 steps, 19 min 56 s including the install, with the host's
