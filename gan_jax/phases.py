@@ -258,9 +258,10 @@ def phase_keys(step_keys: dict, phase: Phase, i: int = 0) -> dict[str, jax.Array
 
 
 def lazy_inputs(phase: Phase, step_keys: dict, real: jax.Array, real_y: jax.Array, z_dim: int,
-                num_classes: int, aux: dict) -> PhaseInputs:
-    """Inputs of a lazy phase: the step's last real batch and its own noise and classes."""
+                num_classes: int, aux: dict, real_classes: bool = False) -> PhaseInputs:
+    """Inputs of a lazy phase: the step's last real batch and its own noise and classes
+    (``real_classes``: the real batch's classes, `config.loss.fake_labels='real'`)."""
     k = phase_keys(step_keys, phase)
     b = real.shape[0]
-    return PhaseInputs(real, real_y, keys_lib.sample_noise(k["z"], b, z_dim),
-                       keys_lib.sample_labels(k["y"], b, num_classes), k, aux)
+    fake_y = real_y if real_classes else keys_lib.sample_labels(k["y"], b, num_classes)
+    return PhaseInputs(real, real_y, keys_lib.sample_noise(k["z"], b, z_dim), fake_y, k, aux)

@@ -39,7 +39,6 @@ own named subkey (`gan_jax.keys.step_keys`), so a resumed run draws the same num
 an uninterrupted one and adding a new use never shifts the existing ones.
 """
 
-import dataclasses
 from typing import Callable
 
 import jax
@@ -125,9 +124,7 @@ def make_train_step(config: ml_collections.ConfigDict, phases: tuple[Phase, ...]
         for phase in phases:
             if phase.every > 1:
                 inputs = lazy_inputs(phase, keys, images[-1], labels[-1], z_dim, num_classes,
-                                     state.aux)
-                if real_classes:
-                    inputs = dataclasses.replace(inputs, fake_y=labels[-1])
+                                     state.aux, real_classes)
                 due = None if lazy_due is None else lazy_due[phase.name]
                 state, m = run_lazy_phase(phase, models, txs[phase.network], state, inputs, due)
             elif phase.network == "d":
