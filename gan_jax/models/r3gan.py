@@ -46,6 +46,7 @@ import numpy as np
 
 from gan_jax.errors import ConfigError
 from gan_jax.models import upfirdn2d
+from gan_jax.models.grouped_conv import grouped_conv
 from gan_jax.models.stylegan2_layers import block_resolutions
 
 G_FIELDS = ("z_dim", "stage_widths", "stage_blocks", "stage_groups", "expansion", "embed_dim",
@@ -96,7 +97,8 @@ def _init(gain: float) -> nn.initializers.Initializer:
 
 
 class Conv(nn.Module):
-    """A bias-free k×k convolution ('same' padding), kernel cast to the input's dtype."""
+    """A bias-free k×k convolution ('same' padding), kernel cast to the input's dtype;
+    grouped ones through `grouped_conv` (its fast formulation for the backend)."""
     features: int
     kernel_size: int = 1
     groups: int = 1
@@ -107,10 +109,10 @@ class Conv(nn.Module):
         k = self.kernel_size
         kernel = self.param("kernel", _init(self.gain),
                             (k, k, x.shape[-1] // self.groups, self.features))
-        pad = (k - 1) // 2
-        return jax.lax.conv_general_dilated(
-            x, kernel.astype(x.dtype), (1, 1), ((pad, pad), (pad, pad)),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=self.groups)
+        if k == 1 and self.groups == 1:  # a matmul over pixels; 2-D keeps XLA:CPU's fast
+            y = x.reshape(-1, x.shape[-1]) @ kernel[0, 0].astype(x.dtype)  # gradient path
+            return y.reshape(x.shape[:-1] + (self.features,))
+        return grouped_conv(x, kernel.astype(x.dtype), self.groups, (k - 1) // 2)
 
 
 class Linear(nn.Module):
@@ -242,11 +244,10 @@ class Discriminator(nn.Module):
                 if widths[i + 1] != w:
                     x = Conv(widths[i + 1], 1, name=f"stage{i}_transition")(x)
             else:  # discriminative basis: depthwise 4×4 (valid), then linear
+                # On a 4×4 input a valid depthwise 4×4 correlation is Σ_hw x[b,h,w,c]·k[h,w,c].
                 kernel = self.param("basis", _init(1.0), (4, 4, 1, w))
-                x = jax.lax.conv_general_dilated(
-                    x, kernel.astype(x.dtype), (1, 1), "VALID",
-                    dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=w)
-                x = Linear(out_dim, name=f"stage{i}_linear")(x.reshape(x.shape[0], w))
+                x = jnp.einsum("bhwc,hwc->bc", x, kernel[:, :, 0].astype(x.dtype))
+                x = Linear(out_dim, name=f"stage{i}_linear")(x)
         if self.num_classes:
             e = Linear(out_dim, gain=1.0 / math.sqrt(out_dim), name="embed")(
                 _one_hot(labels, self.num_classes, x.dtype))
