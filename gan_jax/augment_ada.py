@@ -2,7 +2,8 @@
 Networks with Limited Data", section 2 and appendix B "Augmentations").
 
 Every op of a pipeline fires on every image independently with probability p (NVlabs'
-presets, `PIPELINES`, give every op the probability multiplier 1). The ops, in the order
+presets, `PIPELINES`, give every op the probability multiplier 1; R3GAN's 'bgcc' gives its
+colour ops ½, `COLOUR_MULTIPLIER`). The ops, in the order
 they are applied, with the parameters a fired op draws (u ∼ U[0, 1), n ∼ N(0, 1)):
 
 blit   x-flip           mirror left-right with probability ½ (i = ⌊2u⌋)
@@ -57,8 +58,11 @@ PIPELINES = {  # the presets of NVlabs' stylegan2-ada-pytorch (train.py --augpip
     "bgcf": BLIT + GEOM + COLOR + ("imgfilter",),
     "bgcfn": BLIT + GEOM + COLOR + ("imgfilter", "noise"),
     "bgcfnc": BLIT + GEOM + COLOR + ("imgfilter", "noise", "cutout"),
-    "bgcc": BLIT + GEOM + COLOR + ("cutout",),  # R3GAN's ops (its colour ops fire at p/2)
+    "bgcc": BLIT + GEOM + COLOR + ("cutout",),  # R3GAN's (brownvc/R3GAN train.py --aug)
 }
+# Probability multipliers of the colour ops, per pipeline (others: 1). R3GAN's pipeline
+# fires brightness, contrast, luma flip, hue and saturation each with probability p/2.
+COLOUR_MULTIPLIER = {"bgcc": 0.5}
 XINT_MAX, SCALE_STD, ROTATE_MAX, ANISO_STD, XFRAC_STD = 0.125, 0.2, 1.0, 0.2, 0.125
 BRIGHTNESS_STD, CONTRAST_STD, HUE_MAX, SATURATION_STD = 0.2, 0.5, 1.0, 1.0
 NOISE_STD, CUTOUT_SIZE = 0.1, 0.5
@@ -216,24 +220,27 @@ def cutout(x: jax.Array, applied: jax.Array, center: jax.Array) -> jax.Array:
     return x * keep[..., None].astype(x.dtype)
 
 
-def augment_with(x: jax.Array, d: dict, p: jax.Array, ops: tuple[str, ...]) -> jax.Array:
-    """The pipeline ``ops`` on NHWC ``x`` with the given draws (see `draw`), for any p.
+def augment_with(x: jax.Array, d: dict, p: jax.Array, ops: tuple[str, ...],
+                 colour_multiplier: float = 1.0) -> jax.Array:
+    """The pipeline ``ops`` on NHWC ``x`` with the given draws (see `draw`), for any p;
+    the colour ops fire with probability ``colour_multiplier`` · p, the others with p.
 
     Matrix products and convolutions run in full float32 (accelerators may otherwise
     round them to TF32 or bfloat16, which would blur the lossless blits).
     """
     with jax.default_matmul_precision("highest"):
-        return _augment_with(x, d, p, ops)
+        return _augment_with(x, d, p, ops, colour_multiplier)
 
 
-def _augment_with(x: jax.Array, d: dict, p: jax.Array, ops: tuple[str, ...]) -> jax.Array:
+def _augment_with(x: jax.Array, d: dict, p: jax.Array, ops: tuple[str, ...],
+                  colour_multiplier: float) -> jax.Array:
     dtype, x = x.dtype, x.astype(jnp.float32)
     b, h, w, c = x.shape
     p = jnp.asarray(p, jnp.float32)
     if any(op in ops for op in BLIT + GEOM):
         x = augment_geometry.warp(x, geometric_matrix(d, p, ops, h, w))
     if any(op in ops for op in COLOR):
-        x = apply_colour(x, colour_matrix(d, p, ops, c))
+        x = apply_colour(x, colour_matrix(d, p * colour_multiplier, ops, c))
     if "imgfilter" in ops:
         bands = range(augment_filter.BANDS)
         normals = jnp.stack([d[f"imgfilter.{i}"] for i in bands], axis=1)
@@ -257,5 +264,6 @@ def ada_pipeline(x: jax.Array, key: jax.Array, p: jax.Array, pipeline: str = "bg
     """
     ops = PIPELINES[pipeline]
     d = draw(key, ops, x.shape)
-    return jax.lax.cond(jnp.asarray(p) > 0, lambda t: augment_with(t, d, p, ops),
+    mult = COLOUR_MULTIPLIER.get(pipeline, 1.0)
+    return jax.lax.cond(jnp.asarray(p) > 0, lambda t: augment_with(t, d, p, ops, mult),
                         lambda t: t, x)

@@ -335,7 +335,13 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state: GANState) -> 
 
 
 def saved_config(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
-    return manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+    """The config saved with checkpoint ``step``; CheckpointError when that folder lacks it
+    (empty, half-copied) or it cannot be read."""
+    try:
+        return manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+    except Exception as e:  # noqa: BLE001 (orbax raises KeyError, FileNotFoundError, ...)
+        raise CheckpointError(f"checkpoint {step} in {manager.directory} is incomplete or "
+                              f"unreadable: its config cannot be read ({_first_line(e)})") from None
 
 
 def best_dir(workdir: str) -> str:

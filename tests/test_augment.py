@@ -284,6 +284,30 @@ def test_ada_fires_each_op_with_probability_p():
     assert abs((flipped & bright).mean() - 0.15 * 0.3) < tol
 
 
+def test_r3gan_pipeline_fires_colour_ops_at_half_p_and_the_rest_at_p():
+    """'bgcc' (R3GAN's): on 20k constant grey images at p = 0.6, a brightness-only pipeline
+    moves the mean of ~p/2 of them; the geometric ops and cutout keep probability p."""
+    b, p = 20000, jnp.float32(0.6)
+    x = jnp.full((b, 4, 4, 1), 0.25)
+    d = ada.draw(jax.random.key(5), ada.PIPELINES["bgcc"], x.shape)
+    changed = lambda pipeline_ops, mult: np.asarray(  # noqa: E731
+        jnp.abs(ada.augment_with(x, d, p, pipeline_ops, mult) - x).max(axis=(1, 2, 3)) > 1e-6)
+    tol = 4 * np.sqrt(0.25 / b)
+    mult = ada.COLOUR_MULTIPLIER["bgcc"]
+    assert mult == 0.5 and ada.COLOUR_MULTIPLIER.get("bgc", 1.0) == 1.0
+    assert abs(changed(("brightness",), mult).mean() - 0.3) < tol
+    assert abs(changed(("brightness",), 1.0).mean() - 0.6) < tol
+    assert abs(changed(("cutout",), mult).mean() - 0.6) < tol
+    # the pipeline itself applies the multiplier: same draws, same result
+    key = jax.random.key(6)
+    y = jax.random.uniform(jax.random.key(7), (8, 8, 8, 3), minval=-1, maxval=1)
+    dy = ada.draw(key, ada.PIPELINES["bgcc"], y.shape)
+    np.testing.assert_allclose(ada.ada_pipeline(y, key, p, "bgcc"),
+                               ada.augment_with(y, dy, p, ada.PIPELINES["bgcc"], 0.5), atol=1e-5)
+    assert np.abs(ada.ada_pipeline(y, key, p, "bgcc")
+                  - ada.augment_with(y, dy, p, ada.PIPELINES["bgcc"], 1.0)).max() > 0.01
+
+
 def test_config_selects_the_ada_pipeline_and_rejects_unknown_ones():
     from gan_jax.config import validate
     from gan_jax.errors import ConfigError

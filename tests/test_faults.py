@@ -403,6 +403,9 @@ def test_an_empty_or_half_copied_checkpoint_is_damaged_not_a_traceback(tiny_conf
     config = tiny_config
     with pytest.raises(CheckpointError, match="checkpoint 6 in .* is (incomplete|unreadable)"):
         checkpoint.restore(checkpoint.make_manager(str(tmp_path), config), _abstract(config), 6)
+    from gan_jax import generate  # generate reads the config saved in the folder first
+    with pytest.raises(CheckpointError, match="checkpoint 6 in .* is incomplete or unreadable"):
+        generate.load_checkpoint(str(tmp_path), "6")
     config.num_steps = 3
     state = train_and_evaluate(config, str(tmp_path))
     assert int(state.step) == 3
