@@ -9,13 +9,14 @@ PYTEST_WORKERS ?= 2
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-all data install clean
+.PHONY: demo test test-all test-newest data install clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The exact versions the tests passed with (constraints.txt; the tested matrix is in the README).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
 # Fashion-MNIST's IDX files from Debian's dataset-fashion-mnist; elsewhere tfds downloads it.
@@ -41,5 +42,20 @@ test: install data
 test-all: install data
 	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n $(PYTEST_WORKERS) tests
 
+# The newest releases of every dependency, past pyproject's upper bounds too, in their own
+# venv, with a fast subset of the tests: an upstream change that breaks gan_jax shows here first.
+NEWEST_VENV ?= .venv-newest
+NEWEST_TESTS ?= tests/test_losses.py tests/test_regularizers.py tests/test_schedules.py \
+	tests/test_checkpoint.py tests/test_train_step.py tests/models
+test-newest: data
+	rm -rf $(NEWEST_VENV)
+	$(PYTHON) -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade \
+	  $$($(PYTHON) -c "import re, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+	    print(' '.join(re.split('[<>=!~; ]', d)[0] for d in p['dependencies'] + p['optional-dependencies']['test']))")
+	$(NEWEST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(NEWEST_VENV)/bin/python -m pip freeze --disable-pip-version-check | grep -iE '^(jax|jaxlib|flax|optax|orbax-checkpoint|tensorflow-datasets|numpy)=='
+	JAX_PLATFORMS=cpu $(NEWEST_VENV)/bin/python -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" $(NEWEST_TESTS)
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(NEWEST_VENV) runs .pytest_cache
