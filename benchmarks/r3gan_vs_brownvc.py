@@ -34,7 +34,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
-from stylegan2_vs_nvlabs import git_commit, run_peer, time_gan_jax  # noqa: E402
+from stylegan2_vs_nvlabs import git_commit, print_comparison, run_peer, time_gan_jax  # noqa: E402
 from train_step import apply_overrides  # noqa: E402
 
 from gan_jax.models import r3gan  # noqa: E402
@@ -136,18 +136,7 @@ def main() -> None:
         with open(path) as f:
             theirs = json.load(f)
 
-    ratio = ours["images_per_s"] / theirs["images_per_s"]
-    params = f"{ours['g_params']:,} + {ours['d_params']:,}"
-    rows = [{"implementation": "gan_jax", "G + D params": params,
-             "ms_per_step": ours["ms_per_step"], "images_per_s": ours["images_per_s"],
-             "warmup_s": ours["warmup_seconds"]},
-            {"implementation": f"brownvc/R3GAN (torch {theirs['versions']['torch']}, "
-                               f"{theirs['versions']['threads']} threads)",
-             "G + D params": params, "ms_per_step": theirs["ms_per_step"],
-             "images_per_s": theirs["images_per_s"], "warmup_s": theirs["warmup_seconds"]}]
-    print()
-    common.print_table(rows, list(rows[0]))
-    print(f"ratio (gan_jax images/s ÷ brownvc images/s): {ratio:.3f}")
+    ratio = print_comparison(ours, theirs, "brownvc")
     info = common.machine()
     out = args.out or os.path.join(common.REPO, "benchmarks", "results",
                                    f"r3gan_vs_brownvc_{info['backend']}.json")

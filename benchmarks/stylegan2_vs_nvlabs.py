@@ -155,6 +155,23 @@ def time_gan_jax(config, cycle: int, cycles: int, warmup_cycles: int) -> dict:
             "build_seconds": build_s, "programs": len(getattr(stepper, "variants", {})) or 1}
 
 
+def print_comparison(ours: dict, theirs: dict, peer: str) -> float:
+    """Prints both timings as a table and returns gan_jax images/s ÷ the peer's."""
+    ratio = ours["images_per_s"] / theirs["images_per_s"]
+    params = f"{ours['g_params']:,} + {ours['d_params']:,}"
+    rows = [{"implementation": "gan_jax", "G + D params": params,
+             "ms_per_step": ours["ms_per_step"], "images_per_s": ours["images_per_s"],
+             "warmup_s": ours["warmup_seconds"]},
+            {"implementation": f"{peer} (torch {theirs['versions']['torch']}, "
+                               f"{theirs['versions']['threads']} threads)",
+             "G + D params": params, "ms_per_step": theirs["ms_per_step"],
+             "images_per_s": theirs["images_per_s"], "warmup_s": theirs["warmup_seconds"]}]
+    print()
+    common.print_table(rows, list(rows[0]))
+    print(f"ratio (gan_jax images/s ÷ {peer} images/s): {ratio:.3f}")
+    return ratio
+
+
 def git_commit() -> str | None:
     done = subprocess.run(["git", "-C", common.REPO, "describe", "--always", "--dirty"],
                           capture_output=True, text=True)
@@ -210,18 +227,7 @@ def main() -> None:
         with open(path) as f:
             nvlabs = json.load(f)
 
-    ratio = ours["images_per_s"] / nvlabs["images_per_s"]
-    params = f"{ours['g_params']:,} + {ours['d_params']:,}"
-    rows = [{"implementation": "gan_jax", "G + D params": params,
-             "ms_per_step": ours["ms_per_step"], "images_per_s": ours["images_per_s"],
-             "warmup_s": ours["warmup_seconds"]},
-            {"implementation": f"NVlabs (torch {nvlabs['versions']['torch']}, "
-                               f"{nvlabs['versions']['threads']} threads)",
-             "G + D params": params, "ms_per_step": nvlabs["ms_per_step"],
-             "images_per_s": nvlabs["images_per_s"], "warmup_s": nvlabs["warmup_seconds"]}]
-    print()
-    common.print_table(rows, list(rows[0]))
-    print(f"ratio (gan_jax images/s ÷ NVlabs images/s): {ratio:.3f}")
+    ratio = print_comparison(ours, nvlabs, "NVlabs")
     info = common.machine()
     out = args.out or os.path.join(common.REPO, "benchmarks", "results",
                                    f"stylegan2_vs_nvlabs_{info['backend']}.json")

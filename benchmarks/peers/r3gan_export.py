@@ -67,11 +67,8 @@ def import_checkout(checkout: str):
     return networks
 
 
-def build(args, networks):
-    """(G, D) as R3GAN's train.py builds them, seeded, every parameter moved off its init."""
-    import torch
-
-    torch.manual_seed(args.seed)
+def constructor_kwargs(args) -> tuple[dict, dict]:
+    """R3GAN's Generator and Discriminator arguments as its train.py passes them."""
     g_kw = dict(NoiseDimension=args.z_dim, WidthPerStage=args.widths,
                 CardinalityPerStage=args.groups, BlocksPerStage=args.blocks,
                 ExpansionFactor=args.expansion, FP16Stages=[], c_dim=args.num_classes,
@@ -82,6 +79,15 @@ def build(args, networks):
     if args.num_classes:
         g_kw["ConditionEmbeddingDimension"] = args.z_dim
         d_kw["ConditionEmbeddingDimension"] = args.widths[0]
+    return g_kw, d_kw
+
+
+def build(args, networks):
+    """(G, D) as R3GAN's train.py builds them, seeded, every parameter moved off its init."""
+    import torch
+
+    torch.manual_seed(args.seed)
+    g_kw, d_kw = constructor_kwargs(args)
     g, d = networks.Generator(**g_kw), networks.Discriminator(**d_kw)
     gen = torch.Generator().manual_seed(args.seed + 1)
     with torch.no_grad():

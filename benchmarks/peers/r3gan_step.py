@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -45,6 +44,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import r3gan_export  # noqa: E402
+from stylegan2_step import checkout_commit  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -83,16 +83,7 @@ def build_networks(networks, args):
     import torch
 
     torch.manual_seed(args.seed)
-    g_kw = dict(NoiseDimension=args.z_dim, WidthPerStage=args.widths,
-                CardinalityPerStage=args.groups, BlocksPerStage=args.blocks,
-                ExpansionFactor=args.expansion, FP16Stages=[], c_dim=args.num_classes,
-                img_resolution=args.resolution)
-    d_kw = dict(WidthPerStage=args.widths[::-1], CardinalityPerStage=args.groups[::-1],
-                BlocksPerStage=args.blocks[::-1], ExpansionFactor=args.expansion,
-                FP16Stages=[], c_dim=args.num_classes, img_resolution=args.resolution)
-    if args.num_classes:
-        g_kw["ConditionEmbeddingDimension"] = args.z_dim
-        d_kw["ConditionEmbeddingDimension"] = args.widths[0]
+    g_kw, d_kw = r3gan_export.constructor_kwargs(args)
     g, d = networks.Generator(**g_kw), networks.Discriminator(**d_kw)
     return g.train().requires_grad_(False), d.train().requires_grad_(False)
 
@@ -154,15 +145,6 @@ def make_iteration(args):
                 b_ema.copy_(b_src)
 
     return iteration, g, d
-
-
-def checkout_commit(checkout: str) -> str | None:
-    try:
-        done = subprocess.run(["git", "-C", checkout, "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=10)
-        return done.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def main(argv=None) -> None:
