@@ -33,7 +33,8 @@ model.z_dim          latent size
 model.g_width/d_width  channels of the layer nearest the image
 model.num_classes    0: unconditional; N: class-conditional on the dataset's N labels
 model.bn_momentum    BatchNorm running-average momentum (Flax convention)
-model.dtype          compute dtype of the networks ('float32', 'bfloat16')
+model.dtype          compute dtype of the DCGAN ('float32', 'bfloat16'); StyleGAN2 and R3GAN
+                     use model.num_bf16_res, SNGAN and BigGAN compute in float32
 optimizer.{g,d}.*    learning_rate, b1, b2, eps (Adam); weight_decay (decoupled, AdamW);
                      l1, l2 (explicit loss penalties); grad_clip (global norm, 0: off);
                      final_learning_rate, final_b2 (scheduled, see schedule.*)
@@ -268,6 +269,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
                           f"generated images)")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"model.dtype={config.model.dtype!r} must be float32, bfloat16 or float16")
+    if config.model.dtype == "float16":
+        raise ConfigError("model.dtype='float16' is refused: gan_jax has no loss scaling, so "
+                          "float16's small gradients would underflow to zero; use 'bfloat16' "
+                          "(float32's range, no scaling needed)")
+    arch = config.model.architecture
+    if config.model.dtype != "float32" and arch != "dcgan":
+        hint = ("set model.num_bf16_res instead (bfloat16 at the highest resolutions)"
+                if arch in ("stylegan2", "r3gan") else "it computes in float32")
+        raise ConfigError(f"model.dtype={config.model.dtype!r} is only used by the DCGAN; "
+                          f"model.architecture={arch!r} would ignore it: {hint}")
     if not 0.0 <= config.ema.decay < 1.0:
         raise ConfigError(f"ema.decay={config.ema.decay} must be in [0, 1)")
     if config.ema.half_life_kimg < 0 or config.ema.rampup < 0:

@@ -66,6 +66,22 @@ def test_invalid_values(field, value, match):
         config_lib.validate(config)
 
 
+@pytest.mark.parametrize("architecture, dtype, match", [
+    ("dcgan", "float16", "float16' is refused: gan_jax has no loss scaling"),
+    ("sngan", "bfloat16", "only used by the DCGAN; model.architecture='sngan' would ignore it"),
+    ("biggan", "bfloat16", "'biggan' would ignore it: it computes in float32"),
+    ("stylegan2", "bfloat16", "set model.num_bf16_res instead"),
+    ("r3gan", "bfloat16", "set model.num_bf16_res instead"),
+])
+def test_compute_dtypes_a_model_would_ignore_are_refused(architecture, dtype, match):
+    config = config_lib.base_config()
+    config.model.update(architecture=architecture, dtype=dtype)
+    with pytest.raises(ConfigError, match=match.replace(".", r"\.")):
+        config_lib.validate(config)
+    config.model.update(architecture="dcgan", dtype="bfloat16")
+    config_lib.validate(config)  # the DCGAN computes in bfloat16
+
+
 def test_field_names_lists_leaves():
     names = config_lib.field_names(config_lib.base_config())
     assert "optimizer.g.learning_rate" in names and "dataset.path" in names and "model" not in names
