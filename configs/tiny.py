@@ -4,8 +4,9 @@ Command:
     python train.py --config configs/tiny.py --workdir /tmp/tiny
 
 Hardware: any CPU; about 20 seconds including compilation.
-Data: synthetic blobs written by the test suite (``--config.dataset.path=DIR``), or
-Fashion-MNIST's first 256 training images when the Debian files are installed.
+Data: Fashion-MNIST's first 256 training images when the Debian files are installed;
+with no data at all, ``--config.dataset.source=synthetic`` (256 generated blobs); the
+test suite passes its own (``--config.dataset.path=DIR``).
 Expected result: none; it checks that the whole pipeline runs and resumes.
 """
 

@@ -93,7 +93,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.dataset = ml_collections.ConfigDict(dict(
         name="fashion_mnist",   # tfds name, and the key for well-known local copies
-        source="auto",          # 'auto' | 'tfds' | 'idx' | 'folder' | 'npz'
+        source="auto",          # 'auto' | 'tfds' | 'idx' | 'folder' | 'npz' | 'synthetic'
         path="",                # directory or file for the local sources
         split="train",
         resolution=28,

@@ -15,6 +15,9 @@ Sources (``dataset.source``):
 * ``folder``: a directory of images; when every image sits in a sub-folder, the
   sub-folder names (sorted) are the class labels.
 * ``npz``: a NumPy archive with ``images`` (or ``x``) and optional ``labels`` (or ``y``).
+* ``synthetic``: no files at all: ``max_examples`` (default 1024) images of 10 classes,
+  each a soft blob at its class's place on a circle, jittered per image (`synthetic`);
+  the same on every machine, for smoke runs and tests where no dataset is installed.
 * ``auto``: ``path`` decides when set (a file → npz, IDX files → idx, else folder);
   otherwise a well-known local copy of ``name`` (Debian's Fashion-MNIST package),
   otherwise tfds.
@@ -38,7 +41,8 @@ from PIL import Image
 
 from gan_jax.errors import DataError
 
-SOURCES = ("auto", "tfds", "idx", "folder", "npz")
+SOURCES = ("auto", "tfds", "idx", "folder", "npz", "synthetic")
+SYNTHETIC_EXAMPLES = 1024  # source="synthetic" with max_examples=0
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 # Local copies installed by OS packages, tried by source='auto' before tfds.
@@ -259,6 +263,17 @@ def _can_reach(host: str, port: int = 443, timeout: float = 5.0) -> bool:
     return bool(result and result[0])
 
 
+DEBIAN_PACKAGES = {"fashion_mnist": "dataset-fashion-mnist"}  # installs KNOWN_LOCAL's copy
+
+
+def _local_hint(name: str) -> str:
+    """Where a Debian package installs ``name``'s files, as an option in an error."""
+    if name not in DEBIAN_PACKAGES:
+        return ""
+    return (f" (on Debian, `apt-get install {DEBIAN_PACKAGES[name]}` installs it in "
+            f"{KNOWN_LOCAL[name][0]}, which source='auto' finds)")
+
+
 def load_tfds(name: str, split: str, data_dir: str, download: bool) -> tuple[np.ndarray, np.ndarray, int]:
     import tensorflow_datasets as tfds  # heavy import, only when used
 
@@ -274,13 +289,15 @@ def load_tfds(name: str, split: str, data_dir: str, download: bool) -> tuple[np.
                 f"tfds dataset {name!r} split {split!r} is not prepared in "
                 f"{builder.data_dir} ({type(e).__name__}). Options: set dataset.download=True to "
                 f"let tfds fetch it (needs internet); or point dataset.source=idx|folder|npz and "
-                f"dataset.path at a local copy") from None
+                f"dataset.path at a local copy{_local_hint(name)}; or, for a smoke run with no "
+                f"data, dataset.source=synthetic") from None
         if not _can_reach(_TFDS_DOWNLOAD_HOST):
             raise DataError(
                 f"tfds dataset {name!r} is not prepared in {builder.data_dir} and this machine "
                 f"cannot reach {_TFDS_DOWNLOAD_HOST} to download it. Options: prepare it on a "
                 f"machine with internet and copy the data_dir; or point dataset.source=idx|folder|npz "
-                f"and dataset.path at a local copy") from None
+                f"and dataset.path at a local copy{_local_hint(name)}; or, for a smoke run with "
+                f"no data, dataset.source=synthetic") from None
         logging.info("tfds: downloading and preparing %s into %s", name, builder.data_dir)
         builder.download_and_prepare(file_format="array_record")
         source = builder.as_data_source(split=split)
@@ -336,6 +353,26 @@ def fit_resolution(images: np.ndarray, resolution: int, mode: str) -> np.ndarray
         im = im.resize((resolution, resolution), Image.BILINEAR)
         out[i] = np.asarray(im).reshape(resolution, resolution, c)
     return out
+
+
+def synthetic(n: int, resolution: int, channels: int, seed: int = 0
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` uint8 images (N, R, R, C) and labels k = i mod 10: image i is the blob
+    255·exp(−‖p − c_k − δᵢ‖² / (2 rᵢ²)) over pixel centres p ∈ [0, 1]², with its class's
+    centre c_k = ½ + ¼(cos 2πk/10, sin 2πk/10), jitter δᵢ ~ N(0, 0.03²) per axis, radius
+    rᵢ = 0.12·2^(0.2 n), n ~ N(0, 1), and a per-channel brightness in [0.6, 1]."""
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 10).astype(np.int32)
+    angle = 2 * np.pi * labels / 10
+    centre = 0.5 + 0.25 * np.stack([np.cos(angle), np.sin(angle)], 1) + rng.normal(0, 0.03, (n, 2))
+    radius = 0.12 * np.exp2(0.2 * rng.normal(size=n))
+    gain = rng.uniform(0.6, 1.0, (n, channels))
+    grid = (np.arange(resolution) + 0.5) / resolution
+    dx = grid[None, None, :] - centre[:, 0, None, None]
+    dy = grid[None, :, None] - centre[:, 1, None, None]
+    blob = np.exp(-(dx ** 2 + dy ** 2) / (2 * radius[:, None, None] ** 2))
+    images = 255 * blob[..., None] * gain[:, None, None, :]
+    return np.round(images).astype(np.uint8), labels
 
 
 # ----------------------------------------------------------------------------
@@ -431,6 +468,10 @@ def load_dataset(ds: ml_collections.ConfigDict) -> ImageDataset:
     elif source == "npz":
         images, labels = load_npz(path)
         description = f"npz {path}"
+    elif source == "synthetic":
+        images, labels = synthetic(ds.max_examples or SYNTHETIC_EXAMPLES, ds.resolution,
+                                   ds.channels)
+        description = f"synthetic blobs ({len(images)} examples, 10 classes)"
     else:
         images, labels, num_classes = load_tfds(ds.name, ds.split, ds.data_dir, ds.download)
         description = f"tfds {ds.name}:{ds.split}"

@@ -146,8 +146,12 @@ def test_cache_roundtrip(tmp_path, synthetic_npz):
 
 def test_unprepared_tfds_dataset_fails_fast_with_options(tmp_path):
     start = time.perf_counter()
-    with pytest.raises(DataError, match="dataset.download=True.*dataset.source=idx"):
+    with pytest.raises(DataError, match="dataset.download=True.*dataset.source=idx.*"
+                                        "dataset.source=synthetic"):
         datasets.load_dataset(dataset_config(source="tfds", name="mnist", data_dir=str(tmp_path)))
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        datasets.load_dataset(dataset_config(source="tfds", name="fashion_mnist",
+                                             data_dir=str(tmp_path)))
     with pytest.raises(DataError, match="no dataset named"):
         datasets.load_dataset(dataset_config(source="tfds", name="no_such_dataset_xyz"))
     assert time.perf_counter() - start < 30
@@ -160,6 +164,27 @@ def test_tfds_download_without_network_fails_fast(tmp_path, monkeypatch):
         datasets.load_dataset(dataset_config(source="tfds", name="mnist", data_dir=str(tmp_path),
                                              download=True))
     assert time.perf_counter() - start < 30
+
+
+def test_synthetic_source_is_deterministic_blobs_of_ten_classes():
+    ds = datasets.load_dataset(dataset_config(source="synthetic", resolution=16, channels=3,
+                                              max_examples=200))
+    again = datasets.load_dataset(dataset_config(source="synthetic", resolution=16, channels=3,
+                                                 max_examples=200))
+    assert ds.images.shape == (200, 16, 16, 3) and ds.images.dtype == np.uint8
+    np.testing.assert_array_equal(ds.images, again.images)
+    np.testing.assert_array_equal(ds.labels, np.arange(200) % 10)
+    assert ds.num_classes == 10
+    # each class's blob sits at its own place: the brightest pixel of the class mean
+    # image is at c_k = 1/2 + 1/4 (cos 2πk/10, sin 2πk/10), within a pixel and a half
+    for k in range(10):
+        mean = ds.images[ds.labels == k].astype(np.float64).mean(axis=(0, 3))
+        row, col = np.unravel_index(np.argmax(mean), mean.shape)
+        want = 16 * (0.5 + 0.25 * np.array([np.sin(2 * np.pi * k / 10),
+                                             np.cos(2 * np.pi * k / 10)])) - 0.5
+        assert np.abs(np.array([row, col]) - want).max() <= 1.5, (k, row, col, want)
+    default = datasets.load_dataset(dataset_config(source="synthetic", resolution=8, channels=1))
+    assert len(default.images) == datasets.SYNTHETIC_EXAMPLES
 
 
 def test_reachability_probe_is_bounded():
