@@ -3,31 +3,13 @@
     python train.py --config configs/dcgan_fashion_mnist.py --workdir runs/fmnist \
         [--config.batch_size=128 --config.optimizer.g.learning_rate=1e-4 ...]
 
+``--config`` also takes the name of a shipped config (``--config dcgan_fashion_mnist``).
 Every config field can be overridden with ``--config.<field>=<value>``. Running again
-on the same workdir resumes from its latest checkpoint.
+on the same workdir resumes from its latest checkpoint. Installed, the same command is
+``gan-jax-train`` (`gan_jax.train_cli`).
 """
 
-from absl import flags
-from ml_collections import config_flags
-
-from gan_jax import cli
-
-FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).",
-                                lock_config=True)
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and logs.")
-
-
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        cli.fail(f"unexpected arguments {argv[1:]}; fields are set as --config.<field>=<value>")
-    if FLAGS.config is None or not FLAGS.workdir:
-        cli.fail("both --config and --workdir are required, e.g. "
-                 "python train.py --config configs/dcgan_fashion_mnist.py --workdir runs/fmnist")
-    from gan_jax import trainer  # after flag parsing, so --help stays fast
-
-    trainer.train_and_evaluate(cli.loaded_config(FLAGS.config), FLAGS.workdir)
-
+from gan_jax import train_cli
 
 if __name__ == "__main__":
-    cli.run(main)
+    train_cli.console_main()

@@ -104,7 +104,51 @@ def _config_load_error(argv: list[str], error: BaseException) -> str | None:
     return None
 
 
+def shipped_configs_dir() -> str:
+    """The folder of the configs shipped with gan_jax: ``gan_jax.configs`` when installed
+    (the repository's ``configs/``), else ``configs/`` beside the package."""
+    try:
+        import gan_jax.configs as shipped
+
+        for folder in getattr(shipped, "__path__", []):
+            if os.path.isdir(folder):
+                return folder
+    except ImportError:
+        pass
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+def resolve_config_spec(spec: str) -> str:
+    """``--config`` as a path: a file that exists, or anything that looks like a path,
+    stays as given; a bare name (``dcgan_fashion_mnist[:arg]``) becomes the shipped
+    config's path. An unknown name is a one-line error listing the shipped ones."""
+    path, sep, arg = spec.partition(":")
+    if not path or os.path.exists(path) or os.sep in path or path.endswith(".py"):
+        return spec
+    folder = shipped_configs_dir()
+    candidate = os.path.join(folder, path + ".py")
+    if os.path.isfile(candidate):
+        return candidate + sep + arg
+    names = sorted(n[:-3] for n in os.listdir(folder) if n.endswith(".py")) if os.path.isdir(
+        folder) else []
+    fail(f"--config={spec!r} is neither a file nor a shipped config; shipped: "
+         f"{', '.join(names) or 'none found'}")
+    return spec
+
+
+def _with_config_path(argv: list[str]) -> list[str]:
+    out = list(argv)
+    for i, a in enumerate(out):
+        if a == "--config" and i + 1 < len(out):
+            out[i + 1] = resolve_config_spec(out[i + 1])
+        elif a.startswith("--config="):
+            out[i] = "--config=" + resolve_config_spec(a[len("--config="):])
+    return out
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
+    if "config" in flags.FLAGS:
+        argv = _with_config_path(argv)
     try:
         return flags.FLAGS(argv)
     except Exception as e:  # noqa: BLE001 (a config file can raise anything while loading)

@@ -126,6 +126,11 @@ def main(argv):
             f.write(json.dumps({"samples": what, "results": results}) + "\n")
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """The ``gan-jax-evaluate`` console script."""
     define_flags()
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -410,6 +410,11 @@ def main(argv):
         print(f"wrote {path}")
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """The ``gan-jax-generate`` console script."""
     define_flags()
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -142,6 +142,11 @@ def main(argv):
     print(f"wrote {write_report(FLAGS.workdir, FLAGS.out)}")
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """The ``gan-jax-report`` console script."""
     define_flags()
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -127,6 +127,11 @@ def main(argv) -> None:
     print(f"wrote {f.out} (step {step})")
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """The ``gan-jax-style-figures`` console script."""
     define_flags()
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console_main()
