@@ -98,7 +98,7 @@ def _init(gain: float) -> nn.initializers.Initializer:
 
 class Conv(nn.Module):
     """A bias-free k×k convolution ('same' padding), kernel cast to the input's dtype;
-    grouped ones through `grouped_conv` (its fast formulation for the backend)."""
+    through `grouped_conv` (the fast formulation for the backend; 1×1 ones as matmuls)."""
     features: int
     kernel_size: int = 1
     groups: int = 1
@@ -109,9 +109,6 @@ class Conv(nn.Module):
         k = self.kernel_size
         kernel = self.param("kernel", _init(self.gain),
                             (k, k, x.shape[-1] // self.groups, self.features))
-        if k == 1 and self.groups == 1:  # a matmul over pixels; 2-D keeps XLA:CPU's fast
-            y = x.reshape(-1, x.shape[-1]) @ kernel[0, 0].astype(x.dtype)  # gradient path
-            return y.reshape(x.shape[:-1] + (self.features,))
         return grouped_conv(x, kernel.astype(x.dtype), self.groups, (k - 1) // 2)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from gan_jax.errors import ConfigError
 from gan_jax.models import upfirdn2d as fir
+from gan_jax.models.grouped_conv import pointwise
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 LRELU_ALPHA = 0.2
@@ -56,14 +57,11 @@ def bias_act(x: jax.Array, b: jax.Array | None = None, act: str = "linear",
 
 def _conv(x: jax.Array, w: jax.Array, stride: int = 1, padding: tuple[int, int] = (0, 0),
           groups: int = 1, lhs_dilation: int = 1) -> jax.Array:
-    """Correlation (PyTorch's conv2d) of NHWC ``x`` with an HWIO kernel, padding (py, px).
-    A plain 1×1 one is a matmul over the pixels flattened to 2-D: on XLA:CPU its weight
-    gradient then takes the GEMM path (about 5× faster than a 4-D contraction or a 1×1
-    convolution; docs/benchmarks.md)."""
-    if (w.shape[:2] == (1, 1) and stride == 1 and padding == (0, 0) and groups == 1
+    """Correlation (PyTorch's conv2d) of NHWC ``x`` with an HWIO kernel, padding (py, px);
+    a plain 1×1 one as `grouped_conv.pointwise` (a 2-D matmul, XLA:CPU's fast path)."""
+    if (w.shape[:2] == (1, 1) and stride == 1 and tuple(padding) == (0, 0) and groups == 1
             and lhs_dilation == 1):
-        y = x.reshape(-1, x.shape[-1]) @ w[0, 0]
-        return y.reshape(x.shape[:-1] + (w.shape[-1],))
+        return pointwise(x, w)
     return jax.lax.conv_general_dilated(
         x, w, (stride, stride), ((padding[0], padding[0]), (padding[1], padding[1])),
         lhs_dilation=(lhs_dilation, lhs_dilation), dimension_numbers=_NHWC,
