@@ -1,0 +1,234 @@
+"""Readers of images stored on disk in the formats datasets are distributed in: IDX files
+(MNIST-style), folders of image files (labels from sub-folders) and ``.npz`` archives.
+Each returns uint8 arrays; `fit_channels` and `fit_resolution` bring any source's images
+to the config's channels and resolution.
+"""
+
+import glob
+import gzip
+import os
+import zipfile
+
+import numpy as np
+from absl import logging
+from PIL import Image
+
+from gan_jax.errors import DataError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+
+
+# ----------------------------------------------------------------------------
+# IDX (LeCun et al.'s MNIST format)
+
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str) -> np.ndarray:
+    """Reads an IDX file (optionally gzipped): magic 0 0 <type> <ndim>, big-endian dims, data."""
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"cannot read IDX file {path}: {e}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DataError(f"{path} is not an IDX file (bad magic number)")
+    ndim = raw[3]
+    dims = tuple(int(d) for d in np.frombuffer(raw, ">i4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = int(np.prod(dims)) * dtype.itemsize
+    offset = 4 + 4 * ndim
+    if len(raw) - offset != expected:
+        raise DataError(f"{path}: header says {dims} ({expected} bytes) but holds {len(raw) - offset}")
+    return np.frombuffer(raw, dtype, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _find_idx(directory: str, split: str, kind: str) -> str | None:
+    prefixes = {"train": ("train",), "test": ("t10k", "test")}.get(split, (split,))
+    ndim = 3 if kind == "images" else 1
+    for prefix in prefixes:
+        hits = sorted(glob.glob(os.path.join(directory, f"*{prefix}*{kind}*idx{ndim}*")))
+        if hits:
+            return hits[0]
+    return None
+
+
+def has_idx_files(directory: str) -> bool:
+    return bool(glob.glob(os.path.join(directory, "*idx3*")))
+
+
+def load_idx(directory: str, split: str) -> tuple[np.ndarray, np.ndarray, str]:
+    images_path = _find_idx(directory, split, "images")
+    if images_path is None:
+        raise DataError(f"no IDX images for split {split!r} in {directory} "
+                        f"(expected e.g. train-images-idx3-ubyte.gz or t10k-images-idx3-ubyte.gz)")
+    images = read_idx(images_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise DataError(f"{images_path}: expected uint8 (N, H, W) images, got {images.dtype} {images.shape}")
+    labels_path = _find_idx(directory, split, "labels")
+    labels = read_idx(labels_path).astype(np.int32) if labels_path else np.zeros(len(images), np.int32)
+    if len(labels) != len(images):
+        raise DataError(f"{labels_path} has {len(labels)} labels for {len(images)} images")
+    return images[..., None], labels, images_path
+
+
+# ----------------------------------------------------------------------------
+# Image folders and npz
+
+
+def list_images(directory: str) -> list[str]:
+    """Image files under ``directory``, symbolic links followed; a folder reached again
+    through a link (a loop, or two links to one folder) is read once."""
+    files, seen = [], set()
+    for root, dirs, names in os.walk(directory, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        files += [os.path.join(root, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
+    return sorted(files)
+
+
+# Channels an image has before any conversion, by PIL mode (palette images are colour).
+_MODE_CHANNELS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 2, "La": 2, "P": 3, "RGB": 3,
+                  "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "CMYK": 4}
+
+
+def _decode(path: str, channels: int, convert_channels: bool) -> np.ndarray:
+    """(H, W, channels) uint8; `DataError` if the file cannot be decoded, or has another
+    channel count and ``convert_channels`` is off."""
+    try:
+        with Image.open(path) as im:
+            have = _MODE_CHANNELS.get(im.mode, len(im.getbands()))
+            if have != channels and not convert_channels:
+                raise DataError(f"{path} has {have} channels ({im.mode}), dataset.channels={channels}")
+            if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit grey: scale, not clip
+                wide = np.asarray(im).astype(np.float64)
+                arr = np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)
+                if channels == 3:
+                    arr = np.repeat(arr[..., None], 3, axis=-1)
+            else:
+                arr = np.asarray(im.convert("L" if channels == 1 else "RGB"), np.uint8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise DataError(f"cannot decode image {path}: {e}") from None
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def load_folder(directory: str, resolution: int, channels: int, mode: str, max_examples: int,
+                bad_images: str = "fail", convert_channels: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every image under ``directory``; labels from sub-folders when all images have one.
+
+    An image that cannot be decoded, or has another channel count than ``channels`` (unless
+    ``convert_channels``: grey ↔ RGB, alpha dropped), stops loading with the file named when
+    ``bad_images='fail'``, or is left out with one warning counting them when ``'skip'``.
+    """
+    if not os.path.isdir(directory):
+        raise DataError(f"image folder {directory!r} does not exist")
+    files = list_images(directory)
+    if not files:
+        raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {directory}")
+    if max_examples:
+        files = files[:max_examples]
+    images, kept, bad = [], [], []
+    for f in files:
+        try:
+            try:
+                images.append(fit_resolution(_decode(f, channels, convert_channels)[None],
+                                             resolution, mode)[0])
+            except DataError as e:
+                raise DataError(str(e) if f in str(e) else f"{f}: {e}") from None
+            kept.append(f)
+        except DataError as e:
+            if bad_images == "fail":
+                wrong_channels = "channels (" in str(e)
+                raise DataError(f"{e}; set --config.dataset.bad_images=skip to leave such files out"
+                                + (" or --config.dataset.convert_channels=True to convert them"
+                                   if wrong_channels else "")) from None
+            bad.append(f"{e}")
+    if bad:
+        logging.warning("left out %d of %d images under %s that could not be used, e.g. %s",
+                        len(bad), len(files), directory, "; ".join(bad[:3]))
+    if not kept:
+        raise DataError(f"none of the {len(files)} images under {directory} could be used, e.g. {bad[0]}")
+    relative = [os.path.relpath(f, directory) for f in kept]
+    stray = [r for r in relative if os.sep not in r]
+    if stray and len(stray) < len(relative):
+        raise DataError(f"{len(stray)} image(s) at the top of {directory} (e.g. {stray[0]}) beside "
+                        f"{len(relative) - len(stray)} in sub-folders: labels come from sub-folders, "
+                        f"so move them into a class folder, or remove them")
+    if all(os.sep in r for r in relative):
+        classes = sorted({r.split(os.sep)[0] for r in relative})
+        labels = np.array([classes.index(r.split(os.sep)[0]) for r in relative], np.int32)
+    else:
+        classes, labels = [], np.zeros(len(kept), np.int32)
+    return np.stack(images), labels, len(classes)
+
+
+def load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            key = next((k for k in ("images", "x", "image") if k in f), None)
+            if key is None:
+                raise DataError(f"{path} has no 'images' (or 'x') array; it holds {sorted(f.keys())}")
+            images = f[key]
+            lkey = next((k for k in ("labels", "y", "label") if k in f), None)
+            labels = f[lkey].astype(np.int32) if lkey else np.zeros(len(images), np.int32)
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise DataError(f"{path} holds Python objects (an object array), which gan_jax never "
+                            f"unpickles; save plain uint8 images and int labels") from None
+        raise DataError(f"cannot read {path}: {e}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"cannot read {path} (truncated or not an .npz?): {e}") from None
+    if len(labels) != len(images):
+        raise DataError(f"{path} has {len(labels)} labels for {len(images)} images")
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise DataError(f"{path}: images must be uint8 (N, H, W[, C]); got {images.dtype} {images.shape}")
+    return images, labels
+
+
+# ----------------------------------------------------------------------------
+# Shape: resolution and channels
+
+
+def fit_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """Grey → RGB by replication; RGB → grey by ITU-R 601 luma (what PIL's 'L' uses)."""
+    have = images.shape[-1]
+    if have == channels:
+        return images
+    if have == 1 and channels == 3:
+        return np.repeat(images, 3, axis=-1)
+    if have in (3, 4) and channels == 1:
+        luma = images[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+    raise DataError(f"cannot turn {have}-channel images into {channels}-channel ones")
+
+
+def fit_resolution(images: np.ndarray, resolution: int, mode: str) -> np.ndarray:
+    """(N, H, W, C) → (N, R, R, C): 'pad' centres smaller images on black; 'resize'
+    centre-crops to a square and resamples bilinearly (antialiased when shrinking)."""
+    n, h, w, c = images.shape
+    if (h, w) == (resolution, resolution):
+        return images
+    if mode == "pad":
+        if h > resolution or w > resolution:
+            raise DataError(f"cannot pad {h}x{w} images to {resolution}x{resolution}; "
+                            f"set dataset.resize='resize'")
+        top, left = (resolution - h) // 2, (resolution - w) // 2
+        out = np.zeros((n, resolution, resolution, c), np.uint8)
+        out[:, top:top + h, left:left + w] = images
+        return out
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    out = np.empty((n, resolution, resolution, c), np.uint8)
+    for i in range(n):
+        crop = images[i, top:top + side, left:left + side]
+        im = Image.fromarray(crop[..., 0] if c == 1 else crop)
+        im = im.resize((resolution, resolution), Image.BILINEAR)
+        out[i] = np.asarray(im).reshape(resolution, resolution, c)
+    return out
