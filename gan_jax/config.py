@@ -53,6 +53,13 @@ ema.*                decay, warmup, half_life_kimg, rampup: generator EMA; see
                      `gan_jax.state.ema_decay`
 sample.num_images    images in the sample grid
 sample.standing_stats  batch used to recompute BatchNorm statistics of the EMA generator
+microbatches         int M: gradient accumulation, M sequential micro-batches of batch_size / M
+                     per update (docs/fine_tuning.md says what BatchNorm statistics then are)
+init_from            fine-tuning: start step 0 from the G, D and EMA of a workdir, checkpoint
+                     folder or converted model (init_optimizer: its Adam states too);
+                     freeze_d: the first N D blocks from the image stay fixed (Mo et al. 2020)
+wandb.*              enabled, project, entity, name, mode ('online' | 'offline'), tags:
+                     optional Weights & Biases logging, see `gan_jax.writers`
 distributed.*        enabled (None: auto), coordinator_address, num_processes, process_id:
                      see docs/multihost.md
 """
@@ -90,6 +97,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.nonfinite = "stop"
     c.lazy_dispatch = "variants"  # lazy phases: 'variants' (one program per due pattern) | 'cond'
     c.resume_changes = False  # True: resume even though seed, dataset or model differ from config.json
+    c.microbatches = 1  # M > 1: each update accumulates gradients over M sequential slices of the batch
+    c.init_from = ""  # fine-tuning: a workdir, checkpoint folder or converted model to start from
+    c.init_optimizer = False  # init_from: also take both optimizers' states (default: fresh Adam)
+    c.freeze_d = 0  # fine-tuning: the first N discriminator blocks (from the image) stay frozen
 
     c.dataset = ml_collections.ConfigDict(dict(
         name="fashion_mnist",   # tfds name, and the key for well-known local copies
@@ -182,6 +193,14 @@ def base_config() -> ml_collections.ConfigDict:
         cache_dir="",           # reference features cache ('' = $GAN_JAX_CACHE or ~/.cache/gan_jax)
         best_metric="",         # result that picks the 'best' checkpoint ('' = the first metric)
         inception_weights="",   # converted FID Inception .npz ('' = $GAN_JAX_INCEPTION)
+    ))
+    c.wandb = ml_collections.ConfigDict(dict(
+        enabled=False,   # also log to Weights & Biases (needs `pip install wandb`)
+        project="gan_jax",
+        entity="",       # '' = wandb's default
+        name="",         # run name ('' = the workdir's name)
+        mode="online",   # 'online' | 'offline' (written under the workdir, `wandb sync` later)
+        tags=(),
     ))
     c.distributed = ml_collections.ConfigDict(dict(
         enabled=config_dict.placeholder(bool),
