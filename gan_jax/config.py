@@ -211,7 +211,7 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 _POSITIVE = ("batch_size", "num_steps", "n_critic", "log_every", "checkpoint_every",
-             "keep_checkpoints")
+             "keep_checkpoints", "microbatches")
 _NON_NEGATIVE = ("sample_every", "eval_every")
 
 
@@ -223,6 +223,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for name in _NON_NEGATIVE:
         if config[name] < 0:
             raise ConfigError(f"config.{name}={config[name]} must be >= 0")
+    if config.batch_size % config.microbatches:
+        raise ConfigError(f"microbatches={config.microbatches} must divide batch_size={config.batch_size}")
     if config.lazy_dispatch not in ("variants", "cond"):
         raise ConfigError(f"lazy_dispatch={config.lazy_dispatch!r} must be 'variants' or 'cond'")
     if config.schedule.shape not in schedules.SHAPES:

@@ -83,10 +83,16 @@ def all_processes(flag: bool) -> bool:
     return bool(multihost_utils.process_allgather(np.asarray(flag)).all())
 
 
-def check_batch_size(batch_size: int, mesh: Mesh) -> None:
-    """The global batch must split evenly over the devices (and so over processes)."""
+def check_batch_size(batch_size: int, mesh: Mesh, microbatches: int = 1) -> None:
+    """The global batch must split evenly over the devices (and so over processes), and each
+    device's share over the ``microbatches`` of gradient accumulation (`gan_jax.accumulate`)."""
     n = mesh.devices.size
     if batch_size <= 0 or batch_size % n:
         raise ConfigError(
             f"batch_size={batch_size} must be a positive multiple of the {n} devices "
             f"in the mesh; try batch_size={max(n, batch_size // n * n) or n}")
+    if (batch_size // n) % microbatches:
+        raise ConfigError(
+            f"microbatches={microbatches} must divide each device's {batch_size // n} images "
+            f"(batch_size={batch_size} over {n} devices); try batch_size="
+            f"{n * microbatches * max(1, batch_size // (n * microbatches))}")

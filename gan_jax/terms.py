@@ -38,6 +38,9 @@ class Term:
     carried: dict[str, float] | None = None  # initial carried state (None: carries nothing)
     end_of_step: Callable[[dict, jax.Array], dict] | None = None  # carried, step -> carried
     metrics: tuple[str, ...] = ()  # the names of the metrics ``fn`` returns
+    # How the carried updates of a step's micro-batches combine (`gan_jax.accumulate`):
+    # 'mean' for running averages of batch means (the big batch's update), 'sum' for tallies.
+    carried_reduce: str = "mean"
 
 
 def _f32(value: float) -> jax.Array:
@@ -192,7 +195,7 @@ def ada(config: ml_collections.ConfigDict) -> Term | None:
                 "count": jnp.where(due, zero, carried["count"])}
 
     return Term("ada", "d", fn, carried={"p": aug.ada_p, "sign_sum": 0.0, "count": 0.0},
-                end_of_step=end_of_step, metrics=("ada_p",))
+                end_of_step=end_of_step, metrics=("ada_p",), carried_reduce="sum")
 
 
 # ----------------------------------------------------------------------------

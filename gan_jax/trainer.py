@@ -127,7 +127,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     writers.quiet_library_logs()
     parallel.maybe_initialize_distributed(config)
     mesh = parallel.create_mesh()
-    parallel.check_batch_size(config.batch_size, mesh)
+    parallel.check_batch_size(config.batch_size, mesh, config.microbatches)
     run = build_lib.build(config, mesh)
     dataset = datasets.load_dataset(config.dataset)
     if config.model.num_classes > dataset.num_classes:
