@@ -21,7 +21,8 @@ nonfinite            'stop' (default): a NaN/Inf loss or gradient stops the run,
 eval_every           int: compute eval.metrics every N steps and at the end (0: off)
 eval.*               metrics, num_samples, split, batch_size, cache_dir, best_metric,
                      inception_weights
-dataset.*            see `gan_jax.data`
+dataset.*            source, name, path, split, resolution, channels, resize, classes,
+                     max_examples, ...: see `gan_jax.datasets`
 model.architecture   'dcgan' | 'sngan' (ResNet, spectrally normalised D) | 'biggan'
 model.shared_dim, model.hierarchical_z, model.attention_res   BigGAN-only, see gan_jax.models.biggan
 model.conv_transpose  DCGAN-only: how the transposed convolutions are computed (same function),
@@ -115,6 +116,7 @@ def base_config() -> ml_collections.ConfigDict:
         cache_dir="",           # where decoded uint8 arrays are cached ('' = no cache)
         prefetch=2,             # batches prepared ahead of the step, on device
         max_examples=0,         # use only the first N examples (0 = all)
+        classes=(),             # keep only these labels, unchanged (empty = every class)
         bad_images="fail",      # folder: an undecodable or wrong-channel image 'fail's the run or is 'skip'ped
         convert_channels=False,  # folder: convert images with another channel count (grey <-> RGB, drop alpha)
     ))
@@ -212,7 +214,7 @@ def base_config() -> ml_collections.ConfigDict:
 
 _POSITIVE = ("batch_size", "num_steps", "n_critic", "log_every", "checkpoint_every",
              "keep_checkpoints", "microbatches")
-_NON_NEGATIVE = ("sample_every", "eval_every")
+_NON_NEGATIVE = ("sample_every", "eval_every", "freeze_d")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -363,7 +365,7 @@ def from_dict(values: dict) -> ml_collections.ConfigDict:
 
 # Fields whose change makes a resumed run another experiment under the old name.
 _IDENTITY = ("seed", "dataset.name", "dataset.source", "dataset.path", "dataset.split",
-             "dataset.resolution", "dataset.channels", "dataset.resize", "dataset.max_examples")
+             "dataset.resolution", "dataset.channels", "dataset.resize", "dataset.max_examples", "dataset.classes")
 # Fields that may differ between the starts of one run without a word.
 _UNLOGGED = ("resume_changes",)
 

@@ -21,6 +21,9 @@ Sources (``dataset.source``; the readers of files on disk are in `gan_jax.image_
 * ``auto``: ``path`` decides when set (a file → npz, IDX files → idx, else folder);
   otherwise a well-known local copy of ``name`` (Debian's Fashion-MNIST package),
   otherwise tfds.
+
+Then ``dataset.classes`` keeps only the examples of the listed labels (labels unchanged:
+fine-tuning onto one class, docs/fine_tuning.md) and ``max_examples`` the first N.
 """
 
 import dataclasses
@@ -208,6 +211,8 @@ def _cache_key(ds: ml_collections.ConfigDict, source: str, path: str) -> str:
                 split=ds.split, resolution=ds.resolution, channels=ds.channels,
                 resize=ds.resize, max_examples=ds.max_examples, bad_images=ds.bad_images,
                 convert_channels=ds.convert_channels)
+    if ds.classes:  # only when set, so the existing caches keep their names
+        spec["classes"] = sorted(int(c) for c in ds.classes)
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     return f"{ds.name}-{ds.split}-{ds.resolution}px-{ds.channels}c-{digest}"
 
@@ -261,12 +266,16 @@ def load_dataset(ds: ml_collections.ConfigDict) -> ImageDataset:
     else:
         images, labels, num_classes = load_tfds(ds.name, ds.split, ds.data_dir, ds.download)
         description = f"tfds {ds.name}:{ds.split}"
+    num_classes = num_classes or int(labels.max()) + 1 if len(labels) else num_classes
+    if ds.classes:  # a subset of the classes, labels unchanged (a conditional model keeps its classes)
+        keep = np.isin(labels, np.asarray(ds.classes, np.int64))
+        images, labels = images[keep], labels[keep]
+        description += f", classes {','.join(str(c) for c in ds.classes)}"
     if ds.max_examples:
         images, labels = images[:ds.max_examples], labels[:ds.max_examples]
     if len(images) == 0:
         raise DataError(f"{description} holds no examples")
     images = fit_resolution(fit_channels(images, ds.channels), ds.resolution, ds.resize)
-    num_classes = num_classes or int(labels.max()) + 1
     if cache:
         _write_cache(cache, images, labels, num_classes, description)
     return ImageDataset(np.ascontiguousarray(images), labels.astype(np.int32), num_classes, description)

@@ -26,6 +26,8 @@ receive the same labels and ignore them, so there is one step for both.
 With ``config.microbatches`` M > 1 every phase accumulates its gradient over M sequential
 micro-batches of its batch before its one optimizer step (`gan_jax.accumulate`).
 
+With ``config.freeze_d`` k > 0 D's first k blocks are held fixed (`gan_jax.freeze`).
+
 Lazy phases run under `jax.lax.cond` inside the one compiled program, so nothing
 recompiles as the intervals cycle; on the steps a lazy phase skips, its metrics are 0 and
 its flag ``<prefix>_ran`` (``d_reg_ran``, ``g_reg_ran``) is 0, which the trainer uses to
@@ -51,7 +53,7 @@ import optax
 from jax.sharding import Mesh
 
 from gan_jax import keys as keys_lib, parallel, schedules
-from gan_jax import accumulate
+from gan_jax import accumulate, freeze
 from gan_jax.phases import Models, Phase, PhaseInputs, lazy_inputs, phase_keys
 from gan_jax.state import GANState, ema_decay, update_ema
 
@@ -60,14 +62,17 @@ _FIELDS = {"d": ("d_params", "d_vars", "d_opt_state"), "g": ("g_params", "g_vars
 
 
 def run_phase(phase: Phase, models: Models, tx: optax.GradientTransformation, state: GANState,
-              inputs: PhaseInputs, microbatches: int = 1) -> tuple[GANState, Metrics]:
+              inputs: PhaseInputs, microbatches: int = 1, frozen=None) -> tuple[GANState, Metrics]:
     """One optimizer step of ``phase``'s network on the sum of its terms (its gradient
-    accumulated over ``microbatches`` sequential micro-batches, `gan_jax.accumulate`)."""
+    accumulated over ``microbatches`` sequential micro-batches, `gan_jax.accumulate`);
+    the leaves ``frozen`` marks get zero gradients and updates (`gan_jax.freeze`)."""
     params_f, vars_f, opt_f = _FIELDS[phase.network]
     params = getattr(state, params_f)
     loss, metrics, carried, new_vars, grads = accumulate.value_and_grad(
         phase, models, state, inputs, params, vars_f, microbatches)
+    grads = freeze.apply(grads, frozen)
     updates, opt_state = tx.update(grads, getattr(state, opt_f), params, step=state.step)
+    updates = freeze.apply(updates, frozen)  # Adam's momentum would still move them
     state = state.replace(**{params_f: optax.apply_updates(params, updates), vars_f: new_vars,
                              opt_f: opt_state, "aux": {**state.aux, **carried}})
     prefix = phase.prefix
@@ -80,11 +85,11 @@ def run_phase(phase: Phase, models: Models, tx: optax.GradientTransformation, st
 
 def run_lazy_phase(phase: Phase, models: Models, tx: optax.GradientTransformation,
                    state: GANState, inputs: PhaseInputs, due: bool | None = None,
-                   microbatches: int = 1) -> tuple[GANState, Metrics]:
+                   microbatches: int = 1, frozen=None) -> tuple[GANState, Metrics]:
     """`run_phase` when ``state.step % phase.every == 0``; otherwise the state unchanged and
     zero metrics. The flag ``<prefix>_ran`` says which. ``due`` None decides inside the
     program (`jax.lax.cond`); True or False decides at trace time (a step variant)."""
-    run = lambda s: run_phase(phase, models, tx, s, inputs, microbatches)  # noqa: E731
+    run = lambda s: run_phase(phase, models, tx, s, inputs, microbatches, frozen)  # noqa: E731
     shapes = jax.eval_shape(run, state)[1]
 
     def skip(s):
@@ -110,6 +115,7 @@ def make_train_step(config: ml_collections.ConfigDict, phases: tuple[Phase, ...]
     one program."""
     n_critic, z_dim, num_classes = config.n_critic, config.model.z_dim, config.model.num_classes
     micro = config.microbatches
+    architecture, freeze_d = config.model.architecture, config.freeze_d
     txs = {"d": d_tx, "g": g_tx}
     terms = [t for p in phases for t in p.terms]
     skip_nonfinite = config.nonfinite == "skip"
@@ -126,6 +132,8 @@ def make_train_step(config: ml_collections.ConfigDict, phases: tuple[Phase, ...]
         images = keys_lib.to_float_images(batch["image"])  # (n_critic, B, H, W, C)
         labels = batch["label"]
         batch_size = images.shape[1]
+        d_frozen = freeze.frozen_mask(architecture, state.d_params, freeze_d) if freeze_d else None
+        frozen = {"d": d_frozen, "g": None}
         metrics: Metrics = {}
         for phase in phases:
             if phase.every > 1:
@@ -133,14 +141,14 @@ def make_train_step(config: ml_collections.ConfigDict, phases: tuple[Phase, ...]
                                      state.aux, real_classes)
                 due = None if lazy_due is None else lazy_due[phase.name]
                 state, m = run_lazy_phase(phase, models, txs[phase.network], state, inputs, due,
-                                          micro)
+                                          micro, frozen[phase.network])
             elif phase.network == "d":
                 for i in range(n_critic):
                     inputs = PhaseInputs(
                         images[i], labels[i], keys_lib.sample_noise(keys["d_z"][i], batch_size, z_dim),
                         fake_labels(keys["d_y"][i], labels[i]),
                         phase_keys(keys, phase, i), state.aux)
-                    state, m = run_phase(phase, models, d_tx, state, inputs, micro)
+                    state, m = run_phase(phase, models, d_tx, state, inputs, micro, d_frozen)
             else:
                 inputs = PhaseInputs(
                     images[-1], labels[-1], keys_lib.sample_noise(keys["g_z"], batch_size, z_dim),

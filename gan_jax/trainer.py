@@ -24,8 +24,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import (build as build_lib, checkpoint, config as config_lib, data, datasets, parallel,
-                     phases as phases_lib, preemption, sample, workdir_lock, writers)
+from gan_jax import (build as build_lib, checkpoint, config as config_lib, data, datasets, finetune,
+                     parallel, phases as phases_lib, preemption, sample, workdir_lock, writers)
 from gan_jax.errors import ConfigError, NonFiniteError
 from gan_jax.keys import sample_noise
 from gan_jax.metrics import evaluator
@@ -146,7 +146,11 @@ def _train(config, workdir, run, mesh, dataset) -> GANState:
         state = checkpoint.restore_latest(manager, run.abstract_state())
         writers.log(f"resumed from checkpoint at step {int(state.step)} in {manager.directory}")
     else:
-        state = run.init_state()
+        state = finetune.initial_state(run, config, run.init_state())
+        if config.init_from:
+            writers.log(f"fine-tuning from {config.init_from}: G, D, EMA"
+                        f"{' and optimizers' if config.init_optimizer else ''} taken; step 0"
+                        f"{f', D blocks 1-{config.freeze_d} frozen' if config.freeze_d else ''}")
     write_config(workdir, config)  # only now: a refused checkpoint leaves the workdir as it was
     start_step = int(jax.device_get(state.step))
     if start_step >= config.num_steps:

@@ -187,6 +187,22 @@ def test_synthetic_source_is_deterministic_blobs_of_ten_classes():
     assert len(default.images) == datasets.SYNTHETIC_EXAMPLES
 
 
+def test_classes_keep_a_subset_with_labels_and_class_count_unchanged(tmp_path):
+    everything = datasets.load_dataset(dataset_config(source="synthetic", resolution=8, channels=1,
+                                                      max_examples=100))
+    cfg = dataset_config(source="synthetic", resolution=8, channels=1, max_examples=100,
+                         cache_dir=str(tmp_path))
+    cfg.classes = (7, 2)
+    for _ in range(2):  # computed, then from its own cache
+        ds = datasets.load_dataset(cfg)
+        keep = np.isin(everything.labels, [2, 7])
+        np.testing.assert_array_equal(ds.labels, everything.labels[keep])
+        np.testing.assert_array_equal(ds.images, everything.images[keep])
+        assert len(ds.labels) == 20 and ds.num_classes == 10 and "classes 7,2" in ds.description
+    cfg.classes = ()  # another cache entry: all 100
+    assert len(datasets.load_dataset(cfg).labels) == 100
+
+
 def test_reachability_probe_is_bounded():
     start = time.perf_counter()
     assert datasets._can_reach("host.invalid", timeout=2.0) is False
