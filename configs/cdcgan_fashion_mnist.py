@@ -3,7 +3,8 @@
 Command:
     python train.py --config configs/cdcgan_fashion_mnist.py --workdir runs/cdcgan_fashion_mnist
 
-Hardware: sized for a 2-core CPU, like the unconditional demo (3000 steps at batch 64).
+Hardware: sized for a 2-core CPU, like configs/dcgan_fashion_mnist.py (3000 steps at batch
+64, about 4 minutes).
 Data: as configs/dcgan_fashion_mnist.py, with its 10 class labels.
 Model: the demo's DCGAN with conditional BatchNorm in G (de Vries et al. 2017) and a
 projection discriminator (Miyato & Koyama 2018); sample grids have one row per class.

@@ -1,10 +1,11 @@
-"""DCGAN on Fashion-MNIST at 28x28: the default config and `make demo`.
+"""DCGAN on Fashion-MNIST at 28x28: the default config (`make demo` runs its longer schedule,
+configs/demo_fashion_mnist.py).
 
 Command:
     python train.py --config configs/dcgan_fashion_mnist.py --workdir runs/dcgan_fashion_mnist
 
-Hardware: sized for a 2-core CPU (the demo finishes in about 15 minutes); on a GPU
-raise num_steps to 20_000 for sharper samples.
+Hardware: sized for a 2-core CPU (3000 steps in about 3.5 minutes); on a GPU raise
+num_steps to 20_000 for sharper samples.
 
 Data: the Debian package dataset-fashion-mnist when installed (read as IDX files),
 otherwise tfds 'fashion_mnist' (add --config.dataset.download=True the first time).
@@ -15,7 +16,7 @@ Loss: non-saturating cross-entropy for D and G; Adam(2e-4, b1=0.5) for both.
 Expected result: recognisable garments (shirts, trousers, shoes, bags) in the EMA
 sample grid by step 3000; fd_fmnist 26.9–28.9 (10k EMA samples against the test split;
 the spread is rounding between equivalent layer forms, docs/evaluation.md). Measured on
-a 2-core CPU: 16.6 steps/s, 3 min 42 s for `make demo` from a fresh clone.
+a 2-core CPU: 16.6 steps/s, 3 min 42 s from a fresh clone, install included.
 """
 
 from gan_jax.config import base_config

@@ -4,8 +4,8 @@ minutes `make demo` may take on a 2-core CPU, evaluated at the end.
 Command:
     python train.py --config configs/demo_fashion_mnist.py --workdir runs/demo
 
-Hardware: a 2-core CPU trains it at 11-24 steps/s (18,000 steps in 13-18 minutes);
-on a GPU it takes a minute or two.
+Hardware: a 2-core CPU trains it at 11-24 steps/s (18,000 steps in 13-18 minutes; `make
+demo` with its install 16-20 minutes); on a GPU it takes a minute or two.
 Data: the Debian package dataset-fashion-mnist when installed (read as IDX files),
 otherwise tfds 'fashion_mnist' (add --config.dataset.download=True the first time).
 Model: the DCGAN of configs/dcgan_fashion_mnist.py (Radford et al. 2015 at 28 px, widths

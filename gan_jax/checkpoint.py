@@ -57,8 +57,7 @@ def make_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.Checkpo
     return ocp.CheckpointManager(directory, options=options, item_names=("state", "config"))
 
 
-def save(manager: ocp.CheckpointManager, state: GANState, config: ml_collections.ConfigDict,
-         force: bool = False) -> bool:
+def save(manager: ocp.CheckpointManager, state: GANState, config: ml_collections.ConfigDict) -> bool:
     """Starts an asynchronous save at ``state.step``; device buffers are copied before it returns.
 
     A failure of the previous asynchronous save (full disk, lost permissions) surfaces
@@ -69,8 +68,7 @@ def save(manager: ocp.CheckpointManager, state: GANState, config: ml_collections
         return False
     try:
         return manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())),
-            force=force)
+            state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())))
     except Exception as e:  # orbax re-raises the background writer's error, whatever its type
         raise _save_error(manager, e) from None
 

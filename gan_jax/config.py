@@ -73,6 +73,7 @@ from ml_collections import config_dict
 
 from gan_jax import augment, losses, schedules
 from gan_jax.errors import ConfigError
+from gan_jax.models import layers
 
 
 def _optimizer() -> ml_collections.ConfigDict:
@@ -272,9 +273,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
                           f"{', '.join(augment.ADA_PIPELINES)}")
     if not 0.0 <= aug.ada_p <= 1.0 or aug.ada_interval < 1 or aug.ada_kimg <= 0:
         raise ConfigError("augment.ada_p must be in [0, 1], ada_interval >= 1, ada_kimg > 0")
-    if config.model.conv_transpose not in ("auto", "native", "adjoint", "subpixel"):
-        raise ConfigError(f"model.conv_transpose={config.model.conv_transpose!r} must be auto, native, "
-                          f"adjoint or subpixel")
+    if config.model.conv_transpose not in ("auto", *layers.IMPLS):
+        raise ConfigError(f"model.conv_transpose={config.model.conv_transpose!r} must be one of "
+                          f"{', '.join(('auto', *layers.IMPLS))}")
     if config.model.num_classes < 0:
         raise ConfigError(f"model.num_classes={config.model.num_classes} must be >= 0")
     for field in ("z_dim", "g_width", "d_width"):

@@ -199,7 +199,7 @@ def _main(argv: list[str], architecture: str, convert_fn, example: str) -> None:
     run = build.build(config)
     state, with_d = state_from_state_dict(run, state_dict, convert_fn)
     trainer.write_config(flags_.workdir, config)
-    checkpoint.save(manager, state, config, force=True)
+    checkpoint.save(manager, state, config)
     checkpoint.wait(manager)
     manager.close()
     writers.log(f"wrote {manager.directory}/0 from {flags_.src} (G, G_ema"

@@ -16,9 +16,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-# Stable ids: never renumber, only add.
+# Stable ids: never renumber, only add (3 is retired: a new name takes 12 on).
 ROOT_STREAMS = {"init": 0, "train": 1, "sample": 2, "eval": 3}
-STEP_KEY_IDS = {"d_z": 0, "g_z": 1, "d_aug": 2, "dropout": 3, "d_y": 4, "g_y": 5, "d_gp": 6,
+STEP_KEY_IDS = {"d_z": 0, "g_z": 1, "d_aug": 2, "d_y": 4, "g_y": 5, "d_gp": 6,
                 "g_aug": 7, "g_noise": 8, "g_mixing": 9, "g_reg": 10, "d_reg": 11}
 PER_D_UPDATE = ("d_z", "d_y", "d_gp", "d_aug")  # one key per D update when n_critic > 1
 
@@ -32,7 +32,7 @@ def root_keys(seed: int) -> dict[str, jax.Array]:
 def step_keys(base_key: jax.Array, step: jax.Array, n_critic: int) -> dict[str, Any]:
     """Named subkeys of one step. ``d_z``, ``d_y``, ``d_gp``, ``d_aug`` are lists, one key per
     D update; the rest (``g_z``, ``g_y``, ``g_aug``, ``g_noise``, ``g_mixing``, ``g_reg``,
-    ``d_reg``, ``dropout``) are single keys. Phases derive their own keys from these."""
+    ``d_reg``) are single keys. Phases derive their own keys from these."""
     key = jax.random.fold_in(base_key, step)
     named = {name: jax.random.fold_in(key, i) for name, i in STEP_KEY_IDS.items()}
     for name in PER_D_UPDATE:

@@ -1,7 +1,7 @@
 """The training state: one pytree holding everything a GAN run evolves.
 
 `GANState` carries both networks' parameters and non-parameter collections (BatchNorm
-statistics now; spectral-norm vectors later), both optax optimizer states, and the
+statistics, spectral-norm vectors, StyleGAN2's w̄ and noise images), both optax optimizer states, and the
 exponential moving average (EMA) of the generator's parameters used for sampling, and
 ``aux``: the state each configured technique carries from step to step, one entry per
 technique (ADA's p and tally, LeCam's anchors, path length's running mean, skipped steps;

@@ -46,8 +46,9 @@ def layout(resolution: int) -> tuple[int, int]:
 
 
 # The 4×4 stride-2 transposed convolutions double the size, the geometry of PyTorch's
-# ConvTranspose2d(k=4, s=2, p=1); `layers.UpConv` computes them natively or as an
-# equivalent sub-pixel convolution (``model.conv_transpose``).
+# ConvTranspose2d(k=4, s=2, p=1); `layers.UpConv` computes them natively, as the adjoint
+# of a strided convolution or as a sub-pixel convolution, the same function
+# (``model.conv_transpose``; 'auto' picks the adjoint on CPU).
 _DOWN_PADDING = ((1, 1), (1, 1))
 
 
