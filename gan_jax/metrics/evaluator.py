@@ -122,9 +122,12 @@ def default_cache_dir() -> str:
 
 
 def reference_cache_path(ds: ml_collections.ConfigDict, split: str, net, cache_dir: str) -> str:
-    """Where `reference_features` caches the features of dataset ``ds``'s ``split`` under ``net``."""
-    key = json.dumps({k: ds[k] for k in ("name", "source", "path", "resolution", "channels", "resize")}
-                     | {"split": split}, sort_keys=True) + net.weights_id
+    """Where `reference_features` caches the features of dataset ``ds``'s ``split`` under ``net``
+    (with ``dataset.classes`` set: of those classes' images only)."""
+    fields = {k: ds[k] for k in ("name", "source", "path", "resolution", "channels", "resize")}
+    if ds.get("classes"):  # a subset of the classes is another reference (set only then, so
+        fields["classes"] = sorted(int(c) for c in ds.classes)  # the other keys stay as they were)
+    key = json.dumps(fields | {"split": split}, sort_keys=True) + net.weights_id
     return os.path.join(cache_dir or default_cache_dir(), "reference",
                         f"{ds.name}-{split}-{ds.resolution}px-{net.name}-"
                         f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz")

@@ -46,6 +46,21 @@ def test_reference_features_are_cached(tmp_path, synthetic_npz):
     assert first.shape == (256, 128)
 
 
+def test_a_subset_of_classes_has_its_own_reference(tmp_path, synthetic_npz):
+    config = base_config()
+    config.dataset.source, config.dataset.path = "npz", synthetic_npz
+    net = features.get_feature_net("fmnist")
+    extract = features.make_extractor(net, parallel.create_mesh(), 64)
+    every = evaluator.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path))
+    config.dataset.classes = (1,)
+    one = evaluator.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path))
+    labels = np.load(synthetic_npz)["labels"]
+    np.testing.assert_allclose(one, every[labels == 1], rtol=1e-5, atol=1e-5)
+    config.dataset.classes = ()  # the full reference again, from its own cache entry
+    np.testing.assert_array_equal(
+        evaluator.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path)), every)
+
+
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR), reason="dataset-fashion-mnist not installed")
 def test_real_vs_real_is_small_and_real_vs_noise_is_large():
     ds = base_config().dataset
