@@ -348,6 +348,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
         evaluator.higher_is_better(config.eval.best_metric)
     if config.eval.num_samples < 2 or config.eval.batch_size <= 0:
         raise ConfigError("eval.num_samples must be >= 2 and eval.batch_size positive")
+    if config.wandb.mode not in ("online", "offline"):
+        raise ConfigError(f"wandb.mode={config.wandb.mode!r} must be 'online' or 'offline'")
+    if not all(isinstance(t, str) for t in config.wandb.tags):
+        raise ConfigError(f"wandb.tags={config.wandb.tags!r} must be strings")
+    if config.wandb.enabled:
+        if not config.wandb.project:
+            raise ConfigError("wandb.project must name a project when wandb.enabled=True")
+        from gan_jax import wandb_writer  # imports wandb, only when enabled
+
+        wandb_writer.import_wandb()
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:

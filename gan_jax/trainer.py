@@ -169,7 +169,7 @@ def _train(config, workdir, run, mesh, dataset) -> GANState:
     sampler = make_grid_sampler(run)
     evaluate = evaluator.make_evaluation(config, run) if config.eval_every else None
     best_manager = checkpoint.make_best_manager(workdir) if evaluate else None
-    writer = writers.MetricsWriter(workdir, start_step)
+    writer = writers.MetricsWriter(workdir, start_step, config)
     stream = data.batches(dataset, config, mesh, start_step, config.num_steps)
     try:
         with preemption.stop_requests() as should_stop:

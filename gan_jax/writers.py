@@ -1,8 +1,16 @@
-"""Where a run reports: ``metrics.jsonl``, TensorBoard event files and a progress line.
+"""Where a run reports: ``metrics.jsonl``, TensorBoard, optionally Weights & Biases, and a
+progress line.
 
 Only process 0 writes. On resume, `MetricsWriter` drops the ``metrics.jsonl`` lines
 of steps past the restored checkpoint (they were logged by the interrupted run and
 are about to be logged again), so the file stays one line per logged step.
+
+TensorBoard (``<workdir>/tensorboard``) gets every scalar, the evaluation results, the
+sample grids and, at each start, the config as text. A fresh run also writes its
+hyperparameters for the HPARAMS tab (`gan_jax.hparams`). Each start opens its event file
+with ``purge_step``: TensorBoard hides the events an interrupted run wrote past the
+checkpoint, so replayed steps show once. With ``config.wandb.enabled`` the same values go to
+Weights & Biases (`gan_jax.wandb_writer`).
 """
 
 import contextlib
@@ -13,21 +21,47 @@ import os
 import time
 
 import jax
+import ml_collections
 import numpy as np
 from absl import logging
 
+from gan_jax import config as config_lib
+
 
 class MetricsWriter:
-    def __init__(self, workdir: str, resume_step: int):
+    """The run's scalars, evaluation results and sample grids, to every destination.
+
+    ``resume_step``: the step of the restored checkpoint (0: a fresh start). ``config``
+    (optional) adds the config text, the hparams and, when enabled, wandb.
+    """
+
+    def __init__(self, workdir: str, resume_step: int, config: ml_collections.ConfigDict | None = None):
         self.enabled = jax.process_index() == 0
         self.path = os.path.join(workdir, "metrics.jsonl")
-        self._tb = None
+        self._tb = self._wandb = None
         if not self.enabled:
             return
         _truncate_jsonl(self.path, resume_step)
         from tensorboardX import SummaryWriter  # imported here: only process 0 needs it
 
-        self._tb = SummaryWriter(logdir=os.path.join(workdir, "tensorboard"), flush_secs=30)
+        from gan_jax import hparams  # tensorboardX's protocol buffers
+
+        # TensorBoard drops the earlier events at steps >= purge_step: after a resume those
+        # past the checkpoint, after a fresh start all (a start that never saved a checkpoint).
+        # The suffix keeps two starts within a second in two files, in the order they started.
+        first = resume_step + 1 if resume_step else 0
+        self._tb = SummaryWriter(logdir=os.path.join(workdir, "tensorboard"), flush_secs=30,
+                                 purge_step=first, filename_suffix=f".{time.time_ns()}")
+        if config is None:
+            return
+        self._tb.add_text("config", f"```json\n{config_lib.to_json(config)}\n```", first)
+        if not resume_step:
+            for summary in hparams.summaries(config):
+                self._tb.file_writer.add_summary(summary, first)
+        if config.wandb.enabled:
+            from gan_jax import wandb_writer  # imports wandb
+
+            self._wandb = wandb_writer.WandbWriter(config, workdir, resume_step)
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         if not self.enabled:
@@ -38,6 +72,8 @@ class MetricsWriter:
         for key, value in values.items():
             if isinstance(value, (int, float)) and math.isfinite(value):
                 self._tb.add_scalar(key, value, step)
+        if self._wandb is not None:
+            self._wandb.scalars(step, values)
 
     def eval_results(self, step: int, results: dict[str, dict]) -> None:
         """Evaluation results go to ``eval.jsonl`` (with their protocols) and TensorBoard."""
@@ -47,16 +83,23 @@ class MetricsWriter:
             f.write(json.dumps({"step": int(step), "results": results}) + "\n")
         for key, result in results.items():
             self._tb.add_scalar(f"eval/{key}", result["value"], step)
+        if self._wandb is not None:
+            self._wandb.eval_results(step, results)
 
     def image(self, step: int, tag: str, image: np.ndarray) -> None:
         """``image``: (H, W, C) uint8."""
         if self.enabled:
             self._tb.add_image(tag, image, step, dataformats="HWC")
+        if self._wandb is not None:
+            self._wandb.image(step, tag, image)
 
     def close(self) -> None:
         if self._tb is not None:
             self._tb.flush()
             self._tb.close()
+        if self._wandb is not None:
+            self._wandb.close()
+            self._wandb = None
 
 
 def _jsonable(v):
