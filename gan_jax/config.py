@@ -34,8 +34,11 @@ model.z_dim          latent size
 model.g_width/d_width  channels of the layer nearest the image
 model.num_classes    0: unconditional; N: class-conditional on the dataset's N labels
 model.bn_momentum    BatchNorm running-average momentum (Flax convention)
-model.dtype          compute dtype of the DCGAN ('float32', 'bfloat16'); StyleGAN2 and R3GAN
-                     use model.num_bf16_res, SNGAN and BigGAN compute in float32
+model.dtype          compute dtype of the DCGAN, SNGAN and BigGAN ('float32', 'bfloat16'):
+                     parameters and optimizer states stay float32, convolutions and linear
+                     layers compute in bfloat16, normalisation statistics, spectral norm and
+                     the outputs (images, logits, losses) stay float32; StyleGAN2 and R3GAN
+                     use model.num_bf16_res instead
 optimizer.{g,d}.*    learning_rate, b1, b2, eps (Adam); weight_decay (decoupled, AdamW);
                      l1, l2 (explicit loss penalties); grad_clip (global norm, 0: off);
                      final_learning_rate, final_b2 (scheduled, see schedule.*)
@@ -298,11 +301,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
                           "float16's small gradients would underflow to zero; use 'bfloat16' "
                           "(float32's range, no scaling needed)")
     arch = config.model.architecture
-    if config.model.dtype != "float32" and arch != "dcgan":
+    if config.model.dtype != "float32" and arch not in ("dcgan", "sngan", "biggan"):
         hint = ("set model.num_bf16_res instead (bfloat16 at the highest resolutions)"
                 if arch in ("stylegan2", "r3gan") else "it computes in float32")
-        raise ConfigError(f"model.dtype={config.model.dtype!r} is only used by the DCGAN; "
-                          f"model.architecture={arch!r} would ignore it: {hint}")
+        raise ConfigError(f"model.dtype={config.model.dtype!r} is only used by the DCGAN, SNGAN and "
+                          f"BigGAN; model.architecture={arch!r} would ignore it: {hint}")
     if not 0.0 <= config.ema.decay < 1.0:
         raise ConfigError(f"ema.decay={config.ema.decay} must be in [0, 1)")
     if config.ema.half_life_kimg < 0 or config.ema.rampup < 0:

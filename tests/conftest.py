@@ -125,3 +125,36 @@ def update_setup(config):
     z = keys.sample_noise(jax.random.key(1), config.batch_size, config.model.z_dim)
     real = keys.to_float_images(batch["image"])[0]
     return state, d_update, g_update, real, batch["label"][0], z
+
+
+def check_bfloat16_against_float32(make_models, z_dim: int = 12, num_classes: int = 3):
+    """``make_models(dtype) -> (G, D)`` computing in float32 and in bfloat16 share their
+    variables (all float32), return float32 images and logits, and agree to bfloat16
+    precision on the same variables and inputs, in training mode (batch statistics,
+    spectral vectors updated, also float32) and with the generator in inference mode."""
+    import jax.numpy as jnp
+
+    (g, d), (g16, d16) = make_models(jnp.float32), make_models(jnp.bfloat16)
+    z = jax.random.normal(jax.random.key(0), (4, z_dim))
+    y = jnp.arange(4) % num_classes
+    g_vars = g.init(jax.random.key(1), z, y, train=False)
+    images = g.apply(g_vars, z, y, train=False)
+    d_vars = d.init(jax.random.key(2), images, y, train=False)
+    for ours, theirs in ((g16.init(jax.random.key(1), z, y, train=False), g_vars),
+                         (d16.init(jax.random.key(2), images, y, train=False), d_vars)):
+        assert jax.tree.structure(ours) == jax.tree.structure(theirs)
+        assert all(a.dtype == jnp.float32 and np.array_equal(a, b)
+                   for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)))
+    g_mutable = [k for k in g_vars if k != "params"]
+    (x32, g_up32), (x16, g_up16) = (m.apply(g_vars, z, y, train=True, mutable=g_mutable) for m in (g, g16))
+    (l32, d_up32), (l16, d_up16) = (m.apply(d_vars, x32, y, train=True, mutable=["spectral"]) for m in (d, d16))
+    assert x16.dtype == l16.dtype == jnp.float32
+    assert not np.array_equal(x16, x32)  # the bfloat16 model does compute in bfloat16
+    assert float(jnp.max(jnp.abs(x16 - x32))) < 0.1 and float(jnp.mean(jnp.abs(x16 - x32))) < 0.01
+    np.testing.assert_allclose(l16, l32, atol=0.01 * float(jnp.max(jnp.abs(l32))))
+    for a, b in zip(jax.tree.leaves((g_up16, d_up16)), jax.tree.leaves((g_up32, d_up32))):
+        assert a.dtype == jnp.float32
+        np.testing.assert_allclose(a, b, atol=0.02 * float(jnp.max(jnp.abs(b))))
+    inference = g16.apply(g_vars, z, y, train=False)
+    assert inference.dtype == jnp.float32
+    np.testing.assert_allclose(inference, images, atol=0.05)

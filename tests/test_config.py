@@ -68,9 +68,9 @@ def test_invalid_values(field, value, match):
 
 @pytest.mark.parametrize("architecture, dtype, match", [
     ("dcgan", "float16", "float16' is refused: gan_jax has no loss scaling"),
-    ("sngan", "bfloat16", "only used by the DCGAN; model.architecture='sngan' would ignore it"),
-    ("biggan", "bfloat16", "'biggan' would ignore it: it computes in float32"),
-    ("stylegan2", "bfloat16", "set model.num_bf16_res instead"),
+    ("sngan", "float16", "float16' is refused: gan_jax has no loss scaling"),
+    ("stylegan2", "bfloat16", "only used by the DCGAN, SNGAN and BigGAN; model.architecture='stylegan2' "
+                              "would ignore it: set model.num_bf16_res instead"),
     ("r3gan", "bfloat16", "set model.num_bf16_res instead"),
 ])
 def test_compute_dtypes_a_model_would_ignore_are_refused(architecture, dtype, match):
@@ -78,8 +78,13 @@ def test_compute_dtypes_a_model_would_ignore_are_refused(architecture, dtype, ma
     config.model.update(architecture=architecture, dtype=dtype)
     with pytest.raises(ConfigError, match=match.replace(".", r"\.")):
         config_lib.validate(config)
-    config.model.update(architecture="dcgan", dtype="bfloat16")
-    config_lib.validate(config)  # the DCGAN computes in bfloat16
+
+
+@pytest.mark.parametrize("architecture", ["dcgan", "sngan", "biggan"])
+def test_bfloat16_compute_is_accepted_where_the_model_honours_it(architecture):
+    config = config_lib.base_config()
+    config.model.update(architecture=architecture, dtype="bfloat16")
+    config_lib.validate(config)
 
 
 def test_field_names_lists_leaves():

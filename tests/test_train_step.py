@@ -1,5 +1,7 @@
 """The train step: isolation of the updates, keys, determinism, devices, compilation."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -119,11 +121,48 @@ def test_n_critic_uses_a_new_real_batch_per_d_update(tiny_config):
     assert len(np.unique(idx)) == idx.size
 
 
-def test_bfloat16_compute_keeps_float32_params(tiny_config):
+_CONV_OPERANDS = re.compile(r"stablehlo\.convolution.*:\s*\((tensor<[^>]*>),\s*(tensor<[^>]*>)\)")
+# The smallest config of each architecture that has every kind of layer it uses.
+_BF16_ARCHITECTURES = {
+    "dcgan": dict(num_classes=4),
+    "sngan": dict(num_classes=4),
+    "biggan": dict(num_classes=4, shared_dim=8, attention_res=14),
+}
+
+
+def _step_and_convolutions(config):
+    """(run, first batch, train step lowered for the abstract state, (input, kernel) tensor
+    types of every convolution in that lowered program)."""
+    run = build.build(config, parallel.create_mesh())
+    batch = next(iter(data.batches(datasets.load_dataset(config.dataset), config, run.mesh, 0, 1)))
+    lowered = run.train_step().lower(run.abstract_state(), batch, run.keys["train"])
+    text = lowered.as_text()
+    convolutions = [m.groups() for m in _CONV_OPERANDS.finditer(text)]
+    assert len(convolutions) == text.count("stablehlo.convolution")
+    return run, batch, lowered, convolutions
+
+
+@pytest.mark.parametrize("architecture", sorted(_BF16_ARCHITECTURES))
+def test_bfloat16_model_dtype_computes_every_convolution_in_bfloat16_and_keeps_float32_state(
+        tiny_config, architecture):
+    """model.dtype='bfloat16': every convolution of the train step (forward and both
+    gradients, G and D) takes bfloat16 operands, where with float32 none does; the step
+    runs, and parameters, collections, optimizer states and losses stay float32."""
+    tiny_config.model.update(architecture=architecture, **_BF16_ARCHITECTURES[architecture])
+    tiny_config.loss.d_loss = tiny_config.loss.g_loss = "hinge"
+    *_, f32 = _step_and_convolutions(tiny_config)
+    assert f32 and not any("bf16" in t for pair in f32 for t in pair)
     tiny_config.model.dtype = "bfloat16"
-    state, metrics, _ = _train(tiny_config, 2)
-    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.g_params))
-    assert all(np.isfinite(float(v)) for v in metrics.values())
+    run, batch, lowered, bf16 = _step_and_convolutions(tiny_config)
+    assert len(bf16) == len(f32)
+    assert all(t.endswith("xbf16>") for pair in bf16 for t in pair), bf16
+    state, metrics = lowered.compile()(run.init_state(), batch, run.keys["train"])
+    assert int(state.step) == 1
+    floats = [x for x in jax.tree.leaves((state.g_params, state.d_params, state.g_vars, state.d_vars,
+                                          state.ema_params, state.g_opt_state, state.d_opt_state))
+              if jnp.issubdtype(x.dtype, jnp.floating)]
+    assert floats and all(x.dtype == jnp.float32 for x in floats)
+    assert all(v.dtype == np.float32 and np.isfinite(v) for v in map(np.asarray, metrics.values()))
 
 
 @pytest.mark.slow  # make test-all

@@ -22,6 +22,11 @@ plain BatchNorm without hierarchical z) and D has no projection term.
 Widths: ``width`` is the number of channels of the block nearest the image; blocks
 further from it have the multiples in ``G_CHANNELS`` / ``D_CHANNELS`` (BigGAN's
 ch × [16, 8, 4, 2, 1] at 128 px; constant at CIFAR scale).
+
+Precision (``dtype``, ``model.dtype``) as in the SNGAN models: float32 parameters,
+convolutions, linear layers and attention products in ``dtype``; BatchNorm statistics,
+spectral normalisation, the attention softmax and the shared embedding's table float32;
+float32 images from G and logits from D.
 """
 
 import flax.linen as nn
@@ -90,16 +95,16 @@ class Generator(nn.Module):
             parts = [t for t in (shared, chunk) if t is not None]
             return jnp.concatenate(parts, axis=-1) if parts else None
 
-        project = nn.Dense(base * base * widths[0], kernel_init=orthogonal_init, name="project")
+        project = nn.Dense(base * base * widths[0], kernel_init=orthogonal_init, dtype=self.dtype, name="project")
         x = maybe_spectral(project, True, train)(chunks[0]).reshape(z.shape[0], base, base, widths[0])
         for i in range(ups):
             x = GBlock(widths[i], self.num_classes, self.bn_momentum, spectral=True, modulated=True,
-                       kernel_init=orthogonal_init)(x, cond(chunks[i + 1]), train)
+                       kernel_init=orthogonal_init, dtype=self.dtype)(x, cond(chunks[i + 1]), train)
             if x.shape[1] == self.attention_res:
-                x = SelfAttention(spectral=True)(x, train)
-        x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)(x))
-        to_image = nn.Conv(self.channels, (3, 3), kernel_init=orthogonal_init, name="to_image")
-        return jnp.tanh(maybe_spectral(to_image, True, train)(x))
+                x = SelfAttention(spectral=True, dtype=self.dtype)(x, train)
+        x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, dtype=self.dtype)(x))
+        to_image = nn.Conv(self.channels, (3, 3), kernel_init=orthogonal_init, dtype=self.dtype, name="to_image")
+        return jnp.tanh(maybe_spectral(to_image, True, train)(x).astype(jnp.float32))
 
 
 class Discriminator(nn.Module):
@@ -116,12 +121,14 @@ class Discriminator(nn.Module):
     def __call__(self, x, labels=None, train: bool = True):
         layout(self.resolution)
         attended = False
+        x = x.astype(self.dtype)
         for i, (mult, down) in enumerate(D_CHANNELS[self.resolution]):
-            x = DBlock(self.width * mult, downsample=down, first=i == 0, kernel_init=orthogonal_init)(x, train)
+            x = DBlock(self.width * mult, downsample=down, first=i == 0, kernel_init=orthogonal_init,
+                       dtype=self.dtype)(x, train)
             if x.shape[1] == self.attention_res and not attended:
-                x, attended = SelfAttention(spectral=True)(x, train), True
-        h = jnp.sum(nn.relu(x), axis=(1, 2))
-        linear = nn.Dense(1, kernel_init=orthogonal_init, name="logit")
+                x, attended = SelfAttention(spectral=True, dtype=self.dtype)(x, train), True
+        h = jnp.sum(nn.relu(x).astype(jnp.float32), axis=(1, 2))  # global sum pooling, in float32
+        linear = nn.Dense(1, kernel_init=orthogonal_init, dtype=self.dtype, name="logit")
         logit = spectral_norm(linear)(h, update_stats=train)[:, 0]
         if self.num_classes:
             logit = logit + Projection(self.num_classes, spectral=True)(h, labels, train)

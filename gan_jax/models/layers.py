@@ -60,6 +60,9 @@ class ModulatedBatchNorm(nn.Module):
     concatenation of a class embedding shared by all layers and, with hierarchical
     latents, the chunk of z that belongs to this block. W_γ, W_β have no bias and are
     spectrally normalised when ``spectral``.
+
+    With a low-precision ``dtype`` the statistics and the normalisation are float32 (as
+    in ``nn.BatchNorm``); W_γ c, W_β c and the modulation are computed in ``dtype``.
     """
 
     momentum: float = 0.9
@@ -74,7 +77,8 @@ class ModulatedBatchNorm(nn.Module):
         features = x.shape[-1]
 
         def linear(name):
-            layer = nn.Dense(features, use_bias=False, kernel_init=orthogonal_init, name=name)
+            layer = nn.Dense(features, use_bias=False, kernel_init=orthogonal_init, dtype=self.dtype,
+                             name=name)
             return maybe_spectral(layer, self.spectral, train)
 
         return _modulate(x, linear("gamma")(cond), linear("beta")(cond))
@@ -112,7 +116,9 @@ def spectral_norm(layer: nn.Module, n_steps: int = 1) -> nn.SpectralNorm:
         v ← Wᵀu / ‖Wᵀu‖,   u ← Wv / ‖Wv‖,   σ ≈ uᵀWv
 
     ``n_steps`` iterations per call, continuing from the vector u kept in the
-    ``spectral`` collection. Call it with ``update_stats=train``: the vector advances only
+    ``spectral`` collection. The iteration, σ and W / σ are float32 (the parameters' and
+    u's dtype) whatever the layer's compute ``dtype``, which casts the normalised kernel
+    only when it applies it. Call it with ``update_stats=train``: the vector advances only
     when the network runs in training mode with its collections mutable, i.e. in the
     network's own update (the train step drops collection updates of the other network).
     """
@@ -135,26 +141,30 @@ class SelfAttention(nn.Module):
 
     As in BigGAN, f and g have C/8 channels and h has C/2, and keys and values are 2x2
     max-pooled, quartering the cost. ``spectral`` wraps every convolution in `spectral_norm`.
+    The convolutions and both products compute in ``dtype``; the softmax is float32.
     """
 
     spectral: bool = False
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
         b, height, width, c = x.shape
 
         def conv(features, name):
-            layer = nn.Conv(features, (1, 1), use_bias=False, kernel_init=orthogonal_init, name=name)
+            layer = nn.Conv(features, (1, 1), use_bias=False, kernel_init=orthogonal_init, dtype=self.dtype,
+                            name=name)
             return maybe_spectral(layer, self.spectral, train)
 
         query = conv(c // 8, "query")(x).reshape(b, height * width, c // 8)
         key = nn.max_pool(conv(c // 8, "key")(x), (2, 2), (2, 2)).reshape(b, -1, c // 8)
         value = nn.max_pool(conv(c // 2, "value")(x), (2, 2), (2, 2)).reshape(b, -1, c // 2)
-        attention = jax.nn.softmax(jnp.einsum("bqc,bkc->bqk", query, key), axis=-1)
+        scores = jnp.einsum("bqc,bkc->bqk", query, key)
+        attention = jax.nn.softmax(scores.astype(jnp.float32), axis=-1).astype(value.dtype)
         out = jnp.einsum("bqk,bkc->bqc", attention, value).reshape(b, height, width, c // 2)
         out = conv(c, "out")(out)
         gamma = self.param("gamma", nn.initializers.zeros, ())
-        return x + gamma * out
+        return x + (gamma * out).astype(x.dtype)
 
 
 # Per-axis tap selection of a 4-tap, stride-2 transposed convolution padded to double the

@@ -12,6 +12,12 @@ discriminator adds the projection term on its pooled features (Miyato & Koyama 2
 the SNGAN-projection / BigGAN-style conditioning.
 
 Resolutions: 28 (7 → 14 → 28), 32 (4 → … → 32, the CIFAR-10 model), 64 and 128.
+
+Precision (``dtype``, ``model.dtype``): parameters are float32 and every convolution and
+linear layer computes in ``dtype`` (bfloat16: inputs and kernels cast to it). BatchNorm
+statistics and normalisation, spectral normalisation (power iteration, σ, the stored u)
+and the class-embedding tables stay float32; G returns its tanh image and D its logits
+in float32, so the losses are float32.
 """
 
 import flax.linen as nn
@@ -43,20 +49,22 @@ def _downsample(x):
 class _Norm(nn.Module):
     """BatchNorm conditioned on ``cond``: none (plain BN), class ids or class weights
     (`ConditionalBatchNorm`), or with ``modulated`` a conditioning vector (BigGAN's
-    `ModulatedBatchNorm`)."""
+    `ModulatedBatchNorm`). Statistics are float32; the output has ``dtype``."""
 
     num_classes: int
     momentum: float
     spectral: bool = False
     modulated: bool = False
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, cond, train):
         if cond is None:
-            return nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=1e-5)(x)
+            return nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=1e-5,
+                                dtype=self.dtype)(x)
         if self.modulated:
-            return ModulatedBatchNorm(self.momentum, spectral=self.spectral)(x, cond, train)
-        return ConditionalBatchNorm(self.num_classes, self.momentum)(x, cond, train)
+            return ModulatedBatchNorm(self.momentum, spectral=self.spectral, dtype=self.dtype)(x, cond, train)
+        return ConditionalBatchNorm(self.num_classes, self.momentum, dtype=self.dtype)(x, cond, train)
 
 
 class GBlock(nn.Module):
@@ -68,14 +76,16 @@ class GBlock(nn.Module):
     spectral: bool = False  # spectral norm on every conv (BigGAN's generator)
     modulated: bool = False  # cond is a float vector for ModulatedBatchNorm (BigGAN), not classes
     kernel_init: nn.initializers.Initializer = nn.initializers.xavier_uniform()
+    dtype: jnp.dtype = jnp.float32  # compute dtype of the convolutions and the normalised activations
 
     @nn.compact
     def __call__(self, x, cond, train):
         def conv(size, name=None):
-            layer = nn.Conv(self.features, (size, size), kernel_init=self.kernel_init, name=name)
+            layer = nn.Conv(self.features, (size, size), kernel_init=self.kernel_init, dtype=self.dtype, name=name)
             return maybe_spectral(layer, self.spectral, train)
 
-        norm = lambda: _Norm(self.num_classes, self.bn_momentum, self.spectral, self.modulated)  # noqa: E731
+        norm = lambda: _Norm(self.num_classes, self.bn_momentum, self.spectral, self.modulated,  # noqa: E731
+                             self.dtype)
         h = conv(3)(_upsample(nn.relu(norm()(x, cond, train))))
         h = conv(3)(nn.relu(norm()(h, cond, train)))
         return h + conv(1, name="shortcut")(_upsample(x))
@@ -88,21 +98,23 @@ class DBlock(nn.Module):
     downsample: bool = True
     first: bool = False  # the "optimised" block: no ReLU before the first conv, pool before the shortcut conv
     kernel_init: nn.initializers.Initializer = nn.initializers.xavier_uniform()
+    dtype: jnp.dtype = jnp.float32  # compute dtype of the convolutions
 
     @nn.compact
     def __call__(self, x, train):
         sn = lambda layer: (lambda t: spectral_norm(layer)(t, update_stats=train))  # noqa: E731
-        init = self.kernel_init
+        conv = lambda size, **kw: nn.Conv(self.features, (size, size), kernel_init=self.kernel_init,  # noqa: E731
+                                          dtype=self.dtype, **kw)
         h = x if self.first else nn.relu(x)
-        h = sn(nn.Conv(self.features, (3, 3), kernel_init=init))(h)
-        h = sn(nn.Conv(self.features, (3, 3), kernel_init=init))(nn.relu(h))
+        h = sn(conv(3))(h)
+        h = sn(conv(3))(nn.relu(h))
         if self.downsample:
             h = _downsample(h)
         shortcut = x
         if self.first:
-            shortcut = sn(nn.Conv(self.features, (1, 1), kernel_init=init, name="shortcut"))(_downsample(x))
+            shortcut = sn(conv(1, name="shortcut"))(_downsample(x))
         elif self.downsample or x.shape[-1] != self.features:
-            shortcut = sn(nn.Conv(self.features, (1, 1), kernel_init=init, name="shortcut"))(x)
+            shortcut = sn(conv(1, name="shortcut"))(x)
             shortcut = _downsample(shortcut) if self.downsample else shortcut
         return h + shortcut
 
@@ -120,14 +132,16 @@ class Generator(nn.Module):
     @nn.compact
     def __call__(self, z, labels=None, train: bool = True):
         base, ups = layout(self.resolution)
-        x = nn.Dense(base * base * self.width, kernel_init=nn.initializers.xavier_uniform(), name="project")(z)
+        x = nn.Dense(base * base * self.width, kernel_init=nn.initializers.xavier_uniform(), dtype=self.dtype,
+                     name="project")(z)
         x = x.reshape(z.shape[0], base, base, self.width)
         cond = labels if self.num_classes else None
         for _ in range(ups):
-            x = GBlock(self.width, self.num_classes, self.bn_momentum)(x, cond, train)
-        x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)(x))
-        x = nn.Conv(self.channels, (3, 3), kernel_init=nn.initializers.xavier_uniform(), name="to_image")(x)
-        return jnp.tanh(x)
+            x = GBlock(self.width, self.num_classes, self.bn_momentum, dtype=self.dtype)(x, cond, train)
+        x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, dtype=self.dtype)(x))
+        x = nn.Conv(self.channels, (3, 3), kernel_init=nn.initializers.xavier_uniform(), dtype=self.dtype,
+                    name="to_image")(x)
+        return jnp.tanh(x.astype(jnp.float32))
 
 
 class Discriminator(nn.Module):
@@ -142,12 +156,12 @@ class Discriminator(nn.Module):
     @nn.compact
     def __call__(self, x, labels=None, train: bool = True):
         _, downs = layout(self.resolution)
-        x = DBlock(self.width, downsample=True, first=True)(x, train)
+        x = DBlock(self.width, downsample=True, first=True, dtype=self.dtype)(x.astype(self.dtype), train)
         for i in range(1, downs + 1):  # the last two blocks keep the size, as SNGAN's CIFAR-10 D
-            x = DBlock(self.width, downsample=i < downs - 1)(x, train)
-        h = jnp.sum(nn.relu(x), axis=(1, 2))
-        logit = spectral_norm(nn.Dense(1, kernel_init=nn.initializers.xavier_uniform(), name="logit"))(
-            h, update_stats=train)[:, 0]
+            x = DBlock(self.width, downsample=i < downs - 1, dtype=self.dtype)(x, train)
+        h = jnp.sum(nn.relu(x).astype(jnp.float32), axis=(1, 2))  # global sum pooling, in float32
+        linear = nn.Dense(1, kernel_init=nn.initializers.xavier_uniform(), dtype=self.dtype, name="logit")
+        logit = spectral_norm(linear)(h, update_stats=train)[:, 0]
         if self.num_classes:
             logit = logit + Projection(self.num_classes)(h, labels)
         return logit.astype(jnp.float32)

@@ -86,3 +86,13 @@ def test_sampling_with_standing_stats_works_with_spectral_generator():
     # each image depends on its own (z, y) only: sampling the first three alone gives the same
     alone = sample.sampler_on(g, z, y)(params, g_vars, z[:3], y[:3])
     np.testing.assert_allclose(alone, images[:3], atol=1e-5)
+
+
+def test_bfloat16_compute_keeps_float32_variables_and_outputs():
+    """Attention, modulated BatchNorm, spectral norm in both networks, projection."""
+    from conftest import check_bfloat16_against_float32
+
+    check_bfloat16_against_float32(lambda dtype: (
+        biggan.Generator(resolution=28, channels=1, width=8, num_classes=3, shared_dim=8, attention_res=14,
+                         dtype=dtype),
+        biggan.Discriminator(resolution=28, width=8, num_classes=3, attention_res=14, dtype=dtype)))

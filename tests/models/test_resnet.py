@@ -49,3 +49,13 @@ def test_sngan_trains_and_g_update_leaves_d_spectral_state(tiny_config):
     assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(after_d.d_vars["spectral"]),
                                                         jax.tree.leaves(state.d_vars["spectral"])))
     assert np.isfinite(float(metrics["d_loss"]))
+
+
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_bfloat16_compute_keeps_float32_variables_and_outputs(num_classes):
+    from conftest import check_bfloat16_against_float32
+
+    check_bfloat16_against_float32(lambda dtype: (
+        resnet.Generator(resolution=28, channels=1, width=8, num_classes=num_classes, dtype=dtype),
+        resnet.Discriminator(resolution=28, width=8, num_classes=num_classes, dtype=dtype)),
+        num_classes=max(num_classes, 1))
