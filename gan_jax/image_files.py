@@ -6,6 +6,7 @@ to the config's channels and resolution.
 
 import glob
 import gzip
+import io
 import os
 import zipfile
 
@@ -96,11 +97,13 @@ _MODE_CHANNELS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 2, "La": 2, "
                   "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "CMYK": 4}
 
 
-def _decode(path: str, channels: int, convert_channels: bool) -> np.ndarray:
-    """(H, W, channels) uint8; `DataError` if the file cannot be decoded, or has another
-    channel count and ``convert_channels`` is off."""
+def decode_image(path: str, channels: int, convert_channels: bool, data: bytes | None = None
+                 ) -> np.ndarray:
+    """(H, W, channels) uint8 of the image file ``path`` (or of its bytes ``data``, ``path``
+    then only naming it); `DataError` if it cannot be decoded, or has another channel
+    count and ``convert_channels`` is off."""
     try:
-        with Image.open(path) as im:
+        with Image.open(path if data is None else io.BytesIO(data)) as im:
             have = _MODE_CHANNELS.get(im.mode, len(im.getbands()))
             if have != channels and not convert_channels:
                 raise DataError(f"{path} has {have} channels ({im.mode}), dataset.channels={channels}")
@@ -136,7 +139,7 @@ def load_folder(directory: str, resolution: int, channels: int, mode: str, max_e
     for f in files:
         try:
             try:
-                images.append(fit_resolution(_decode(f, channels, convert_channels)[None],
+                images.append(fit_resolution(decode_image(f, channels, convert_channels)[None],
                                              resolution, mode)[0])
             except DataError as e:
                 raise DataError(str(e) if f in str(e) else f"{f}: {e}") from None
@@ -153,18 +156,26 @@ def load_folder(directory: str, resolution: int, channels: int, mode: str, max_e
                         len(bad), len(files), directory, "; ".join(bad[:3]))
     if not kept:
         raise DataError(f"none of the {len(files)} images under {directory} could be used, e.g. {bad[0]}")
-    relative = [os.path.relpath(f, directory) for f in kept]
-    stray = [r for r in relative if os.sep not in r]
+    labels, classes = folder_labels([os.path.relpath(f, directory) for f in kept], directory)
+    return np.stack(images), labels, len(classes)
+
+
+def folder_labels(relative: list[str], where: str) -> tuple[np.ndarray, list[str]]:
+    """(labels, class names) of images at these paths inside the folder ``where`` (``/`` or
+    ``os.sep`` separated): when every image sits in a sub-folder, the index of its top
+    sub-folder among their sorted names; when none does, all 0 and no classes; a
+    `DataError` when only some do."""
+    parts = [r.replace(os.sep, "/").split("/", 1) for r in relative]
+    stray = [r for r, p in zip(relative, parts) if len(p) == 1]
     if stray and len(stray) < len(relative):
-        raise DataError(f"{len(stray)} image(s) at the top of {directory} (e.g. {stray[0]}) beside "
+        raise DataError(f"{len(stray)} image(s) at the top of {where} (e.g. {stray[0]}) beside "
                         f"{len(relative) - len(stray)} in sub-folders: labels come from sub-folders, "
                         f"so move them into a class folder, or remove them")
-    if all(os.sep in r for r in relative):
-        classes = sorted({r.split(os.sep)[0] for r in relative})
-        labels = np.array([classes.index(r.split(os.sep)[0]) for r in relative], np.int32)
-    else:
-        classes, labels = [], np.zeros(len(kept), np.int32)
-    return np.stack(images), labels, len(classes)
+    if stray:
+        return np.zeros(len(relative), np.int32), []
+    classes = sorted({p[0] for p in parts})
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[p[0]] for p in parts], np.int32), classes
 
 
 def load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -210,11 +221,17 @@ def fit_channels(images: np.ndarray, channels: int) -> np.ndarray:
 
 
 def fit_resolution(images: np.ndarray, resolution: int, mode: str) -> np.ndarray:
-    """(N, H, W, C) → (N, R, R, C): 'pad' centres smaller images on black; 'resize'
-    centre-crops to a square and resamples bilinearly (antialiased when shrinking)."""
+    """(N, H, W, C) → (N, R, R, C): 'pad' centres smaller images on black; 'crop' cuts the
+    centre R×R out of larger ones (neither resamples); 'resize' centre-crops to a square
+    and resamples bilinearly (antialiased when shrinking)."""
     n, h, w, c = images.shape
     if (h, w) == (resolution, resolution):
         return images
+    if mode == "crop":
+        if h < resolution or w < resolution:
+            raise DataError(f"cannot crop {h}x{w} images to {resolution}x{resolution}; pad or resize them")
+        top, left = (h - resolution) // 2, (w - resolution) // 2
+        return np.ascontiguousarray(images[:, top:top + resolution, left:left + resolution])
     if mode == "pad":
         if h > resolution or w > resolution:
             raise DataError(f"cannot pad {h}x{w} images to {resolution}x{resolution}; "
