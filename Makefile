@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= 2
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-all test-newest data install clean
+.PHONY: demo test test-all test-newest lint data install clean
 
 install: $(VENV)/.installed
 
@@ -34,7 +34,12 @@ demo: install data
 	@echo "Sample grid: $$(ls -1 $(DEMO_DIR)/samples/*.png | tail -n 1)"
 	@echo "fd_fmnist (10k EMA samples against the test split): $$(tail -n 1 $(DEMO_DIR)/eval.jsonl)"
 
-test: install data
+# ruff's lint and format checks (pyproject.toml [tool.ruff]); `ruff format .` fixes the format.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install data lint
 	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" tests
 
 # Every test, including those marked slow (the other configs' end-to-end runs, StyleGAN2 resume

@@ -21,8 +21,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 
-def median_time(fn: Callable[[], object], sync: Callable[[object], object], warmup: int = 2,
-                runs: int = 10) -> float:
+def median_time(
+    fn: Callable[[], object], sync: Callable[[object], object], warmup: int = 2, runs: int = 10
+) -> float:
     """Median seconds of ``sync(fn())`` over ``runs`` calls after ``warmup`` untimed ones."""
     for _ in range(warmup):
         sync(fn())
@@ -53,7 +54,7 @@ def measured_peak_flops(dtype=jnp.float32, n: int | None = None) -> float:
     b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32).astype(dtype)
     matmul = jax.jit(lambda x, y: x @ y)
     seconds = median_time(lambda: matmul(a, b), jax.block_until_ready, warmup=2, runs=10)
-    return 2.0 * n ** 3 / seconds
+    return 2.0 * n**3 / seconds
 
 
 def peak_memory_bytes() -> int | None:
@@ -68,10 +69,16 @@ def peak_memory_bytes() -> int | None:
 
 def machine() -> dict:
     """Device, library versions and date: what every result must be reported with."""
-    info = {"date": datetime.date.today().isoformat(), "jax": jax.__version__,
-            "backend": jax.default_backend(), "device": jax.devices()[0].device_kind,
-            "device_count": jax.device_count(), "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "platform": platform.platform()}
+    info = {
+        "date": datetime.date.today().isoformat(),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "device": jax.devices()[0].device_kind,
+        "device_count": jax.device_count(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     try:
         import flax
 

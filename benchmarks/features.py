@@ -42,13 +42,21 @@ def main():
     mesh = parallel.create_mesh()
     rows = []
     for name in args.nets.split(","):
-        net = features.get_feature_net("fmnist") if name == "fmnist" else inception_net(args.inception_weights)
+        net = (
+            features.get_feature_net("fmnist") if name == "fmnist" else inception_net(args.inception_weights)
+        )
         shape = (28, 28, 1) if name == "fmnist" else (32, 32, 3)
         images = np.random.default_rng(0).integers(0, 256, (args.batch_size, *shape), dtype=np.uint8)
         extract = features.make_extractor(net, mesh, args.batch_size)
         seconds = common.median_time(lambda: extract(images), jax.block_until_ready, warmup=1, runs=args.runs)
-        rows.append({"net": name, "input": "x".join(map(str, shape)), "batch": args.batch_size,
-                     "images_per_s": args.batch_size / seconds})
+        rows.append(
+            {
+                "net": name,
+                "input": "x".join(map(str, shape)),
+                "batch": args.batch_size,
+                "images_per_s": args.batch_size / seconds,
+            }
+        )
         common.print_table(rows[-1:], list(rows[-1]))
     out = args.out or os.path.join(common.REPO, "benchmarks", "results", f"features_{info['backend']}.json")
     common.write_json(out, {"machine": info, "results": rows})

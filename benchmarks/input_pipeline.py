@@ -51,18 +51,29 @@ def main():
         res, ch = config.dataset.resolution, config.dataset.channels
         rng = np.random.default_rng(0)
         path = os.path.join(tempfile.mkdtemp(), "synthetic.npz")
-        np.savez(path, images=rng.integers(0, 256, (50_000, res, res, ch), dtype=np.uint8),
-                 labels=rng.integers(0, 10, 50_000).astype(np.int32))
+        np.savez(
+            path,
+            images=rng.integers(0, 256, (50_000, res, res, ch), dtype=np.uint8),
+            labels=rng.integers(0, 10, 50_000).astype(np.int32),
+        )
         config.dataset.update(source="npz", path=path)
     info = common.machine()
     pipeline = pipeline_images_per_s(config, args.steps)
-    step = jax_bench.bench_one(args.config, args.batch_size, config.model.dtype, 3, 10,
-                               common.measured_peak_flops())
+    step = jax_bench.bench_one(
+        args.config, args.batch_size, config.model.dtype, 3, 10, common.measured_peak_flops()
+    )
     consumed = step["images_per_s"] * config.n_critic
-    row = {"config": args.config, "batch": args.batch_size, "pipeline_img_s": pipeline,
-           "step_consumes_img_s": consumed, "ratio": pipeline / consumed}
+    row = {
+        "config": args.config,
+        "batch": args.batch_size,
+        "pipeline_img_s": pipeline,
+        "step_consumes_img_s": consumed,
+        "ratio": pipeline / consumed,
+    }
     common.print_table([row], list(row))
-    out = args.out or os.path.join(common.REPO, "benchmarks", "results", f"input_pipeline_{info['backend']}.json")
+    out = args.out or os.path.join(
+        common.REPO, "benchmarks", "results", f"input_pipeline_{info['backend']}.json"
+    )
     common.write_json(out, {"machine": info, "results": [row]})
 
 

@@ -68,8 +68,10 @@ def main() -> None:
         due = dict(zip((p.name for p in lazy), pattern))
         if any(due_pattern(run, s) == due for s in range(cycle)):
             variants[tuple(pattern)] = run.train_step(due).lower(run.init_state(), batch, key).compile()
-    forms["variants"] = (lambda step: variants[tuple(due_pattern(run, step).values())],
-                         time.perf_counter() - start)
+    forms["variants"] = (
+        lambda step: variants[tuple(due_pattern(run, step).values())],
+        time.perf_counter() - start,
+    )
 
     finals = {}
     for name, (pick, _) in forms.items():
@@ -92,19 +94,35 @@ def main() -> None:
             return metrics
 
         seconds = common.median_time(one_cycle, jax.block_until_ready, warmup=1, runs=args.cycles)
-        rows.append({"form": name, "programs": 1 if name == "cond" else len(variants),
-                     "compile_s": round(compile_s, 1), "ms_per_step": round(1e3 * seconds / cycle, 1)})
+        rows.append(
+            {
+                "form": name,
+                "programs": 1 if name == "cond" else len(variants),
+                "compile_s": round(compile_s, 1),
+                "ms_per_step": round(1e3 * seconds / cycle, 1),
+            }
+        )
     base = rows[0]["ms_per_step"]
     for row in rows:
         row["speed_vs_cond"] = round(base / row["ms_per_step"], 3)
-    print(f"{args.config}: batch {config.batch_size}, cycle of {cycle} steps "
-          f"({', '.join(f'{p.name} every {p.every}' for p in lazy)}); largest relative difference of "
-          f"the parameters after one cycle: {diff:.2e}")
+    print(
+        f"{args.config}: batch {config.batch_size}, cycle of {cycle} steps "
+        f"({', '.join(f'{p.name} every {p.every}' for p in lazy)}); largest relative difference of "
+        f"the parameters after one cycle: {diff:.2e}"
+    )
     common.print_table(rows, ["form", "programs", "compile_s", "ms_per_step", "speed_vs_cond"])
     if args.json:
-        common.write_json(args.json, {"machine": common.machine(), "config": args.config,
-                                      "batch_size": config.batch_size, "cycle": cycle,
-                                      "max_relative_difference": diff, "rows": rows})
+        common.write_json(
+            args.json,
+            {
+                "machine": common.machine(),
+                "config": args.config,
+                "batch_size": config.batch_size,
+                "cycle": cycle,
+                "max_relative_difference": diff,
+                "rows": rows,
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -31,16 +31,21 @@ def time_layer(batch: int, channels: int, size: int, up: int, fused: bool, runs:
     f = fir.setup_filter() if up > 1 else None
 
     def layer(x, weight, styles):
-        return sl.modulated_conv2d(x, weight, styles, up=up, padding=1, resample_filter=f,
-                                   fused=fused)
+        return sl.modulated_conv2d(x, weight, styles, up=up, padding=1, resample_filter=f, fused=fused)
 
     forward = jax.jit(layer)
     backward = jax.jit(jax.grad(lambda *a: jnp.sum(layer(*a) ** 2), argnums=(0, 1, 2)))
     fwd = common.median_time(lambda: forward(x, weight, styles), jax.block_until_ready, runs=runs)
     bwd = common.median_time(lambda: backward(x, weight, styles), jax.block_until_ready, runs=runs)
-    return {"batch": batch, "channels": channels, "size": size, "up": up,
-            "form": "fused" if fused else "nonfused", "forward_ms": 1e3 * fwd,
-            "fwd_bwd_ms": 1e3 * bwd}
+    return {
+        "batch": batch,
+        "channels": channels,
+        "size": size,
+        "up": up,
+        "form": "fused" if fused else "nonfused",
+        "forward_ms": 1e3 * fwd,
+        "fwd_bwd_ms": 1e3 * bwd,
+    }
 
 
 def main():

@@ -46,11 +46,9 @@ def missing_peer(torch_python: str, checkout: str) -> str:
     """What of the brownvc side is absent, '' when both are there."""
     absent = []
     if not torch_python or not os.path.exists(torch_python):
-        absent.append(f"a Python with torch (--torch_python or $GAN_JAX_TORCH_PYTHON; now "
-                      f"{torch_python!r})")
+        absent.append(f"a Python with torch (--torch_python or $GAN_JAX_TORCH_PYTHON; now {torch_python!r})")
     if not checkout or not os.path.isdir(os.path.join(checkout, "R3GAN")):
-        absent.append(f"a brownvc/R3GAN checkout (--checkout or $R3GAN_CHECKOUT; now "
-                      f"{checkout!r})")
+        absent.append(f"a brownvc/R3GAN checkout (--checkout or $R3GAN_CHECKOUT; now {checkout!r})")
     return "; ".join(absent)
 
 
@@ -73,8 +71,7 @@ def check_comparable(config) -> list[str]:
         raise SystemExit("not comparable with brownvc/R3GAN's step: " + "; ".join(problems))
     notes = []
     if config.dataset.channels != 3:
-        notes.append(f"dataset.channels={config.dataset.channels} set to 3 (R3GAN's networks "
-                     f"are RGB)")
+        notes.append(f"dataset.channels={config.dataset.channels} set to 3 (R3GAN's networks are RGB)")
         config.dataset.channels = 3
     if config.augment.kind:
         notes.append(f"augment.kind={config.augment.kind!r} switched off (brownvc side: none)")
@@ -84,22 +81,33 @@ def check_comparable(config) -> list[str]:
 
 def peer_arguments(config) -> list[str]:
     m, opt = config.model, config.optimizer.d
-    widths, blocks, groups = r3gan.stage_plan(config.dataset.resolution, m.g_width, m.stage_widths,
-                                              m.stage_blocks, m.stage_groups, m.expansion)
+    widths, blocks, groups = r3gan.stage_plan(
+        config.dataset.resolution, m.g_width, m.stage_widths, m.stage_blocks, m.stage_groups, m.expansion
+    )
     ints = lambda v: ",".join(map(str, v))  # noqa: E731
-    return [f"--resolution={config.dataset.resolution}", f"--num-classes={m.num_classes}",
-            f"--z-dim={m.z_dim}", f"--widths={ints(widths)}", f"--blocks={ints(blocks)}",
-            f"--groups={ints(groups)}", f"--expansion={m.expansion}",
-            f"--batch={config.batch_size}", f"--lr={opt.learning_rate}", f"--beta2={opt.b2}",
-            f"--eps={opt.eps}", f"--gamma={config.regularizer.r1_gamma}",
-            f"--ema-nimg={1000 * config.ema.half_life_kimg}"]
+    return [
+        f"--resolution={config.dataset.resolution}",
+        f"--num-classes={m.num_classes}",
+        f"--z-dim={m.z_dim}",
+        f"--widths={ints(widths)}",
+        f"--blocks={ints(blocks)}",
+        f"--groups={ints(groups)}",
+        f"--expansion={m.expansion}",
+        f"--batch={config.batch_size}",
+        f"--lr={opt.learning_rate}",
+        f"--beta2={opt.b2}",
+        f"--eps={opt.eps}",
+        f"--gamma={config.regularizer.r1_gamma}",
+        f"--ema-nimg={1000 * config.ema.half_life_kimg}",
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="r3gan_fashion_mnist")
-    parser.add_argument("--override", action="append", default=[],
-                        help="section.field=value, e.g. batch_size=16")
+    parser.add_argument(
+        "--override", action="append", default=[], help="section.field=value, e.g. batch_size=16"
+    )
     parser.add_argument("--cycles", type=int, default=5, help="timed cycles (median)")
     parser.add_argument("--cycle_steps", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
@@ -115,11 +123,21 @@ def main() -> None:
     config = common.load_config(args.config)
     apply_overrides(config, args.override)
     notes = check_comparable(config)
-    peer = [args.torch_python, PEER, "--checkout", args.checkout, *peer_arguments(config),
-            f"--threads={args.threads}", f"--cycles={args.cycles}",
-            f"--cycle-steps={args.cycle_steps}", "--warmup-steps=2"]
-    print(f"{args.config} {' '.join(args.override)}: batch {config.batch_size}, "
-          f"{config.dataset.resolution} px; {args.cycles} timed cycles of {args.cycle_steps} steps")
+    peer = [
+        args.torch_python,
+        PEER,
+        "--checkout",
+        args.checkout,
+        *peer_arguments(config),
+        f"--threads={args.threads}",
+        f"--cycles={args.cycles}",
+        f"--cycle-steps={args.cycle_steps}",
+        "--warmup-steps=2",
+    ]
+    print(
+        f"{args.config} {' '.join(args.override)}: batch {config.batch_size}, "
+        f"{config.dataset.resolution} px; {args.cycles} timed cycles of {args.cycle_steps} steps"
+    )
     for note in notes:
         print(f"note: {note}")
 
@@ -127,8 +145,7 @@ def main() -> None:
     ours = time_gan_jax(config, args.cycle_steps, args.cycles, 1)
     mine = {k: ours[k] for k in ("g_params", "d_params")}
     if mine != theirs:
-        raise SystemExit(f"parameter counts differ: gan_jax {mine}, brownvc {theirs}: not the "
-                         f"same networks")
+        raise SystemExit(f"parameter counts differ: gan_jax {mine}, brownvc {theirs}: not the same networks")
     print(f"gan_jax: {ours['ms_per_step']:.1f} ms/step, {ours['images_per_s']:.1f} images/s")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "brownvc.json")
@@ -138,14 +155,27 @@ def main() -> None:
 
     ratio = print_comparison(ours, theirs, "brownvc")
     info = common.machine()
-    out = args.out or os.path.join(common.REPO, "benchmarks", "results",
-                                   f"r3gan_vs_brownvc_{info['backend']}.json")
-    common.write_json(out, {
-        "machine": info, "gan_jax_commit": git_commit(), "config": args.config,
-        "overrides": args.override, "notes": notes, "batch_size": config.batch_size,
-        "resolution": config.dataset.resolution, "cycle_steps": args.cycle_steps,
-        "cycles": args.cycles, "gan_jax": ours, "brownvc": theirs, "ratio_images_per_s": ratio,
-        "peer_command": peer})
+    out = args.out or os.path.join(
+        common.REPO, "benchmarks", "results", f"r3gan_vs_brownvc_{info['backend']}.json"
+    )
+    common.write_json(
+        out,
+        {
+            "machine": info,
+            "gan_jax_commit": git_commit(),
+            "config": args.config,
+            "overrides": args.override,
+            "notes": notes,
+            "batch_size": config.batch_size,
+            "resolution": config.dataset.resolution,
+            "cycle_steps": args.cycle_steps,
+            "cycles": args.cycles,
+            "gan_jax": ours,
+            "brownvc": theirs,
+            "ratio_images_per_s": ratio,
+            "peer_command": peer,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -60,11 +60,11 @@ def missing_peer(torch_python: str, checkout: str) -> str:
     """What of the NVlabs side is absent, '' when both are there."""
     absent = []
     if not torch_python or not os.path.exists(torch_python):
-        absent.append(f"a Python with torch (--torch_python or $GAN_JAX_TORCH_PYTHON; now "
-                      f"{torch_python!r})")
+        absent.append(f"a Python with torch (--torch_python or $GAN_JAX_TORCH_PYTHON; now {torch_python!r})")
     if not checkout or not os.path.isdir(os.path.join(checkout, "training")):
-        absent.append(f"a stylegan2-ada-pytorch checkout (--checkout or $STYLEGAN2_ADA_PYTORCH; "
-                      f"now {checkout!r})")
+        absent.append(
+            f"a stylegan2-ada-pytorch checkout (--checkout or $STYLEGAN2_ADA_PYTORCH; now {checkout!r})"
+        )
     return "; ".join(absent)
 
 
@@ -91,8 +91,7 @@ def check_comparable(config) -> list[str]:
         raise SystemExit("not comparable with NVlabs' StyleGAN2 step: " + "; ".join(problems))
     notes = []
     if config.augment.kind:
-        notes.append(f"augment.kind={config.augment.kind!r} switched off (NVlabs side: no "
-                     f"augment pipe)")
+        notes.append(f"augment.kind={config.augment.kind!r} switched off (NVlabs side: no augment pipe)")
         config.augment.kind = ""
     return notes
 
@@ -101,23 +100,42 @@ def peer_arguments(config) -> list[str]:
     """NVlabs' construction and training arguments for the shapes and settings of ``config``."""
     m, reg, opt = config.model, config.regularizer, config.optimizer
     values = {
-        "resolution": config.dataset.resolution, "img-channels": config.dataset.channels,
-        "num-classes": m.num_classes, "z-dim": m.z_dim, "w-dim": m.w_dim,
-        "mapping-layers": m.mapping_layers, "mapping-lr-mul": m.mapping_lr_mul,
-        "w-avg-beta": m.w_avg_beta, "channel-base": m.channel_base, "channel-max": m.channel_max,
-        "conv-clamp": m.conv_clamp or 0.0, "num-fp16-res": m.num_bf16_res,
-        "mbstd-group": m.mbstd_group, "mbstd-channels": m.mbstd_channels,
-        "d-architecture": m.d_architecture, "batch": config.batch_size,
-        "style-mixing-prob": m.style_mixing_prob, "r1-gamma": reg.r1_gamma,
-        "d-reg-interval": reg.r1_every, "pl-weight": reg.pl_weight, "pl-decay": reg.pl_decay,
-        "pl-batch-shrink": reg.pl_batch_shrink, "g-reg-interval": reg.pl_every,
-        "ema-kimg": config.ema.half_life_kimg, "ema-rampup": config.ema.rampup,
+        "resolution": config.dataset.resolution,
+        "img-channels": config.dataset.channels,
+        "num-classes": m.num_classes,
+        "z-dim": m.z_dim,
+        "w-dim": m.w_dim,
+        "mapping-layers": m.mapping_layers,
+        "mapping-lr-mul": m.mapping_lr_mul,
+        "w-avg-beta": m.w_avg_beta,
+        "channel-base": m.channel_base,
+        "channel-max": m.channel_max,
+        "conv-clamp": m.conv_clamp or 0.0,
+        "num-fp16-res": m.num_bf16_res,
+        "mbstd-group": m.mbstd_group,
+        "mbstd-channels": m.mbstd_channels,
+        "d-architecture": m.d_architecture,
+        "batch": config.batch_size,
+        "style-mixing-prob": m.style_mixing_prob,
+        "r1-gamma": reg.r1_gamma,
+        "d-reg-interval": reg.r1_every,
+        "pl-weight": reg.pl_weight,
+        "pl-decay": reg.pl_decay,
+        "pl-batch-shrink": reg.pl_batch_shrink,
+        "g-reg-interval": reg.pl_every,
+        "ema-kimg": config.ema.half_life_kimg,
+        "ema-rampup": config.ema.rampup,
     }
     args = [f"--{k}={v}" for k, v in values.items()]
     for side in ("g", "d"):
         o = opt[side]
-        args += [f"--{side}-lr={o.learning_rate}", f"--{side}-betas", str(o.b1), str(o.b2),
-                 f"--{side}-eps={o.eps}"]
+        args += [
+            f"--{side}-lr={o.learning_rate}",
+            f"--{side}-betas",
+            str(o.b1),
+            str(o.b2),
+            f"--{side}-eps={o.eps}",
+        ]
     return args
 
 
@@ -150,22 +168,38 @@ def time_gan_jax(config, cycle: int, cycles: int, warmup_cycles: int) -> dict:
         cycle_s.append(time.perf_counter() - start)
     timed = cycle_s[warmup_cycles:]
     seconds = statistics.median(timed) / cycle
-    return {**counts, "ms_per_step": 1e3 * seconds, "images_per_s": config.batch_size / seconds,
-            "cycle_seconds": timed, "warmup_seconds": sum(cycle_s[:warmup_cycles]),
-            "build_seconds": build_s, "programs": len(getattr(stepper, "variants", {})) or 1}
+    return {
+        **counts,
+        "ms_per_step": 1e3 * seconds,
+        "images_per_s": config.batch_size / seconds,
+        "cycle_seconds": timed,
+        "warmup_seconds": sum(cycle_s[:warmup_cycles]),
+        "build_seconds": build_s,
+        "programs": len(getattr(stepper, "variants", {})) or 1,
+    }
 
 
 def print_comparison(ours: dict, theirs: dict, peer: str) -> float:
     """Prints both timings as a table and returns gan_jax images/s ÷ the peer's."""
     ratio = ours["images_per_s"] / theirs["images_per_s"]
     params = f"{ours['g_params']:,} + {ours['d_params']:,}"
-    rows = [{"implementation": "gan_jax", "G + D params": params,
-             "ms_per_step": ours["ms_per_step"], "images_per_s": ours["images_per_s"],
-             "warmup_s": ours["warmup_seconds"]},
-            {"implementation": f"{peer} (torch {theirs['versions']['torch']}, "
-                               f"{theirs['versions']['threads']} threads)",
-             "G + D params": params, "ms_per_step": theirs["ms_per_step"],
-             "images_per_s": theirs["images_per_s"], "warmup_s": theirs["warmup_seconds"]}]
+    rows = [
+        {
+            "implementation": "gan_jax",
+            "G + D params": params,
+            "ms_per_step": ours["ms_per_step"],
+            "images_per_s": ours["images_per_s"],
+            "warmup_s": ours["warmup_seconds"],
+        },
+        {
+            "implementation": f"{peer} (torch {theirs['versions']['torch']}, "
+            f"{theirs['versions']['threads']} threads)",
+            "G + D params": params,
+            "ms_per_step": theirs["ms_per_step"],
+            "images_per_s": theirs["images_per_s"],
+            "warmup_s": theirs["warmup_seconds"],
+        },
+    ]
     print()
     common.print_table(rows, list(rows[0]))
     print(f"ratio (gan_jax images/s ÷ {peer} images/s): {ratio:.3f}")
@@ -173,19 +207,28 @@ def print_comparison(ours: dict, theirs: dict, peer: str) -> float:
 
 
 def git_commit() -> str | None:
-    done = subprocess.run(["git", "-C", common.REPO, "describe", "--always", "--dirty"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "-C", common.REPO, "describe", "--always", "--dirty"], capture_output=True, text=True
+    )
     return done.stdout.strip() or None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="stylegan2_fashion_mnist")
-    parser.add_argument("--override", action="append", default=[],
-                        help="section.field=value, e.g. model.channel_base=512 or batch_size=16")
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        help="section.field=value, e.g. model.channel_base=512 or batch_size=16",
+    )
     parser.add_argument("--cycles", type=int, default=5, help="timed cycles (median)")
-    parser.add_argument("--warmup_cycles", type=int, default=1,
-                        help="untimed cycles first (gan_jax compiles here); at least 1")
+    parser.add_argument(
+        "--warmup_cycles",
+        type=int,
+        default=1,
+        help="untimed cycles first (gan_jax compiles here); at least 1",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--torch_python", default=os.environ.get("GAN_JAX_TORCH_PYTHON", ""))
     parser.add_argument("--checkout", default=os.environ.get("STYLEGAN2_ADA_PYTORCH", ""))
@@ -202,14 +245,23 @@ def main() -> None:
     reg = config.regularizer
     cycle = math.lcm(reg.r1_every, reg.pl_every)
     warmup = max(1, args.warmup_cycles)
-    peer = [args.torch_python, PEER, "--checkout", args.checkout, *peer_arguments(config),
-            f"--threads={args.threads}", f"--cycles={args.cycles}", f"--warmup-cycles={warmup}"]
+    peer = [
+        args.torch_python,
+        PEER,
+        "--checkout",
+        args.checkout,
+        *peer_arguments(config),
+        f"--threads={args.threads}",
+        f"--cycles={args.cycles}",
+        f"--warmup-cycles={warmup}",
+    ]
     res, m = config.dataset.resolution, config.model
-    widths = {2 ** i: min(m.channel_base // 2 ** i, m.channel_max)
-              for i in range(2, res.bit_length())}
-    print(f"{args.config} {' '.join(args.override)}: batch {config.batch_size}, {res} px, "
-          f"channels per resolution {widths}; cycles of {cycle} steps, {warmup} warm-up + "
-          f"{args.cycles} timed")
+    widths = {2**i: min(m.channel_base // 2**i, m.channel_max) for i in range(2, res.bit_length())}
+    print(
+        f"{args.config} {' '.join(args.override)}: batch {config.batch_size}, {res} px, "
+        f"channels per resolution {widths}; cycles of {cycle} steps, {warmup} warm-up + "
+        f"{args.cycles} timed"
+    )
     for note in notes:
         print(f"note: {note}")
 
@@ -218,8 +270,7 @@ def main() -> None:
     ours = time_gan_jax(config, cycle, args.cycles, warmup)
     mine = {k: ours[k] for k in ("g_params", "d_params")}
     if mine != theirs:
-        raise SystemExit(f"parameter counts differ: gan_jax {mine}, NVlabs {theirs}: not the "
-                         f"same networks")
+        raise SystemExit(f"parameter counts differ: gan_jax {mine}, NVlabs {theirs}: not the same networks")
     print(f"gan_jax: {ours['ms_per_step']:.1f} ms/step, {ours['images_per_s']:.1f} images/s")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "nvlabs.json")
@@ -229,14 +280,29 @@ def main() -> None:
 
     ratio = print_comparison(ours, nvlabs, "NVlabs")
     info = common.machine()
-    out = args.out or os.path.join(common.REPO, "benchmarks", "results",
-                                   f"stylegan2_vs_nvlabs_{info['backend']}.json")
-    common.write_json(out, {
-        "machine": info, "gan_jax_commit": git_commit(), "config": args.config,
-        "overrides": args.override, "notes": notes, "batch_size": config.batch_size,
-        "resolution": res, "channels_per_resolution": widths, "cycle_steps": cycle,
-        "cycles": args.cycles, "warmup_cycles": warmup, "gan_jax": ours, "nvlabs": nvlabs,
-        "ratio_images_per_s": ratio, "peer_command": peer})
+    out = args.out or os.path.join(
+        common.REPO, "benchmarks", "results", f"stylegan2_vs_nvlabs_{info['backend']}.json"
+    )
+    common.write_json(
+        out,
+        {
+            "machine": info,
+            "gan_jax_commit": git_commit(),
+            "config": args.config,
+            "overrides": args.override,
+            "notes": notes,
+            "batch_size": config.batch_size,
+            "resolution": res,
+            "channels_per_resolution": widths,
+            "cycle_steps": cycle,
+            "cycles": args.cycles,
+            "warmup_cycles": warmup,
+            "gan_jax": ours,
+            "nvlabs": nvlabs,
+            "ratio_images_per_s": ratio,
+            "peer_command": peer,
+        },
+    )
 
 
 if __name__ == "__main__":

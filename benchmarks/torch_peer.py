@@ -27,8 +27,11 @@ class DCGANGenerator(nn.Module):
         self.project = nn.Linear(z_dim, base * base * features, bias=False)
         layers = [nn.BatchNorm2d(features, momentum=0.1, eps=1e-5), nn.ReLU()]
         for _ in range(ups - 1):
-            layers += [nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(features // 2, momentum=0.1, eps=1e-5), nn.ReLU()]
+            layers += [
+                nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(features // 2, momentum=0.1, eps=1e-5),
+                nn.ReLU(),
+            ]
             features //= 2
         layers += [nn.ConvTranspose2d(features, channels, 4, 2, 1, bias=True), nn.Tanh()]
         self.body = nn.Sequential(*layers)
@@ -44,13 +47,13 @@ class DCGANDiscriminator(nn.Module):
         _, downs = _dcgan_layout(resolution)
         layers, cin = [], channels
         for i in range(downs):
-            layers.append(nn.Conv2d(cin, width * 2 ** i, 4, 2, 1, bias=i == 0))
+            layers.append(nn.Conv2d(cin, width * 2**i, 4, 2, 1, bias=i == 0))
             if i > 0:
-                layers.append(nn.BatchNorm2d(width * 2 ** i, momentum=0.1, eps=1e-5))
+                layers.append(nn.BatchNorm2d(width * 2**i, momentum=0.1, eps=1e-5))
             layers.append(nn.LeakyReLU(0.2))
-            cin = width * 2 ** i
+            cin = width * 2**i
         self.body = nn.Sequential(*layers)
-        size = resolution // 2 ** downs
+        size = resolution // 2**downs
         self.logit = nn.Linear(cin * size * size, 1)
 
     def forward(self, x):
@@ -75,8 +78,16 @@ def count_params(module: nn.Module) -> int:
 class TorchStep:
     """One GAN train step in PyTorch: D update, G update, EMA — as gan_jax's default."""
 
-    def __init__(self, g: nn.Module, d: nn.Module, config, device: str, dtype: torch.dtype,
-                 compile_mode: str | None = None, channels_last: bool = True):
+    def __init__(
+        self,
+        g: nn.Module,
+        d: nn.Module,
+        config,
+        device: str,
+        dtype: torch.dtype,
+        compile_mode: str | None = None,
+        channels_last: bool = True,
+    ):
         self.g, self.d = g.to(device), d.to(device)
         if channels_last:
             self.g = self.g.to(memory_format=torch.channels_last)
@@ -108,8 +119,7 @@ class TorchStep:
         g_loss.backward()
         self.g_opt.step()
         with torch.no_grad():
-            torch._foreach_lerp_(list(self.ema.parameters()), list(self.g.parameters()),
-                                 1.0 - self.ema_decay)
+            torch._foreach_lerp_(list(self.ema.parameters()), list(self.g.parameters()), 1.0 - self.ema_decay)
         return d_loss.detach(), g_loss.detach()
 
     def __call__(self, real: torch.Tensor):

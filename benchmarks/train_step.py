@@ -65,8 +65,9 @@ def apply_overrides(config, overrides: list[str]) -> None:
         node[field] = type(old)(value == "True" if isinstance(old, bool) else value)
 
 
-def bench_one(name: str, batch_size: int, dtype: str, steps: int, runs: int, peak: float,
-              overrides: list[str] = ()) -> dict:
+def bench_one(
+    name: str, batch_size: int, dtype: str, steps: int, runs: int, peak: float, overrides: list[str] = ()
+) -> dict:
     config = common.load_config(name)
     apply_overrides(config, overrides)
     config.batch_size = batch_size
@@ -99,14 +100,22 @@ def bench_one(name: str, batch_size: int, dtype: str, steps: int, runs: int, pea
         return metrics
 
     seconds = common.median_time(run, jax.block_until_ready, warmup=1, runs=runs) / steps
-    row = {"config": name + "".join(f" {o}" for o in overrides), "batch": batch_size, "dtype": dtype,
-           "n_critic": config.n_critic, "steps_timed": steps,
-           "g_params": count_params(state.g_params), "d_params": count_params(state.d_params),
-           "steps_per_s": 1.0 / seconds, "images_per_s": batch_size / seconds,
-           "compile_s": compile_s, "step_ms": 1000 * seconds,
-           "peak_memory_mb": (common.peak_memory_bytes() or 0) / 2**20,
-           "gflop_per_step": flops / 1e9 if flops else None,
-           "hardware_gflop_per_step": hardware_flops / 1e9 if hardware_flops else None}
+    row = {
+        "config": name + "".join(f" {o}" for o in overrides),
+        "batch": batch_size,
+        "dtype": dtype,
+        "n_critic": config.n_critic,
+        "steps_timed": steps,
+        "g_params": count_params(state.g_params),
+        "d_params": count_params(state.d_params),
+        "steps_per_s": 1.0 / seconds,
+        "images_per_s": batch_size / seconds,
+        "compile_s": compile_s,
+        "step_ms": 1000 * seconds,
+        "peak_memory_mb": (common.peak_memory_bytes() or 0) / 2**20,
+        "gflop_per_step": flops / 1e9 if flops else None,
+        "hardware_gflop_per_step": hardware_flops / 1e9 if hardware_flops else None,
+    }
     if flops:
         row["tflop_per_s"] = flops / seconds / 1e12
         row["mfu"] = flops / seconds / peak
@@ -120,33 +129,55 @@ def main():
     parser.add_argument("--dtypes", default="float32")
     parser.add_argument("--steps", type=int, default=5, help="consecutive steps per timed run")
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--set", action="append", default=[],
-                        help="config override, e.g. model.conv_transpose=native; each --variants entry "
-                             "is run as well")
-    parser.add_argument("--variants", default="", help="';'-separated override lists to compare, "
-                        "e.g. 'model.conv_transpose=native;model.conv_transpose=subpixel'")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        help="config override, e.g. model.conv_transpose=native; each --variants entry is run as well",
+    )
+    parser.add_argument(
+        "--variants",
+        default="",
+        help="';'-separated override lists to compare, "
+        "e.g. 'model.conv_transpose=native;model.conv_transpose=subpixel'",
+    )
     parser.add_argument("--out", default="")
     args = parser.parse_args()
 
     info = common.machine()
     peaks = {dt: common.measured_peak_flops(jnp.dtype(dt)) for dt in args.dtypes.split(",")}
     info["measured_peak_tflops"] = {dt: p / 1e12 for dt, p in peaks.items()}
-    print(f"{info['device']} x{info['device_count']} ({info['backend']}), jax {info['jax']}; "
-          f"matmul peak " + ", ".join(f"{dt} {p / 1e12:.2f} TFLOP/s" for dt, p in peaks.items()))
+    print(
+        f"{info['device']} x{info['device_count']} ({info['backend']}), jax {info['jax']}; "
+        f"matmul peak " + ", ".join(f"{dt} {p / 1e12:.2f} TFLOP/s" for dt, p in peaks.items())
+    )
     rows = []
     for name in args.configs.split(","):
         for batch_size in map(int, args.batch_sizes.split(",")):
             for dtype in args.dtypes.split(","):
-                for variant in (args.variants.split(";") if args.variants else [""]):
+                for variant in args.variants.split(";") if args.variants else [""]:
                     overrides = args.set + [o for o in variant.split(",") if o]
-                    rows.append(bench_one(name, batch_size, dtype, args.steps, args.runs, peaks[dtype],
-                                          overrides))
+                    rows.append(
+                        bench_one(name, batch_size, dtype, args.steps, args.runs, peaks[dtype], overrides)
+                    )
                     common.print_table(rows[-1:], list(rows[-1]))
     print()
-    common.print_table(rows, ["config", "batch", "dtype", "images_per_s", "steps_per_s", "step_ms",
-                              "compile_s", "peak_memory_mb", "gflop_per_step", "mfu"])
-    out = args.out or os.path.join(common.REPO, "benchmarks", "results",
-                                   f"train_step_{info['backend']}.json")
+    common.print_table(
+        rows,
+        [
+            "config",
+            "batch",
+            "dtype",
+            "images_per_s",
+            "steps_per_s",
+            "step_ms",
+            "compile_s",
+            "peak_memory_mb",
+            "gflop_per_step",
+            "mfu",
+        ],
+    )
+    out = args.out or os.path.join(common.REPO, "benchmarks", "results", f"train_step_{info['backend']}.json")
     common.write_json(out, {"machine": info, "results": rows})
 
 

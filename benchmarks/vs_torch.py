@@ -19,8 +19,9 @@ import torch_peer
 import train_step as jax_bench
 
 
-def bench_torch(config, batch_size: int, dtype: str, mode: str, steps: int, runs: int,
-                expected_params: tuple[int, int]) -> dict:
+def bench_torch(
+    config, batch_size: int, dtype: str, mode: str, steps: int, runs: int, expected_params: tuple[int, int]
+) -> dict:
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -29,12 +30,14 @@ def bench_torch(config, batch_size: int, dtype: str, mode: str, steps: int, runs
     g, d = torch_peer.make_dcgan(config)
     params = (torch_peer.count_params(g), torch_peer.count_params(d))
     if params != expected_params:
-        raise SystemExit(f"PyTorch peer has {params} parameters, gan_jax {expected_params}: not the same network")
-    step = torch_peer.TorchStep(g, d, config, device, torch_dtype,
-                                compile_mode="default" if mode == "compile" else None)
+        raise SystemExit(
+            f"PyTorch peer has {params} parameters, gan_jax {expected_params}: not the same network"
+        )
+    step = torch_peer.TorchStep(
+        g, d, config, device, torch_dtype, compile_mode="default" if mode == "compile" else None
+    )
     res, ch = config.dataset.resolution, config.dataset.channels
-    real = (torch.rand(batch_size, ch, res, res, device=device) * 2 - 1).to(
-        memory_format=torch.channels_last)
+    real = (torch.rand(batch_size, ch, res, res, device=device) * 2 - 1).to(memory_format=torch.channels_last)
     sync = (lambda _: torch.cuda.synchronize()) if device == "cuda" else (lambda _: None)
 
     def run():
@@ -66,12 +69,24 @@ def main():
         for batch_size in map(int, args.batch_sizes.split(",")):
             for dtype in args.dtypes.split(","):
                 ours = jax_bench.bench_one(name, batch_size, dtype, args.steps, args.runs, peaks[dtype])
-                row = {"config": name, "batch": batch_size, "dtype": dtype,
-                       "params": f"{ours['g_params']:,}+{ours['d_params']:,}",
-                       "gan_jax_img_s": ours["images_per_s"], "mfu": ours.get("mfu")}
+                row = {
+                    "config": name,
+                    "batch": batch_size,
+                    "dtype": dtype,
+                    "params": f"{ours['g_params']:,}+{ours['d_params']:,}",
+                    "gan_jax_img_s": ours["images_per_s"],
+                    "mfu": ours.get("mfu"),
+                }
                 for mode in args.modes.split(","):
-                    peer = bench_torch(config, batch_size, dtype, mode, args.steps, args.runs,
-                                       (ours["g_params"], ours["d_params"]))
+                    peer = bench_torch(
+                        config,
+                        batch_size,
+                        dtype,
+                        mode,
+                        args.steps,
+                        args.runs,
+                        (ours["g_params"], ours["d_params"]),
+                    )
                     row[f"torch_{mode}_img_s"] = peer["images_per_s"]
                     row[f"ratio_vs_{mode}"] = ours["images_per_s"] / peer["images_per_s"]
                 rows.append(row)

@@ -19,9 +19,18 @@ from gan_jax.config import base_config
 def get_config():
     config = base_config()
     config.dataset.update(name="cifar10", resolution=32, channels=3)
-    presets.r3gan(config, widths=(768, 768, 768, 768), groups=(96, 96, 96, 96),
-                  num_classes=10, num_bf16_res=3, batch_size=512, gamma=(0.05, 0.005),
-                  ema_kimg=5000.0, aug_p=0.55, decay_kimg=20000.0)
+    presets.r3gan(
+        config,
+        widths=(768, 768, 768, 768),
+        groups=(96, 96, 96, 96),
+        num_classes=10,
+        num_bf16_res=3,
+        batch_size=512,
+        gamma=(0.05, 0.005),
+        ema_kimg=5000.0,
+        aug_p=0.55,
+        decay_kimg=20000.0,
+    )
     config.update(log_every=500, sample_every=5_000, checkpoint_every=5_000)
     config.sample.num_images = 100
     return config

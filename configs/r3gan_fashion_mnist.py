@@ -23,8 +23,17 @@ from gan_jax.config import base_config
 def get_config():
     config = base_config()
     config.dataset.update(name="fashion_mnist", resolution=32, channels=1, resize="pad")
-    presets.r3gan(config, widths=(32, 32, 32, 32), groups=(4, 4, 4, 4), num_classes=0,
-                  num_bf16_res=0, batch_size=32, gamma=(0.05, 0.005), ema_kimg=10.0, aug_p=0.0,
-                  decay_kimg=40.0)
+    presets.r3gan(
+        config,
+        widths=(32, 32, 32, 32),
+        groups=(4, 4, 4, 4),
+        num_classes=0,
+        num_bf16_res=0,
+        batch_size=32,
+        gamma=(0.05, 0.005),
+        ema_kimg=10.0,
+        aug_p=0.0,
+        decay_kimg=40.0,
+    )
     config.update(log_every=100, sample_every=1000, checkpoint_every=1000)
     return config

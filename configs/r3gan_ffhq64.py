@@ -19,9 +19,18 @@ from gan_jax.config import base_config
 def get_config():
     config = base_config()
     config.dataset.update(name="ffhq64", source="folder", resolution=64, channels=3)
-    presets.r3gan(config, widths=(768, 768, 768, 768, 384), groups=(96, 96, 96, 96, 48),
-                  num_classes=0, num_bf16_res=4, batch_size=256, gamma=(2.0, 0.2),
-                  ema_kimg=500.0, aug_p=0.3, decay_kimg=20000.0)
+    presets.r3gan(
+        config,
+        widths=(768, 768, 768, 768, 384),
+        groups=(96, 96, 96, 96, 48),
+        num_classes=0,
+        num_bf16_res=4,
+        batch_size=256,
+        gamma=(2.0, 0.2),
+        ema_kimg=500.0,
+        aug_p=0.3,
+        decay_kimg=20000.0,
+    )
     config.update(log_every=500, sample_every=5_000, checkpoint_every=5_000)
     config.sample.num_images = 100
     return config

@@ -19,9 +19,18 @@ from gan_jax.config import base_config
 def get_config():
     config = base_config()
     config.dataset.update(name="imagenet64", source="folder", resolution=64, channels=3)
-    presets.r3gan(config, widths=(1536, 1536, 1536, 1536, 1536), groups=(96, 96, 96, 96, 96),
-                  num_classes=1000, num_bf16_res=4, batch_size=4096, gamma=(1.0, 0.1),
-                  ema_kimg=50000.0, aug_p=0.4, decay_kimg=200000.0)
+    presets.r3gan(
+        config,
+        widths=(1536, 1536, 1536, 1536, 1536),
+        groups=(96, 96, 96, 96, 96),
+        num_classes=1000,
+        num_bf16_res=4,
+        batch_size=4096,
+        gamma=(1.0, 0.1),
+        ema_kimg=50000.0,
+        aug_p=0.4,
+        decay_kimg=200000.0,
+    )
     config.update(log_every=500, sample_every=5_000, checkpoint_every=5_000)
     config.sample.num_images = 100
     return config

@@ -25,10 +25,19 @@ from gan_jax.config import base_config
 def get_config():
     config = base_config()
     config.dataset.update(name="cifar10", resolution=32, channels=3)
-    config.model.update(architecture="stylegan2", num_classes=10, z_dim=512, w_dim=512,
-                        mapping_layers=2, channel_base=32768, channel_max=512,
-                        style_mixing_prob=0.0, mbstd_group=32, conv_clamp=256.0,
-                        d_architecture="orig")
+    config.model.update(
+        architecture="stylegan2",
+        num_classes=10,
+        z_dim=512,
+        w_dim=512,
+        mapping_layers=2,
+        channel_base=32768,
+        channel_max=512,
+        style_mixing_prob=0.0,
+        mbstd_group=32,
+        conv_clamp=256.0,
+        d_architecture="orig",
+    )
     config.loss.d_loss = config.loss.g_loss = "non_saturating"
     for side in ("g", "d"):
         config.optimizer[side].update(learning_rate=0.0025, b1=0.0, b2=0.99, eps=1e-8)

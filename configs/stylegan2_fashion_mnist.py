@@ -26,9 +26,18 @@ from gan_jax.config import base_config
 def get_config():
     config = base_config()
     config.dataset.update(name="fashion_mnist", resolution=32, channels=1, resize="pad")
-    config.model.update(architecture="stylegan2", num_classes=0, z_dim=128, w_dim=128,
-                        mapping_layers=2, channel_base=1024, channel_max=64,
-                        style_mixing_prob=0.9, mbstd_group=4, conv_clamp=256.0)
+    config.model.update(
+        architecture="stylegan2",
+        num_classes=0,
+        z_dim=128,
+        w_dim=128,
+        mapping_layers=2,
+        channel_base=1024,
+        channel_max=64,
+        style_mixing_prob=0.9,
+        mbstd_group=4,
+        conv_clamp=256.0,
+    )
     for side in ("g", "d"):
         config.optimizer[side].update(learning_rate=0.0025, b1=0.0, b2=0.99, eps=1e-8)
     config.regularizer.update(r1_gamma=0.01, r1_every=16, pl_weight=2.0, pl_every=4)

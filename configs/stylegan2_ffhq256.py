@@ -22,11 +22,19 @@ from gan_jax.config import base_config
 
 def get_config():
     config = base_config()
-    config.dataset.update(name="ffhq", source="folder", resolution=256, channels=3,
-                          resize="resize")
-    config.model.update(architecture="stylegan2", num_classes=0, z_dim=512, w_dim=512,
-                        mapping_layers=8, channel_base=16384, channel_max=512,
-                        style_mixing_prob=0.9, mbstd_group=8, conv_clamp=256.0)
+    config.dataset.update(name="ffhq", source="folder", resolution=256, channels=3, resize="resize")
+    config.model.update(
+        architecture="stylegan2",
+        num_classes=0,
+        z_dim=512,
+        w_dim=512,
+        mapping_layers=8,
+        channel_base=16384,
+        channel_max=512,
+        style_mixing_prob=0.9,
+        mbstd_group=8,
+        conv_clamp=256.0,
+    )
     for side in ("g", "d"):
         config.optimizer[side].update(learning_rate=0.0025, b1=0.0, b2=0.99, eps=1e-8)
     config.regularizer.update(r1_gamma=1.0, r1_every=16, pl_weight=2.0, pl_every=4)

@@ -40,33 +40,42 @@ PyTree = Any
 def split(inputs: PhaseInputs, m: int) -> dict:
     """The phase's per-image inputs as M strided micro-batches (a leading axis of M), and
     M copies of each key with the micro-batch index folded in."""
+
     def cut(x):
         b = x.shape[0]
         return x.reshape(b // m, m, *x.shape[1:]).swapaxes(0, 1)
 
-    keys = {name: jnp.stack([jax.random.fold_in(k, i) for i in range(m)])
-            for name, k in inputs.keys.items()}
-    return {"real": cut(inputs.real), "real_y": cut(inputs.real_y), "z": cut(inputs.z),
-            "fake_y": cut(inputs.fake_y), "keys": keys}
+    keys = {name: jnp.stack([jax.random.fold_in(k, i) for i in range(m)]) for name, k in inputs.keys.items()}
+    return {
+        "real": cut(inputs.real),
+        "real_y": cut(inputs.real_y),
+        "z": cut(inputs.z),
+        "fake_y": cut(inputs.fake_y),
+        "keys": keys,
+    }
 
 
 def combine_carried(phase: Phase, start: dict, stacked: dict) -> dict:
     """Each term's new carried state from the M micro-batches' (stacked on axis 0), all of
     which started from ``start``: start + reduce_m(new_m − start)."""
     reduce = {t.name: jnp.mean if t.carried_reduce == "mean" else jnp.sum for t in phase.terms}
-    return {name: jax.tree.map(lambda s, new: s + reduce[name](new - s, axis=0), start[name], value)
-            for name, value in stacked.items()}
+    return {
+        name: jax.tree.map(lambda s, new: s + reduce[name](new - s, axis=0), start[name], value)
+        for name, value in stacked.items()
+    }
 
 
-def value_and_grad(phase: Phase, models, state, inputs: PhaseInputs, params: PyTree,
-                   vars_field: str, microbatches: int):
+def value_and_grad(
+    phase: Phase, models, state, inputs: PhaseInputs, params: PyTree, vars_field: str, microbatches: int
+):
     """``(loss, metrics, carried, new collections, gradient)`` of the phase's loss at
     ``params``; with ``microbatches`` M > 1, accumulated over M micro-batches (module
     docstring). ``vars_field`` names the phase network's collections in the state
     (``'d_vars'``/``'g_vars'``), threaded through the micro-batches in order."""
     if microbatches == 1:
         (loss, (metrics, carried, new_vars)), grads = jax.value_and_grad(
-            phase_loss(phase, models, state, inputs), has_aux=True)(params)
+            phase_loss(phase, models, state, inputs), has_aux=True
+        )(params)
         return loss, metrics, carried, new_vars, grads
 
     def one(carry, x):
@@ -74,12 +83,14 @@ def value_and_grad(phase: Phase, models, state, inputs: PhaseInputs, params: PyT
         micro = PhaseInputs(x["real"], x["real_y"], x["z"], x["fake_y"], x["keys"], inputs.aux)
         at = state.replace(**{vars_field: variables})
         (loss, (metrics, carried, new_vars)), grads = jax.value_and_grad(
-            phase_loss(phase, models, at, micro), has_aux=True)(params)
+            phase_loss(phase, models, at, micro), has_aux=True
+        )(params)
         return (new_vars, jax.tree.map(jnp.add, total, grads)), (loss, metrics, carried)
 
     zeros = jax.tree.map(jnp.zeros_like, params)
     (new_vars, total), (losses, metrics, carried) = jax.lax.scan(
-        one, (getattr(state, vars_field), zeros), split(inputs, microbatches))
+        one, (getattr(state, vars_field), zeros), split(inputs, microbatches)
+    )
     grads = jax.tree.map(lambda g: g / microbatches, total)
     metrics = jax.tree.map(lambda v: jnp.mean(v, axis=0), metrics)
     carried = combine_carried(phase, inputs.aux, carried)

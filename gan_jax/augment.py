@@ -82,8 +82,12 @@ def cutout_mask(key: jax.Array, shape: tuple, ratio: float = 0.5) -> jax.Array:
     cx = jax.random.randint(kx, (b, 1, 1), 0, w + (1 - size_w % 2))
     rows = jnp.arange(h)[None, :, None]
     cols = jnp.arange(w)[None, None, :]
-    inside = ((rows >= cy - size_h // 2) & (rows < cy - size_h // 2 + size_h) &
-              (cols >= cx - size_w // 2) & (cols < cx - size_w // 2 + size_w))
+    inside = (
+        (rows >= cy - size_h // 2)
+        & (rows < cy - size_h // 2 + size_h)
+        & (cols >= cx - size_w // 2)
+        & (cols < cx - size_w // 2 + size_w)
+    )
     return (~inside).astype(jnp.float32)[..., None]
 
 
@@ -123,8 +127,7 @@ def ada_augment(x: jax.Array, key: jax.Array, p: jax.Array, pipeline: str = "bgc
     return augment_ada.ada_pipeline(x, key, p, pipeline)
 
 
-def ada_adjust(p: jax.Array, sign_sum: jax.Array, count: jax.Array, target: float,
-               kimg: float) -> jax.Array:
+def ada_adjust(p: jax.Array, sign_sum: jax.Array, count: jax.Array, target: float, kimg: float) -> jax.Array:
     """One ADA update of p from the real scores seen since the last one.
 
     r_t = E[sign(D(x_real))],   p ← clip(p + sign(r_t − target) · n / (kimg · 1000), 0, 1)

@@ -52,9 +52,14 @@ BLIT = ("xflip", "rotate90", "xint")
 GEOM = ("scale", "rotate", "aniso", "xfrac")
 COLOR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
 PIPELINES = {  # the presets of NVlabs' stylegan2-ada-pytorch (train.py --augpipe)
-    "blit": BLIT, "geom": GEOM, "color": COLOR,
-    "filter": ("imgfilter",), "noise": ("noise",), "cutout": ("cutout",),
-    "bg": BLIT + GEOM, "bgc": BLIT + GEOM + COLOR,
+    "blit": BLIT,
+    "geom": GEOM,
+    "color": COLOR,
+    "filter": ("imgfilter",),
+    "noise": ("noise",),
+    "cutout": ("cutout",),
+    "bg": BLIT + GEOM,
+    "bgc": BLIT + GEOM + COLOR,
     "bgcf": BLIT + GEOM + COLOR + ("imgfilter",),
     "bgcfn": BLIT + GEOM + COLOR + ("imgfilter", "noise"),
     "bgcfnc": BLIT + GEOM + COLOR + ("imgfilter", "noise", "cutout"),
@@ -71,25 +76,41 @@ NOISE_STD, CUTOUT_SIZE = 0.1, 0.5
 def draw_plan(ops: tuple[str, ...], channels: int) -> list[tuple[str, str, str]]:
     """(name, 'uniform' | 'normal', 'image' | 'pair' | 'pixels') of every random draw, in
     the order NVlabs' AugmentPipe makes them: an op's value, then whether it fires."""
-    value = {"xflip": "uniform", "rotate90": "uniform", "xint": "uniform", "scale": "normal",
-             "aniso": "normal", "xfrac": "normal", "brightness": "normal",
-             "contrast": "normal", "lumaflip": "uniform", "hue": "uniform",
-             "saturation": "normal"}
+    value = {
+        "xflip": "uniform",
+        "rotate90": "uniform",
+        "xint": "uniform",
+        "scale": "normal",
+        "aniso": "normal",
+        "xfrac": "normal",
+        "brightness": "normal",
+        "contrast": "normal",
+        "lumaflip": "uniform",
+        "hue": "uniform",
+        "saturation": "normal",
+    }
     plan = []
     for op in BLIT + ("scale", "rotate.pre", "aniso", "rotate.post", "xfrac") + COLOR:
         base = op.split(".")[0]
         if base not in ops or (base in ("hue", "saturation") and channels == 1):
             continue
         kind = "uniform" if base == "rotate" else value[op]
-        plan += [(op, kind, "pair" if op in ("xint", "xfrac") else "image"),
-                 (op + ".apply", "uniform", "image")]
+        plan += [
+            (op, kind, "pair" if op in ("xint", "xfrac") else "image"),
+            (op + ".apply", "uniform", "image"),
+        ]
     if "imgfilter" in ops:
         for band in range(augment_filter.BANDS):
-            plan += [(f"imgfilter.{band}", "normal", "image"),
-                     (f"imgfilter.{band}.apply", "uniform", "image")]
+            plan += [
+                (f"imgfilter.{band}", "normal", "image"),
+                (f"imgfilter.{band}.apply", "uniform", "image"),
+            ]
     if "noise" in ops:
-        plan += [("noise", "normal", "image"), ("noise.apply", "uniform", "image"),
-                 ("noise.pixels", "normal", "pixels")]
+        plan += [
+            ("noise", "normal", "image"),
+            ("noise.apply", "uniform", "image"),
+            ("noise.pixels", "normal", "pixels"),
+        ]
     if "cutout" in ops:
         plan += [("cutout.apply", "uniform", "image"), ("cutout.center", "uniform", "pair")]
     return plan
@@ -102,11 +123,12 @@ def draw(key: jax.Array, ops: tuple[str, ...], shape: tuple[int, int, int, int])
     # One generator call per distribution (rows of per-image numbers), then rows of it: a
     # call per draw would compile two dozen separate random-bit kernels.
     width = {"image": 1, "pair": 2, "pixels": 0}
-    rows = {kind: sum(width[size] for _, k, size in plan if k == kind)
-            for kind in ("uniform", "normal")}
+    rows = {kind: sum(width[size] for _, k, size in plan if k == kind) for kind in ("uniform", "normal")}
     k_uniform, k_normal, k_pixels = jax.random.split(key, 3)
-    pools = {"uniform": jax.random.uniform(k_uniform, (rows["uniform"], b), jnp.float32),
-             "normal": jax.random.normal(k_normal, (rows["normal"], b), jnp.float32)}
+    pools = {
+        "uniform": jax.random.uniform(k_uniform, (rows["uniform"], b), jnp.float32),
+        "normal": jax.random.normal(k_normal, (rows["normal"], b), jnp.float32),
+    }
     used, out = {"uniform": 0, "normal": 0}, {}
     for name, kind, size in plan:
         if size == "pixels":
@@ -114,7 +136,7 @@ def draw(key: jax.Array, ops: tuple[str, ...], shape: tuple[int, int, int, int])
             continue
         first = used[kind]
         used[kind] += width[size]
-        out[name] = pools[kind][first] if size == "image" else pools[kind][first:first + 2].T
+        out[name] = pools[kind][first] if size == "image" else pools[kind][first : first + 2].T
     return out
 
 
@@ -122,8 +144,7 @@ def _fired(d: dict, name: str, p: jax.Array) -> jax.Array:
     return d[name + ".apply"] < p
 
 
-def geometric_matrix(d: dict, p: jax.Array, ops: tuple[str, ...], height: int,
-                     width: int) -> jax.Array:
+def geometric_matrix(d: dict, p: jax.Array, ops: tuple[str, ...], height: int, width: int) -> jax.Array:
     """(B, 3, 3) inverse transform G⁻¹ (output pixel → input pixel, centred coordinates):
     G⁻¹ = I · M₁⁻¹ · M₂⁻¹ ⋯ over the fired blit and geom ops, in the order of the table."""
     b = next(iter(d.values())).shape[0]
@@ -143,8 +164,11 @@ def geometric_matrix(d: dict, p: jax.Array, ops: tuple[str, ...], height: int,
         g = g @ scale2d(1 / s, 1 / s)
     # Two independent rotations, either firing with p_rot, so one or both fire with p.
     p_rot = 1 - jnp.sqrt(jnp.clip(1 - p, 0.0, 1.0))
-    rotation = lambda n: jnp.where(d[n + ".apply"] < p_rot,  # noqa: E731
-                                   (d[n] * 2 - 1) * np.pi * ROTATE_MAX, 0.0)
+    rotation = lambda n: jnp.where(  # noqa: E731
+        d[n + ".apply"] < p_rot,
+        (d[n] * 2 - 1) * np.pi * ROTATE_MAX,
+        0.0,
+    )
     if "rotate" in ops:
         g = g @ rotate2d(rotation("rotate.pre"))
     if "aniso" in ops:
@@ -158,7 +182,7 @@ def geometric_matrix(d: dict, p: jax.Array, ops: tuple[str, ...], height: int,
     return g
 
 
-LUMA = np.array([1.0, 1.0, 1.0, 0.0]) / np.sqrt(3.0)   # the luma axis, homogeneous
+LUMA = np.array([1.0, 1.0, 1.0, 0.0]) / np.sqrt(3.0)  # the luma axis, homogeneous
 
 
 def _luma_rotation(theta: jax.Array) -> jax.Array:
@@ -166,10 +190,14 @@ def _luma_rotation(theta: jax.Array) -> jax.Array:
     vx, vy, vz = LUMA[:3]
     c, s = jnp.cos(theta), jnp.sin(theta)
     cc = 1 - c
-    return matrix([[vx * vx * cc + c, vx * vy * cc - vz * s, vx * vz * cc + vy * s, 0],
-                   [vy * vx * cc + vz * s, vy * vy * cc + c, vy * vz * cc - vx * s, 0],
-                   [vz * vx * cc - vy * s, vz * vy * cc + vx * s, vz * vz * cc + c, 0],
-                   [0, 0, 0, 1]])
+    return matrix(
+        [
+            [vx * vx * cc + c, vx * vy * cc - vz * s, vx * vz * cc + vy * s, 0],
+            [vy * vx * cc + vz * s, vy * vy * cc + c, vy * vz * cc - vx * s, 0],
+            [vz * vx * cc - vy * s, vz * vy * cc + vx * s, vz * vz * cc + c, 0],
+            [0, 0, 0, 1],
+        ]
+    )
 
 
 def colour_matrix(d: dict, p: jax.Array, ops: tuple[str, ...], channels: int) -> jax.Array:
@@ -192,8 +220,7 @@ def colour_matrix(d: dict, p: jax.Array, ops: tuple[str, ...], channels: int) ->
         theta = jnp.where(_fired(d, "hue", p), (d["hue"] * 2 - 1) * np.pi * HUE_MAX, 0.0)
         c = _luma_rotation(theta) @ c
     if "saturation" in ops and channels > 1:
-        s = jnp.where(_fired(d, "saturation", p),
-                      jnp.exp2(d["saturation"] * SATURATION_STD), 1.0)
+        s = jnp.where(_fired(d, "saturation", p), jnp.exp2(d["saturation"] * SATURATION_STD), 1.0)
         c = (vv + (eye - vv) * s[:, None, None]) @ c
     return c
 
@@ -204,7 +231,7 @@ def apply_colour(x: jax.Array, c: jax.Array) -> jax.Array:
         return jnp.einsum("bij,bhwj->bhwi", c[:, :3, :3], x) + c[:, None, None, :3, 3]
     if x.shape[3] != 1:
         raise ValueError(f"colour augmentation needs 1 or 3 channels, not {x.shape[3]}")
-    row = jnp.mean(c[:, :3, :], axis=1)                                   # (B, 4)
+    row = jnp.mean(c[:, :3, :], axis=1)  # (B, 4)
     return x * jnp.sum(row[:, :3], axis=1)[:, None, None, None] + row[:, None, None, None, 3]
 
 
@@ -215,13 +242,15 @@ def cutout(x: jax.Array, applied: jax.Array, center: jax.Array) -> jax.Array:
     size = jnp.where(applied, CUTOUT_SIZE, 0.0)[:, None, None]
     cols = ((jnp.arange(w) + 0.5) / w)[None, None, :]
     rows = ((jnp.arange(h) + 0.5) / h)[None, :, None]
-    keep = ((jnp.abs(cols - center[:, 0, None, None]) >= size / 2) |
-            (jnp.abs(rows - center[:, 1, None, None]) >= size / 2))
+    keep = (jnp.abs(cols - center[:, 0, None, None]) >= size / 2) | (
+        jnp.abs(rows - center[:, 1, None, None]) >= size / 2
+    )
     return x * keep[..., None].astype(x.dtype)
 
 
-def augment_with(x: jax.Array, d: dict, p: jax.Array, ops: tuple[str, ...],
-                 colour_multiplier: float = 1.0) -> jax.Array:
+def augment_with(
+    x: jax.Array, d: dict, p: jax.Array, ops: tuple[str, ...], colour_multiplier: float = 1.0
+) -> jax.Array:
     """The pipeline ``ops`` on NHWC ``x`` with the given draws (see `draw`), for any p;
     the colour ops fire with probability ``colour_multiplier`` · p, the others with p.
 
@@ -232,8 +261,9 @@ def augment_with(x: jax.Array, d: dict, p: jax.Array, ops: tuple[str, ...],
         return _augment_with(x, d, p, ops, colour_multiplier)
 
 
-def _augment_with(x: jax.Array, d: dict, p: jax.Array, ops: tuple[str, ...],
-                  colour_multiplier: float) -> jax.Array:
+def _augment_with(
+    x: jax.Array, d: dict, p: jax.Array, ops: tuple[str, ...], colour_multiplier: float
+) -> jax.Array:
     dtype, x = x.dtype, x.astype(jnp.float32)
     b, h, w, c = x.shape
     p = jnp.asarray(p, jnp.float32)
@@ -265,5 +295,4 @@ def ada_pipeline(x: jax.Array, key: jax.Array, p: jax.Array, pipeline: str = "bg
     ops = PIPELINES[pipeline]
     d = draw(key, ops, x.shape)
     mult = COLOUR_MULTIPLIER.get(pipeline, 1.0)
-    return jax.lax.cond(jnp.asarray(p) > 0, lambda t: augment_with(t, d, p, ops, mult),
-                        lambda t: t, x)
+    return jax.lax.cond(jnp.asarray(p) > 0, lambda t: augment_with(t, d, p, ops, mult), lambda t: t, x)

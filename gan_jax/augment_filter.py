@@ -20,7 +20,7 @@ import numpy as np
 # Low-pass decomposition filter of the Symlet-2 (= Daubechies-2) wavelet: the published
 # coefficients, Σh = √2.
 SYM2 = (-0.12940952255092145, 0.22414386804185735, 0.836516303737469, 0.48296291314469025)
-EXPECTED_POWER = np.array([10.0, 1.0, 1.0, 1.0]) / 13.0   # of the bands, for a 1/f spectrum
+EXPECTED_POWER = np.array([10.0, 1.0, 1.0, 1.0]) / 13.0  # of the bands, for a 1/f spectrum
 BANDS = 4
 
 
@@ -42,7 +42,7 @@ def filter_bank() -> np.ndarray:
         dilated[:, ::2] = bank
         bank = np.stack([np.convolve(row, lo2) for row in dilated])
         start = (bank.shape[1] - hi2.size) // 2
-        bank[band, start:start + hi2.size] += hi2
+        bank[band, start : start + hi2.size] += hi2
     return bank.astype(np.float32)
 
 
@@ -69,14 +69,16 @@ def apply_filter(x: jax.Array, gains: jax.Array) -> jax.Array:
     repeatedly (numpy's convention) where NVlabs would refuse them.
     """
     b, h, w, c = x.shape
-    taps = gains.astype(jnp.float32) @ jnp.asarray(BANK)                 # (B, 43)
+    taps = gains.astype(jnp.float32) @ jnp.asarray(BANK)  # (B, 43)
     half = BANK.shape[1] // 2
     planes = jnp.transpose(x, (1, 2, 0, 3)).reshape(1, h, w, b * c)
     planes = jnp.pad(planes, ((0, 0), (half, half), (half, half), (0, 0)), mode="reflect")
-    kernel = jnp.repeat(taps, c, axis=0).T                                # (43, B·C)
+    kernel = jnp.repeat(taps, c, axis=0).T  # (43, B·C)
     dims = ("NHWC", "HWIO", "NHWC")
-    planes = jax.lax.conv_general_dilated(planes, kernel[None, :, None, :], (1, 1), "VALID",
-                                          dimension_numbers=dims, feature_group_count=b * c)
-    planes = jax.lax.conv_general_dilated(planes, kernel[:, None, None, :], (1, 1), "VALID",
-                                          dimension_numbers=dims, feature_group_count=b * c)
+    planes = jax.lax.conv_general_dilated(
+        planes, kernel[None, :, None, :], (1, 1), "VALID", dimension_numbers=dims, feature_group_count=b * c
+    )
+    planes = jax.lax.conv_general_dilated(
+        planes, kernel[:, None, None, :], (1, 1), "VALID", dimension_numbers=dims, feature_group_count=b * c
+    )
     return jnp.transpose(planes.reshape(h, w, b, c), (2, 0, 1, 3)).astype(x.dtype)

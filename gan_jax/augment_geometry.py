@@ -40,12 +40,22 @@ from gan_jax.models import upfirdn2d
 
 # Low-pass decomposition filter of the Symlet-6 wavelet (Daubechies' least-asymmetric
 # family, 6 vanishing moments): the published coefficients, Σh = √2, Σh² = 1.
-SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057,
-        -0.048311742585633, 0.4910559419267466, 0.787641141030194, 0.3379294217276218,
-        -0.07263752278646252, -0.021060292512300564, 0.04472490177066578,
-        0.0017677118642428036, -0.007800708325034148)
-FILTER = upfirdn2d.setup_filter(SYM6)   # the same filter in `upfirdn2d`'s form (1-D, DC gain 1)
-FILTER_PAD = len(SYM6) // 4             # 3: the filter's half-width in input pixels
+SYM6 = (
+    0.015404109327027373,
+    0.0034907120842174702,
+    -0.11799011114819057,
+    -0.048311742585633,
+    0.4910559419267466,
+    0.787641141030194,
+    0.3379294217276218,
+    -0.07263752278646252,
+    -0.021060292512300564,
+    0.04472490177066578,
+    0.0017677118642428036,
+    -0.007800708325034148,
+)
+FILTER = upfirdn2d.setup_filter(SYM6)  # the same filter in `upfirdn2d`'s form (1-D, DC gain 1)
+FILTER_PAD = len(SYM6) // 4  # 3: the filter's half-width in input pixels
 
 
 def matrix(rows: list[list]) -> jax.Array:
@@ -84,16 +94,23 @@ def margins(g_inv: jax.Array, height: int, width: int) -> jax.Array:
     """
     cx, cy = (width - 1) / 2, (height - 1) / 2
     corners = _constant([[-cx, -cy, 1], [cx, -cy, 1], [cx, cy, 1], [-cx, cy, 1]]).T
-    xy = (g_inv @ corners)[:, :2, :]                     # (B, 2, 4)
-    xy = jnp.moveaxis(xy, 1, 0).reshape(2, -1)          # (2, B·4)
-    m = jnp.concatenate([-xy, xy]).max(axis=1)          # (x0, y0, x1, y1)
+    xy = (g_inv @ corners)[:, :2, :]  # (B, 2, 4)
+    xy = jnp.moveaxis(xy, 1, 0).reshape(2, -1)  # (2, B·4)
+    m = jnp.concatenate([-xy, xy]).max(axis=1)  # (x0, y0, x1, y1)
     m = m + _constant([2 * FILTER_PAD - cx, 2 * FILTER_PAD - cy] * 2)
     m = jnp.clip(m, 0.0, _constant([width - 1, height - 1] * 2))
     return jnp.ceil(m)
 
 
-def fir_matrix(n: int, up: int = 1, down: int = 1, pad0: int = 0, pad1: int = 0,
-               flip_filter: bool = False, gain: float = 1.0) -> np.ndarray:
+def fir_matrix(
+    n: int,
+    up: int = 1,
+    down: int = 1,
+    pad0: int = 0,
+    pad1: int = 0,
+    flip_filter: bool = False,
+    gain: float = 1.0,
+) -> np.ndarray:
     """(n_out, n) float32 matrix of `upfirdn2d` along one axis with the 1-D FILTER.
 
     Row o holds the weights of y[o] = Σₖ f̃[k] z[M·o + k], z the signal with L − 1 zeros
@@ -107,7 +124,7 @@ def fir_matrix(n: int, up: int = 1, down: int = 1, pad0: int = 0, pad1: int = 0,
     length = n * up + pad0 + pad1
     z = np.zeros((n * up + max(pad0, 0) + max(pad1, 0), n))
     z[max(pad0, 0) + np.arange(n) * up, np.arange(n)] = 1.0
-    z = z[max(-pad0, 0):max(-pad0, 0) + length]
+    z = z[max(-pad0, 0) : max(-pad0, 0) + length]
     n_out = (length - taps.size) // down + 1
     rows = down * np.arange(n_out)[:, None] + np.arange(taps.size)[None, :]
     return np.einsum("k,okn->on", taps, z[rows]).astype(np.float32)
@@ -121,10 +138,9 @@ def _padded_upsampling(n: int, margin0: jax.Array, margin1: jax.Array) -> jax.Ar
     masked to the batch's margins, so shapes stay static under ``jit``.
     """
     reflect = np.pad(np.eye(n, dtype=np.float32), ((n - 1, n - 1), (0, 0)), mode="reflect")
-    position = np.arange(reflect.shape[0], dtype=np.float32) - (n - 1)   # in the original
+    position = np.arange(reflect.shape[0], dtype=np.float32) - (n - 1)  # in the original
     keep = (position >= -margin0) & (position < n + margin1)
-    up = fir_matrix(reflect.shape[0], up=2, pad0=(len(SYM6) + 1) // 2,
-                    pad1=(len(SYM6) - 2) // 2, gain=4.0)
+    up = fir_matrix(reflect.shape[0], up=2, pad0=(len(SYM6) + 1) // 2, pad1=(len(SYM6) - 2) // 2, gain=4.0)
     return (up * keep[None, :].astype(jnp.float32)) @ reflect
 
 
@@ -176,12 +192,14 @@ def _warp(x: jax.Array, g_inv: jax.Array) -> jax.Array:
     up = jnp.einsum("uw,bvwc->bvuc", _padded_upsampling(w, m[0], m[2]), up)
     hu, wu = up.shape[1:3]
     half, two = jnp.full((b,), 0.5, jnp.float32), jnp.full((b,), 2.0, jnp.float32)
-    u = (translate2d(-half, -half) @ scale2d(two, two) @ g_inv
-         @ scale2d(half, half) @ translate2d(half, half))
+    u = translate2d(-half, -half) @ scale2d(two, two) @ g_inv @ scale2d(half, half) @ translate2d(half, half)
     ho, wo = 2 * (h + 2 * FILTER_PAD), 2 * (w + 2 * FILTER_PAD)
-    qy, qx = jnp.meshgrid(jnp.arange(ho, dtype=jnp.float32) + 0.5 - ho / 2,
-                          jnp.arange(wo, dtype=jnp.float32) + 0.5 - wo / 2, indexing="ij")
-    grid = jnp.stack([qx, qy, jnp.ones_like(qx)], axis=-1)          # (Ho, Wo, 3)
+    qy, qx = jnp.meshgrid(
+        jnp.arange(ho, dtype=jnp.float32) + 0.5 - ho / 2,
+        jnp.arange(wo, dtype=jnp.float32) + 0.5 - wo / 2,
+        indexing="ij",
+    )
+    grid = jnp.stack([qx, qy, jnp.ones_like(qx)], axis=-1)  # (Ho, Wo, 3)
     src = jnp.einsum("bij,hwj->bhwi", u, grid)
     sampled = bilinear_sample(up, src[..., 0] + (wu - 1) / 2, src[..., 1] + (hu - 1) / 2)
     # Down-sampling with cropping of the border: `downsample2d` with padding −2·FILTER_PAD.

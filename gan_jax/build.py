@@ -36,8 +36,16 @@ class Run:
     keys: dict[str, jax.Array]  # root streams: init, train, sample, eval (`gan_jax.keys`)
 
     def _state_args(self):
-        return (self.config, self.g_model, self.d_model, self.g_tx, self.d_tx, self.mesh,
-                self.keys["init"], phases_lib.init_aux(self.config, self.phases))
+        return (
+            self.config,
+            self.g_model,
+            self.d_model,
+            self.g_tx,
+            self.d_tx,
+            self.mesh,
+            self.keys["init"],
+            phases_lib.init_aux(self.config, self.phases),
+        )
 
     def init_state(self) -> GANState:
         """The initial state, replicated on the mesh (`state.create_state`)."""
@@ -50,8 +58,9 @@ class Run:
     def step_fn(self, lazy_due: dict[str, bool] | None = None) -> Callable:
         """The pure (uncompiled) train step (``lazy_due``: `train_step.make_train_step`)."""
         models = phases_lib.Models(self.g_model, self.d_model, augment.make_augment(self.config))
-        return train_step_lib.make_train_step(self.config, self.phases, models, self.g_tx, self.d_tx,
-                                              lazy_due)
+        return train_step_lib.make_train_step(
+            self.config, self.phases, models, self.g_tx, self.d_tx, lazy_due
+        )
 
     def train_step(self, lazy_due: dict[str, bool] | None = None) -> Callable:
         """The train step compiled for the mesh, state donated."""
@@ -89,7 +98,12 @@ def build(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> Run:
     mesh = mesh if mesh is not None else parallel.create_mesh()
     g_model, d_model = build_models(config)
     phases = phases_lib.build_phases(config)
-    g_tx, d_tx = (state_lib.make_optimizer(
-        config.optimizer[net], phases_lib.optimizer_scale(phases_lib.lazy_interval(phases, net)),
-        state_lib.optimizer_hyperparams(config, config.optimizer[net])) for net in ("g", "d"))
+    g_tx, d_tx = (
+        state_lib.make_optimizer(
+            config.optimizer[net],
+            phases_lib.optimizer_scale(phases_lib.lazy_interval(phases, net)),
+            state_lib.optimizer_hyperparams(config, config.optimizer[net]),
+        )
+        for net in ("g", "d")
+    )
     return Run(config, mesh, g_model, d_model, phases, g_tx, d_tx, keys_lib.root_keys(config.seed))

@@ -51,9 +51,12 @@ def checkpoint_dir(workdir: str) -> str:
 def make_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
     directory = checkpoint_dir(workdir)
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=config.keep_checkpoints, create=True, enable_async_checkpointing=True,
+        max_to_keep=config.keep_checkpoints,
+        create=True,
+        enable_async_checkpointing=True,
         cleanup_tmp_directories=True,
-        async_options=ocp.AsyncOptions(post_finalization_callback=lambda: _write_manifests(directory)))
+        async_options=ocp.AsyncOptions(post_finalization_callback=lambda: _write_manifests(directory)),
+    )
     return ocp.CheckpointManager(directory, options=options, item_names=("state", "config"))
 
 
@@ -67,8 +70,12 @@ def save(manager: ocp.CheckpointManager, state: GANState, config: ml_collections
     if step in manager.all_steps():
         return False
     try:
-        return manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())))
+        return manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())
+            ),
+        )
     except Exception as e:  # orbax re-raises the background writer's error, whatever its type
         raise _save_error(manager, e) from None
 
@@ -85,11 +92,16 @@ def wait(manager: ocp.CheckpointManager) -> None:
 def _save_error(manager: ocp.CheckpointManager, error: Exception) -> CheckpointError:
     manager.reload()
     latest = manager.latest_step()
-    kept = (f"checkpoint {latest} is intact and the run resumes from it"
-            if latest is not None else "no checkpoint was completed")
+    kept = (
+        f"checkpoint {latest} is intact and the run resumes from it"
+        if latest is not None
+        else "no checkpoint was completed"
+    )
     reason = _os_reason(error) or _first_line(error)
-    return CheckpointError(f"writing a checkpoint in {manager.directory} failed ({reason}); {kept}. "
-                           f"Free space or fix the folder and run again")
+    return CheckpointError(
+        f"writing a checkpoint in {manager.directory} failed ({reason}); {kept}. "
+        f"Free space or fix the folder and run again"
+    )
 
 
 def _os_reason(error: BaseException) -> str | None:
@@ -132,8 +144,13 @@ def _sha256(path: str) -> str:
 
 def write_manifest(folder: str) -> None:
     """Records the size and SHA-256 of every file of a checkpoint folder."""
-    manifest = {rel: {"bytes": os.path.getsize(os.path.join(folder, rel)),
-                      "sha256": _sha256(os.path.join(folder, rel))} for rel in _files(folder)}
+    manifest = {
+        rel: {
+            "bytes": os.path.getsize(os.path.join(folder, rel)),
+            "sha256": _sha256(os.path.join(folder, rel)),
+        }
+        for rel in _files(folder)
+    }
     tmp = os.path.join(folder, MANIFEST + ".tmp")
     with open(tmp, "w") as f:
         json.dump(manifest, f, indent=0, sort_keys=True)
@@ -209,8 +226,10 @@ def check_compatible(folder: str, abstract_state: GANState) -> None:
         if name not in saved:
             problem = f"this config has {name} {shape}, the checkpoint has no such array"
         elif saved[name] != (shape, dtype):
-            problem = (f"{name} is {saved[name][1]}{list(saved[name][0])} in the checkpoint but "
-                       f"{dtype}{list(shape)} in this config")
+            problem = (
+                f"{name} is {saved[name][1]}{list(saved[name][0])} in the checkpoint but "
+                f"{dtype}{list(shape)} in this config"
+            )
         else:
             continue
         break
@@ -219,15 +238,19 @@ def check_compatible(folder: str, abstract_state: GANState) -> None:
         if not extra:
             return
         problem = f"the checkpoint has {extra[0]} {saved[extra[0]][0]}, this config has no such array"
-    raise CheckpointError(f"checkpoint {os.path.basename(folder)} in {os.path.dirname(folder)} was "
-                          f"written by a different model: {problem}. Use the config it was trained "
-                          f"with (saved in its folder and in config.json), or a new workdir")
+    raise CheckpointError(
+        f"checkpoint {os.path.basename(folder)} in {os.path.dirname(folder)} was "
+        f"written by a different model: {problem}. Use the config it was trained "
+        f"with (saved in its folder and in config.json), or a new workdir"
+    )
 
 
 def _no_manifest_warning(step: int, directory) -> None:
-    writers.warn(f"checkpoint {step} in {directory} has no {MANIFEST} (copied from elsewhere, or "
-                 f"written by an older version): its bytes cannot be checked, so it is read as "
-                 f"it is")
+    writers.warn(
+        f"checkpoint {step} in {directory} has no {MANIFEST} (copied from elsewhere, or "
+        f"written by an older version): its bytes cannot be checked, so it is read as "
+        f"it is"
+    )
 
 
 def _check_readable(folder: str, abstract_state: GANState) -> None:
@@ -245,8 +268,7 @@ class _Damaged(Exception):
     pass
 
 
-def restore(manager: ocp.CheckpointManager, abstract_state: GANState, step: int | None = None
-            ) -> GANState:
+def restore(manager: ocp.CheckpointManager, abstract_state: GANState, step: int | None = None) -> GANState:
     """Restores ``step`` (default: the latest) into the shardings of ``abstract_state``."""
     step = manager.latest_step() if step is None else step
     if step is None:
@@ -265,12 +287,15 @@ def restore(manager: ocp.CheckpointManager, abstract_state: GANState, step: int 
     except CheckpointError:
         raise
     except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"checkpoint {step} in {manager.directory} is unreadable "
-                              f"({_first_line(e)})") from None
+        raise CheckpointError(
+            f"checkpoint {step} in {manager.directory} is unreadable ({_first_line(e)})"
+        ) from None
 
 
 def _read_state(manager: ocp.CheckpointManager, step: int, abstract_state: GANState) -> GANState:
-    return manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))["state"]
+    return manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))[
+        "state"
+    ]
 
 
 def damaged_dir(directory) -> str:
@@ -329,7 +354,8 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state: GANState) -> 
         skipped.append(step)
     raise CheckpointError(
         f"no usable checkpoint in {manager.directory} (damaged: {', '.join(map(str, skipped))}); "
-        f"move that folder away to start again from step 0")
+        f"move that folder away to start again from step 0"
+    )
 
 
 def saved_config(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
@@ -338,8 +364,10 @@ def saved_config(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
     try:
         return manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
     except Exception as e:  # noqa: BLE001 (orbax raises KeyError, FileNotFoundError, ...)
-        raise CheckpointError(f"checkpoint {step} in {manager.directory} is incomplete or "
-                              f"unreadable: its config cannot be read ({_first_line(e)})") from None
+        raise CheckpointError(
+            f"checkpoint {step} in {manager.directory} is incomplete or "
+            f"unreadable: its config cannot be read ({_first_line(e)})"
+        ) from None
 
 
 def best_dir(workdir: str) -> str:
@@ -360,16 +388,31 @@ def read_best(workdir: str) -> dict | None:
         return json.load(f)
 
 
-def maybe_save_best(manager: ocp.CheckpointManager, workdir: str, state: GANState,
-                    config: ml_collections.ConfigDict, key: str, value: float, higher: bool) -> bool:
+def maybe_save_best(
+    manager: ocp.CheckpointManager,
+    workdir: str,
+    state: GANState,
+    config: ml_collections.ConfigDict,
+    key: str,
+    value: float,
+    higher: bool,
+) -> bool:
     """Saves ``state`` as the best checkpoint if ``value`` beats the recorded best."""
     best = read_best(workdir)
-    if best is not None and best["metric"] == key and (
-            value <= best["value"] if higher else value >= best["value"]):
+    if (
+        best is not None
+        and best["metric"] == key
+        and (value <= best["value"] if higher else value >= best["value"])
+    ):
         return False
     step = int(jax.device_get(state.step))
-    manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())), force=True)
+    manager.save(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())
+        ),
+        force=True,
+    )
     manager.wait_until_finished()
     if jax.process_index() == 0:
         tmp = os.path.join(best_dir(workdir), "best.json.tmp")

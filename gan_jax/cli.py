@@ -41,12 +41,18 @@ def _unknown_field(config, path: str) -> str | None:
     for part in path.split("."):
         if not isinstance(node, ml_collections.ConfigDict) or part not in node:
             where = ".".join(walked)
-            valid = (config_lib.field_names(node, f"{where}." if where else "")
-                     if isinstance(node, ml_collections.ConfigDict) else [])
+            valid = (
+                config_lib.field_names(node, f"{where}." if where else "")
+                if isinstance(node, ml_collections.ConfigDict)
+                else []
+            )
             close = difflib.get_close_matches(path, config_lib.field_names(config), n=1)
-            return (f"unknown config field {path!r}" + (f" ({where!r} has no field {part!r})" if where else "")
-                    + (f"; did you mean {close[0]!r}?" if close else "")
-                    + (f" Valid fields: {', '.join(valid)}" if valid else ""))
+            return (
+                f"unknown config field {path!r}"
+                + (f" ({where!r} has no field {part!r})" if where else "")
+                + (f"; did you mean {close[0]!r}?" if close else "")
+                + (f" Valid fields: {', '.join(valid)}" if valid else "")
+            )
         node, walked = node[part], walked + [part]
     return None
 
@@ -56,7 +62,7 @@ def _config_file_arg(argv: list[str]) -> str | None:
         if a == "--config" and i + 1 < len(argv):
             return argv[i + 1]
         if a.startswith("--config="):
-            return a[len("--config="):]
+            return a[len("--config=") :]
     return None
 
 
@@ -70,7 +76,7 @@ def _load_config_file(spec: str):
 
 def _describe_flag_error(argv: list[str], error: Exception) -> str:
     """Turns a config-override failure into a message that names the valid fields."""
-    overrides = [a[len("--config."):].split("=", 1)[0] for a in argv[1:] if a.startswith("--config.")]
+    overrides = [a[len("--config.") :].split("=", 1)[0] for a in argv[1:] if a.startswith("--config.")]
     spec = _config_file_arg(argv)
     if overrides and spec and isinstance(error, (KeyError, AttributeError)):
         try:
@@ -90,16 +96,18 @@ def _config_load_error(argv: list[str], error: BaseException) -> str | None:
     ``get_config``, an argument it does not take), or None for other flag errors."""
     spec = _config_file_arg(argv) or ""
     text = str(error)
-    if "Traceback" in text or not isinstance(error, (flags.Error, KeyError, AttributeError,
-                                                     ValueError, TypeError)):
+    if "Traceback" in text or not isinstance(
+        error, (flags.Error, KeyError, AttributeError, ValueError, TypeError)
+    ):
         last = [line.strip() for line in text.splitlines() if line.strip()]
         last = last[-1] if "Traceback" in text and last else f"{type(error).__name__}: {error}"
         if isinstance(error, SyntaxError):
             last = f"SyntaxError: {error.msg} (line {error.lineno})"
         path, _, arg = spec.partition(":")
         if arg and "positional argument" in last:
-            return (f"the config file {path} takes no argument, but --config={spec} passes "
-                    f"{arg!r}; drop ':{arg}'")
+            return (
+                f"the config file {path} takes no argument, but --config={spec} passes {arg!r}; drop ':{arg}'"
+            )
         return f"cannot load the config file {path or spec}: {last}"
     return None
 
@@ -129,10 +137,11 @@ def resolve_config_spec(spec: str) -> str:
     candidate = os.path.join(folder, path + ".py")
     if os.path.isfile(candidate):
         return candidate + sep + arg
-    names = sorted(n[:-3] for n in os.listdir(folder) if n.endswith(".py")) if os.path.isdir(
-        folder) else []
-    fail(f"--config={spec!r} is neither a file nor a shipped config; shipped: "
-         f"{', '.join(names) or 'none found'}")
+    names = sorted(n[:-3] for n in os.listdir(folder) if n.endswith(".py")) if os.path.isdir(folder) else []
+    fail(
+        f"--config={spec!r} is neither a file nor a shipped config; shipped: "
+        f"{', '.join(names) or 'none found'}"
+    )
     return spec
 
 
@@ -142,7 +151,7 @@ def _with_config_path(argv: list[str]) -> list[str]:
         if a == "--config" and i + 1 < len(out):
             out[i + 1] = resolve_config_spec(out[i + 1])
         elif a.startswith("--config="):
-            out[i] = "--config=" + resolve_config_spec(a[len("--config="):])
+            out[i] = "--config=" + resolve_config_spec(a[len("--config=") :])
     return out
 
 
@@ -166,8 +175,10 @@ def loaded_config(config) -> ml_collections.ConfigDict:
     return config
 
 
-OUT_OF_MEMORY = ("out of device memory: {what}. Lower batch_size (the global batch), or the "
-                 "resolution or model widths, or run on more devices")
+OUT_OF_MEMORY = (
+    "out of device memory: {what}. Lower batch_size (the global batch), or the "
+    "resolution or model widths, or run on more devices"
+)
 
 
 def run(main: Callable[[list[str]], None]) -> None:

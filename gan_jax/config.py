@@ -80,11 +80,20 @@ from gan_jax.models import layers
 
 
 def _optimizer() -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(dict(
-        learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8,
-        weight_decay=0.0, l1=0.0, l2=0.0, grad_clip=0.0,
-        final_learning_rate=config_dict.placeholder(float),  # scheduled (see `schedule`); None: constant
-        final_b2=config_dict.placeholder(float)))
+    return ml_collections.ConfigDict(
+        dict(
+            learning_rate=2e-4,
+            b1=0.5,
+            b2=0.999,
+            eps=1e-8,
+            weight_decay=0.0,
+            l1=0.0,
+            l2=0.0,
+            grad_clip=0.0,
+            final_learning_rate=config_dict.placeholder(float),  # scheduled (see `schedule`); None: constant
+            final_b2=config_dict.placeholder(float),
+        )
+    )
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -107,117 +116,152 @@ def base_config() -> ml_collections.ConfigDict:
     c.init_optimizer = False  # init_from: also take both optimizers' states (default: fresh Adam)
     c.freeze_d = 0  # fine-tuning: the first N discriminator blocks (from the image) stay frozen
 
-    c.dataset = ml_collections.ConfigDict(dict(
-        name="fashion_mnist",   # tfds name, and the key for well-known local copies
-        source="auto",          # 'auto' | 'tfds' | 'idx' | 'folder' | 'npz' | 'synthetic'
-        path="",                # directory or file for the local sources
-        split="train",
-        resolution=28,
-        channels=1,
-        resize="pad",           # 'pad' (centre, background -1) or 'resize' (bilinear) to resolution
-        data_dir="",            # tfds data_dir ('' = tfds default)
-        download=False,         # let tfds download and prepare a dataset it does not have
-        cache_dir="",           # where decoded uint8 arrays are cached ('' = no cache)
-        prefetch=2,             # batches prepared ahead of the step, on device
-        max_examples=0,         # use only the first N examples (0 = all)
-        classes=(),             # keep only these labels, unchanged (empty = every class)
-        bad_images="fail",      # folder: an undecodable or wrong-channel image 'fail's the run or is 'skip'ped
-        convert_channels=False,  # folder: convert images with another channel count (grey <-> RGB, drop alpha)
-    ))
-    c.model = ml_collections.ConfigDict(dict(
-        architecture="dcgan", z_dim=100, g_width=64, d_width=64, num_classes=0, bn_momentum=0.9,
-        dtype="float32",
-        shared_dim=128,       # biggan: size of the shared class embedding
-        hierarchical_z=True,  # biggan: a chunk of z for each generator block
-        attention_res=0,      # biggan: feature-map size with self-attention (0: none)
-        conv_transpose="auto",  # dcgan: 'native' | 'adjoint' | 'subpixel' (same function) | 'auto' (adjoint on CPU)
-        w_dim=512,              # stylegan2: size of w, the mapping network's output
-        mapping_layers=8,       # stylegan2: G's mapping depth (NVlabs' cifar config: 2)
-        mapping_lr_mul=0.01,    # stylegan2: learning-rate multiplier of the mapping layers (G and D)
-        channel_base=32768,     # stylegan2: channels at resolution r: min(channel_base // r, channel_max)
-        channel_max=512,
-        style_mixing_prob=0.9,  # stylegan2: probability of mixing two latents in training (0: off)
-        w_avg_beta=0.995,       # stylegan2: decay of the running mean of w used by truncation
-        mbstd_group=4,          # stylegan2: minibatch-std group size (D)
-        mbstd_channels=1,       # stylegan2: minibatch-std feature maps (0: off)
-        conv_clamp=256.0,       # stylegan2: clamp every convolution's output to ±conv_clamp (0: off)
-        num_bf16_res=0,         # stylegan2, r3gan: compute the N highest resolutions in bfloat16
-        fused_modconv="auto",   # stylegan2: 'fused' | 'nonfused' | 'auto' (see stylegan2.use_fused)
-        d_architecture="resnet",  # stylegan2: 'resnet' (residual D) | 'orig' (plain D, NVlabs' cifar)
-        stage_widths=(),        # r3gan: channels per stage, 4x4 first (empty: g_width / d_width each)
-        stage_blocks=(),        # r3gan: residual blocks per stage (empty: 2 each)
-        stage_groups=(),        # r3gan: groups of each stage's 3x3 conv (empty: expanded width / 16)
-        expansion=2,            # r3gan: inverted-bottleneck expansion factor
-        embed_dim=0,            # r3gan: class embedding size (0: z_dim in G, the 4x4 width in D)
-    ))
+    c.dataset = ml_collections.ConfigDict(
+        dict(
+            name="fashion_mnist",  # tfds name, and the key for well-known local copies
+            source="auto",  # 'auto' | 'tfds' | 'idx' | 'folder' | 'npz' | 'synthetic'
+            path="",  # directory or file for the local sources
+            split="train",
+            resolution=28,
+            channels=1,
+            resize="pad",  # 'pad' (centre, background -1) or 'resize' (bilinear) to resolution
+            data_dir="",  # tfds data_dir ('' = tfds default)
+            download=False,  # let tfds download and prepare a dataset it does not have
+            cache_dir="",  # where decoded uint8 arrays are cached ('' = no cache)
+            prefetch=2,  # batches prepared ahead of the step, on device
+            max_examples=0,  # use only the first N examples (0 = all)
+            classes=(),  # keep only these labels, unchanged (empty = every class)
+            bad_images="fail",  # folder: an undecodable or wrong-channel image 'fail's the run or is 'skip'ped
+            convert_channels=False,  # folder: convert images with another channel count (grey <-> RGB, drop alpha)
+        )
+    )
+    c.model = ml_collections.ConfigDict(
+        dict(
+            architecture="dcgan",
+            z_dim=100,
+            g_width=64,
+            d_width=64,
+            num_classes=0,
+            bn_momentum=0.9,
+            dtype="float32",
+            shared_dim=128,  # biggan: size of the shared class embedding
+            hierarchical_z=True,  # biggan: a chunk of z for each generator block
+            attention_res=0,  # biggan: feature-map size with self-attention (0: none)
+            conv_transpose="auto",  # dcgan: 'native' | 'adjoint' | 'subpixel' (same function) | 'auto' (adjoint on CPU)
+            w_dim=512,  # stylegan2: size of w, the mapping network's output
+            mapping_layers=8,  # stylegan2: G's mapping depth (NVlabs' cifar config: 2)
+            mapping_lr_mul=0.01,  # stylegan2: learning-rate multiplier of the mapping layers (G and D)
+            channel_base=32768,  # stylegan2: channels at resolution r: min(channel_base // r, channel_max)
+            channel_max=512,
+            style_mixing_prob=0.9,  # stylegan2: probability of mixing two latents in training (0: off)
+            w_avg_beta=0.995,  # stylegan2: decay of the running mean of w used by truncation
+            mbstd_group=4,  # stylegan2: minibatch-std group size (D)
+            mbstd_channels=1,  # stylegan2: minibatch-std feature maps (0: off)
+            conv_clamp=256.0,  # stylegan2: clamp every convolution's output to ±conv_clamp (0: off)
+            num_bf16_res=0,  # stylegan2, r3gan: compute the N highest resolutions in bfloat16
+            fused_modconv="auto",  # stylegan2: 'fused' | 'nonfused' | 'auto' (see stylegan2.use_fused)
+            d_architecture="resnet",  # stylegan2: 'resnet' (residual D) | 'orig' (plain D, NVlabs' cifar)
+            stage_widths=(),  # r3gan: channels per stage, 4x4 first (empty: g_width / d_width each)
+            stage_blocks=(),  # r3gan: residual blocks per stage (empty: 2 each)
+            stage_groups=(),  # r3gan: groups of each stage's 3x3 conv (empty: expanded width / 16)
+            expansion=2,  # r3gan: inverted-bottleneck expansion factor
+            embed_dim=0,  # r3gan: class embedding size (0: z_dim in G, the 4x4 width in D)
+        )
+    )
     c.optimizer = ml_collections.ConfigDict(dict(g=_optimizer(), d=_optimizer()))
-    c.loss = ml_collections.ConfigDict(dict(
-        d_loss="non_saturating", g_loss="non_saturating",
-        fake_labels="sampled",  # classes of generated images: 'sampled' uniformly | 'real': the real batch's
-    ))
-    c.regularizer = ml_collections.ConfigDict(dict(
-        r1_gamma=0.0,   # R1 weight γ; the D loss gains (γ/2)·R1 (0: off)
-        r1_every=1,     # 1: R1 joins D's main phase; k > 1: lazy, its own phase every k steps
-        r2_gamma=0.0,   # R2 weight γ on generated images; the D loss gains (γ/2)·R2 (0: off)
-        r2_every=1,     # as r1_every; R1 and R2 share D's lazy phase when both are lazy
-        gp_lambda=0.0,  # WGAN-GP weight λ (0: off)
-        lecam_lambda=0.0,  # LeCam weight λ (0: off)
-        lecam_decay=0.99,  # decay of the EMAs of D(real) and D(fake) LeCam pulls towards
-        pl_weight=0.0,     # path length weight (StyleGAN2: 2; 0: off); needs a StyleGAN generator
-        pl_every=4,        # path length runs lazily in G's own phase every k steps
-        pl_decay=0.01,     # rate of the running mean of path lengths
-        pl_batch_shrink=2,  # path length runs on batch_size // shrink images
-        final_r1_gamma=config_dict.placeholder(float),  # scheduled R1 weight (None: constant r1_gamma)
-        final_r2_gamma=config_dict.placeholder(float),  # scheduled R2 weight (None: constant r2_gamma)
-    ))
-    c.augment = ml_collections.ConfigDict(dict(
-        kind="",        # '' (none) | 'diffaugment' | 'ada'; applied to every image D sees
-        policy="color,translation,cutout",  # DiffAugment's ops
-        ada_pipeline="bgc",  # ADA's ops: NVlabs' preset name, see gan_jax.augment_ada.PIPELINES
-        ada_p=0.0,      # ADA's initial probability
-        ada_target=0.6,  # target of r_t = E[sign(D(real))]; 0 keeps p fixed at ada_p
-        ada_interval=4,  # steps between adjustments of p
-        ada_kimg=500.0,  # thousands of real images for p to move from 0 to 1
-        final_ada_p=config_dict.placeholder(float),  # with ada_target=0: p scheduled from ada_p to this
-    ))
-    c.ema = ml_collections.ConfigDict(dict(
-        decay=0.999, warmup=True,
-        half_life_kimg=0.0,  # > 0: StyleGAN2's EMA, half-life in thousands of images (replaces decay)
-        rampup=0.0,          # with half_life_kimg: half-life ≤ rampup × images seen (StyleGAN2: 0.05)
-        final_half_life_kimg=config_dict.placeholder(float),  # scheduled half-life (R3GAN: 0 → N)
-    ))
-    c.schedule = ml_collections.ConfigDict(dict(
-        shape="cosine",  # how every scheduled value (final_* fields) moves: 'cosine' | 'linear'
-        kimg=0.0,        # over how many thousand images (0: the whole run, num_steps × batch_size)
-    ))
+    c.loss = ml_collections.ConfigDict(
+        dict(
+            d_loss="non_saturating",
+            g_loss="non_saturating",
+            fake_labels="sampled",  # classes of generated images: 'sampled' uniformly | 'real': the real batch's
+        )
+    )
+    c.regularizer = ml_collections.ConfigDict(
+        dict(
+            r1_gamma=0.0,  # R1 weight γ; the D loss gains (γ/2)·R1 (0: off)
+            r1_every=1,  # 1: R1 joins D's main phase; k > 1: lazy, its own phase every k steps
+            r2_gamma=0.0,  # R2 weight γ on generated images; the D loss gains (γ/2)·R2 (0: off)
+            r2_every=1,  # as r1_every; R1 and R2 share D's lazy phase when both are lazy
+            gp_lambda=0.0,  # WGAN-GP weight λ (0: off)
+            lecam_lambda=0.0,  # LeCam weight λ (0: off)
+            lecam_decay=0.99,  # decay of the EMAs of D(real) and D(fake) LeCam pulls towards
+            pl_weight=0.0,  # path length weight (StyleGAN2: 2; 0: off); needs a StyleGAN generator
+            pl_every=4,  # path length runs lazily in G's own phase every k steps
+            pl_decay=0.01,  # rate of the running mean of path lengths
+            pl_batch_shrink=2,  # path length runs on batch_size // shrink images
+            final_r1_gamma=config_dict.placeholder(float),  # scheduled R1 weight (None: constant r1_gamma)
+            final_r2_gamma=config_dict.placeholder(float),  # scheduled R2 weight (None: constant r2_gamma)
+        )
+    )
+    c.augment = ml_collections.ConfigDict(
+        dict(
+            kind="",  # '' (none) | 'diffaugment' | 'ada'; applied to every image D sees
+            policy="color,translation,cutout",  # DiffAugment's ops
+            ada_pipeline="bgc",  # ADA's ops: NVlabs' preset name, see gan_jax.augment_ada.PIPELINES
+            ada_p=0.0,  # ADA's initial probability
+            ada_target=0.6,  # target of r_t = E[sign(D(real))]; 0 keeps p fixed at ada_p
+            ada_interval=4,  # steps between adjustments of p
+            ada_kimg=500.0,  # thousands of real images for p to move from 0 to 1
+            final_ada_p=config_dict.placeholder(float),  # with ada_target=0: p scheduled from ada_p to this
+        )
+    )
+    c.ema = ml_collections.ConfigDict(
+        dict(
+            decay=0.999,
+            warmup=True,
+            half_life_kimg=0.0,  # > 0: StyleGAN2's EMA, half-life in thousands of images (replaces decay)
+            rampup=0.0,  # with half_life_kimg: half-life ≤ rampup × images seen (StyleGAN2: 0.05)
+            final_half_life_kimg=config_dict.placeholder(float),  # scheduled half-life (R3GAN: 0 → N)
+        )
+    )
+    c.schedule = ml_collections.ConfigDict(
+        dict(
+            shape="cosine",  # how every scheduled value (final_* fields) moves: 'cosine' | 'linear'
+            kimg=0.0,  # over how many thousand images (0: the whole run, num_steps × batch_size)
+        )
+    )
     c.sample = ml_collections.ConfigDict(dict(num_images=64, standing_stats=512))
-    c.eval = ml_collections.ConfigDict(dict(
-        metrics="",             # comma-separated, see gan_jax.metrics.evaluator.METRICS
-        num_samples=10_000,     # generated images per evaluation
-        split="test",           # reference split of the dataset
-        batch_size=250,         # images per feature-extraction batch (global)
-        cache_dir="",           # reference features cache ('' = $GAN_JAX_CACHE or ~/.cache/gan_jax)
-        best_metric="",         # result that picks the 'best' checkpoint ('' = the first metric)
-        inception_weights="",   # converted FID Inception .npz ('' = $GAN_JAX_INCEPTION)
-    ))
-    c.wandb = ml_collections.ConfigDict(dict(
-        enabled=False,   # also log to Weights & Biases (needs `pip install wandb`)
-        project="gan_jax",
-        entity="",       # '' = wandb's default
-        name="",         # run name ('' = the workdir's name)
-        mode="online",   # 'online' | 'offline' (written under the workdir, `wandb sync` later)
-        tags=(),
-    ))
-    c.distributed = ml_collections.ConfigDict(dict(
-        enabled=config_dict.placeholder(bool),
-        coordinator_address=config_dict.placeholder(str),
-        num_processes=config_dict.placeholder(int),
-        process_id=config_dict.placeholder(int)))
+    c.eval = ml_collections.ConfigDict(
+        dict(
+            metrics="",  # comma-separated, see gan_jax.metrics.evaluator.METRICS
+            num_samples=10_000,  # generated images per evaluation
+            split="test",  # reference split of the dataset
+            batch_size=250,  # images per feature-extraction batch (global)
+            cache_dir="",  # reference features cache ('' = $GAN_JAX_CACHE or ~/.cache/gan_jax)
+            best_metric="",  # result that picks the 'best' checkpoint ('' = the first metric)
+            inception_weights="",  # converted FID Inception .npz ('' = $GAN_JAX_INCEPTION)
+        )
+    )
+    c.wandb = ml_collections.ConfigDict(
+        dict(
+            enabled=False,  # also log to Weights & Biases (needs `pip install wandb`)
+            project="gan_jax",
+            entity="",  # '' = wandb's default
+            name="",  # run name ('' = the workdir's name)
+            mode="online",  # 'online' | 'offline' (written under the workdir, `wandb sync` later)
+            tags=(),
+        )
+    )
+    c.distributed = ml_collections.ConfigDict(
+        dict(
+            enabled=config_dict.placeholder(bool),
+            coordinator_address=config_dict.placeholder(str),
+            num_processes=config_dict.placeholder(int),
+            process_id=config_dict.placeholder(int),
+        )
+    )
     return c
 
 
-_POSITIVE = ("batch_size", "num_steps", "n_critic", "log_every", "checkpoint_every",
-             "keep_checkpoints", "microbatches")
+_POSITIVE = (
+    "batch_size",
+    "num_steps",
+    "n_critic",
+    "log_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "microbatches",
+)
 _NON_NEGATIVE = ("sample_every", "eval_every", "freeze_d")
 
 
@@ -258,8 +302,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if min(reg.r1_every, reg.r2_every, reg.pl_every, reg.pl_batch_shrink) < 1:
         raise ConfigError("regularizer.r1_every, r2_every, pl_every and pl_batch_shrink must be >= 1")
     if reg.pl_weight and config.model.architecture not in ("stylegan2",):
-        raise ConfigError(f"regularizer.pl_weight needs a generator with a mapping and a synthesis "
-                          f"network (model.architecture='stylegan2'), not {config.model.architecture!r}")
+        raise ConfigError(
+            f"regularizer.pl_weight needs a generator with a mapping and a synthesis "
+            f"network (model.architecture='stylegan2'), not {config.model.architecture!r}"
+        )
     if not 0.0 <= reg.pl_decay <= 1.0:
         raise ConfigError(f"regularizer.pl_decay={reg.pl_decay} must be in [0, 1]")
     if reg.lecam_lambda < 0 or not 0.0 <= reg.lecam_decay < 1.0:
@@ -269,16 +315,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"augment.kind={aug.kind!r} must be one of {augment.KINDS}")
     unknown = set(op for op in aug.policy.split(",") if op) - set(augment.DIFFAUGMENT_OPS)
     if unknown:
-        raise ConfigError(f"augment.policy has unknown ops {sorted(unknown)}; "
-                          f"choose from {','.join(augment.DIFFAUGMENT_OPS)}")
+        raise ConfigError(
+            f"augment.policy has unknown ops {sorted(unknown)}; "
+            f"choose from {','.join(augment.DIFFAUGMENT_OPS)}"
+        )
     if aug.ada_pipeline not in augment.ADA_PIPELINES:
-        raise ConfigError(f"augment.ada_pipeline={aug.ada_pipeline!r} must be one of "
-                          f"{', '.join(augment.ADA_PIPELINES)}")
+        raise ConfigError(
+            f"augment.ada_pipeline={aug.ada_pipeline!r} must be one of {', '.join(augment.ADA_PIPELINES)}"
+        )
     if not 0.0 <= aug.ada_p <= 1.0 or aug.ada_interval < 1 or aug.ada_kimg <= 0:
         raise ConfigError("augment.ada_p must be in [0, 1], ada_interval >= 1, ada_kimg > 0")
     if config.model.conv_transpose not in ("auto", *layers.IMPLS):
-        raise ConfigError(f"model.conv_transpose={config.model.conv_transpose!r} must be one of "
-                          f"{', '.join(('auto', *layers.IMPLS))}")
+        raise ConfigError(
+            f"model.conv_transpose={config.model.conv_transpose!r} must be one of "
+            f"{', '.join(('auto', *layers.IMPLS))}"
+        )
     if config.model.num_classes < 0:
         raise ConfigError(f"model.num_classes={config.model.num_classes} must be >= 0")
     for field in ("z_dim", "g_width", "d_width"):
@@ -291,29 +342,48 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.sample.num_images < 1:
         raise ConfigError(f"sample.num_images={config.sample.num_images} must be >= 1")
     if config.sample.standing_stats < 1:
-        raise ConfigError(f"sample.standing_stats={config.sample.standing_stats} must be >= 1 "
-                          f"(BatchNorm statistics of the sampling generator come from that many "
-                          f"generated images)")
+        raise ConfigError(
+            f"sample.standing_stats={config.sample.standing_stats} must be >= 1 "
+            f"(BatchNorm statistics of the sampling generator come from that many "
+            f"generated images)"
+        )
     if config.model.dtype not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"model.dtype={config.model.dtype!r} must be float32, bfloat16 or float16")
     if config.model.dtype == "float16":
-        raise ConfigError("model.dtype='float16' is refused: gan_jax has no loss scaling, so "
-                          "float16's small gradients would underflow to zero; use 'bfloat16' "
-                          "(float32's range, no scaling needed)")
+        raise ConfigError(
+            "model.dtype='float16' is refused: gan_jax has no loss scaling, so "
+            "float16's small gradients would underflow to zero; use 'bfloat16' "
+            "(float32's range, no scaling needed)"
+        )
     arch = config.model.architecture
     if config.model.dtype != "float32" and arch not in ("dcgan", "sngan", "biggan"):
-        hint = ("set model.num_bf16_res instead (bfloat16 at the highest resolutions)"
-                if arch in ("stylegan2", "r3gan") else "it computes in float32")
-        raise ConfigError(f"model.dtype={config.model.dtype!r} is only used by the DCGAN, SNGAN and "
-                          f"BigGAN; model.architecture={arch!r} would ignore it: {hint}")
+        hint = (
+            "set model.num_bf16_res instead (bfloat16 at the highest resolutions)"
+            if arch in ("stylegan2", "r3gan")
+            else "it computes in float32"
+        )
+        raise ConfigError(
+            f"model.dtype={config.model.dtype!r} is only used by the DCGAN, SNGAN and "
+            f"BigGAN; model.architecture={arch!r} would ignore it: {hint}"
+        )
     if not 0.0 <= config.ema.decay < 1.0:
         raise ConfigError(f"ema.decay={config.ema.decay} must be in [0, 1)")
     if config.ema.half_life_kimg < 0 or config.ema.rampup < 0:
         raise ConfigError("ema.half_life_kimg and ema.rampup must be >= 0")
     for side in ("g", "d"):
         opt = config.optimizer[side]
-        for field in ("learning_rate", "b1", "b2", "eps", "weight_decay", "l1", "l2", "grad_clip",
-                      "final_learning_rate", "final_b2"):
+        for field in (
+            "learning_rate",
+            "b1",
+            "b2",
+            "eps",
+            "weight_decay",
+            "l1",
+            "l2",
+            "grad_clip",
+            "final_learning_rate",
+            "final_b2",
+        ):
             if opt[field] is not None and not math.isfinite(opt[field]):
                 raise ConfigError(f"optimizer.{side}.{field}={opt[field]} must be a finite number")
         for field in ("learning_rate", "weight_decay", "l1", "l2", "grad_clip"):
@@ -321,32 +391,38 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 raise ConfigError(f"optimizer.{side}.{field}={opt[field]} must be >= 0")
         for field in ("b1", "b2"):
             if not 0.0 <= opt[field] < 1.0:
-                raise ConfigError(f"optimizer.{side}.{field}={opt[field]} must be in [0, 1) "
-                                  f"(Adam's moment decay)")
+                raise ConfigError(
+                    f"optimizer.{side}.{field}={opt[field]} must be in [0, 1) (Adam's moment decay)"
+                )
         if opt.eps <= 0:
             raise ConfigError(f"optimizer.{side}.eps={opt.eps} must be > 0")
         if opt.final_learning_rate is not None and opt.final_learning_rate < 0:
-            raise ConfigError(f"optimizer.{side}.final_learning_rate={opt.final_learning_rate} "
-                              f"must be >= 0")
+            raise ConfigError(f"optimizer.{side}.final_learning_rate={opt.final_learning_rate} must be >= 0")
         if opt.final_b2 is not None and not 0.0 <= opt.final_b2 < 1.0:
             raise ConfigError(f"optimizer.{side}.final_b2={opt.final_b2} must be in [0, 1)")
-    for name, final in (("regularizer.final_r1_gamma", reg.final_r1_gamma),
-                        ("regularizer.final_r2_gamma", reg.final_r2_gamma),
-                        ("ema.final_half_life_kimg", config.ema.final_half_life_kimg)):
+    for name, final in (
+        ("regularizer.final_r1_gamma", reg.final_r1_gamma),
+        ("regularizer.final_r2_gamma", reg.final_r2_gamma),
+        ("ema.final_half_life_kimg", config.ema.final_half_life_kimg),
+    ):
         if final is not None and final < 0:
             raise ConfigError(f"{name}={final} must be >= 0")
     if aug.final_ada_p is not None:
         if not 0.0 <= aug.final_ada_p <= 1.0:
             raise ConfigError(f"augment.final_ada_p={aug.final_ada_p} must be in [0, 1]")
         if aug.ada_target:
-            raise ConfigError("augment.final_ada_p schedules a fixed p: set augment.ada_target=0 "
-                              "(ADA's adaptive p and a scheduled p exclude each other)")
+            raise ConfigError(
+                "augment.final_ada_p schedules a fixed p: set augment.ada_target=0 "
+                "(ADA's adaptive p and a scheduled p exclude each other)"
+            )
     from gan_jax.metrics import evaluator  # the metric registry; heavy imports only here
 
     metrics = evaluator.parse_metrics(config.eval.metrics, config.model.num_classes)
     if config.eval_every and not metrics:
-        raise ConfigError(f"eval_every={config.eval_every} needs eval.metrics, e.g. "
-                          f"--config.eval.metrics=fd_fmnist (available: {', '.join(evaluator.METRICS)})")
+        raise ConfigError(
+            f"eval_every={config.eval_every} needs eval.metrics, e.g. "
+            f"--config.eval.metrics=fd_fmnist (available: {', '.join(evaluator.METRICS)})"
+        )
     if config.eval.best_metric:
         evaluator.higher_is_better(config.eval.best_metric)
     if config.eval.num_samples < 2 or config.eval.batch_size <= 0:
@@ -378,14 +454,23 @@ def from_dict(values: dict) -> ml_collections.ConfigDict:
 
 
 # Fields whose change makes a resumed run another experiment under the old name.
-_IDENTITY = ("seed", "dataset.name", "dataset.source", "dataset.path", "dataset.split",
-             "dataset.resolution", "dataset.channels", "dataset.resize", "dataset.max_examples", "dataset.classes")
+_IDENTITY = (
+    "seed",
+    "dataset.name",
+    "dataset.source",
+    "dataset.path",
+    "dataset.split",
+    "dataset.resolution",
+    "dataset.channels",
+    "dataset.resize",
+    "dataset.max_examples",
+    "dataset.classes",
+)
 # Fields that may differ between the starts of one run without a word.
 _UNLOGGED = ("resume_changes",)
 
 
-def resume_differences(saved: dict, config: ml_collections.ConfigDict
-                       ) -> tuple[list[str], list[str]]:
+def resume_differences(saved: dict, config: ml_collections.ConfigDict) -> tuple[list[str], list[str]]:
     """(identity changes, other changes) between a workdir's saved config.json and the config
     of a resuming start, each as 'field: old -> new'."""
     old, new = _flatten(saved), _flatten(config.to_dict())

@@ -34,23 +34,26 @@ __all__ = ["convert", "load_state_dict", "torch_layout"]
 def _torch_name(keys: tuple[str, ...], model) -> str:
     """The R3GAN (``Model.``-less) name of the gan_jax parameter at ``keys``."""
     is_g = isinstance(model, r3gan.Generator)
-    head, leaf = keys[0], keys[-1]
+    head = keys[0]
     if head in ("aggregate", "extract"):
         return f"{'AggregationLayer' if is_g else 'ExtractionLayer'}.Layer.weight"
     if head == "embed":
         return "EmbeddingLayer.weight"
     if head == "basis":  # G: the learned 4×4 tensor; D: the depthwise 4×4 convolution
-        return "MainLayers.0.Layers.0.Basis" if is_g else \
-            f"MainLayers.{_stages(model) - 1}.Layers.{_blocks(model)[-1]}.Basis.weight"
+        return (
+            "MainLayers.0.Layers.0.Basis"
+            if is_g
+            else f"MainLayers.{_stages(model) - 1}.Layers.{_blocks(model)[-1]}.Basis.weight"
+        )
     stage, part = head.split("_", 1)
-    i = int(stage[len("stage"):])
+    i = int(stage[len("stage") :])
     if part.startswith("block"):
-        j = int(part[len("block"):])
+        j = int(part[len("block") :])
         layer = f"MainLayers.{i}.Layers.{j + 1 if is_g else j}"
         sub = keys[1]
         if sub.startswith("conv"):
-            return f"{layer}.LinearLayer{sub[len('conv'):]}.Layer.weight"
-        return f"{layer}.NonLinearity{sub[len('act'):]}.Bias"
+            return f"{layer}.LinearLayer{sub[len('conv') :]}.Layer.weight"
+        return f"{layer}.NonLinearity{sub[len('act') :]}.Bias"
     transition = f"MainLayers.{i}.Layers.{0 if is_g else _blocks(model)[i]}"
     if part == "linear":
         return f"{transition}.LinearLayer.weight"
@@ -58,8 +61,14 @@ def _torch_name(keys: tuple[str, ...], model) -> str:
 
 
 def _plan(model):
-    return r3gan.stage_plan(model.resolution, model.width, model.stage_widths, model.stage_blocks,
-                            model.stage_groups, model.expansion)
+    return r3gan.stage_plan(
+        model.resolution,
+        model.width,
+        model.stage_widths,
+        model.stage_blocks,
+        model.stage_groups,
+        model.expansion,
+    )
 
 
 def _stages(model) -> int:
@@ -78,11 +87,9 @@ def _abstract_params(model, img_channels: int) -> dict:
     elif isinstance(model, r3gan.Discriminator):
         inputs = jnp.zeros((2, model.resolution, model.resolution, img_channels), jnp.float32)
     else:
-        raise TypeError(f"expected a gan_jax R3GAN Generator or Discriminator, got "
-                        f"{type(model).__name__}")
+        raise TypeError(f"expected a gan_jax R3GAN Generator or Discriminator, got {type(model).__name__}")
     labels = jnp.zeros((2,), jnp.int32)
-    return jax.eval_shape(lambda k: model.init(k, inputs, labels, train=False),
-                          jax.random.key(0))["params"]
+    return jax.eval_shape(lambda k: model.init(k, inputs, labels, train=False), jax.random.key(0))["params"]
 
 
 def torch_layout(model, img_channels: int = 3) -> dict[str, tuple[tuple[str, ...], tuple]]:
@@ -94,13 +101,14 @@ def torch_layout(model, img_channels: int = 3) -> dict[str, tuple[tuple[str, ...
     return layout
 
 
-def convert(state: dict[str, np.ndarray], prefix: str, model,
-            img_channels: int | None = None) -> tuple[dict, dict]:
+def convert(
+    state: dict[str, np.ndarray], prefix: str, model, img_channels: int | None = None
+) -> tuple[dict, dict]:
     """(params, {}) for ``model`` from the tensors of ``state`` named ``prefix*`` (e.g. 'G_ema.',
     'D.'; a following 'Model.' is optional). ``img_channels``: the discriminator's input
     channels, read from its extraction layer unless given."""
-    own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    own = {(k[len("Model."):] if k.startswith("Model.") else k): v for k, v in own.items()}
+    own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    own = {(k[len("Model.") :] if k.startswith("Model.") else k): v for k, v in own.items()}
     if not own:
         raise ConfigError(f"no tensors named {prefix}*; the file has {sorted(state)[:3]}…")
     if img_channels is None:
@@ -109,8 +117,9 @@ def convert(state: dict[str, np.ndarray], prefix: str, model,
         elif "ExtractionLayer.Layer.weight" in own:
             img_channels = int(own["ExtractionLayer.Layer.weight"].shape[1])
         else:
-            raise ConfigError(f"missing tensor {prefix}ExtractionLayer.Layer.weight: not an R3GAN "
-                              f"discriminator")
+            raise ConfigError(
+                f"missing tensor {prefix}ExtractionLayer.Layer.weight: not an R3GAN discriminator"
+            )
     layout = torch_layout(model, img_channels)
     missing = [n for n in layout if n not in own]
     if missing:
@@ -124,14 +133,16 @@ def convert(state: dict[str, np.ndarray], prefix: str, model,
             if value.shape != fir.shape or not np.allclose(value, fir, atol=1e-7):
                 raise ConfigError(f"{prefix}{name} is not the [1, 3, 3, 1] filter gan_jax uses")
             continue
-        raise ConfigError(f"unexpected tensor {prefix}{name}: the network was built with "
-                          f"another architecture or size")
+        raise ConfigError(
+            f"unexpected tensor {prefix}{name}: the network was built with another architecture or size"
+        )
     params: dict = {}
     for name, (keys, shape) in layout.items():
         value = np.asarray(own[name], np.float32)
         if tuple(value.shape) != shape:
-            raise ConfigError(f"{prefix}{name} has shape {tuple(value.shape)}, the gan_jax network "
-                              f"expects {shape}")
+            raise ConfigError(
+                f"{prefix}{name} has shape {tuple(value.shape)}, the gan_jax network expects {shape}"
+            )
         node = params
         for key in keys[:-1]:
             node = node.setdefault(key, {})

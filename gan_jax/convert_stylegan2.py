@@ -41,8 +41,10 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
         try:
             from safetensors.numpy import load_file
         except ImportError:
-            raise ConfigError(f"reading {path} needs the safetensors package (pip install "
-                              f"safetensors); or save the state dict as .npz") from None
+            raise ConfigError(
+                f"reading {path} needs the safetensors package (pip install "
+                f"safetensors); or save the state dict as .npz"
+            ) from None
         return load_file(path)
     raise ConfigError(f"{path}: expected an .npz or .safetensors state dict")
 
@@ -69,8 +71,9 @@ def _abstract_variables(model, img_channels: int) -> dict:
     elif isinstance(model, stylegan2.Discriminator):
         inputs = jnp.zeros((2, model.resolution, model.resolution, img_channels), jnp.float32)
     else:
-        raise TypeError(f"expected a gan_jax StyleGAN2 Generator or Discriminator, got "
-                        f"{type(model).__name__}")
+        raise TypeError(
+            f"expected a gan_jax StyleGAN2 Generator or Discriminator, got {type(model).__name__}"
+        )
     labels = jnp.zeros((2,), jnp.int32)
     return jax.eval_shape(lambda k: model.init(k, inputs, labels, train=False), jax.random.key(0))
 
@@ -98,18 +101,22 @@ def _discriminator_channels(state: dict[str, np.ndarray], prefix: str, resolutio
     return int(state[name].shape[1])
 
 
-def convert(state: dict[str, np.ndarray], prefix: str, model,
-            img_channels: int | None = None) -> tuple[dict, dict]:
+def convert(
+    state: dict[str, np.ndarray], prefix: str, model, img_channels: int | None = None
+) -> tuple[dict, dict]:
     """(params, collections) for ``model`` from the tensors of ``state`` named ``prefix*``
     ('G.', 'G_ema.' or 'D.'). ``collections`` holds ``w_avg`` and ``noise_const`` for a
     generator and is empty for a discriminator, whose input channels ``img_channels``
     are read from its FromRGB weight unless given."""
-    own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     if not own:
         raise ConfigError(f"no tensors named {prefix}*; the file has {sorted(state)[:3]}…")
     if img_channels is None:
-        img_channels = (model.channels if isinstance(model, stylegan2.Generator)
-                        else _discriminator_channels(state, prefix, model.resolution))
+        img_channels = (
+            model.channels
+            if isinstance(model, stylegan2.Generator)
+            else _discriminator_channels(state, prefix, model.resolution)
+        )
     layout = torch_layout(model, img_channels)
     missing = [n for n in layout if n not in own]
     if missing:
@@ -124,14 +131,17 @@ def convert(state: dict[str, np.ndarray], prefix: str, model,
                 raise ConfigError(f"{prefix}{name} is not the [1, 3, 3, 1] filter gan_jax uses")
             continue
         extra = [n for n in own if n not in layout and not n.endswith("resample_filter")]
-        raise ConfigError(f"unexpected tensor {prefix}{name} ({len(extra)} unexpected in all): "
-                          f"the network was built with another architecture or size")
+        raise ConfigError(
+            f"unexpected tensor {prefix}{name} ({len(extra)} unexpected in all): "
+            f"the network was built with another architecture or size"
+        )
     variables: dict = {}
     for name, (collection, keys, shape) in layout.items():
         value = np.asarray(own[name])
         if tuple(value.shape) != shape:
-            raise ConfigError(f"{prefix}{name} has shape {tuple(value.shape)}, the gan_jax network "
-                              f"expects {shape}")
+            raise ConfigError(
+                f"{prefix}{name} has shape {tuple(value.shape)}, the gan_jax network expects {shape}"
+            )
         value = _from_torch(value) if collection == "params" else value
         node = variables.setdefault(collection, {})
         for key in keys[:-1]:
@@ -180,32 +190,40 @@ def _main(argv: list[str], architecture: str, convert_fn, example: str) -> None:
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}")
     if not (flags_.src and flags_.config and flags_.workdir):
-        cli.fail(f"--src, --config and --workdir are required, e.g. python -m {module} "
-                 f"--src net.npz --config configs/{example}.py --workdir runs/{example}")
+        cli.fail(
+            f"--src, --config and --workdir are required, e.g. python -m {module} "
+            f"--src net.npz --config configs/{example}.py --workdir runs/{example}"
+        )
     writers.quiet_library_logs()
     config = cli.loaded_config(flags_.config)
     from gan_jax import config as config_lib
 
     config_lib.validate(config)
     if config.model.architecture != architecture:
-        raise ConfigError(f"model.architecture={config.model.architecture!r}: {module} makes "
-                          f"{architecture} runs; use a {architecture}_* config")
+        raise ConfigError(
+            f"model.architecture={config.model.architecture!r}: {module} makes "
+            f"{architecture} runs; use a {architecture}_* config"
+        )
     state_dict = load_state_dict(flags_.src)
     trainer.prepare_workdir(flags_.workdir)
     manager = checkpoint.make_manager(flags_.workdir, config)
     if manager.all_steps():
-        raise ConfigError(f"{flags_.workdir} already holds checkpoints {list(manager.all_steps())}; "
-                          f"convert into a new workdir")
+        raise ConfigError(
+            f"{flags_.workdir} already holds checkpoints {list(manager.all_steps())}; "
+            f"convert into a new workdir"
+        )
     run = build.build(config)
     state, with_d = state_from_state_dict(run, state_dict, convert_fn)
     trainer.write_config(flags_.workdir, config)
     checkpoint.save(manager, state, config)
     checkpoint.wait(manager)
     manager.close()
-    writers.log(f"wrote {manager.directory}/0 from {flags_.src} (G, G_ema"
-                f"{', D' if with_d else '; D left at its initialisation: the file has no D.*'}); "
-                f"sample it with python -m gan_jax.generate --workdir {flags_.workdir}, or train "
-                f"from it with python train.py --config ... --workdir {flags_.workdir}")
+    writers.log(
+        f"wrote {manager.directory}/0 from {flags_.src} (G, G_ema"
+        f"{', D' if with_d else '; D left at its initialisation: the file has no D.*'}); "
+        f"sample it with python -m gan_jax.generate --workdir {flags_.workdir}, or train "
+        f"from it with python train.py --config ... --workdir {flags_.workdir}"
+    )
 
 
 def write_run(architecture: str, convert_fn, example: str) -> None:
@@ -216,8 +234,12 @@ def write_run(architecture: str, convert_fn, example: str) -> None:
 
     from gan_jax import cli as _cli
 
-    config_flags.DEFINE_config_file("config", None, f"The run's config (configs/{architecture}_*.py), "
-                                    "sized like the network", lock_config=True)
+    config_flags.DEFINE_config_file(
+        "config",
+        None,
+        f"The run's config (configs/{architecture}_*.py), sized like the network",
+        lock_config=True,
+    )
     _flags.DEFINE_string("src", None, "State dict of the published network (.npz or .safetensors)")
     _flags.DEFINE_string("workdir", None, "New workdir for the converted checkpoint")
     _cli.run(lambda argv: _main(argv, architecture, convert_fn, example))

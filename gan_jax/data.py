@@ -119,8 +119,9 @@ def _prefetch(produce, steps: range, size: int) -> Iterator:
         thread.join()
 
 
-def batches(dataset: ImageDataset, config: ml_collections.ConfigDict, mesh: Mesh,
-            start_step: int, end_step: int) -> Iterator[dict[str, jax.Array]]:
+def batches(
+    dataset: ImageDataset, config: ml_collections.ConfigDict, mesh: Mesh, start_step: int, end_step: int
+) -> Iterator[dict[str, jax.Array]]:
     """Global batches for steps [start_step, end_step): ``image`` uint8 (K, B, R, R, C),
     ``label`` int32 (K, B), sharded over the mesh's ``'data'`` axis."""
     produce = lambda step: to_global(host_batch(dataset, config, step), mesh, config.batch_size)  # noqa: E731

@@ -40,8 +40,15 @@ from absl import logging
 
 from gan_jax.errors import DataError
 from gan_jax.image_files import (  # noqa: F401 (read_idx, as datasets.read_idx)
-    fit_channels, fit_resolution, has_idx_files, list_images, load_folder, load_idx, load_npz,
-    read_idx)
+    fit_channels,
+    fit_resolution,
+    has_idx_files,
+    list_images,
+    load_folder,
+    load_idx,
+    load_npz,
+    read_idx,
+)
 
 SOURCES = ("auto", "tfds", "idx", "folder", "npz", "synthetic")
 SYNTHETIC_EXAMPLES = 1024  # source="synthetic" with max_examples=0
@@ -97,8 +104,10 @@ def _local_hint(name: str) -> str:
     """Where a Debian package installs ``name``'s files, as an option in an error."""
     if name not in DEBIAN_PACKAGES:
         return ""
-    return (f" (on Debian, `apt-get install {DEBIAN_PACKAGES[name]}` installs it in "
-            f"{KNOWN_LOCAL[name][0]}, which source='auto' finds)")
+    return (
+        f" (on Debian, `apt-get install {DEBIAN_PACKAGES[name]}` installs it in "
+        f"{KNOWN_LOCAL[name][0]}, which source='auto' finds)"
+    )
 
 
 def load_tfds(name: str, split: str, data_dir: str, download: bool) -> tuple[np.ndarray, np.ndarray, int]:
@@ -117,25 +126,31 @@ def load_tfds(name: str, split: str, data_dir: str, download: bool) -> tuple[np.
                 f"{builder.data_dir} ({type(e).__name__}). Options: set dataset.download=True to "
                 f"let tfds fetch it (needs internet); or point dataset.source=idx|folder|npz and "
                 f"dataset.path at a local copy{_local_hint(name)}; or, for a smoke run with no "
-                f"data, dataset.source=synthetic") from None
+                f"data, dataset.source=synthetic"
+            ) from None
         if not _can_reach(_TFDS_DOWNLOAD_HOST):
             raise DataError(
                 f"tfds dataset {name!r} is not prepared in {builder.data_dir} and this machine "
                 f"cannot reach {_TFDS_DOWNLOAD_HOST} to download it. Options: prepare it on a "
                 f"machine with internet and copy the data_dir; or point dataset.source=idx|folder|npz "
                 f"and dataset.path at a local copy{_local_hint(name)}; or, for a smoke run with "
-                f"no data, dataset.source=synthetic") from None
+                f"no data, dataset.source=synthetic"
+            ) from None
         logging.info("tfds: downloading and preparing %s into %s", name, builder.data_dir)
         builder.download_and_prepare(file_format="array_record")
         source = builder.as_data_source(split=split)
     features = builder.info.features
-    image_key = "image" if "image" in features else next(
-        k for k, f in features.items() if isinstance(f, tfds.features.Image))
+    image_key = (
+        "image"
+        if "image" in features
+        else next(k for k, f in features.items() if isinstance(f, tfds.features.Image))
+    )
     label_key = "label" if "label" in features else None
     records = [source[i] for i in range(len(source))]
     images = np.stack([r[image_key] for r in records]).astype(np.uint8)
-    labels = (np.array([r[label_key] for r in records], np.int32) if label_key
-              else np.zeros(len(records), np.int32))
+    labels = (
+        np.array([r[label_key] for r in records], np.int32) if label_key else np.zeros(len(records), np.int32)
+    )
     num_classes = features[label_key].num_classes if label_key else 0
     return images, labels, num_classes
 
@@ -144,8 +159,7 @@ def load_tfds(name: str, split: str, data_dir: str, download: bool) -> tuple[np.
 # Synthetic
 
 
-def synthetic(n: int, resolution: int, channels: int, seed: int = 0
-              ) -> tuple[np.ndarray, np.ndarray]:
+def synthetic(n: int, resolution: int, channels: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` uint8 images (N, R, R, C) and labels k = i mod 10: image i is the blob
     255·exp(−‖p − c_k − δᵢ‖² / (2 rᵢ²)) over pixel centres p ∈ [0, 1]², with its class's
     centre c_k = ½ + ¼(cos 2πk/10, sin 2πk/10), jitter δᵢ ~ N(0, 0.03²) per axis, radius
@@ -159,7 +173,7 @@ def synthetic(n: int, resolution: int, channels: int, seed: int = 0
     grid = (np.arange(resolution) + 0.5) / resolution
     dx = grid[None, None, :] - centre[:, 0, None, None]
     dy = grid[None, :, None] - centre[:, 1, None, None]
-    blob = np.exp(-(dx ** 2 + dy ** 2) / (2 * radius[:, None, None] ** 2))
+    blob = np.exp(-(dx**2 + dy**2) / (2 * radius[:, None, None] ** 2))
     images = 255 * blob[..., None] * gain[:, None, None, :]
     return np.round(images).astype(np.uint8), labels
 
@@ -200,17 +214,24 @@ def _source_fingerprint(source: str, path: str) -> list:
     out = []
     for f in files:
         st = os.stat(f)
-        out.append([os.path.relpath(f, path) if os.path.isdir(path) else "", st.st_size,
-                    st.st_mtime_ns])
+        out.append([os.path.relpath(f, path) if os.path.isdir(path) else "", st.st_size, st.st_mtime_ns])
     return out
 
 
 def _cache_key(ds: ml_collections.ConfigDict, source: str, path: str) -> str:
-    spec = dict(source=source, path=os.path.abspath(path) if path else "", name=ds.name,
-                files=_source_fingerprint(source, path),
-                split=ds.split, resolution=ds.resolution, channels=ds.channels,
-                resize=ds.resize, max_examples=ds.max_examples, bad_images=ds.bad_images,
-                convert_channels=ds.convert_channels)
+    spec = dict(
+        source=source,
+        path=os.path.abspath(path) if path else "",
+        name=ds.name,
+        files=_source_fingerprint(source, path),
+        split=ds.split,
+        resolution=ds.resolution,
+        channels=ds.channels,
+        resize=ds.resize,
+        max_examples=ds.max_examples,
+        bad_images=ds.bad_images,
+        convert_channels=ds.convert_channels,
+    )
     if ds.classes:  # only when set, so the existing caches keep their names
         spec["classes"] = sorted(int(c) for c in ds.classes)
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
@@ -242,9 +263,12 @@ def load_dataset(ds: ml_collections.ConfigDict) -> ImageDataset:
     if cache and os.path.exists(os.path.join(cache, "meta.json")):
         with open(os.path.join(cache, "meta.json")) as f:
             meta = json.load(f)
-        return ImageDataset(np.load(os.path.join(cache, "images.npy"), mmap_mode="r"),
-                            np.load(os.path.join(cache, "labels.npy")), meta["num_classes"],
-                            meta["description"] + " (cached)")
+        return ImageDataset(
+            np.load(os.path.join(cache, "images.npy"), mmap_mode="r"),
+            np.load(os.path.join(cache, "labels.npy")),
+            meta["num_classes"],
+            meta["description"] + " (cached)",
+        )
 
     num_classes = 0
     if source == "idx":
@@ -253,15 +277,15 @@ def load_dataset(ds: ml_collections.ConfigDict) -> ImageDataset:
         images, labels, where = load_idx(path, ds.split)
         description = f"IDX {where}"
     elif source == "folder":
-        images, labels, num_classes = load_folder(path, ds.resolution, ds.channels, ds.resize,
-                                                  ds.max_examples, ds.bad_images, ds.convert_channels)
+        images, labels, num_classes = load_folder(
+            path, ds.resolution, ds.channels, ds.resize, ds.max_examples, ds.bad_images, ds.convert_channels
+        )
         description = f"image folder {path}"
     elif source == "npz":
         images, labels = load_npz(path)
         description = f"npz {path}"
     elif source == "synthetic":
-        images, labels = synthetic(ds.max_examples or SYNTHETIC_EXAMPLES, ds.resolution,
-                                   ds.channels)
+        images, labels = synthetic(ds.max_examples or SYNTHETIC_EXAMPLES, ds.resolution, ds.channels)
         description = f"synthetic blobs ({len(images)} examples, 10 classes)"
     else:
         images, labels, num_classes = load_tfds(ds.name, ds.split, ds.data_dir, ds.download)
@@ -272,7 +296,7 @@ def load_dataset(ds: ml_collections.ConfigDict) -> ImageDataset:
         images, labels = images[keep], labels[keep]
         description += f", classes {','.join(str(c) for c in ds.classes)}"
     if ds.max_examples:
-        images, labels = images[:ds.max_examples], labels[:ds.max_examples]
+        images, labels = images[: ds.max_examples], labels[: ds.max_examples]
     if len(images) == 0:
         raise DataError(f"{description} holds no examples")
     images = fit_resolution(fit_channels(images, ds.channels), ds.resolution, ds.resize)

@@ -23,6 +23,7 @@ from gan_jax.errors import CheckpointError, ConfigError
 from gan_jax.metrics import evaluator
 from gan_jax.metrics import features as features_lib
 
+
 def define_flags() -> None:
     """Command-line flags, defined only when run as a program (importing stays side-effect free)."""
     flags.DEFINE_string("workdir", None, "The run to evaluate.")
@@ -45,8 +46,10 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
         with open(path) as f:
             saved = json.load(f)
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise ConfigError(f"{path} is unreadable or not JSON ({e}); it is rewritten by every "
-                          f"training start, or restore it from a checkpoint's config") from None
+        raise ConfigError(
+            f"{path} is unreadable or not JSON ({e}); it is rewritten by every "
+            f"training start, or restore it from a checkpoint's config"
+        ) from None
     if not isinstance(saved, dict):
         raise ConfigError(f"{path} does not hold a config (a JSON object)")
     return config_lib.from_dict(saved)
@@ -65,14 +68,21 @@ def real_features(config, split: str, nets: dict, num_samples: int, mesh) -> dic
     out = {}
     for name, net in nets.items():
         extract = features_lib.make_extractor(net, mesh, bs)
-        out[name] = evaluator.Samples(*features_lib.extract_all(
-            extract, (images[i:i + bs] for i in range(0, len(images), bs))))
+        out[name] = evaluator.Samples(
+            *features_lib.extract_all(extract, (images[i : i + bs] for i in range(0, len(images), bs)))
+        )
     return out
 
 
-def run(workdir: str, metric_names: str, num_samples: int | None, step: int | None,
-        split: str | None, samples: str, inception_weights: str | None = None
-        ) -> tuple[dict[str, dict], str]:
+def run(
+    workdir: str,
+    metric_names: str,
+    num_samples: int | None,
+    step: int | None,
+    split: str | None,
+    samples: str,
+    inception_weights: str | None = None,
+) -> tuple[dict[str, dict], str]:
     config = load_run_config(workdir)
     if inception_weights:
         config.eval.inception_weights = inception_weights
@@ -80,8 +90,10 @@ def run(workdir: str, metric_names: str, num_samples: int | None, step: int | No
     split = split or config.eval.split
     num_samples = config.eval.num_samples if num_samples is None else num_samples
     if num_samples < 2:
-        raise ConfigError(f"--num_samples={num_samples}: the metrics need at least 2 samples "
-                          f"(their statistics are over samples; 10000 is the usual count)")
+        raise ConfigError(
+            f"--num_samples={num_samples}: the metrics need at least 2 samples "
+            f"(their statistics are over samples; 10000 is the usual count)"
+        )
     mesh = parallel.create_mesh()
     run_ = build.build(config, mesh)
 
@@ -117,8 +129,15 @@ def main(argv):
         cli.fail(f"unexpected arguments {argv[1:]}")
     if not FLAGS.workdir:
         cli.fail("--workdir is required")
-    results, what = run(FLAGS.workdir, FLAGS.metrics, FLAGS.num_samples, FLAGS.checkpoint,
-                        FLAGS.split, FLAGS.samples, FLAGS.inception_weights)
+    results, what = run(
+        FLAGS.workdir,
+        FLAGS.metrics,
+        FLAGS.num_samples,
+        FLAGS.checkpoint,
+        FLAGS.split,
+        FLAGS.samples,
+        FLAGS.inception_weights,
+    )
     print(f"{what}:")
     print(format_table(results))
     if jax.process_index() == 0:

@@ -32,8 +32,9 @@ def define_flags() -> None:
 FLAGS = flags.FLAGS
 
 
-def generator_variables(workdir: str, which: str | None = None
-                        ) -> tuple[ml_collections.ConfigDict, int, dict]:
+def generator_variables(
+    workdir: str, which: str | None = None
+) -> tuple[ml_collections.ConfigDict, int, dict]:
     """(config, step, variables) of the EMA generator of checkpoint ``which`` (None: the
     latest; a step; 'best'): ``{"params": EMA weights, **collections}`` with the standing
     BatchNorm statistics, the variables `generate.load_run` samples with."""
@@ -44,8 +45,13 @@ def generator_variables(workdir: str, which: str | None = None
 
 def metadata(config: ml_collections.ConfigDict, step: int) -> dict[str, str]:
     """The file's header metadata (safetensors allows strings only)."""
-    return {"format": exported.FORMAT, "format_version": str(exported.FORMAT_VERSION),
-            "config": config_lib.to_json(config), "step": str(step), "gan_jax_version": __version__}
+    return {
+        "format": exported.FORMAT,
+        "format_version": str(exported.FORMAT_VERSION),
+        "config": config_lib.to_json(config),
+        "step": str(step),
+        "gan_jax_version": __version__,
+    }
 
 
 def _check_out(out: str) -> str:

@@ -71,6 +71,7 @@ def flatten_variables(variables: dict) -> dict[str, np.ndarray]:
                 walk(value, path + [_escape(str(key))])
             else:
                 flat["/".join(path + [_escape(str(key))])] = np.asarray(jax.device_get(value))
+
     walk(dict(variables), [])
     return flat
 
@@ -107,28 +108,38 @@ def read(path: str) -> tuple[ml_collections.ConfigDict, dict, dict[str, str]]:
     except Exception as e:  # noqa: BLE001 (OSError, or safetensors' SafetensorError for a bad header)
         raise ConfigError(f"cannot read {path} as safetensors: {' '.join(str(e).split())}") from None
     if metadata.get("format") != FORMAT:
-        raise ConfigError(f"{path} is not a gan_jax generator export (its metadata has no "
-                          f"format={FORMAT!r}); write one with python -m gan_jax.export")
+        raise ConfigError(
+            f"{path} is not a gan_jax generator export (its metadata has no "
+            f"format={FORMAT!r}); write one with python -m gan_jax.export"
+        )
     version = metadata.get("format_version", "")
     if not version.isdigit() or int(version) > FORMAT_VERSION:
-        raise ConfigError(f"{path} has format_version {version!r}; this gan_jax reads up to "
-                          f"{FORMAT_VERSION}: upgrade gan_jax")
+        raise ConfigError(
+            f"{path} has format_version {version!r}; this gan_jax reads up to "
+            f"{FORMAT_VERSION}: upgrade gan_jax"
+        )
     config = ml_collections.ConfigDict(_tuples(json.loads(metadata["config"])))
     return config, unflatten_variables(flat), metadata
 
 
-def _g_kwargs(config: ml_collections.ConfigDict, trunc: float | None, noise_mode: str | None
-              ) -> tuple[tuple[str, Any], ...]:
+def _g_kwargs(
+    config: ml_collections.ConfigDict, trunc: float | None, noise_mode: str | None
+) -> tuple[tuple[str, Any], ...]:
     """StyleGAN2's call options, as a hashable static argument; refused for other generators."""
     if trunc is None and noise_mode is None:
         return ()
     if config.model.architecture != "stylegan2":
-        raise ConfigError(f"trunc and noise_mode are for StyleGAN generators (this one is "
-                          f"{config.model.architecture!r}); BigGAN-style z truncation is truncation=")
+        raise ConfigError(
+            f"trunc and noise_mode are for StyleGAN generators (this one is "
+            f"{config.model.architecture!r}); BigGAN-style z truncation is truncation="
+        )
     if noise_mode is not None and noise_mode not in NOISE_MODES:
         raise ConfigError(f"noise_mode={noise_mode!r} must be one of {NOISE_MODES}")
-    return tuple((k, v) for k, v in (("truncation_psi", None if trunc is None else float(trunc)),
-                                     ("noise_mode", noise_mode)) if v is not None)
+    return tuple(
+        (k, v)
+        for k, v in (("truncation_psi", None if trunc is None else float(trunc)), ("noise_mode", noise_mode))
+        if v is not None
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,8 +161,9 @@ class ExportedGenerator:
     def z_dim(self) -> int:
         return int(self.config.model.z_dim)
 
-    def seed_inputs(self, seeds, class_: int | None = None, truncation: float | None = None
-                    ) -> tuple[jax.Array, np.ndarray]:
+    def seed_inputs(
+        self, seeds, class_: int | None = None, truncation: float | None = None
+    ) -> tuple[jax.Array, np.ndarray]:
         """(z (N, z_dim), int32 labels (N,)) of the seeds, as generate draws them: z from
         key(seed) (`sample.seed_noise`), class ``class_`` or seed mod num_classes (0 when
         the generator is unconditional)."""
@@ -165,16 +177,25 @@ class ExportedGenerator:
             if not k:
                 raise ConfigError(f"class_={class_}: the generator is unconditional")
             if not 0 <= class_ < k:
-                raise ConfigError(f"class_={class_} is out of range: the generator has {k} classes, "
-                                  f"0 to {k - 1}")
+                raise ConfigError(
+                    f"class_={class_} is out of range: the generator has {k} classes, 0 to {k - 1}"
+                )
             labels = np.full(len(seeds), class_, np.int32)
         else:
             labels = (seeds % k).astype(np.int32) if k else np.zeros(len(seeds), np.int32)
         return sample.seed_noise(seeds, self.z_dim, truncation), labels
 
-    def __call__(self, seeds=None, *, z=None, labels=None, class_: int | None = None,
-                 truncation: float | None = None, trunc: float | None = None,
-                 noise_mode: str | None = None) -> np.ndarray:
+    def __call__(
+        self,
+        seeds=None,
+        *,
+        z=None,
+        labels=None,
+        class_: int | None = None,
+        truncation: float | None = None,
+        trunc: float | None = None,
+        noise_mode: str | None = None,
+    ) -> np.ndarray:
         """uint8 images (N, H, W, C) of ``seeds``, or of noise ``z`` (N, z_dim) with ``labels``
         (int (N,) classes or float (N, num_classes) class weights; omit for an
         unconditional generator)."""
@@ -196,9 +217,12 @@ class ExportedGenerator:
             return np.zeros((0, r, r, c), np.uint8)
         pad = -n % size
         z, labels = (jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) for a in (z, labels))
-        chunks = [sample.to_uint8(jax.device_get(self._apply(self.variables, z[i:i + size],
-                                                             labels[i:i + size], g_kwargs)))
-                  for i in range(0, n + pad, size)]
+        chunks = [
+            sample.to_uint8(
+                jax.device_get(self._apply(self.variables, z[i : i + size], labels[i : i + size], g_kwargs))
+            )
+            for i in range(0, n + pad, size)
+        ]
         return np.concatenate(chunks)[:n]
 
     def _check_inputs(self, z, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -234,5 +258,10 @@ def load_generator(path: str, batch_size: int = 64) -> ExportedGenerator:
     def apply(variables, z, labels, g_kwargs):
         return g_model.apply(variables, z, labels, train=False, **dict(g_kwargs))
 
-    return ExportedGenerator(config, int(metadata.get("step", -1)), variables, batch_size,
-                     jax.jit(apply, static_argnames="g_kwargs"))
+    return ExportedGenerator(
+        config,
+        int(metadata.get("step", -1)),
+        variables,
+        batch_size,
+        jax.jit(apply, static_argnames="g_kwargs"),
+    )

@@ -43,8 +43,10 @@ def _locate(path: str) -> tuple[str, str | None]:
         return parent, None
     if os.path.isdir(checkpoint.checkpoint_dir(path)):
         return path, None
-    raise ConfigError(f"init_from={path!r} holds no checkpoints/ folder: give a workdir, "
-                      f"W/checkpoints/STEP or W/best_checkpoint")
+    raise ConfigError(
+        f"init_from={path!r} holds no checkpoints/ folder: give a workdir, "
+        f"W/checkpoints/STEP or W/best_checkpoint"
+    )
 
 
 def _key_name(path) -> str:
@@ -63,8 +65,10 @@ def first_difference(field: str, source, target) -> str | None:
             return f"{field}/{name} of the source is not in this config's model"
         a, b = src[name], dst[name]
         if a.shape != b.shape or a.dtype != b.dtype:
-            return (f"{field}/{name} is {a.dtype.name}{list(a.shape)} in the source and "
-                    f"{b.dtype.name}{list(b.shape)} here")
+            return (
+                f"{field}/{name} is {a.dtype.name}{list(a.shape)} in the source and "
+                f"{b.dtype.name}{list(b.shape)} here"
+            )
     return None
 
 
@@ -83,10 +87,14 @@ def initial_state(run, config, fresh: GANState) -> GANState:
     for field in fields:
         problem = first_difference(field, getattr(source, field), getattr(fresh, field))
         if problem:
-            hint = (" (the optimizers differ: drop init_optimizer to start them fresh)"
-                    if field in _OPTIMIZERS else "")
-            raise ConfigError(f"init_from={config.init_from!r} (step {step}) does not fit this "
-                              f"config: {problem}{hint}")
+            hint = (
+                " (the optimizers differ: drop init_optimizer to start them fresh)"
+                if field in _OPTIMIZERS
+                else ""
+            )
+            raise ConfigError(
+                f"init_from={config.init_from!r} (step {step}) does not fit this config: {problem}{hint}"
+            )
     replicated = parallel.replicated(run.mesh)
     taken = {f: jax.device_put(jax.device_get(getattr(source, f)), replicated) for f in fields}
     return fresh.replace(**taken)

@@ -39,8 +39,10 @@ def _indices(names: list[str], pattern: str) -> list[tuple[int, ...]]:
 
 
 def _dcgan(names: list[str]) -> list[list[str]]:
-    return [[f"Conv_{i}"] + ([f"BatchNorm_{i - 1}"] if f"BatchNorm_{i - 1}" in names else [])
-            for (i,) in _indices(names, r"Conv_(\d+)")]
+    return [
+        [f"Conv_{i}"] + ([f"BatchNorm_{i - 1}"] if f"BatchNorm_{i - 1}" in names else [])
+        for (i,) in _indices(names, r"Conv_(\d+)")
+    ]
 
 
 def _resnet(names: list[str]) -> list[list[str]]:
@@ -63,8 +65,7 @@ def _r3gan(names: list[str]) -> list[list[str]]:
     return groups
 
 
-_BLOCKS = {"dcgan": _dcgan, "sngan": _resnet, "biggan": _resnet, "stylegan2": _stylegan2,
-           "r3gan": _r3gan}
+_BLOCKS = {"dcgan": _dcgan, "sngan": _resnet, "biggan": _resnet, "stylegan2": _stylegan2, "r3gan": _r3gan}
 
 
 def d_blocks(architecture: str, d_params: PyTree) -> list[list[str]]:
@@ -76,8 +77,10 @@ def frozen_mask(architecture: str, d_params: PyTree, k: int) -> PyTree:
     """A pytree like ``d_params``: True for the leaves of D's first ``k`` blocks."""
     blocks = d_blocks(architecture, d_params)
     if k > len(blocks):
-        raise ConfigError(f"freeze_d={k} but the {architecture} discriminator has {len(blocks)} "
-                          f"blocks; freeze at most {len(blocks)}")
+        raise ConfigError(
+            f"freeze_d={k} but the {architecture} discriminator has {len(blocks)} "
+            f"blocks; freeze at most {len(blocks)}"
+        )
     frozen = {name for block in blocks[:k] for name in block}
     return {name: jax.tree.map(lambda _, f=name in frozen: f, sub) for name, sub in d_params.items()}
 

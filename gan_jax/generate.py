@@ -126,8 +126,10 @@ def _open_checkpoint(workdir: str, which: str | None):
     if which == "best":
         best = checkpoint.read_best(workdir)
         if best is None:
-            raise CheckpointError(f"{workdir} has no best checkpoint; training keeps one in best_checkpoint/ "
-                                  f"when it evaluates (eval_every and eval.metrics)")
+            raise CheckpointError(
+                f"{workdir} has no best checkpoint; training keeps one in best_checkpoint/ "
+                f"when it evaluates (eval_every and eval.metrics)"
+            )
         return checkpoint.make_best_manager(workdir), int(best["step"])
     if which is not None and not which.isdigit():
         raise ConfigError(f"--checkpoint={which!r}: give a step number or 'best'")
@@ -139,12 +141,15 @@ def _open_checkpoint(workdir: str, which: str | None):
         raise CheckpointError(f"no checkpoint in {manager.directory}; train the run first")
     step = max(steps) if which is None else int(which)
     if step not in steps:
-        raise CheckpointError(f"no checkpoint at step {step} in {manager.directory}; it has steps {list(steps)}")
+        raise CheckpointError(
+            f"no checkpoint at step {step} in {manager.directory}; it has steps {list(steps)}"
+        )
     return manager, step
 
 
-def load_checkpoint(workdir: str, which: str | None = None,
-                    check: Callable[[ml_collections.ConfigDict], None] | None = None):
+def load_checkpoint(
+    workdir: str, which: str | None = None, check: Callable[[ml_collections.ConfigDict], None] | None = None
+):
     """(build.Run on one device, state, step) of checkpoint ``which`` (None: the latest; a
     step; 'best') of ``workdir``. ``check(config)`` runs before the weights are read, so a
     request fails fast."""
@@ -160,21 +165,29 @@ def load_checkpoint(workdir: str, which: str | None = None,
     return run, state, step
 
 
-def check_w_truncation(config: ml_collections.ConfigDict, trunc: float | None,
-                       noise_mode: str | None) -> None:
+def check_w_truncation(
+    config: ml_collections.ConfigDict, trunc: float | None, noise_mode: str | None
+) -> None:
     """--trunc and --noise_mode are StyleGAN's; refuse them for other generators."""
     if (trunc is not None or noise_mode is not None) and config.model.architecture != "stylegan2":
-        raise ConfigError(f"--trunc and --noise_mode are for StyleGAN generators (the run is "
-                          f"{config.model.architecture!r}); BigGAN-style z truncation is --truncation")
+        raise ConfigError(
+            f"--trunc and --noise_mode are for StyleGAN generators (the run is "
+            f"{config.model.architecture!r}); BigGAN-style z truncation is --truncation"
+        )
 
 
-def load_run(workdir: str, which: str | None = None,
-             check: Callable[[ml_collections.ConfigDict], None] | None = None,
-             trunc: float | None = None, noise_mode: str | None = None) -> Run:
+def load_run(
+    workdir: str,
+    which: str | None = None,
+    check: Callable[[ml_collections.ConfigDict], None] | None = None,
+    trunc: float | None = None,
+    noise_mode: str | None = None,
+) -> Run:
     """The EMA generator of checkpoint ``which`` (None: the latest; a step; 'best') of ``workdir``,
     on one device, its BatchNorm statistics computed on the run's standing batch; ``trunc``
     ψ and ``noise_mode`` are passed to a StyleGAN generator. ``check(config)`` runs before the
     weights are read, so a request fails fast."""
+
     def checks(config):
         check_w_truncation(config, trunc, noise_mode)
         if check:
@@ -194,9 +207,12 @@ def load_run(workdir: str, which: str | None = None,
         n = len(z)
         pad = -n % batch_size
         z, labels = (jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) for a in (z, labels))
-        chunks = [sample.to_uint8(jax.device_get(apply(params, stats, z[i:i + batch_size],
-                                                       labels[i:i + batch_size])))
-                  for i in range(0, n + pad, batch_size)]
+        chunks = [
+            sample.to_uint8(
+                jax.device_get(apply(params, stats, z[i : i + batch_size], labels[i : i + batch_size]))
+            )
+            for i in range(0, n + pad, batch_size)
+        ]
         return np.concatenate(chunks)[:n]
 
     return Run(config, step, images)
@@ -219,21 +235,33 @@ def seed_labels(config: ml_collections.ConfigDict, seeds: list[int], class_: int
     return (np.asarray(seeds, np.int64) % k).astype(np.int32) if k else np.zeros(len(seeds), np.int32)
 
 
-def seed_images(run: Run, seeds: list[int], class_: int | None = None, truncation: float | None = None,
-                batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def seed_images(
+    run: Run,
+    seeds: list[int],
+    class_: int | None = None,
+    truncation: float | None = None,
+    batch_size: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 images (N, H, W, C), labels (N,)) of the seeds."""
     labels = seed_labels(run.config, seeds, class_)
     z = sample.seed_noise(seeds, run.config.model.z_dim, truncation)
     return run.images(z, jnp.asarray(labels), batch_size), labels
 
 
-def seed_interpolation(run: Run, seeds: list[int], frames: int, mode: str = "slerp",
-                       class_: int | None = None, truncation: float | None = None,
-                       batch_size: int = 64) -> np.ndarray:
+def seed_interpolation(
+    run: Run,
+    seeds: list[int],
+    frames: int,
+    mode: str = "slerp",
+    class_: int | None = None,
+    truncation: float | None = None,
+    batch_size: int = 64,
+) -> np.ndarray:
     """(1, T, H, W, C) frames of the path through the seeds' (z, class) points."""
     interpolate = {"slerp": sample.slerp, "lerp": sample.lerp}[mode]
-    z = sample.interpolation_path(sample.seed_noise(seeds, run.config.model.z_dim, truncation), frames,
-                                  interpolate)
+    z = sample.interpolation_path(
+        sample.seed_noise(seeds, run.config.model.z_dim, truncation), frames, interpolate
+    )
     k, labels = run.config.model.num_classes, seed_labels(run.config, seeds, class_)
     if k:
         labels = sample.interpolation_path(jax.nn.one_hot(labels, k), frames, sample.lerp)
@@ -242,13 +270,20 @@ def seed_interpolation(run: Run, seeds: list[int], frames: int, mode: str = "sle
     return run.images(z, labels, batch_size)[None]
 
 
-def class_interpolation(run: Run, seeds: list[int], classes: list[int], frames: int,
-                        truncation: float | None = None, batch_size: int = 64) -> np.ndarray:
+def class_interpolation(
+    run: Run,
+    seeds: list[int],
+    classes: list[int],
+    frames: int,
+    truncation: float | None = None,
+    batch_size: int = 64,
+) -> np.ndarray:
     """(S, T, H, W, C) frames: for each seed its z, with class weights moving through ``classes``."""
     for c in classes:
         check_class(run.config, c, "--interpolate_classes")
-    weights = sample.interpolation_path(jax.nn.one_hot(jnp.asarray(classes), run.config.model.num_classes),
-                                        frames, sample.lerp)
+    weights = sample.interpolation_path(
+        jax.nn.one_hot(jnp.asarray(classes), run.config.model.num_classes), frames, sample.lerp
+    )
     z = sample.seed_noise(seeds, run.config.model.z_dim, truncation)
     t = len(weights)
     images = run.images(jnp.repeat(z, t, axis=0), jnp.tile(weights, (len(seeds), 1)), batch_size)
@@ -285,7 +320,9 @@ def _check_request(o: dict) -> None:
     if o["interpolate_classes"] and o["class_"] is not None:
         raise ConfigError("--interpolate_classes sets the classes; drop --class")
     if not any(o[k] for k in ("out", "outdir", "npz", "gif")):
-        raise ConfigError("nothing to write: give --out, --outdir" + (", --gif" if interpolating else ", --npz"))
+        raise ConfigError(
+            "nothing to write: give --out, --outdir" + (", --gif" if interpolating else ", --npz")
+        )
     if interpolating and (o["npz"] or o["grid"]):
         raise ConfigError("--npz and --grid are for --seeds sampling, not interpolations")
     if not interpolating and o["gif"]:
@@ -319,9 +356,11 @@ def _check_fits(n: int, config, what: str) -> None:
     r, c = config.dataset.resolution, config.dataset.channels
     need = n * r * r * c
     if need > _memory_bytes() // 2:
-        raise ConfigError(f"{what}: {n:,} images of {r}x{r}x{c} need {need / 2**30:.1f} GiB at once, "
-                          f"more than half of this machine's memory; use fewer seeds, or several "
-                          f"runs over seed ranges")
+        raise ConfigError(
+            f"{what}: {n:,} images of {r}x{r}x{c} need {need / 2**30:.1f} GiB at once, "
+            f"more than half of this machine's memory; use fewer seeds, or several "
+            f"runs over seed ranges"
+        )
 
 
 def _written(path: str, write) -> str:
@@ -333,13 +372,28 @@ def _written(path: str, write) -> str:
     return path
 
 
-def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None = None,
-             class_: int | None = None, truncation: float | None = None, grid: str | None = None,
-             out: str | None = None, outdir: str | None = None, npz: str | None = None,
-             interpolate: str | None = None, interpolate_classes: str | None = None, frames: int = 16,
-             mode: str = "slerp", gif: str | None = None, fps: float = 10.0, batch_size: int = 64,
-             trunc: float | None = None, noise_mode: str | None = None,
-             run: Run | None = None) -> list[str]:
+def generate(
+    workdir: str,
+    *,
+    seeds: str | None = None,
+    checkpoint_: str | None = None,
+    class_: int | None = None,
+    truncation: float | None = None,
+    grid: str | None = None,
+    out: str | None = None,
+    outdir: str | None = None,
+    npz: str | None = None,
+    interpolate: str | None = None,
+    interpolate_classes: str | None = None,
+    frames: int = 16,
+    mode: str = "slerp",
+    gif: str | None = None,
+    fps: float = 10.0,
+    batch_size: int = 64,
+    trunc: float | None = None,
+    noise_mode: str | None = None,
+    run: Run | None = None,
+) -> list[str]:
     """Does what the command line asks (see the module docstring); returns the paths written.
     ``run``, if given, is used in place of loading ``workdir``'s checkpoint."""
     _check_request(locals())
@@ -360,8 +414,11 @@ def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None 
 
     run = run or load_run(workdir, checkpoint_, check_classes, trunc, noise_mode)
     check_classes(run.config)
-    _check_fits(max(len(seed_list), len(path_seeds) * frames, len(classes) * frames *
-                    max(len(seed_list), 1)), run.config, "--seeds" if seed_list else "the interpolation")
+    _check_fits(
+        max(len(seed_list), len(path_seeds) * frames, len(classes) * frames * max(len(seed_list), 1)),
+        run.config,
+        "--seeds" if seed_list else "the interpolation",
+    )
     options = dict(truncation=truncation, batch_size=batch_size)
     written = []
 
@@ -369,15 +426,24 @@ def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None 
         images, labels = seed_images(run, seed_list, class_, **options)
         if out:
             rows, cols = shape or (None, None)
-            written.append(_written(out, lambda p: sample.save_png(
-                sample.make_grid(images, rows=rows, cols=cols), p)))
+            written.append(
+                _written(out, lambda p: sample.save_png(sample.make_grid(images, rows=rows, cols=cols), p))
+            )
         if outdir:
             _write_dir(images, outdir, [f"seed{s:04d}.png" for s in seed_list])
             written.append(outdir)
         if npz:
-            written.append(_written(_npz_path(npz), lambda p: np.savez(
-                p, images=images, seeds=np.asarray(seed_list, np.int64),
-                labels=labels if run.config.model.num_classes else np.full(len(labels), -1, np.int32))))
+            written.append(
+                _written(
+                    _npz_path(npz),
+                    lambda p: np.savez(
+                        p,
+                        images=images,
+                        seeds=np.asarray(seed_list, np.int64),
+                        labels=labels if run.config.model.num_classes else np.full(len(labels), -1, np.int32),
+                    ),
+                )
+            )
         return written
 
     if interpolate:
@@ -387,8 +453,17 @@ def generate(workdir: str, *, seeds: str | None = None, checkpoint_: str | None 
     # One animation frame shows every row's image at that time, side by side.
     animation = np.stack([sample.make_grid(strips[:, j], rows=1) for j in range(strips.shape[1])])
     if out:
-        written.append(_written(out, lambda p: sample.save_png(sample.make_grid(
-            strips.reshape(-1, *strips.shape[2:]), rows=len(strips), cols=strips.shape[1]), p)))
+        written.append(
+            _written(
+                out,
+                lambda p: sample.save_png(
+                    sample.make_grid(
+                        strips.reshape(-1, *strips.shape[2:]), rows=len(strips), cols=strips.shape[1]
+                    ),
+                    p,
+                ),
+            )
+        )
     if gif:
         written.append(_written(gif, lambda p: write_gif(animation, p, fps)))
     if outdir:
@@ -403,9 +478,26 @@ def main(argv):
         cli.fail(f"unexpected arguments {argv[1:]}")
     if not FLAGS.workdir:
         cli.fail("--workdir is required")
-    options = {name: FLAGS[name].value for name in (
-        "seeds", "truncation", "grid", "out", "outdir", "npz", "interpolate", "interpolate_classes",
-        "frames", "mode", "gif", "fps", "batch_size", "trunc", "noise_mode")}
+    options = {
+        name: FLAGS[name].value
+        for name in (
+            "seeds",
+            "truncation",
+            "grid",
+            "out",
+            "outdir",
+            "npz",
+            "interpolate",
+            "interpolate_classes",
+            "frames",
+            "mode",
+            "gif",
+            "fps",
+            "batch_size",
+            "trunc",
+            "noise_mode",
+        )
+    }
     for path in generate(FLAGS.workdir, checkpoint_=FLAGS.checkpoint, class_=FLAGS["class"].value, **options):
         print(f"wrote {path}")
 

@@ -63,17 +63,26 @@ def summaries(config: ml_collections.ConfigDict) -> list[summary_pb2.Summary]:
         infos.append(api_pb2.HParamInfo(name=name, type=kind))
     experiment = api_pb2.Experiment(
         hparam_infos=infos,
-        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=t)) for t in metric_tags(config)])
-    return [_summary("_hparams_/experiment", plugin_hparams_pb2.HParamsPluginData(experiment=experiment)),
-            _summary("_hparams_/session_start_info",
-                     plugin_hparams_pb2.HParamsPluginData(session_start_info=start))]
+        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=t)) for t in metric_tags(config)],
+    )
+    return [
+        _summary("_hparams_/experiment", plugin_hparams_pb2.HParamsPluginData(experiment=experiment)),
+        _summary(
+            "_hparams_/session_start_info", plugin_hparams_pb2.HParamsPluginData(session_start_info=start)
+        ),
+    ]
 
 
 def _summary(tag: str, data: plugin_hparams_pb2.HParamsPluginData) -> summary_pb2.Summary:
     """One plugin record, with the empty tensor value that TensorBoard's own hparams writer
     gives it (loaders that skip values without data keep it)."""
-    metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(
-        plugin_name=_PLUGIN, content=data.SerializeToString()))
-    empty = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=0)]))
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=_PLUGIN, content=data.SerializeToString()
+        )
+    )
+    empty = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=0)]),
+    )
     return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=empty)])

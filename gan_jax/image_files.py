@@ -62,8 +62,10 @@ def has_idx_files(directory: str) -> bool:
 def load_idx(directory: str, split: str) -> tuple[np.ndarray, np.ndarray, str]:
     images_path = _find_idx(directory, split, "images")
     if images_path is None:
-        raise DataError(f"no IDX images for split {split!r} in {directory} "
-                        f"(expected e.g. train-images-idx3-ubyte.gz or t10k-images-idx3-ubyte.gz)")
+        raise DataError(
+            f"no IDX images for split {split!r} in {directory} "
+            f"(expected e.g. train-images-idx3-ubyte.gz or t10k-images-idx3-ubyte.gz)"
+        )
     images = read_idx(images_path)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise DataError(f"{images_path}: expected uint8 (N, H, W) images, got {images.dtype} {images.shape}")
@@ -93,12 +95,26 @@ def list_images(directory: str) -> list[str]:
 
 
 # Channels an image has before any conversion, by PIL mode (palette images are colour).
-_MODE_CHANNELS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 2, "La": 2, "P": 3, "RGB": 3,
-                  "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "CMYK": 4}
+_MODE_CHANNELS = {
+    "1": 1,
+    "L": 1,
+    "I": 1,
+    "I;16": 1,
+    "F": 1,
+    "LA": 2,
+    "La": 2,
+    "P": 3,
+    "RGB": 3,
+    "YCbCr": 3,
+    "LAB": 3,
+    "HSV": 3,
+    "RGBA": 4,
+    "RGBa": 4,
+    "CMYK": 4,
+}
 
 
-def decode_image(path: str, channels: int, convert_channels: bool, data: bytes | None = None
-                 ) -> np.ndarray:
+def decode_image(path: str, channels: int, convert_channels: bool, data: bytes | None = None) -> np.ndarray:
     """(H, W, channels) uint8 of the image file ``path`` (or of its bytes ``data``, ``path``
     then only naming it); `DataError` if it cannot be decoded, or has another channel
     count and ``convert_channels`` is off."""
@@ -119,9 +135,15 @@ def decode_image(path: str, channels: int, convert_channels: bool, data: bytes |
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def load_folder(directory: str, resolution: int, channels: int, mode: str, max_examples: int,
-                bad_images: str = "fail", convert_channels: bool = False
-                ) -> tuple[np.ndarray, np.ndarray, int]:
+def load_folder(
+    directory: str,
+    resolution: int,
+    channels: int,
+    mode: str,
+    max_examples: int,
+    bad_images: str = "fail",
+    convert_channels: bool = False,
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Every image under ``directory``; labels from sub-folders when all images have one.
 
     An image that cannot be decoded, or has another channel count than ``channels`` (unless
@@ -139,21 +161,28 @@ def load_folder(directory: str, resolution: int, channels: int, mode: str, max_e
     for f in files:
         try:
             try:
-                images.append(fit_resolution(decode_image(f, channels, convert_channels)[None],
-                                             resolution, mode)[0])
+                images.append(
+                    fit_resolution(decode_image(f, channels, convert_channels)[None], resolution, mode)[0]
+                )
             except DataError as e:
                 raise DataError(str(e) if f in str(e) else f"{f}: {e}") from None
             kept.append(f)
         except DataError as e:
             if bad_images == "fail":
                 wrong_channels = "channels (" in str(e)
-                raise DataError(f"{e}; set --config.dataset.bad_images=skip to leave such files out"
-                                + (" or --config.dataset.convert_channels=True to convert them"
-                                   if wrong_channels else "")) from None
+                raise DataError(
+                    f"{e}; set --config.dataset.bad_images=skip to leave such files out"
+                    + (" or --config.dataset.convert_channels=True to convert them" if wrong_channels else "")
+                ) from None
             bad.append(f"{e}")
     if bad:
-        logging.warning("left out %d of %d images under %s that could not be used, e.g. %s",
-                        len(bad), len(files), directory, "; ".join(bad[:3]))
+        logging.warning(
+            "left out %d of %d images under %s that could not be used, e.g. %s",
+            len(bad),
+            len(files),
+            directory,
+            "; ".join(bad[:3]),
+        )
     if not kept:
         raise DataError(f"none of the {len(files)} images under {directory} could be used, e.g. {bad[0]}")
     labels, classes = folder_labels([os.path.relpath(f, directory) for f in kept], directory)
@@ -168,9 +197,11 @@ def folder_labels(relative: list[str], where: str) -> tuple[np.ndarray, list[str
     parts = [r.replace(os.sep, "/").split("/", 1) for r in relative]
     stray = [r for r, p in zip(relative, parts) if len(p) == 1]
     if stray and len(stray) < len(relative):
-        raise DataError(f"{len(stray)} image(s) at the top of {where} (e.g. {stray[0]}) beside "
-                        f"{len(relative) - len(stray)} in sub-folders: labels come from sub-folders, "
-                        f"so move them into a class folder, or remove them")
+        raise DataError(
+            f"{len(stray)} image(s) at the top of {where} (e.g. {stray[0]}) beside "
+            f"{len(relative) - len(stray)} in sub-folders: labels come from sub-folders, "
+            f"so move them into a class folder, or remove them"
+        )
     if stray:
         return np.zeros(len(relative), np.int32), []
     classes = sorted({p[0] for p in parts})
@@ -189,8 +220,10 @@ def load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
             labels = f[lkey].astype(np.int32) if lkey else np.zeros(len(images), np.int32)
     except ValueError as e:
         if "allow_pickle" in str(e):
-            raise DataError(f"{path} holds Python objects (an object array), which gan_jax never "
-                            f"unpickles; save plain uint8 images and int labels") from None
+            raise DataError(
+                f"{path} holds Python objects (an object array), which gan_jax never "
+                f"unpickles; save plain uint8 images and int labels"
+            ) from None
         raise DataError(f"cannot read {path}: {e}") from None
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"cannot read {path} (truncated or not an .npz?): {e}") from None
@@ -231,20 +264,21 @@ def fit_resolution(images: np.ndarray, resolution: int, mode: str) -> np.ndarray
         if h < resolution or w < resolution:
             raise DataError(f"cannot crop {h}x{w} images to {resolution}x{resolution}; pad or resize them")
         top, left = (h - resolution) // 2, (w - resolution) // 2
-        return np.ascontiguousarray(images[:, top:top + resolution, left:left + resolution])
+        return np.ascontiguousarray(images[:, top : top + resolution, left : left + resolution])
     if mode == "pad":
         if h > resolution or w > resolution:
-            raise DataError(f"cannot pad {h}x{w} images to {resolution}x{resolution}; "
-                            f"set dataset.resize='resize'")
+            raise DataError(
+                f"cannot pad {h}x{w} images to {resolution}x{resolution}; set dataset.resize='resize'"
+            )
         top, left = (resolution - h) // 2, (resolution - w) // 2
         out = np.zeros((n, resolution, resolution, c), np.uint8)
-        out[:, top:top + h, left:left + w] = images
+        out[:, top : top + h, left : left + w] = images
         return out
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
     out = np.empty((n, resolution, resolution, c), np.uint8)
     for i in range(n):
-        crop = images[i, top:top + side, left:left + side]
+        crop = images[i, top : top + side, left : left + side]
         im = Image.fromarray(crop[..., 0] if c == 1 else crop)
         im = im.resize((resolution, resolution), Image.BILINEAR)
         out[i] = np.asarray(im).reshape(resolution, resolution, c)

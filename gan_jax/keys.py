@@ -18,8 +18,19 @@ import jax.numpy as jnp
 
 # Stable ids: never renumber, only add (3 is retired: a new name takes 12 on).
 ROOT_STREAMS = {"init": 0, "train": 1, "sample": 2, "eval": 3}
-STEP_KEY_IDS = {"d_z": 0, "g_z": 1, "d_aug": 2, "d_y": 4, "g_y": 5, "d_gp": 6,
-                "g_aug": 7, "g_noise": 8, "g_mixing": 9, "g_reg": 10, "d_reg": 11}
+STEP_KEY_IDS = {
+    "d_z": 0,
+    "g_z": 1,
+    "d_aug": 2,
+    "d_y": 4,
+    "g_y": 5,
+    "d_gp": 6,
+    "g_aug": 7,
+    "g_noise": 8,
+    "g_mixing": 9,
+    "g_reg": 10,
+    "d_reg": 11,
+}
 PER_D_UPDATE = ("d_z", "d_y", "d_gp", "d_aug")  # one key per D update when n_critic > 1
 
 

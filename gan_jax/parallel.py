@@ -21,8 +21,13 @@ from gan_jax.errors import ConfigError
 DATA_AXIS = "data"
 
 # Variables set by the launchers jax.distributed.initialize() knows how to read.
-_CLUSTER_ENV = ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE",
-                "MEGASCALE_COORDINATOR_ADDRESS", "TPU_WORKER_HOSTNAMES")
+_CLUSTER_ENV = (
+    "JAX_COORDINATOR_ADDRESS",
+    "SLURM_JOB_ID",
+    "OMPI_COMM_WORLD_SIZE",
+    "MEGASCALE_COORDINATOR_ADDRESS",
+    "TPU_WORKER_HOSTNAMES",
+)
 
 
 def maybe_initialize_distributed(config: ml_collections.ConfigDict) -> None:
@@ -43,8 +48,11 @@ def maybe_initialize_distributed(config: ml_collections.ConfigDict) -> None:
         enabled = bool(env)
     if not enabled or jax.distributed.is_initialized():
         return
-    kwargs = {k: dist.get(k) for k in ("coordinator_address", "num_processes", "process_id")
-              if dist.get(k) is not None}
+    kwargs = {
+        k: dist.get(k)
+        for k in ("coordinator_address", "num_processes", "process_id")
+        if dist.get(k) is not None
+    }
     logging.info("jax.distributed.initialize(%s)", kwargs)
     jax.distributed.initialize(**kwargs)
 
@@ -90,9 +98,11 @@ def check_batch_size(batch_size: int, mesh: Mesh, microbatches: int = 1) -> None
     if batch_size <= 0 or batch_size % n:
         raise ConfigError(
             f"batch_size={batch_size} must be a positive multiple of the {n} devices "
-            f"in the mesh; try batch_size={max(n, batch_size // n * n) or n}")
+            f"in the mesh; try batch_size={max(n, batch_size // n * n) or n}"
+        )
     if (batch_size // n) % microbatches:
         raise ConfigError(
             f"microbatches={microbatches} must divide each device's {batch_size // n} images "
             f"(batch_size={batch_size} over {n} devices); try batch_size="
-            f"{n * microbatches * max(1, batch_size // (n * microbatches))}")
+            f"{n * microbatches * max(1, batch_size // (n * microbatches))}"
+        )

@@ -71,8 +71,10 @@ def build_phases(config: ml_collections.ConfigDict) -> tuple[Phase, ...]:
         lazy = [t for t in mine if t.every > 1]
         intervals = sorted({t.every for t in lazy})
         if len(intervals) > 1:
-            raise ConfigError(f"the lazy {net.upper()} regularizers {[t.name for t in lazy]} have "
-                              f"different intervals {intervals}; give them one interval")
+            raise ConfigError(
+                f"the lazy {net.upper()} regularizers {[t.name for t in lazy]} have "
+                f"different intervals {intervals}; give them one interval"
+            )
         if lazy:
             phases.append(Phase(f"{net.upper()} reg", net, tuple(lazy), intervals[0]))
     return tuple(phases)
@@ -89,8 +91,15 @@ def optimizer_scale(every: int) -> float:
     return every / (every + 1.0) if every > 1 else 1.0
 
 
-def apply_model(model: nn.Module, params: PyTree, variables: dict, *args: Any, train: bool,
-                rngs: dict | None = None, **kwargs: Any) -> tuple[Any, dict]:
+def apply_model(
+    model: nn.Module,
+    params: PyTree,
+    variables: dict,
+    *args: Any,
+    train: bool,
+    rngs: dict | None = None,
+    **kwargs: Any,
+) -> tuple[Any, dict]:
     """Runs a module, returning (output, updated collections).
 
     In training mode the collections (BatchNorm averages, StyleGAN's w_avg) are mutable and
@@ -98,8 +107,7 @@ def apply_model(model: nn.Module, params: PyTree, variables: dict, *args: Any, t
     """
     inputs = {"params": params, **variables}
     if train and variables:
-        out, updates = model.apply(inputs, *args, train=True, mutable=list(variables), rngs=rngs,
-                                   **kwargs)
+        out, updates = model.apply(inputs, *args, train=True, mutable=list(variables), rngs=rngs, **kwargs)
         return out, {**variables, **updates}
     return model.apply(inputs, *args, train=train, rngs=rngs, **kwargs), variables
 
@@ -142,8 +150,15 @@ class _View:
         return apply_model(self._m.d, d_params, d_vars, self._augment(x, real), y, train=True)
 
     def _g(self, g_params, *args, **kwargs):
-        return apply_model(self._m.g, g_params, self._state.g_vars, *args, train=True,
-                           rngs=g_rngs(self._in.keys["g"]), **kwargs)
+        return apply_model(
+            self._m.g,
+            g_params,
+            self._state.g_vars,
+            *args,
+            train=True,
+            rngs=g_rngs(self._in.keys["g"]),
+            **kwargs,
+        )
 
 
 class DView(_View):
@@ -235,8 +250,12 @@ def phase_loss(phase: Phase, models: Models, state, inputs: PhaseInputs):
 
 def init_aux(config: ml_collections.ConfigDict, phases: tuple[Phase, ...]) -> dict:
     """``state.aux``: each configured technique's carried state, float32, and nothing else."""
-    aux = {t.name: {k: jnp.asarray(v, jnp.float32) for k, v in t.carried.items()}
-           for p in phases for t in p.terms if t.carried is not None}
+    aux = {
+        t.name: {k: jnp.asarray(v, jnp.float32) for k, v in t.carried.items()}
+        for p in phases
+        for t in p.terms
+        if t.carried is not None
+    }
     if config.nonfinite == "skip":
         aux["nonfinite"] = {"skipped_steps": jnp.zeros((), jnp.float32)}
     return aux
@@ -247,18 +266,33 @@ def phase_keys(step_keys: dict, phase: Phase, i: int = 0) -> dict[str, jax.Array
     fold = jax.random.fold_in
     if phase.network == "d" and phase.every == 1:
         aug = step_keys["d_aug"][i]
-        return {"aug_real": fold(aug, 0), "aug_fake": fold(aug, 1), "gp": step_keys["d_gp"][i],
-                "g": fold(step_keys["d_z"][i], 1)}
+        return {
+            "aug_real": fold(aug, 0),
+            "aug_fake": fold(aug, 1),
+            "gp": step_keys["d_gp"][i],
+            "g": fold(step_keys["d_z"][i], 1),
+        }
     if phase.network == "g" and phase.every == 1:
-        return {"aug_fake": step_keys["g_aug"], "aug_real": fold(step_keys["g_aug"], 2),
-                "g": step_keys["g_noise"]}
+        return {
+            "aug_fake": step_keys["g_aug"],
+            "aug_real": fold(step_keys["g_aug"], 2),
+            "g": step_keys["g_noise"],
+        }
     base = step_keys[f"{phase.network}_reg"]
     names = ("aug_real", "aug_fake", "gp", "g", "pl", "z", "y")
     return {name: jax.random.fold_in(base, j) for j, name in enumerate(names)}
 
 
-def lazy_inputs(phase: Phase, step_keys: dict, real: jax.Array, real_y: jax.Array, z_dim: int,
-                num_classes: int, aux: dict, real_classes: bool = False) -> PhaseInputs:
+def lazy_inputs(
+    phase: Phase,
+    step_keys: dict,
+    real: jax.Array,
+    real_y: jax.Array,
+    z_dim: int,
+    num_classes: int,
+    aux: dict,
+    real_classes: bool = False,
+) -> PhaseInputs:
     """Inputs of a lazy phase: the step's last real batch and its own noise and classes
     (``real_classes``: the real batch's classes, `config.loss.fake_labels='real'`)."""
     k = phase_keys(step_keys, phase)

@@ -56,8 +56,10 @@ def stop_requests() -> Iterator[Callable[[int], bool]]:
             os.kill(os.getpid(), signum)
             return
         received.append(signum)
-        writers.warn(f"received {signal.Signals(signum).name}: stopping after this step with a "
-                     f"checkpoint (send it again to abort at once)")
+        writers.warn(
+            f"received {signal.Signals(signum).name}: stopping after this step with a "
+            f"checkpoint (send it again to abort at once)"
+        )
 
     multi = jax.process_count() > 1
     installed = {}

@@ -8,9 +8,19 @@ recipe sets the fields they imply.
 import ml_collections
 
 
-def r3gan(config: ml_collections.ConfigDict, *, widths: tuple[int, ...], groups: tuple[int, ...],
-          num_classes: int, num_bf16_res: int, batch_size: int, gamma: tuple[float, float],
-          ema_kimg: float, aug_p: float, decay_kimg: float) -> ml_collections.ConfigDict:
+def r3gan(
+    config: ml_collections.ConfigDict,
+    *,
+    widths: tuple[int, ...],
+    groups: tuple[int, ...],
+    num_classes: int,
+    num_bf16_res: int,
+    batch_size: int,
+    gamma: tuple[float, float],
+    ema_kimg: float,
+    aug_p: float,
+    decay_kimg: float,
+) -> ml_collections.ConfigDict:
     """R3GAN's recipe on ``config``: the network (``widths``/``groups`` per stage, 4×4 first,
     2 residual blocks each, expansion 2, z 64), the RpGAN loss with generated images
     paired to real ones of the same class, R1 and R2 every step, Adam β₁ = 0, and every
@@ -18,18 +28,26 @@ def r3gan(config: ml_collections.ConfigDict, *, widths: tuple[int, ...], groups:
     β₂ 0.9 → 0.99, γ ``gamma[0]`` → ``gamma[1]``, EMA half-life 0 → ``ema_kimg``,
     augmentation probability 0 → ``aug_p`` (ADA's ops with cutout, 'bgcc'; off when 0).
     The run lasts the schedule: ``decay_kimg`` thousand images."""
-    config.model.update(architecture="r3gan", num_classes=num_classes, z_dim=64,
-                        stage_widths=tuple(widths), stage_blocks=(2,) * len(widths),
-                        stage_groups=tuple(groups), expansion=2, num_bf16_res=num_bf16_res)
+    config.model.update(
+        architecture="r3gan",
+        num_classes=num_classes,
+        z_dim=64,
+        stage_widths=tuple(widths),
+        stage_blocks=(2,) * len(widths),
+        stage_groups=tuple(groups),
+        expansion=2,
+        num_bf16_res=num_bf16_res,
+    )
     config.loss.update(d_loss="relativistic", g_loss="relativistic", fake_labels="real")
     for side in ("g", "d"):
-        config.optimizer[side].update(learning_rate=2e-4, final_learning_rate=5e-5, b1=0.0,
-                                      b2=0.9, final_b2=0.99, eps=1e-8)
-    config.regularizer.update(r1_gamma=gamma[0], final_r1_gamma=gamma[1], r2_gamma=gamma[0],
-                              final_r2_gamma=gamma[1])
+        config.optimizer[side].update(
+            learning_rate=2e-4, final_learning_rate=5e-5, b1=0.0, b2=0.9, final_b2=0.99, eps=1e-8
+        )
+    config.regularizer.update(
+        r1_gamma=gamma[0], final_r1_gamma=gamma[1], r2_gamma=gamma[0], final_r2_gamma=gamma[1]
+    )
     if aug_p:
-        config.augment.update(kind="ada", ada_pipeline="bgcc", ada_target=0.0, ada_p=0.0,
-                              final_ada_p=aug_p)
+        config.augment.update(kind="ada", ada_pipeline="bgcc", ada_target=0.0, ada_p=0.0, final_ada_p=aug_p)
     config.ema.update(half_life_kimg=0.0, final_half_life_kimg=ema_kimg)
     config.schedule.update(shape="cosine", kimg=decay_kimg)
     config.batch_size = batch_size

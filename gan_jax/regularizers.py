@@ -113,8 +113,9 @@ def r2_penalty(d_fn: Callable[[jax.Array], jax.Array], fake: jax.Array) -> jax.A
     return jnp.mean(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1))
 
 
-def gradient_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array, fake: jax.Array,
-                     key: jax.Array) -> jax.Array:
+def gradient_penalty(
+    d_fn: Callable[[jax.Array], jax.Array], real: jax.Array, fake: jax.Array, key: jax.Array
+) -> jax.Array:
     """WGAN-GP two-sided penalty (without its λ factor).
 
     GP = E_{x̂} [ (‖∇_x̂ D(x̂)‖₂ − 1)² ],   x̂ = ε x + (1 − ε) x̃,  ε ∼ U[0, 1] per sample
@@ -129,8 +130,9 @@ def gradient_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array, fa
     return jnp.mean(jnp.square(norms - 1.0))
 
 
-def lecam_penalty(real_logits: jax.Array, fake_logits: jax.Array, ema_real: jax.Array,
-                  ema_fake: jax.Array) -> jax.Array:
+def lecam_penalty(
+    real_logits: jax.Array, fake_logits: jax.Array, ema_real: jax.Array, ema_fake: jax.Array
+) -> jax.Array:
     """LeCam regularizer (without its λ factor).
 
     R_LC = E_x[ max(0, D(x) − α_F)² ] + E_z[ max(0, α_R − D(G(z)))² ]
@@ -142,8 +144,9 @@ def lecam_penalty(real_logits: jax.Array, fake_logits: jax.Array, ema_real: jax.
     its predictions from drifting apart when data is scarce. The one-sided max(0, ·) is
     the form of the authors' code (and StudioGAN); the paper writes the squares alone.
     """
-    return (jnp.mean(jnp.square(jax.nn.relu(real_logits - ema_fake))) +
-            jnp.mean(jnp.square(jax.nn.relu(ema_real - fake_logits))))
+    return jnp.mean(jnp.square(jax.nn.relu(real_logits - ema_fake))) + jnp.mean(
+        jnp.square(jax.nn.relu(ema_real - fake_logits))
+    )
 
 
 def update_score_ema(ema: jax.Array, logits: jax.Array, decay: float) -> jax.Array:
@@ -151,8 +154,9 @@ def update_score_ema(ema: jax.Array, logits: jax.Array, decay: float) -> jax.Arr
     return decay * ema + (1.0 - decay) * jnp.mean(jax.lax.stop_gradient(logits))
 
 
-def path_length(synthesis: Callable[[jax.Array], jax.Array], ws: jax.Array, key: jax.Array,
-                mean: jax.Array, decay: float) -> tuple[jax.Array, jax.Array, jax.Array]:
+def path_length(
+    synthesis: Callable[[jax.Array], jax.Array], ws: jax.Array, key: jax.Array, mean: jax.Array, decay: float
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Path length penalty (without its weight): (penalty, per-sample lengths, new mean a).
 
         y ∼ N(0, I) / √(H·W),   ℓᵢ = √( mean_layers ‖ (J_wᵢ)ᵀ y ‖² ),

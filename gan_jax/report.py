@@ -89,8 +89,10 @@ def eval_curves(workdir: str) -> Curves:
 
 def panels(training: Curves, evals: Curves) -> list[tuple[str, Curves]]:
     """(title, curves) for each panel, in order."""
-    out = [("losses", {k: training[k] for k in ("d_loss", "g_loss") if k in training}),
-           ("mean D score (logit)", {k: training[k] for k in ("d_real", "d_fake") if k in training})]
+    out = [
+        ("losses", {k: training[k] for k in ("d_loss", "g_loss") if k in training}),
+        ("mean D score (logit)", {k: training[k] for k in ("d_real", "d_fake") if k in training}),
+    ]
     return out + [(f"eval: {name}", {name: curve}) for name, curve in sorted(evals.items())]
 
 
@@ -122,8 +124,9 @@ def write_report(workdir: str, out: str | None = None) -> str:
         raise ConfigError(f"workdir {workdir!r} does not exist")
     training = training_curves(workdir)
     if not training:
-        raise ConfigError(f"{workdir} has no metrics in metrics.jsonl; train first (they are written "
-                          f"every log_every steps)")
+        raise ConfigError(
+            f"{workdir} has no metrics in metrics.jsonl; train first (they are written every log_every steps)"
+        )
     out = cli.output_path(out or os.path.join(workdir, "report.png"))
     if not out.lower().endswith((".png", ".pdf", ".svg")):
         raise ConfigError(f"--out={out!r}: the report is written as .png, .pdf or .svg")

@@ -26,8 +26,7 @@ from gan_jax.keys import sample_labels, sample_noise
 PyTree = Any
 
 
-def standing_stats(g_model: nn.Module, params: PyTree, g_vars: dict, z: jax.Array,
-                   labels: jax.Array) -> dict:
+def standing_stats(g_model: nn.Module, params: PyTree, g_vars: dict, z: jax.Array, labels: jax.Array) -> dict:
     """BatchNorm statistics of ``g_model`` with ``params`` over the batch (z, labels)."""
     if "batch_stats" not in g_vars:
         return g_vars
@@ -35,17 +34,21 @@ def standing_stats(g_model: nn.Module, params: PyTree, g_vars: dict, z: jax.Arra
     # collections (spectral-norm vectors) must be mutable in training mode; their updates
     # are dropped.
     _, updates = g_model.clone(bn_momentum=0.0).apply(
-        {"params": params, **g_vars}, z, labels, train=True, mutable=list(g_vars))
+        {"params": params, **g_vars}, z, labels, train=True, mutable=list(g_vars)
+    )
     return {**g_vars, "batch_stats": updates["batch_stats"]}
 
 
-def standing_batch(sample_key: jax.Array, size: int, z_dim: int, num_classes: int
-                   ) -> tuple[jax.Array, jax.Array]:
+def standing_batch(
+    sample_key: jax.Array, size: int, z_dim: int, num_classes: int
+) -> tuple[jax.Array, jax.Array]:
     """(z, labels) of the fixed batch whose statistics `standing_stats` computes, a function
     of the run's ``sample`` key (`gan_jax.keys.root_keys`) alone."""
     _, z_key = jax.random.split(sample_key)  # the first half draws the training grids' noise
-    return (sample_noise(z_key, size, z_dim),
-            sample_labels(jax.random.fold_in(sample_key, 2), size, num_classes))
+    return (
+        sample_noise(z_key, size, z_dim),
+        sample_labels(jax.random.fold_in(sample_key, 2), size, num_classes),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,11 +80,13 @@ class Sampler:
         return self._compiled_apply(params, self.stats(params, g_vars), z, labels)
 
 
-def make_sampler(g_model: nn.Module, config: ml_collections.ConfigDict, sample_key: jax.Array,
-                 **g_kwargs: Any) -> Sampler:
+def make_sampler(
+    g_model: nn.Module, config: ml_collections.ConfigDict, sample_key: jax.Array, **g_kwargs: Any
+) -> Sampler:
     """The run's `Sampler`: standing statistics from `standing_batch` of ``sample_key``."""
-    z, labels = standing_batch(sample_key, config.sample.standing_stats, config.model.z_dim,
-                               config.model.num_classes)
+    z, labels = standing_batch(
+        sample_key, config.sample.standing_stats, config.model.z_dim, config.model.num_classes
+    )
     return sampler_on(g_model, z, labels, **g_kwargs)
 
 
@@ -113,8 +118,9 @@ def to_uint8(images: np.ndarray | jax.Array) -> np.ndarray:
     return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def make_grid(images: np.ndarray, rows: int | None = None, pad: int = 2, cols: int | None = None
-              ) -> np.ndarray:
+def make_grid(
+    images: np.ndarray, rows: int | None = None, pad: int = 2, cols: int | None = None
+) -> np.ndarray:
     """(N, H, W, C) uint8 → one (rows·(H+pad)+pad, cols·(W+pad)+pad, C) image, row-major.
 
     Without ``cols`` the grid is as wide as ``rows`` needs (square-ish without either);
@@ -128,7 +134,7 @@ def make_grid(images: np.ndarray, rows: int | None = None, pad: int = 2, cols: i
     for i in range(n):
         r, col = divmod(i, cols)
         y, x = pad + r * (h + pad), pad + col * (w + pad)
-        grid[y:y + h, x:x + w] = images[i]
+        grid[y : y + h, x : x + w] = images[i]
     return grid
 
 

@@ -57,8 +57,9 @@ def weight(shape: str, x: jax.Array) -> jax.Array:
     raise ValueError(f"unknown schedule shape {shape!r}")
 
 
-def value(config: ml_collections.ConfigDict, start: float, final: float | None,
-          step: jax.Array) -> jax.Array | float:
+def value(
+    config: ml_collections.ConfigDict, start: float, final: float | None, step: jax.Array
+) -> jax.Array | float:
     """v(t) of a quantity with ``start`` and ``final`` values; ``start`` itself when ``final``
     is None (the quantity is not scheduled)."""
     if final is None:
@@ -71,9 +72,12 @@ def value(config: ml_collections.ConfigDict, start: float, final: float | None,
 # Adam with scheduled hyperparameters
 
 
-def scheduled_adam(make: Callable[..., optax.GradientTransformation], kwargs: dict, scale: float,
-                   hyperparams: Callable[[jax.Array], dict[str, jax.Array]],
-                   ) -> optax.GradientTransformationExtraArgs:
+def scheduled_adam(
+    make: Callable[..., optax.GradientTransformation],
+    kwargs: dict,
+    scale: float,
+    hyperparams: Callable[[jax.Array], dict[str, jax.Array]],
+) -> optax.GradientTransformationExtraArgs:
     """``make(**kwargs)`` (optax.adam or adamw) whose learning rate and β₂ are set from the
     training step before every update: ``update(grads, state, params, step=t)``.
 

@@ -38,9 +38,9 @@ class GANState:
     aux: dict[str, dict[str, jax.Array]]  # per technique, only those configured
 
 
-def make_optimizer(opt: ml_collections.ConfigDict, scale: float = 1.0,
-                   hyperparams: Callable[[jax.Array], dict] | None = None
-                   ) -> optax.GradientTransformationExtraArgs:
+def make_optimizer(
+    opt: ml_collections.ConfigDict, scale: float = 1.0, hyperparams: Callable[[jax.Array], dict] | None = None
+) -> optax.GradientTransformationExtraArgs:
     """Adam (Kingma & Ba 2015), or AdamW when ``opt.weight_decay`` > 0, called as
     ``tx.update(grads, opt_state, params, step=t)``.
 
@@ -56,8 +56,7 @@ def make_optimizer(opt: ml_collections.ConfigDict, scale: float = 1.0,
     explicit L1/L2 penalties (``opt.l1``, ``opt.l2``) are loss terms instead; see
     `gan_jax.regularizers`. The DCGAN default is Adam(2e-4, β₁=0.5, β₂=0.999).
     """
-    kwargs = dict(learning_rate=opt.learning_rate * scale, b1=opt.b1**scale, b2=opt.b2**scale,
-                  eps=opt.eps)
+    kwargs = dict(learning_rate=opt.learning_rate * scale, b1=opt.b1**scale, b2=opt.b2**scale, eps=opt.eps)
     if opt.weight_decay:
         kwargs.update(weight_decay=opt.weight_decay, mask=regularizers.decay_mask)
     make = optax.adamw if opt.weight_decay else optax.adam
@@ -70,12 +69,14 @@ def make_optimizer(opt: ml_collections.ConfigDict, scale: float = 1.0,
     return optax.with_extra_args_support(tx)
 
 
-def optimizer_hyperparams(config: ml_collections.ConfigDict, opt: ml_collections.ConfigDict
-                          ) -> Callable[[jax.Array], dict]:
+def optimizer_hyperparams(
+    config: ml_collections.ConfigDict, opt: ml_collections.ConfigDict
+) -> Callable[[jax.Array], dict]:
     """t ↦ {'learning_rate', 'b2'} of one network's optimizer on the run's schedule."""
     return lambda step: {
         "learning_rate": schedules.value(config, opt.learning_rate, opt.final_learning_rate, step),
-        "b2": schedules.value(config, opt.b2, opt.final_b2, step)}
+        "b2": schedules.value(config, opt.b2, opt.final_b2, step),
+    }
 
 
 def ema_decay(config: ml_collections.ConfigDict, step: jax.Array) -> jax.Array:
@@ -93,8 +94,8 @@ def ema_decay(config: ml_collections.ConfigDict, step: jax.Array) -> jax.Array:
     if ema.half_life_kimg or ema.final_half_life_kimg:
         batch = float(config.batch_size)
         half_life = jnp.asarray(
-            schedules.value(config, ema.half_life_kimg, ema.final_half_life_kimg, step) * 1000.0,
-            jnp.float32)
+            schedules.value(config, ema.half_life_kimg, ema.final_half_life_kimg, step) * 1000.0, jnp.float32
+        )
         if ema.rampup:
             seen = (step.astype(jnp.float32) + 1.0) * batch
             half_life = jnp.minimum(half_life, seen * ema.rampup)
@@ -116,9 +117,15 @@ def split_variables(variables: PyTree) -> tuple[PyTree, dict]:
     return variables["params"], {k: v for k, v in variables.items() if k != "params"}
 
 
-def init_state(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: nn.Module,
-               g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
-               key: jax.Array, aux: dict) -> GANState:
+def init_state(
+    config: ml_collections.ConfigDict,
+    g_model: nn.Module,
+    d_model: nn.Module,
+    g_tx: optax.GradientTransformation,
+    d_tx: optax.GradientTransformation,
+    key: jax.Array,
+    aux: dict,
+) -> GANState:
     """Initialises both networks from ``key``: a pure function, traceable by jit/eval_shape.
     ``aux`` is the techniques' initial carried state (`gan_jax.phases.init_aux`)."""
     g_key, d_key = jax.random.split(key)
@@ -130,25 +137,26 @@ def init_state(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: n
     d_params, d_vars = split_variables(d_variables)
     return GANState(
         step=jnp.zeros((), jnp.int32),
-        g_params=g_params, g_vars=g_vars,
-        d_params=d_params, d_vars=d_vars,
-        g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
+        g_params=g_params,
+        g_vars=g_vars,
+        d_params=d_params,
+        d_vars=d_vars,
+        g_opt_state=g_tx.init(g_params),
+        d_opt_state=d_tx.init(d_params),
         ema_params=jax.tree.map(jnp.copy, g_params),
         aux=aux,
     )
 
 
-def abstract_state(config, g_model, d_model, g_tx, d_tx, mesh: Mesh, key: jax.Array,
-                   aux: dict) -> GANState:
+def abstract_state(config, g_model, d_model, g_tx, d_tx, mesh: Mesh, key: jax.Array, aux: dict) -> GANState:
     """The state's shapes and dtypes, each carrying its (replicated) sharding on ``mesh``."""
-    shapes = jax.eval_shape(lambda k, a: init_state(config, g_model, d_model, g_tx, d_tx, k, a),
-                            key, aux)
+    shapes = jax.eval_shape(lambda k, a: init_state(config, g_model, d_model, g_tx, d_tx, k, a), key, aux)
     return jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=parallel.replicated(mesh)), shapes)
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=parallel.replicated(mesh)), shapes
+    )
 
 
-def create_state(config, g_model, d_model, g_tx, d_tx, mesh: Mesh, key: jax.Array,
-                 aux: dict) -> GANState:
+def create_state(config, g_model, d_model, g_tx, d_tx, mesh: Mesh, key: jax.Array, aux: dict) -> GANState:
     """Initialises the state directly into replicated device memory on ``mesh``.
 
     Initialisation runs under `jax.jit` with replicated output shardings, so on a

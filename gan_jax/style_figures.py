@@ -35,8 +35,9 @@ def define_flags() -> None:
     flags.DEFINE_bool("mix", False, "Draw the style-mixing figure (--rows, --cols, --styles).")
     flags.DEFINE_string("rows", "0-4", "Row seeds of the style-mixing figure.")
     flags.DEFINE_string("cols", "10-15", "Column seeds of the style-mixing figure.")
-    flags.DEFINE_string("styles", None, "Layers taken from the column seeds (default: the first "
-                        "half, the coarse styles).")
+    flags.DEFINE_string(
+        "styles", None, "Layers taken from the column seeds (default: the first half, the coarse styles)."
+    )
     flags.DEFINE_string("psi", None, "Draw a truncation sweep over these psi values, e.g. 1,0.7,0.5,0.")
     flags.DEFINE_string("seeds", "0-7", "Seeds of the truncation sweep.")
     flags.DEFINE_float("trunc", 1.0, "Truncation psi of the style-mixing figure.")
@@ -46,8 +47,9 @@ def define_flags() -> None:
 
 def _require_stylegan(config) -> None:
     if config.model.architecture != "stylegan2":
-        raise ConfigError(f"style figures need a StyleGAN generator; the run is "
-                          f"{config.model.architecture!r}")
+        raise ConfigError(
+            f"style figures need a StyleGAN generator; the run is {config.model.architecture!r}"
+        )
 
 
 def _functions(run, state, class_: int):
@@ -60,19 +62,26 @@ def _functions(run, state, class_: int):
     @jax.jit
     def mapping(z, psi):
         labels = jnp.full((len(z),), class_ if num_classes else 0, jnp.int32)
-        return g.apply({"params": params, **g_vars}, z, labels, truncation_psi=psi,
-                       train=False, method="mapping")
+        return g.apply(
+            {"params": params, **g_vars}, z, labels, truncation_psi=psi, train=False, method="mapping"
+        )
 
     @jax.jit
     def synthesis(ws):
-        return g.apply({"params": params, **g_vars}, ws, noise_mode="const", train=False,
-                       method="synthesis")
+        return g.apply({"params": params, **g_vars}, ws, noise_mode="const", train=False, method="synthesis")
 
     return mapping, lambda ws: sample.to_uint8(jax.device_get(synthesis(ws)))
 
 
-def mixing_figure(run, state, rows: list[int], cols: list[int], styles: list[int] | None = None,
-                  psi: float = 1.0, class_: int = 0) -> np.ndarray:
+def mixing_figure(
+    run,
+    state,
+    rows: list[int],
+    cols: list[int],
+    styles: list[int] | None = None,
+    psi: float = 1.0,
+    class_: int = 0,
+) -> np.ndarray:
     """(len(rows) + 1, len(cols) + 1) grid as one uint8 image; the top-left cell is empty."""
     mapping, synthesis = _functions(run, state, class_)
     z_dim = run.config.model.z_dim
@@ -88,7 +97,7 @@ def mixing_figure(run, state, rows: list[int], cols: list[int], styles: list[int
     blank = np.zeros_like(col_images[:1])
     grid = [np.concatenate([blank, col_images])]
     for r in range(len(rows)):
-        grid.append(np.concatenate([row_images[r:r + 1], cells[r * len(cols):(r + 1) * len(cols)]]))
+        grid.append(np.concatenate([row_images[r : r + 1], cells[r * len(cols) : (r + 1) * len(cols)]]))
     images = np.concatenate(grid)
     return sample.make_grid(images, rows=len(rows) + 1, cols=len(cols) + 1)
 
@@ -119,8 +128,15 @@ def main(argv) -> None:
     run, state, step = generate.load_checkpoint(f.workdir, f.checkpoint, _require_stylegan)
     if f.mix:
         styles = generate.parse_seeds(f.styles, "--styles") if f.styles else None
-        image = mixing_figure(run, state, generate.parse_seeds(f.rows, "--rows"),
-                              generate.parse_seeds(f.cols, "--cols"), styles, f.trunc, f["class"].value)
+        image = mixing_figure(
+            run,
+            state,
+            generate.parse_seeds(f.rows, "--rows"),
+            generate.parse_seeds(f.cols, "--cols"),
+            styles,
+            f.trunc,
+            f["class"].value,
+        )
     else:
         image = psi_figure(run, state, psis, generate.parse_seeds(f.seeds), f["class"].value)
     sample.save_png(image, cli.output_path(f.out))

@@ -138,8 +138,9 @@ def gradient_penalty(config: ml_collections.ConfigDict) -> Term | None:
         return None
 
     def fn(view, carried):
-        penalty = regularizers.gradient_penalty(lambda x: view.d(x, view.real_y), view.real,
-                                                view.fake(), view.key("gp"))
+        penalty = regularizers.gradient_penalty(
+            lambda x: view.d(x, view.real_y), view.real, view.fake(), view.key("gp")
+        )
         return reg.gp_lambda * penalty, {"d_gp": penalty}, carried
 
     return Term("gp", "d", fn, metrics=("d_gp",))
@@ -159,8 +160,10 @@ def lecam(config: ml_collections.ConfigDict) -> Term | None:
     def fn(view, carried):
         real, fake = view.scores()
         penalty = regularizers.lecam_penalty(real, fake, carried["real"], carried["fake"])
-        new = {"real": regularizers.update_score_ema(carried["real"], real, reg.lecam_decay),
-               "fake": regularizers.update_score_ema(carried["fake"], fake, reg.lecam_decay)}
+        new = {
+            "real": regularizers.update_score_ema(carried["real"], real, reg.lecam_decay),
+            "fake": regularizers.update_score_ema(carried["fake"], fake, reg.lecam_decay),
+        }
         return reg.lecam_lambda * penalty, {"d_lecam": penalty}, new
 
     return Term("lecam", "d", fn, carried={"real": 0.0, "fake": 0.0}, metrics=("d_lecam",))
@@ -176,8 +179,11 @@ def ada(config: ml_collections.ConfigDict) -> Term | None:
 
     def fn(view, carried):
         real, _ = view.scores()
-        new = {**carried, "sign_sum": carried["sign_sum"] + jnp.sum(jnp.sign(real)),
-               "count": carried["count"] + real.shape[0]}
+        new = {
+            **carried,
+            "sign_sum": carried["sign_sum"] + jnp.sum(jnp.sign(real)),
+            "count": carried["count"] + real.shape[0],
+        }
         return jnp.zeros(()), {"ada_p": carried["p"]}, new
 
     def end_of_step(carried, step):
@@ -187,15 +193,25 @@ def ada(config: ml_collections.ConfigDict) -> Term | None:
             p = schedules.value(config, aug.ada_p, aug.final_ada_p, step + 1)
             return {**carried, "p": jnp.asarray(p, jnp.float32)}
         due = (step + 1) % aug.ada_interval == 0
-        p = augment.ada_adjust(carried["p"], carried["sign_sum"], carried["count"], aug.ada_target,
-                               aug.ada_kimg)
+        p = augment.ada_adjust(
+            carried["p"], carried["sign_sum"], carried["count"], aug.ada_target, aug.ada_kimg
+        )
         zero = _f32(0.0)
-        return {"p": jnp.where(due, p, carried["p"]),
-                "sign_sum": jnp.where(due, zero, carried["sign_sum"]),
-                "count": jnp.where(due, zero, carried["count"])}
+        return {
+            "p": jnp.where(due, p, carried["p"]),
+            "sign_sum": jnp.where(due, zero, carried["sign_sum"]),
+            "count": jnp.where(due, zero, carried["count"]),
+        }
 
-    return Term("ada", "d", fn, carried={"p": aug.ada_p, "sign_sum": 0.0, "count": 0.0},
-                end_of_step=end_of_step, metrics=("ada_p",), carried_reduce="sum")
+    return Term(
+        "ada",
+        "d",
+        fn,
+        carried={"p": aug.ada_p, "sign_sum": 0.0, "count": 0.0},
+        end_of_step=end_of_step,
+        metrics=("ada_p",),
+        carried_reduce="sum",
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -213,12 +229,14 @@ def path_length(config: ml_collections.ConfigDict) -> Term | None:
         batch = max(1, view.batch_size // reg.pl_batch_shrink)
         ws = view.apply(*view.inputs(batch), method="styles")  # with style mixing, as in G main
         synthesis = lambda w: view.apply(w, method="synthesis")  # noqa: E731
-        penalty, lengths, mean = regularizers.path_length(synthesis, ws, view.key("pl"),
-                                                          carried["mean"], reg.pl_decay)
+        penalty, lengths, mean = regularizers.path_length(
+            synthesis, ws, view.key("pl"), carried["mean"], reg.pl_decay
+        )
         return reg.pl_weight * penalty, {"g_pl": jnp.mean(lengths), "g_pl_mean": mean}, {"mean": mean}
 
-    return Term("path_length", "g", fn, every=reg.pl_every, carried={"mean": 0.0},
-                metrics=("g_pl", "g_pl_mean"))
+    return Term(
+        "path_length", "g", fn, every=reg.pl_every, carried={"mean": 0.0}, metrics=("g_pl", "g_pl_mean")
+    )
 
 
 # Main terms first, in the order their losses are summed.

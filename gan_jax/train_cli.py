@@ -18,9 +18,12 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-    config_flags.DEFINE_config_file("config", None, "A config file's path (configs/*.py), or "
-                                    "the name of a shipped config (dcgan_fashion_mnist).",
-                                    lock_config=True)
+    config_flags.DEFINE_config_file(
+        "config",
+        None,
+        "A config file's path (configs/*.py), or the name of a shipped config (dcgan_fashion_mnist).",
+        lock_config=True,
+    )
     flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and logs.")
 
 
@@ -28,8 +31,10 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}; fields are set as --config.<field>=<value>")
     if FLAGS.config is None or not FLAGS.workdir:
-        cli.fail("both --config and --workdir are required, e.g. "
-                 "python train.py --config configs/dcgan_fashion_mnist.py --workdir runs/fmnist")
+        cli.fail(
+            "both --config and --workdir are required, e.g. "
+            "python train.py --config configs/dcgan_fashion_mnist.py --workdir runs/fmnist"
+        )
     from gan_jax import trainer  # after flag parsing, so --help stays fast
 
     trainer.train_and_evaluate(cli.loaded_config(FLAGS.config), FLAGS.workdir)

@@ -61,31 +61,53 @@ Metrics = dict[str, jax.Array]
 _FIELDS = {"d": ("d_params", "d_vars", "d_opt_state"), "g": ("g_params", "g_vars", "g_opt_state")}
 
 
-def run_phase(phase: Phase, models: Models, tx: optax.GradientTransformation, state: GANState,
-              inputs: PhaseInputs, microbatches: int = 1, frozen=None) -> tuple[GANState, Metrics]:
+def run_phase(
+    phase: Phase,
+    models: Models,
+    tx: optax.GradientTransformation,
+    state: GANState,
+    inputs: PhaseInputs,
+    microbatches: int = 1,
+    frozen=None,
+) -> tuple[GANState, Metrics]:
     """One optimizer step of ``phase``'s network on the sum of its terms (its gradient
     accumulated over ``microbatches`` sequential micro-batches, `gan_jax.accumulate`);
     the leaves ``frozen`` marks get zero gradients and updates (`gan_jax.freeze`)."""
     params_f, vars_f, opt_f = _FIELDS[phase.network]
     params = getattr(state, params_f)
     loss, metrics, carried, new_vars, grads = accumulate.value_and_grad(
-        phase, models, state, inputs, params, vars_f, microbatches)
+        phase, models, state, inputs, params, vars_f, microbatches
+    )
     grads = freeze.apply(grads, frozen)
     updates, opt_state = tx.update(grads, getattr(state, opt_f), params, step=state.step)
     updates = freeze.apply(updates, frozen)  # Adam's momentum would still move them
-    state = state.replace(**{params_f: optax.apply_updates(params, updates), vars_f: new_vars,
-                             opt_f: opt_state, "aux": {**state.aux, **carried}})
+    state = state.replace(
+        **{
+            params_f: optax.apply_updates(params, updates),
+            vars_f: new_vars,
+            opt_f: opt_state,
+            "aux": {**state.aux, **carried},
+        }
+    )
     prefix = phase.prefix
     metrics = {f"{prefix}_loss": loss, **metrics, f"{prefix}_grad_norm": optax.tree.norm(grads)}
     if phase.every == 1:  # a scheduled optimizer's learning rate at this step
-        metrics.update({f"{phase.network}_{k}": v
-                        for k, v in schedules.current_hyperparams(opt_state).items()})
+        metrics.update(
+            {f"{phase.network}_{k}": v for k, v in schedules.current_hyperparams(opt_state).items()}
+        )
     return state, metrics
 
 
-def run_lazy_phase(phase: Phase, models: Models, tx: optax.GradientTransformation,
-                   state: GANState, inputs: PhaseInputs, due: bool | None = None,
-                   microbatches: int = 1, frozen=None) -> tuple[GANState, Metrics]:
+def run_lazy_phase(
+    phase: Phase,
+    models: Models,
+    tx: optax.GradientTransformation,
+    state: GANState,
+    inputs: PhaseInputs,
+    due: bool | None = None,
+    microbatches: int = 1,
+    frozen=None,
+) -> tuple[GANState, Metrics]:
     """`run_phase` when ``state.step % phase.every == 0``; otherwise the state unchanged and
     zero metrics. The flag ``<prefix>_ran`` says which. ``due`` None decides inside the
     program (`jax.lax.cond`); True or False decides at trace time (a step variant)."""
@@ -104,10 +126,14 @@ def run_lazy_phase(phase: Phase, models: Models, tx: optax.GradientTransformatio
     return state, {**metrics, f"{phase.prefix}_ran": ran.astype(jnp.float32)}
 
 
-def make_train_step(config: ml_collections.ConfigDict, phases: tuple[Phase, ...], models: Models,
-                    g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
-                    lazy_due: dict[str, bool] | None = None
-                    ) -> Callable[[GANState, dict, jax.Array], tuple[GANState, Metrics]]:
+def make_train_step(
+    config: ml_collections.ConfigDict,
+    phases: tuple[Phase, ...],
+    models: Models,
+    g_tx: optax.GradientTransformation,
+    d_tx: optax.GradientTransformation,
+    lazy_due: dict[str, bool] | None = None,
+) -> Callable[[GANState, dict, jax.Array], tuple[GANState, Metrics]]:
     """The pure train step for a config's phases; models and optimizers are closed over.
 
     ``lazy_due`` (phase name → bool) fixes which lazy phases run, for a step variant that
@@ -137,23 +163,33 @@ def make_train_step(config: ml_collections.ConfigDict, phases: tuple[Phase, ...]
         metrics: Metrics = {}
         for phase in phases:
             if phase.every > 1:
-                inputs = lazy_inputs(phase, keys, images[-1], labels[-1], z_dim, num_classes,
-                                     state.aux, real_classes)
+                inputs = lazy_inputs(
+                    phase, keys, images[-1], labels[-1], z_dim, num_classes, state.aux, real_classes
+                )
                 due = None if lazy_due is None else lazy_due[phase.name]
-                state, m = run_lazy_phase(phase, models, txs[phase.network], state, inputs, due,
-                                          micro, frozen[phase.network])
+                state, m = run_lazy_phase(
+                    phase, models, txs[phase.network], state, inputs, due, micro, frozen[phase.network]
+                )
             elif phase.network == "d":
                 for i in range(n_critic):
                     inputs = PhaseInputs(
-                        images[i], labels[i], keys_lib.sample_noise(keys["d_z"][i], batch_size, z_dim),
+                        images[i],
+                        labels[i],
+                        keys_lib.sample_noise(keys["d_z"][i], batch_size, z_dim),
                         fake_labels(keys["d_y"][i], labels[i]),
-                        phase_keys(keys, phase, i), state.aux)
+                        phase_keys(keys, phase, i),
+                        state.aux,
+                    )
                     state, m = run_phase(phase, models, d_tx, state, inputs, micro, d_frozen)
             else:
                 inputs = PhaseInputs(
-                    images[-1], labels[-1], keys_lib.sample_noise(keys["g_z"], batch_size, z_dim),
+                    images[-1],
+                    labels[-1],
+                    keys_lib.sample_noise(keys["g_z"], batch_size, z_dim),
                     fake_labels(keys["g_y"], labels[-1]),
-                    phase_keys(keys, phase), state.aux)
+                    phase_keys(keys, phase),
+                    state.aux,
+                )
                 state, m = run_phase(phase, models, g_tx, state, inputs, micro)
             metrics.update(m)
         aux = dict(state.aux)

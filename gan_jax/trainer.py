@@ -24,8 +24,20 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import (build as build_lib, checkpoint, config as config_lib, data, datasets, finetune,
-                     parallel, phases as phases_lib, preemption, sample, workdir_lock, writers)
+from gan_jax import (
+    build as build_lib,
+    checkpoint,
+    config as config_lib,
+    data,
+    datasets,
+    finetune,
+    parallel,
+    phases as phases_lib,
+    preemption,
+    sample,
+    workdir_lock,
+    writers,
+)
 from gan_jax.errors import ConfigError, NonFiniteError
 from gan_jax.keys import sample_noise
 from gan_jax.metrics import evaluator
@@ -74,7 +86,8 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict) -> None
             f"{workdir} was trained with another {identity[0].split(':')[0]} ({identity[0]}"
             f"{f'; {len(identity) - 1} more such change(s)' if len(identity) > 1 else ''}); resuming "
             f"would continue another experiment under its name. Use a new --workdir, or add "
-            f"--config.resume_changes=True to resume anyway")
+            f"--config.resume_changes=True to resume anyway"
+        )
     for line in identity + other:
         writers.log(f"resuming with a changed config: {line}")
 
@@ -87,18 +100,24 @@ def check_finite(fetched: list[dict], first_step: int, manager) -> None:
     for i, metrics in enumerate(fetched):
         if metrics.get("skipped", 0.0):  # nonfinite='skip' already discarded this step
             continue
-        bad = sorted((k for k, v in metrics.items() if not np.all(np.isfinite(v))),
-                     key=lambda k: not k.endswith("_loss"))  # name a loss first
+        bad = sorted(
+            (k for k, v in metrics.items() if not np.all(np.isfinite(v))),
+            key=lambda k: not k.endswith("_loss"),
+        )  # name a loss first
         if not bad:
             continue
         latest = manager.latest_step()
-        kept = (f"the last good checkpoint is step {latest} in {manager.directory}" if latest is not None
-                else "no checkpoint was written yet")
+        kept = (
+            f"the last good checkpoint is step {latest} in {manager.directory}"
+            if latest is not None
+            else "no checkpoint was written yet"
+        )
         also = f" (also non-finite: {', '.join(bad[1:])})" if len(bad) > 1 else ""
         raise NonFiniteError(
             f"{bad[0]} is {float(np.asarray(metrics[bad[0]]).ravel()[0])} at step {first_step + i}{also}; "
             f"the run stopped without saving this state and {kept}. Lower the learning rates, "
-            f"add grad_clip or a regularizer, or set --config.nonfinite=skip to skip such steps")
+            f"add grad_clip or a regularizer, or set --config.nonfinite=skip to skip such steps"
+        )
 
 
 def _mean_metrics(fetched: list[dict], lazy: dict[str, tuple[str, ...]]) -> dict[str, float]:
@@ -131,8 +150,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     run = build_lib.build(config, mesh)
     dataset = datasets.load_dataset(config.dataset)
     if config.model.num_classes > dataset.num_classes:
-        raise ConfigError(f"model.num_classes={config.model.num_classes} but {dataset.description} "
-                          f"has {dataset.num_classes} classes")
+        raise ConfigError(
+            f"model.num_classes={config.model.num_classes} but {dataset.description} "
+            f"has {dataset.num_classes} classes"
+        )
     prepare_workdir(workdir)
     with workdir_lock.hold(workdir):
         return _train(config, workdir, run, mesh, dataset)
@@ -148,22 +169,30 @@ def _train(config, workdir, run, mesh, dataset) -> GANState:
     else:
         state = finetune.initial_state(run, config, run.init_state())
         if config.init_from:
-            writers.log(f"fine-tuning from {config.init_from}: G, D, EMA"
-                        f"{' and optimizers' if config.init_optimizer else ''} taken; step 0"
-                        f"{f', D blocks 1-{config.freeze_d} frozen' if config.freeze_d else ''}")
+            writers.log(
+                f"fine-tuning from {config.init_from}: G, D, EMA"
+                f"{' and optimizers' if config.init_optimizer else ''} taken; step 0"
+                f"{f', D blocks 1-{config.freeze_d} frozen' if config.freeze_d else ''}"
+            )
     write_config(workdir, config)  # only now: a refused checkpoint leaves the workdir as it was
     start_step = int(jax.device_get(state.step))
     if start_step >= config.num_steps:
-        writers.log(f"nothing to train: the checkpoint is at step {start_step} and "
-                    f"num_steps={config.num_steps}; raise --config.num_steps to continue")
+        writers.log(
+            f"nothing to train: the checkpoint is at step {start_step} and "
+            f"num_steps={config.num_steps}; raise --config.num_steps to continue"
+        )
 
-    writers.log(f"devices: {mesh.devices.size} x {jax.devices()[0].device_kind} over "
-                f"{jax.process_count()} process(es); data: {dataset.description}, "
-                f"{len(dataset)} examples, {dataset.num_classes} classes")
+    writers.log(
+        f"devices: {mesh.devices.size} x {jax.devices()[0].device_kind} over "
+        f"{jax.process_count()} process(es); data: {dataset.description}, "
+        f"{len(dataset)} examples, {dataset.num_classes} classes"
+    )
     writers.log(f"G: {count_params(state.g_params):,} params, D: {count_params(state.d_params):,} params")
 
-    writers.log("phases: " + "; ".join(
-        f"{p.name} every {p.every}: {', '.join(t.name for t in p.terms)}" for p in run.phases))
+    writers.log(
+        "phases: "
+        + "; ".join(f"{p.name} every {p.every}: {', '.join(t.name for t in p.terms)}" for p in run.phases)
+    )
     skipped_before = _skipped_steps(state)
     step_fn = run.stepper()
     sampler = make_grid_sampler(run)
@@ -173,9 +202,22 @@ def _train(config, workdir, run, mesh, dataset) -> GANState:
     stream = data.batches(dataset, config, mesh, start_step, config.num_steps)
     try:
         with preemption.stop_requests() as should_stop:
-            state = _loop(config, workdir, state, start_step, step_fn, stream, run.keys["train"],
-                          manager, writer, sampler, evaluate, best_manager, should_stop,
-                          phases_lib.lazy_metrics(run.phases))
+            state = _loop(
+                config,
+                workdir,
+                state,
+                start_step,
+                step_fn,
+                stream,
+                run.keys["train"],
+                manager,
+                writer,
+                sampler,
+                evaluate,
+                best_manager,
+                should_stop,
+                phases_lib.lazy_metrics(run.phases),
+            )
         checkpoint.wait(manager)
     finally:
         stream.close()
@@ -204,14 +246,30 @@ def _report_skipped(state: GANState, start_step: int, before: int) -> None:
     if not skipped:
         return
     if skipped >= ran:
-        raise NonFiniteError(f"every one of the {ran} steps of this run was skipped as non-finite "
-                             f"(nonfinite=skip): the networks did not change. Lower the learning "
-                             f"rates, add grad_clip or a regularizer, or check the data")
+        raise NonFiniteError(
+            f"every one of the {ran} steps of this run was skipped as non-finite "
+            f"(nonfinite=skip): the networks did not change. Lower the learning "
+            f"rates, add grad_clip or a regularizer, or check the data"
+        )
     writers.warn(f"{skipped} of {ran} steps were skipped as non-finite (nonfinite=skip)")
 
 
-def _loop(config, workdir, state, start_step, step_fn, stream, train_key, manager, writer,
-          sampler, evaluate, best_manager, should_stop, lazy) -> GANState:
+def _loop(
+    config,
+    workdir,
+    state,
+    start_step,
+    step_fn,
+    stream,
+    train_key,
+    manager,
+    writer,
+    sampler,
+    evaluate,
+    best_manager,
+    should_stop,
+    lazy,
+) -> GANState:
     """Steps ``start_step + 1 .. num_steps``; on schedule: log, sample, checkpoint, evaluate."""
     progress = writers.Progress(start_step, config.num_steps, config.batch_size)
     pending: list[dict] = []  # metrics of the steps since the last log, still on device
@@ -249,8 +307,10 @@ def _loop(config, workdir, state, start_step, step_fn, stream, train_key, manage
                 run_evaluation(config, workdir, state, evaluate, writer, best_manager)
         if stop and not last:
             checkpoint.wait(manager)
-            writers.log(f"stopped at step {done} on request; checkpoint written in {manager.directory}. "
-                        f"Run the same command to resume")
+            writers.log(
+                f"stopped at step {done} on request; checkpoint written in {manager.directory}. "
+                f"Run the same command to resume"
+            )
             break
     return state
 
@@ -264,8 +324,9 @@ def run_evaluation(config, workdir: str, state: GANState, evaluate, writer, best
     key = config.eval.best_metric or next(iter(results))
     if key not in results:
         raise ConfigError(f"eval.best_metric={key!r} is not among the results {sorted(results)}")
-    if checkpoint.maybe_save_best(best_manager, workdir, state, config, key, results[key]["value"],
-                                  evaluator.higher_is_better(key)):
+    if checkpoint.maybe_save_best(
+        best_manager, workdir, state, config, key, results[key]["value"], evaluator.higher_is_better(key)
+    ):
         writers.log(f"new best {key} {results[key]['value']:.5g} at step {step}")
     return results
 
@@ -276,14 +337,18 @@ def make_grid_sampler(run: build_lib.Run):
     config = run.config
     z_key, _ = jax.random.split(run.keys["sample"])
     z, labels, rows = sample.class_grid_inputs(
-        sample_noise(z_key, config.sample.num_images, config.model.z_dim), config.model.num_classes)
+        sample_noise(z_key, config.sample.num_images, config.model.z_dim), config.model.num_classes
+    )
     sampler = run.sampler()
-    return lambda state: (sample.to_uint8(jax.device_get(
-        sampler(state.ema_params, state.g_vars, z, labels))), rows or None)
+    return lambda state: (
+        sample.to_uint8(jax.device_get(sampler(state.ema_params, state.g_vars, z, labels))),
+        rows or None,
+    )
 
 
-def write_samples(workdir: str, step: int, images_and_rows: tuple[np.ndarray, int | None],
-                  writer: writers.MetricsWriter) -> str:
+def write_samples(
+    workdir: str, step: int, images_and_rows: tuple[np.ndarray, int | None], writer: writers.MetricsWriter
+) -> str:
     images, rows = images_and_rows
     grid = sample.make_grid(images, rows=rows)
     path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
@@ -291,4 +356,3 @@ def write_samples(workdir: str, step: int, images_and_rows: tuple[np.ndarray, in
         sample.save_png(grid, path)
         writer.image(step, "samples/ema", grid)
     return path
-

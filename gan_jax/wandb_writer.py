@@ -50,14 +50,23 @@ class WandbWriter:
         self._wandb = import_wandb()
         c = config.wandb
         self.run = self._wandb.init(
-            project=c.project, entity=c.entity or None,
-            name=c.name or os.path.basename(os.path.abspath(workdir)), mode=c.mode,
-            dir=workdir, config=config.to_dict(), tags=list(c.tags),
-            id=run_id(workdir, resume_step), resume="allow")
+            project=c.project,
+            entity=c.entity or None,
+            name=c.name or os.path.basename(os.path.abspath(workdir)),
+            mode=c.mode,
+            dir=workdir,
+            config=config.to_dict(),
+            tags=list(c.tags),
+            id=run_id(workdir, resume_step),
+            resume="allow",
+        )
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        finite = {k: float(v) for k, v in values.items()
-                  if isinstance(v, (int, float, np.number)) and math.isfinite(v)}
+        finite = {
+            k: float(v)
+            for k, v in values.items()
+            if isinstance(v, (int, float, np.number)) and math.isfinite(v)
+        }
         self.run.log(finite, step=int(step))
 
     def eval_results(self, step: int, results: dict[str, dict]) -> None:

@@ -40,8 +40,7 @@ def _holder(f) -> dict:
 def _describe(holder: dict) -> str:
     if not holder:
         return "another process"
-    return (f"pid {holder.get('pid')} on {holder.get('host')}, started "
-            f"{holder.get('started', '?')}")
+    return f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started', '?')}"
 
 
 @contextlib.contextmanager
@@ -63,15 +62,24 @@ def hold(workdir: str) -> Iterator[None]:
                 raise ConfigError(f"cannot lock {path}: {e.strerror}") from None
             raise ConfigError(
                 f"workdir {workdir} is in use by a training process ({_describe(_holder(f))}); "
-                f"wait for it or stop it, or train in another --workdir") from None
+                f"wait for it or stop it, or train in another --workdir"
+            ) from None
         previous = _holder(f)
         if previous and previous.get("pid") != os.getpid():
-            writers.log(f"took over the lock of {workdir} left by {_describe(previous)}, which "
-                        f"is no longer running")
+            writers.log(
+                f"took over the lock of {workdir} left by {_describe(previous)}, which is no longer running"
+            )
         f.seek(0)
         f.truncate()
-        f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                            "started": datetime.datetime.now().isoformat(timespec="seconds")}))
+        f.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "started": datetime.datetime.now().isoformat(timespec="seconds"),
+                }
+            )
+        )
         f.flush()
         try:
             yield

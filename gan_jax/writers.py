@@ -50,8 +50,12 @@ class MetricsWriter:
         # past the checkpoint, after a fresh start all (a start that never saved a checkpoint).
         # The suffix keeps two starts within a second in two files, in the order they started.
         first = resume_step + 1 if resume_step else 0
-        self._tb = SummaryWriter(logdir=os.path.join(workdir, "tensorboard"), flush_secs=30,
-                                 purge_step=first, filename_suffix=f".{time.time_ns()}")
+        self._tb = SummaryWriter(
+            logdir=os.path.join(workdir, "tensorboard"),
+            flush_secs=30,
+            purge_step=first,
+            filename_suffix=f".{time.time_ns()}",
+        )
         if config is None:
             return
         self._tb.add_text("config", f"```json\n{config_lib.to_json(config)}\n```", first)
@@ -136,8 +140,10 @@ def _truncate_jsonl(path: str, resume_step: int) -> None:
     if bad:
         with open(path + ".damaged", "ab") as f:
             f.writelines(bad)
-        warn(f"{len(bad)} damaged line(s) of {path} set aside in {path}.damaged; the log keeps "
-             f"its {len(keep)} good records up to step {resume_step}")
+        warn(
+            f"{len(bad)} damaged line(s) of {path} set aside in {path}.damaged; the log keeps "
+            f"its {len(keep)} good records up to step {resume_step}"
+        )
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.writelines(keep)
@@ -168,19 +174,27 @@ class Progress:
         elapsed = now - self._last_time - self._paused
         steps_per_sec = (step - self._last_step) / max(elapsed, 1e-9)
         self._last_step, self._last_time, self._paused = step, now, 0.0
-        return {"steps_per_sec": steps_per_sec, "images_per_sec": steps_per_sec * self.batch_size,
-                "eta_sec": (self.num_steps - step) / max(steps_per_sec, 1e-9)}
+        return {
+            "steps_per_sec": steps_per_sec,
+            "images_per_sec": steps_per_sec * self.batch_size,
+            "eta_sec": (self.num_steps - step) / max(steps_per_sec, 1e-9),
+        }
 
     def line(self, step: int, metrics: dict[str, float]) -> str:
         eta = metrics["eta_sec"]
-        return (f"step {step}/{self.num_steps} | d_loss {metrics['d_loss']:.4f} "
-                f"g_loss {metrics['g_loss']:.4f} | D(real) {metrics['d_real']:+.3f} "
-                f"D(fake) {metrics['d_fake']:+.3f} | {metrics['steps_per_sec']:.2f} steps/s "
-                f"{metrics['images_per_sec']:.0f} img/s | ETA {int(eta // 60)}m{int(eta % 60):02d}s")
+        return (
+            f"step {step}/{self.num_steps} | d_loss {metrics['d_loss']:.4f} "
+            f"g_loss {metrics['g_loss']:.4f} | D(real) {metrics['d_real']:+.3f} "
+            f"D(fake) {metrics['d_fake']:+.3f} | {metrics['steps_per_sec']:.2f} steps/s "
+            f"{metrics['images_per_sec']:.0f} img/s | ETA {int(eta // 60)}m{int(eta % 60):02d}s"
+        )
 
 
-_CHATTY = (f"{os.sep}orbax{os.sep}", f"{os.sep}tensorflow_datasets{os.sep}",
-           f"{os.sep}jax{os.sep}_src{os.sep}xla_bridge.py")
+_CHATTY = (
+    f"{os.sep}orbax{os.sep}",
+    f"{os.sep}tensorflow_datasets{os.sep}",
+    f"{os.sep}jax{os.sep}_src{os.sep}xla_bridge.py",
+)
 
 
 def _not_chatty(record: py_logging.LogRecord) -> bool:

@@ -3,8 +3,9 @@
 import importlib.util
 import os
 
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_force_host_platform_device_count=8").strip()
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -24,7 +25,7 @@ def synthetic_images(n: int = 256, size: int = 28, channels: int = 1, seed: int 
     for i, label in enumerate(labels):
         half = 3 + 2 * int(label)
         cy, cx = rng.integers(half, size - half, 2)
-        images[i, cy - half:cy + half, cx - half:cx + half] = rng.integers(128, 256)
+        images[i, cy - half : cy + half, cx - half : cx + half] = rng.integers(128, 256)
     return images, labels
 
 
@@ -87,11 +88,18 @@ def lazy_phase_update(config, name: str):
     state = run.init_state()
     models = phases.Models(run.g_model, run.d_model, augment.make_augment(config))
     phase = next(p for p in run.phases if p.name == name)
-    batch = data.to_global(data.host_batch(datasets.load_dataset(config.dataset), config, 0),
-                           run.mesh, config.batch_size)
-    inputs = phases.lazy_inputs(phase, keys.step_keys(run.keys["train"], state.step, 1),
-                                keys.to_float_images(batch["image"])[0], batch["label"][0],
-                                config.model.z_dim, config.model.num_classes, state.aux)
+    batch = data.to_global(
+        data.host_batch(datasets.load_dataset(config.dataset), config, 0), run.mesh, config.batch_size
+    )
+    inputs = phases.lazy_inputs(
+        phase,
+        keys.step_keys(run.keys["train"], state.step, 1),
+        keys.to_float_images(batch["image"])[0],
+        batch["label"][0],
+        config.model.z_dim,
+        config.model.num_classes,
+        state.aux,
+    )
     tx = run.d_tx if phase.network == "d" else run.g_tx
     after, metrics = jax.jit(lambda s: ts.run_phase(phase, models, tx, s, inputs))(state)
     return state, after, metrics
@@ -111,8 +119,9 @@ def update_setup(config):
 
     def inputs(real, real_y, z, fake_y, key, aux):
         names = ("aug_real", "aug_fake", "gp", "g")
-        return phases.PhaseInputs(real, real_y, z, fake_y,
-                                  {n: jax.random.fold_in(key, i) for i, n in enumerate(names)}, aux)
+        return phases.PhaseInputs(
+            real, real_y, z, fake_y, {n: jax.random.fold_in(key, i) for i, n in enumerate(names)}, aux
+        )
 
     def d_update(state, real, real_y, z, fake_y, key):
         return ts.run_phase(d_main, models, run.d_tx, state, inputs(real, real_y, z, fake_y, key, state.aux))
@@ -140,14 +149,20 @@ def check_bfloat16_against_float32(make_models, z_dim: int = 12, num_classes: in
     g_vars = g.init(jax.random.key(1), z, y, train=False)
     images = g.apply(g_vars, z, y, train=False)
     d_vars = d.init(jax.random.key(2), images, y, train=False)
-    for ours, theirs in ((g16.init(jax.random.key(1), z, y, train=False), g_vars),
-                         (d16.init(jax.random.key(2), images, y, train=False), d_vars)):
+    for ours, theirs in (
+        (g16.init(jax.random.key(1), z, y, train=False), g_vars),
+        (d16.init(jax.random.key(2), images, y, train=False), d_vars),
+    ):
         assert jax.tree.structure(ours) == jax.tree.structure(theirs)
-        assert all(a.dtype == jnp.float32 and np.array_equal(a, b)
-                   for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)))
+        assert all(
+            a.dtype == jnp.float32 and np.array_equal(a, b)
+            for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs))
+        )
     g_mutable = [k for k in g_vars if k != "params"]
     (x32, g_up32), (x16, g_up16) = (m.apply(g_vars, z, y, train=True, mutable=g_mutable) for m in (g, g16))
-    (l32, d_up32), (l16, d_up16) = (m.apply(d_vars, x32, y, train=True, mutable=["spectral"]) for m in (d, d16))
+    (l32, d_up32), (l16, d_up16) = (
+        m.apply(d_vars, x32, y, train=True, mutable=["spectral"]) for m in (d, d16)
+    )
     assert x16.dtype == l16.dtype == jnp.float32
     assert not np.array_equal(x16, x32)  # the bfloat16 model does compute in bfloat16
     assert float(jnp.max(jnp.abs(x16 - x32))) < 0.1 and float(jnp.mean(jnp.abs(x16 - x32))) < 0.01

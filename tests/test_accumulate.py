@@ -23,11 +23,11 @@ def r3gan_config(tmp_path_factory):
     np.savez(path, images=images, labels=labels % 4)
     config = load_config("r3gan_fashion_mnist")
     config.dataset.update(source="npz", path=path, resolution=16, resize="resize")
-    config.model.update(z_dim=8, g_width=8, d_width=8, stage_widths=(), stage_groups=(),
-                        stage_blocks=(), embed_dim=0)
+    config.model.update(
+        z_dim=8, g_width=8, d_width=8, stage_widths=(), stage_groups=(), stage_blocks=(), embed_dim=0
+    )
     config.regularizer.update(r1_every=1, r2_every=1, lecam_lambda=0.3)
-    config.update(batch_size=BATCH, num_steps=2, log_every=1, sample_every=0,
-                  checkpoint_every=2)
+    config.update(batch_size=BATCH, num_steps=2, log_every=1, sample_every=0, checkpoint_every=2)
     config.sample.update(num_images=4, standing_stats=8)
     return config
 
@@ -55,8 +55,9 @@ def test_accumulated_gradient_equals_the_big_batch(r3gan_config, network):
     params, vars_field = getattr(state, f"{network}_params"), f"{network}_vars"
 
     def grads(m):
-        return jax.jit(lambda s: accumulate.value_and_grad(phase, models, s, inputs, params,
-                                                           vars_field, m))(state)
+        return jax.jit(lambda s: accumulate.value_and_grad(phase, models, s, inputs, params, vars_field, m))(
+            state
+        )
 
     loss1, metrics1, carried1, _, grads1 = grads(1)
     scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(grads1))
@@ -64,8 +65,7 @@ def test_accumulated_gradient_equals_the_big_batch(r3gan_config, network):
         loss, metrics, carried, _, g = grads(m)
         np.testing.assert_allclose(loss, loss1, rtol=1e-5, atol=1e-6)
         for name in metrics1:
-            np.testing.assert_allclose(metrics[name], metrics1[name], rtol=1e-4, atol=1e-5,
-                                       err_msg=name)
+            np.testing.assert_allclose(metrics[name], metrics1[name], rtol=1e-4, atol=1e-5, err_msg=name)
         for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(grads1)):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
         # LeCam's anchors move by the whole batch's means, once.
@@ -86,9 +86,15 @@ def test_micro_batches_are_strided_and_their_keys_distinct():
 
 
 def test_carried_states_combine_by_mean_or_sum():
-    phase = phases_lib.Phase("D main", "d", (
-        Term("avg", "d", None, carried={"a": 0.0}),
-        Term("tally", "d", None, carried={"n": 0.0}, carried_reduce="sum")), 1)
+    phase = phases_lib.Phase(
+        "D main",
+        "d",
+        (
+            Term("avg", "d", None, carried={"a": 0.0}),
+            Term("tally", "d", None, carried={"n": 0.0}, carried_reduce="sum"),
+        ),
+        1,
+    )
     start = {"avg": {"a": jnp.float32(1.0)}, "tally": {"n": jnp.float32(10.0)}}
     # Three micro-batches from the same start: an EMA moved to 2, 4, 6; a count grew by 1, 2, 3.
     stacked = {"avg": {"a": jnp.array([2.0, 4.0, 6.0])}, "tally": {"n": jnp.array([11.0, 12.0, 13.0])}}

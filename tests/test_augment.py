@@ -55,8 +55,11 @@ def test_colour_ops_by_hand():
 @pytest.mark.parametrize("kind", ["diffaugment", "ada"])
 def test_shape_determinism_and_gradients(kind):
     x = _images()
-    fn = jax.jit((lambda t, k: augment.diff_augment(t, k)) if kind == "diffaugment" else (
-        lambda t, k: augment.ada_augment(t, k, jnp.float32(0.8))))
+    fn = jax.jit(
+        (lambda t, k: augment.diff_augment(t, k))
+        if kind == "diffaugment"
+        else (lambda t, k: augment.ada_augment(t, k, jnp.float32(0.8)))
+    )
     a, b, c = fn(x, jax.random.key(1)), fn(x, jax.random.key(1)), fn(x, jax.random.key(2))
     assert a.shape == x.shape
     np.testing.assert_array_equal(a, b)
@@ -141,8 +144,7 @@ def _smooth_images(b=4, size=32, c=3, seed=0):
 def _replay(ops, c, **values):
     """Draws for ``ops`` on a batch of one: every op fires (its '.apply' draw is 0 < p) with
     the given value draws (zero for the others)."""
-    d = {name: jnp.zeros((1, 2) if size == "pair" else (1,)) for name, _, size in
-         ada.draw_plan(ops, c)}
+    d = {name: jnp.zeros((1, 2) if size == "pair" else (1,)) for name, _, size in ada.draw_plan(ops, c)}
     for name, v in values.items():
         d[name] = jnp.asarray(v, jnp.float32).reshape(d[name].shape)
     return d
@@ -168,8 +170,7 @@ def test_resampling_matrices_equal_upfirdn2d():
     np.testing.assert_allclose(jnp.einsum("vh,uw,bhwc->bvuc", m_up, m_up, x), up, atol=1e-6)
     down = upfirdn2d.downsample2d(up, geo.FILTER, down=2, padding=-2, flip_filter=True)
     m_down = geo.fir_matrix(24, down=2, pad0=3, pad1=3, flip_filter=True)
-    np.testing.assert_allclose(jnp.einsum("vh,uw,bhwc->bvuc", m_down, m_down, up), down,
-                               atol=1e-6)
+    np.testing.assert_allclose(jnp.einsum("vh,uw,bhwc->bvuc", m_down, m_down, up), down, atol=1e-6)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
@@ -184,8 +185,11 @@ def test_rotate90_through_the_geometric_path_matches_rot90(k):
     assert err.max() < 0.05 and err.mean() < 0.012
     # ... and the pipeline's rotate90 draw i = ⌊4u⌋ gives the same matrix
     d = _replay(("rotate90",), 3, rotate90=(k + 0.5) / 4)
-    np.testing.assert_allclose(ada.geometric_matrix(d, jnp.float32(1), ("rotate90",), 32, 32)[0],
-                               geo.rotate2d(jnp.full((1,), np.pi / 2 * k))[0], atol=1e-6)
+    np.testing.assert_allclose(
+        ada.geometric_matrix(d, jnp.float32(1), ("rotate90",), 32, 32)[0],
+        geo.rotate2d(jnp.full((1,), np.pi / 2 * k))[0],
+        atol=1e-6,
+    )
 
 
 def test_fractional_translation_by_whole_pixels_matches_integer_translation():
@@ -210,10 +214,11 @@ def test_colour_matrix_ops_by_hand():
     np.testing.assert_allclose(colour("brightness", brightness=1.5), x + 0.3, atol=1e-6)  # 0.2·n
     np.testing.assert_allclose(colour("contrast", contrast=2.0), 2.0 * x, atol=1e-6)  # 2^(0.5 n)
     np.testing.assert_allclose(colour("saturation", saturation=1.0), m + 2.0 * (x - m), atol=1e-6)
-    np.testing.assert_allclose(colour("saturation", saturation=-30.0), jnp.broadcast_to(m, x.shape),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        colour("saturation", saturation=-30.0), jnp.broadcast_to(m, x.shape), atol=1e-6
+    )
     np.testing.assert_allclose(colour("lumaflip", lumaflip=0.75), x - 2 * m, atol=1e-6)  # ⌊2u⌋ = 1
-    np.testing.assert_allclose(colour("lumaflip", lumaflip=0.25), x, atol=1e-7)          # ⌊2u⌋ = 0
+    np.testing.assert_allclose(colour("lumaflip", lumaflip=0.25), x, atol=1e-7)  # ⌊2u⌋ = 0
     # hue: a rotation about the grey axis; θ = π(2u − 1) = 2π/3 cycles (r, g, b) → (b, r, g)
     np.testing.assert_allclose(colour("hue", hue=5 / 6), x[..., [2, 0, 1]], atol=1e-6)
     grey = jnp.broadcast_to(m, x.shape)
@@ -223,8 +228,13 @@ def test_colour_matrix_ops_by_hand():
     np.testing.assert_allclose(colour("lumaflip", 1, g, lumaflip=0.75), -g, atol=1e-6)
     np.testing.assert_allclose(colour("brightness", 1, g, brightness=-1.0), g - 0.2, atol=1e-6)
     assert [n for n, _, _ in ada.draw_plan(ada.COLOR, 1)] == [
-        "brightness", "brightness.apply", "contrast", "contrast.apply", "lumaflip",
-        "lumaflip.apply"]  # hue and saturation draw nothing for grey images, as in NVlabs
+        "brightness",
+        "brightness.apply",
+        "contrast",
+        "contrast.apply",
+        "lumaflip",
+        "lumaflip.apply",
+    ]  # hue and saturation draw nothing for grey images, as in NVlabs
 
 
 def test_filter_bank_splits_the_impulse_and_unit_gains_are_the_identity():
@@ -291,7 +301,8 @@ def test_r3gan_pipeline_fires_colour_ops_at_half_p_and_the_rest_at_p():
     x = jnp.full((b, 4, 4, 1), 0.25)
     d = ada.draw(jax.random.key(5), ada.PIPELINES["bgcc"], x.shape)
     changed = lambda pipeline_ops, mult: np.asarray(  # noqa: E731
-        jnp.abs(ada.augment_with(x, d, p, pipeline_ops, mult) - x).max(axis=(1, 2, 3)) > 1e-6)
+        jnp.abs(ada.augment_with(x, d, p, pipeline_ops, mult) - x).max(axis=(1, 2, 3)) > 1e-6
+    )
     tol = 4 * np.sqrt(0.25 / b)
     mult = ada.COLOUR_MULTIPLIER["bgcc"]
     assert mult == 0.5 and ada.COLOUR_MULTIPLIER.get("bgc", 1.0) == 1.0
@@ -302,10 +313,15 @@ def test_r3gan_pipeline_fires_colour_ops_at_half_p_and_the_rest_at_p():
     key = jax.random.key(6)
     y = jax.random.uniform(jax.random.key(7), (8, 8, 8, 3), minval=-1, maxval=1)
     dy = ada.draw(key, ada.PIPELINES["bgcc"], y.shape)
-    np.testing.assert_allclose(ada.ada_pipeline(y, key, p, "bgcc"),
-                               ada.augment_with(y, dy, p, ada.PIPELINES["bgcc"], 0.5), atol=1e-5)
-    assert np.abs(ada.ada_pipeline(y, key, p, "bgcc")
-                  - ada.augment_with(y, dy, p, ada.PIPELINES["bgcc"], 1.0)).max() > 0.01
+    np.testing.assert_allclose(
+        ada.ada_pipeline(y, key, p, "bgcc"), ada.augment_with(y, dy, p, ada.PIPELINES["bgcc"], 0.5), atol=1e-5
+    )
+    assert (
+        np.abs(
+            ada.ada_pipeline(y, key, p, "bgcc") - ada.augment_with(y, dy, p, ada.PIPELINES["bgcc"], 1.0)
+        ).max()
+        > 0.01
+    )
 
 
 def test_config_selects_the_ada_pipeline_and_rejects_unknown_ones():
@@ -332,27 +348,46 @@ def test_config_selects_the_ada_pipeline_and_rejects_unknown_ones():
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TORCH_PYTHON = os.environ.get("GAN_JAX_TORCH_PYTHON", "")
 _CHECKOUT = os.environ.get("STYLEGAN2_ADA_PYTORCH", "")
-_PEER_ABSENT = not (_TORCH_PYTHON and os.path.exists(_TORCH_PYTHON) and _CHECKOUT
-                    and os.path.isdir(os.path.join(_CHECKOUT, "training")))
+_PEER_ABSENT = not (
+    _TORCH_PYTHON
+    and os.path.exists(_TORCH_PYTHON)
+    and _CHECKOUT
+    and os.path.isdir(os.path.join(_CHECKOUT, "training"))
+)
 # (ops, p, size, channels): each geometric op alone, then whole presets
 _PARITY_CASES = [((op,), 0.6, 16, 3) for op in ada.BLIT + ada.GEOM] + [
-    (ada.PIPELINES["color"], 0.6, 16, 3), (ada.PIPELINES["bgc"], 0.6, 16, 1),
-    (ada.PIPELINES["bgc"], 0.2, 16, 3), (ada.PIPELINES["bgcfnc"], 0.8, 24, 3)]
+    (ada.PIPELINES["color"], 0.6, 16, 3),
+    (ada.PIPELINES["bgc"], 0.6, 16, 1),
+    (ada.PIPELINES["bgc"], 0.2, 16, 3),
+    (ada.PIPELINES["bgcfnc"], 0.8, 24, 3),
+]
 
 
 @pytest.fixture(scope="module")
 def nvlabs_export(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("ada") / "peer.npz")
     cases = [f"{','.join(ops)}:{p}:{size}:{c}" for ops, p, size, c in _PARITY_CASES]
-    subprocess.run([_TORCH_PYTHON, os.path.join(_REPO, "benchmarks", "peers", "ada_export.py"),
-                    "--checkout", _CHECKOUT, "--out", out, "--batch", "6"]
-                   + [a for case in cases for a in ("--case", case)], check=True)
+    subprocess.run(
+        [
+            _TORCH_PYTHON,
+            os.path.join(_REPO, "benchmarks", "peers", "ada_export.py"),
+            "--checkout",
+            _CHECKOUT,
+            "--out",
+            out,
+            "--batch",
+            "6",
+        ]
+        + [a for case in cases for a in ("--case", case)],
+        check=True,
+    )
     with np.load(out, allow_pickle=False) as z:
         return dict(z)
 
 
-@pytest.mark.skipif(_PEER_ABSENT, reason="NVlabs peer absent: set GAN_JAX_TORCH_PYTHON and "
-                    "STYLEGAN2_ADA_PYTORCH")
+@pytest.mark.skipif(
+    _PEER_ABSENT, reason="NVlabs peer absent: set GAN_JAX_TORCH_PYTHON and STYLEGAN2_ADA_PYTORCH"
+)
 @pytest.mark.parametrize("case", range(len(_PARITY_CASES)))
 def test_matches_nvlabs_augment_pipe_on_the_same_draws(nvlabs_export, case):
     """Replaying NVlabs' random draws, outputs agree to 1e-4 (max abs; measured ≤ 3e-5, from
@@ -365,8 +400,13 @@ def test_matches_nvlabs_augment_pipe_on_the_same_draws(nvlabs_export, case):
     d = {}
     for k, (name, _, size) in enumerate(plan):
         value = z[f"draw.{k}"]
-        d[name] = jnp.asarray(value.transpose(0, 2, 3, 1) if size == "pixels" else
-                              value.reshape(b, 2) if size == "pair" else value.reshape(b))
+        d[name] = jnp.asarray(
+            value.transpose(0, 2, 3, 1)
+            if size == "pixels"
+            else value.reshape(b, 2)
+            if size == "pair"
+            else value.reshape(b)
+        )
     x = jnp.asarray(z["in.img"].transpose(0, 2, 3, 1))
     out = jax.jit(ada.augment_with, static_argnums=3)(x, d, jnp.float32(p), ops)
     out = np.asarray(out).transpose(0, 3, 1, 2)

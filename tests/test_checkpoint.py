@@ -29,8 +29,11 @@ def test_incompatible_model_is_refused(tiny_config, tmp_path):
     train_and_evaluate(tiny_config, str(tmp_path))
     tiny_config.model.g_width = 16
     manager = checkpoint.make_manager(str(tmp_path), tiny_config)
-    with pytest.raises(CheckpointError, match=r"different model: g_params/BatchNorm_0/bias is "
-                                              r"float32\[16\] in the checkpoint but float32\[32\]"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"different model: g_params/BatchNorm_0/bias is "
+        r"float32\[16\] in the checkpoint but float32\[32\]",
+    ):
         checkpoint.restore(manager, _abstract(tiny_config, parallel.create_mesh()))
 
 

@@ -12,8 +12,19 @@ from gan_jax.errors import ConfigError
 from gan_jax.models import build_models
 
 CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, "configs", "*.py")))
-CONTRACT = ("seed", "batch_size", "num_steps", "log_every", "sample_every", "checkpoint_every",
-            "eval_every", "dataset", "model", "optimizer", "loss")
+CONTRACT = (
+    "seed",
+    "batch_size",
+    "num_steps",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "eval_every",
+    "dataset",
+    "model",
+    "optimizer",
+    "loss",
+)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -32,29 +43,32 @@ def test_expected_configs_exist():
     assert {"dcgan_fashion_mnist", "dcgan_mnist", "dcgan_cifar10", "dcgan_celeba64", "tiny"} <= set(CONFIGS)
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("batch_size", 0, "batch_size"),
-    ("n_critic", -1, "n_critic"),
-    ("sample_every", -5, "sample_every"),
-    ("loss.d_loss", "bogus", "loss.d_loss"),
-    ("loss.g_loss", "bogus", "loss.g_loss"),
-    ("dataset.channels", 2, "dataset.channels"),
-    ("dataset.resize", "stretch", "dataset.resize"),
-    ("model.dtype", "int8", "model.dtype"),
-    ("ema.decay", 1.0, "ema.decay"),
-    ("optimizer.d.learning_rate", -1.0, "optimizer.d.learning_rate"),
-    ("optimizer.g.learning_rate", float("nan"), "optimizer.g.learning_rate=nan must be a finite"),
-    ("optimizer.d.learning_rate", float("inf"), "optimizer.d.learning_rate=inf must be a finite"),
-    ("optimizer.g.b1", 1.5, "optimizer.g.b1=1.5 must be in"),
-    ("optimizer.d.b2", 1.0, "optimizer.d.b2=1.0 must be in"),
-    ("optimizer.g.eps", 0.0, "optimizer.g.eps"),
-    ("dataset.max_examples", -5, "dataset.max_examples=-5 must be >= 0"),
-    ("sample.standing_stats", 0, "sample.standing_stats=0 must be >= 1"),
-    ("sample.num_images", 0, "sample.num_images=0 must be >= 1"),
-    ("model.z_dim", 0, "model.z_dim=0 must be >= 1"),
-    ("model.g_width", 0, "model.g_width=0 must be >= 1"),
-    ("seed", -1, "seed=-1 must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("batch_size", 0, "batch_size"),
+        ("n_critic", -1, "n_critic"),
+        ("sample_every", -5, "sample_every"),
+        ("loss.d_loss", "bogus", "loss.d_loss"),
+        ("loss.g_loss", "bogus", "loss.g_loss"),
+        ("dataset.channels", 2, "dataset.channels"),
+        ("dataset.resize", "stretch", "dataset.resize"),
+        ("model.dtype", "int8", "model.dtype"),
+        ("ema.decay", 1.0, "ema.decay"),
+        ("optimizer.d.learning_rate", -1.0, "optimizer.d.learning_rate"),
+        ("optimizer.g.learning_rate", float("nan"), "optimizer.g.learning_rate=nan must be a finite"),
+        ("optimizer.d.learning_rate", float("inf"), "optimizer.d.learning_rate=inf must be a finite"),
+        ("optimizer.g.b1", 1.5, "optimizer.g.b1=1.5 must be in"),
+        ("optimizer.d.b2", 1.0, "optimizer.d.b2=1.0 must be in"),
+        ("optimizer.g.eps", 0.0, "optimizer.g.eps"),
+        ("dataset.max_examples", -5, "dataset.max_examples=-5 must be >= 0"),
+        ("sample.standing_stats", 0, "sample.standing_stats=0 must be >= 1"),
+        ("sample.num_images", 0, "sample.num_images=0 must be >= 1"),
+        ("model.z_dim", 0, "model.z_dim=0 must be >= 1"),
+        ("model.g_width", 0, "model.g_width=0 must be >= 1"),
+        ("seed", -1, "seed=-1 must be >= 0"),
+    ],
+)
 def test_invalid_values(field, value, match):
     config = config_lib.base_config()
     *parents, leaf = field.split(".")
@@ -66,13 +80,20 @@ def test_invalid_values(field, value, match):
         config_lib.validate(config)
 
 
-@pytest.mark.parametrize("architecture, dtype, match", [
-    ("dcgan", "float16", "float16' is refused: gan_jax has no loss scaling"),
-    ("sngan", "float16", "float16' is refused: gan_jax has no loss scaling"),
-    ("stylegan2", "bfloat16", "only used by the DCGAN, SNGAN and BigGAN; model.architecture='stylegan2' "
-                              "would ignore it: set model.num_bf16_res instead"),
-    ("r3gan", "bfloat16", "set model.num_bf16_res instead"),
-])
+@pytest.mark.parametrize(
+    "architecture, dtype, match",
+    [
+        ("dcgan", "float16", "float16' is refused: gan_jax has no loss scaling"),
+        ("sngan", "float16", "float16' is refused: gan_jax has no loss scaling"),
+        (
+            "stylegan2",
+            "bfloat16",
+            "only used by the DCGAN, SNGAN and BigGAN; model.architecture='stylegan2' "
+            "would ignore it: set model.num_bf16_res instead",
+        ),
+        ("r3gan", "bfloat16", "set model.num_bf16_res instead"),
+    ],
+)
 def test_compute_dtypes_a_model_would_ignore_are_refused(architecture, dtype, match):
     config = config_lib.base_config()
     config.model.update(architecture=architecture, dtype=dtype)

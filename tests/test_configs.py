@@ -11,12 +11,20 @@ from conftest import REPO, load_config, synthetic_images
 from gan_jax.config import validate
 from gan_jax.trainer import train_and_evaluate
 
-CONFIGS = sorted(os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(REPO, "configs", "*.py")))
+CONFIGS = sorted(
+    os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(REPO, "configs", "*.py"))
+)
 
 
 def test_the_model_zoo_is_all_there():
-    for name in ("dcgan_fashion_mnist", "sngan_cifar10", "sngan_fashion_mnist", "biggan_cifar10",
-                 "biggan_fashion_mnist", "cdcgan_fashion_mnist"):
+    for name in (
+        "dcgan_fashion_mnist",
+        "sngan_cifar10",
+        "sngan_fashion_mnist",
+        "biggan_cifar10",
+        "biggan_fashion_mnist",
+        "cdcgan_fashion_mnist",
+    ):
         assert name in CONFIGS
 
 
@@ -32,28 +40,28 @@ def test_config_is_valid_and_documented(name):
 
 # One config per architecture and conditioning trains in `make test`; the others share its
 # code paths at other sizes and run in `make test-all`.
-_FAST = ("tiny", "dcgan_fashion_mnist", "cdcgan_fashion_mnist", "sngan_fashion_mnist",
-         "r3gan_fashion_mnist")
+_FAST = ("tiny", "dcgan_fashion_mnist", "cdcgan_fashion_mnist", "sngan_fashion_mnist", "r3gan_fashion_mnist")
 
 
 def _slow(name: str) -> bool:
     return name not in _FAST
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if _slow(n) else n
-                                  for n in CONFIGS])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if _slow(n) else n for n in CONFIGS]
+)
 def test_config_trains_two_steps_when_shrunk(name, tmp_path):
     """The config's architecture, loss, regularizers, augmentation and conditioning, with
     narrow layers on synthetic data of its resolution and channels."""
     config = load_config(name)
     if config.model.architecture == "stylegan2":  # the same networks, narrow and at most 64 px
-        config.model.update(z_dim=8, w_dim=8, channel_base=256, channel_max=8,
-                            mbstd_group=min(config.model.mbstd_group, 4))
+        config.model.update(
+            z_dim=8, w_dim=8, channel_base=256, channel_max=8, mbstd_group=min(config.model.mbstd_group, 4)
+        )
         config.dataset.resolution = min(config.dataset.resolution, 64)
         config.lazy_dispatch = "cond"  # one program for both steps: half the compile time
     if config.model.architecture == "r3gan":  # the same stages, 8 channels wide, at most 64 px
-        config.model.update(z_dim=8, stage_widths=(), stage_groups=(), stage_blocks=(),
-                            embed_dim=0)
+        config.model.update(z_dim=8, stage_widths=(), stage_groups=(), stage_blocks=(), embed_dim=0)
         config.dataset.resolution = min(config.dataset.resolution, 64)
     config.model.num_classes = min(config.model.num_classes, 10)  # ImageNet's 1000: 10 here
     res, ch = config.dataset.resolution, config.dataset.channels

@@ -14,8 +14,9 @@ SMALL = dict(channel_base=256, channel_max=16)
 
 
 def generator(num_classes=2):
-    return stylegan2.Generator(resolution=16, channels=3, num_classes=num_classes, z_dim=8, w_dim=8,
-                               mapping_layers=2, **SMALL)
+    return stylegan2.Generator(
+        resolution=16, channels=3, num_classes=num_classes, z_dim=8, w_dim=8, mapping_layers=2, **SMALL
+    )
 
 
 def discriminator(num_classes=2):
@@ -55,10 +56,13 @@ def test_generator_round_trip_through_npz(tmp_path):
         for k in keys:
             node = node[k]
         np.testing.assert_array_equal(node, value)
-    np.testing.assert_array_equal(params["synthesis_network"]["b4"]["conv1"]["weight"],
-                                  state["G_ema.synthesis.b4.conv1.weight"].transpose(2, 3, 1, 0))
-    np.testing.assert_array_equal(collections["w_avg"]["mapping_network"]["w_avg"],
-                                  state["G_ema.mapping.w_avg"])
+    np.testing.assert_array_equal(
+        params["synthesis_network"]["b4"]["conv1"]["weight"],
+        state["G_ema.synthesis.b4.conv1.weight"].transpose(2, 3, 1, 0),
+    )
+    np.testing.assert_array_equal(
+        collections["w_avg"]["mapping_network"]["w_avg"], state["G_ema.mapping.w_avg"]
+    )
     g.apply(converted, z, jnp.array([0, 1]), train=False)  # a usable set of variables
 
 

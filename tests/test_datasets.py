@@ -70,7 +70,9 @@ def test_image_folder_labels_from_subfolders(tmp_path):
     for cls in ("cat", "dog"):
         os.makedirs(tmp_path / cls)
         for i in range(3):
-            Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(
+                tmp_path / cls / f"{i}.png"
+            )
     ds = datasets.load_dataset(dataset_config(path=str(tmp_path), resolution=32, channels=3, resize="resize"))
     assert ds.images.shape == (6, 32, 32, 3) and ds.images.dtype == np.uint8
     np.testing.assert_array_equal(ds.labels, [0, 0, 0, 1, 1, 1])
@@ -104,7 +106,9 @@ def _folder_with_bad_images(root):
 
 def test_bad_images_fail_by_default_naming_the_file(tmp_path):
     root = _folder_with_bad_images(tmp_path)
-    with pytest.raises(DataError, match=r"colour.png has 3 channels \(RGB\), dataset.channels=1.*bad_images=skip"):
+    with pytest.raises(
+        DataError, match=r"colour.png has 3 channels \(RGB\), dataset.channels=1.*bad_images=skip"
+    ):
         datasets.load_dataset(dataset_config(path=str(root)))
     os.remove(root / "colour.png")
     with pytest.raises(DataError, match=r"cannot decode image .*corrupt.png"):
@@ -146,12 +150,12 @@ def test_cache_roundtrip(tmp_path, synthetic_npz):
 
 def test_unprepared_tfds_dataset_fails_fast_with_options(tmp_path):
     start = time.perf_counter()
-    with pytest.raises(DataError, match="dataset.download=True.*dataset.source=idx.*"
-                                        "dataset.source=synthetic"):
+    with pytest.raises(
+        DataError, match="dataset.download=True.*dataset.source=idx.*dataset.source=synthetic"
+    ):
         datasets.load_dataset(dataset_config(source="tfds", name="mnist", data_dir=str(tmp_path)))
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
-        datasets.load_dataset(dataset_config(source="tfds", name="fashion_mnist",
-                                             data_dir=str(tmp_path)))
+        datasets.load_dataset(dataset_config(source="tfds", name="fashion_mnist", data_dir=str(tmp_path)))
     with pytest.raises(DataError, match="no dataset named"):
         datasets.load_dataset(dataset_config(source="tfds", name="no_such_dataset_xyz"))
     assert time.perf_counter() - start < 30
@@ -161,16 +165,19 @@ def test_tfds_download_without_network_fails_fast(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "_can_reach", lambda host, **kw: False)
     start = time.perf_counter()
     with pytest.raises(DataError, match="cannot reach .* to download it.*dataset.source=idx"):
-        datasets.load_dataset(dataset_config(source="tfds", name="mnist", data_dir=str(tmp_path),
-                                             download=True))
+        datasets.load_dataset(
+            dataset_config(source="tfds", name="mnist", data_dir=str(tmp_path), download=True)
+        )
     assert time.perf_counter() - start < 30
 
 
 def test_synthetic_source_is_deterministic_blobs_of_ten_classes():
-    ds = datasets.load_dataset(dataset_config(source="synthetic", resolution=16, channels=3,
-                                              max_examples=200))
-    again = datasets.load_dataset(dataset_config(source="synthetic", resolution=16, channels=3,
-                                                 max_examples=200))
+    ds = datasets.load_dataset(
+        dataset_config(source="synthetic", resolution=16, channels=3, max_examples=200)
+    )
+    again = datasets.load_dataset(
+        dataset_config(source="synthetic", resolution=16, channels=3, max_examples=200)
+    )
     assert ds.images.shape == (200, 16, 16, 3) and ds.images.dtype == np.uint8
     np.testing.assert_array_equal(ds.images, again.images)
     np.testing.assert_array_equal(ds.labels, np.arange(200) % 10)
@@ -180,18 +187,19 @@ def test_synthetic_source_is_deterministic_blobs_of_ten_classes():
     for k in range(10):
         mean = ds.images[ds.labels == k].astype(np.float64).mean(axis=(0, 3))
         row, col = np.unravel_index(np.argmax(mean), mean.shape)
-        want = 16 * (0.5 + 0.25 * np.array([np.sin(2 * np.pi * k / 10),
-                                             np.cos(2 * np.pi * k / 10)])) - 0.5
+        want = 16 * (0.5 + 0.25 * np.array([np.sin(2 * np.pi * k / 10), np.cos(2 * np.pi * k / 10)])) - 0.5
         assert np.abs(np.array([row, col]) - want).max() <= 1.5, (k, row, col, want)
     default = datasets.load_dataset(dataset_config(source="synthetic", resolution=8, channels=1))
     assert len(default.images) == datasets.SYNTHETIC_EXAMPLES
 
 
 def test_classes_keep_a_subset_with_labels_and_class_count_unchanged(tmp_path):
-    everything = datasets.load_dataset(dataset_config(source="synthetic", resolution=8, channels=1,
-                                                      max_examples=100))
-    cfg = dataset_config(source="synthetic", resolution=8, channels=1, max_examples=100,
-                         cache_dir=str(tmp_path))
+    everything = datasets.load_dataset(
+        dataset_config(source="synthetic", resolution=8, channels=1, max_examples=100)
+    )
+    cfg = dataset_config(
+        source="synthetic", resolution=8, channels=1, max_examples=100, cache_dir=str(tmp_path)
+    )
     cfg.classes = (7, 2)
     for _ in range(2):  # computed, then from its own cache
         ds = datasets.load_dataset(cfg)
@@ -231,7 +239,7 @@ def _png(path, array, mode=None):
 
 
 def test_sixteen_bit_pngs_are_scaled_not_clipped(tmp_path):
-    grey16 = (np.arange(16, dtype=np.uint16).reshape(4, 4) * 4369)  # 0 .. 65535
+    grey16 = np.arange(16, dtype=np.uint16).reshape(4, 4) * 4369  # 0 .. 65535
     Image.fromarray(grey16).save(tmp_path / "a.png")
     images, _, _ = datasets.load_folder(str(tmp_path), 4, 1, "pad", 0)
     np.testing.assert_array_equal(images[0, ..., 0], np.rint(grey16 / 257.0).astype(np.uint8))
@@ -253,7 +261,9 @@ def test_folder_errors_name_the_file(tmp_path):
     for c in ("c0", "c1"):
         _png(str(tmp_path / "tree" / c / "x.png"), np.zeros((4, 4), np.uint8))
     _png(str(tmp_path / "tree" / "stray.png"), np.zeros((4, 4), np.uint8))
-    with pytest.raises(DataError, match=r"1 image\(s\) at the top of .* \(e\.g\. stray\.png\) beside 2 in sub-folders"):
+    with pytest.raises(
+        DataError, match=r"1 image\(s\) at the top of .* \(e\.g\. stray\.png\) beside 2 in sub-folders"
+    ):
         datasets.load_folder(str(tmp_path / "tree"), 4, 1, "pad", 0)
 
 

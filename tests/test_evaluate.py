@@ -70,8 +70,13 @@ def test_inception_metrics_end_to_end_with_random_weights(tiny_config, tmp_path)
     images, labels = synthetic_images(n=24)
     np.savez(tmp_path / "small.npz", images=images, labels=labels)
     tiny_config.dataset.path = str(tmp_path / "small.npz")
-    tiny_config.eval.update(split="train", batch_size=8, num_samples=20, cache_dir=str(tmp_path / "cache"),
-                            inception_weights=str(weights))
+    tiny_config.eval.update(
+        split="train",
+        batch_size=8,
+        num_samples=20,
+        cache_dir=str(tmp_path / "cache"),
+        inception_weights=str(weights),
+    )
     run = build.build(tiny_config)
     state = run.init_state()
     evaluate = evaluator_lib.make_evaluation(tiny_config, run, ["fid", "kid", "is", "pr", "dc"])
@@ -85,7 +90,7 @@ def test_a_damaged_config_json_is_one_line(tmp_path):
     from gan_jax import evaluate as evaluate_lib
     from gan_jax.errors import ConfigError
 
-    (tmp_path / "config.json").write_bytes(b"{\"seed\": 0,\xff")
+    (tmp_path / "config.json").write_bytes(b'{"seed": 0,\xff')
     with pytest.raises(ConfigError, match="config.json is unreadable or not JSON"):
         evaluate_lib.load_run_config(str(tmp_path))
     (tmp_path / "config.json").write_text("[1, 2]")

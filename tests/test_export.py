@@ -49,15 +49,17 @@ def test_file_layout(files, workdirs):
     assert {n.split("/")[0] for n in names} == {"params", "batch_stats"}
     # The statistics are the standing ones generate computes, not the training averages.
     run, state, _ = gen.load_checkpoint(workdirs["cond"])
-    flat = exported.flatten_variables({"params": state.ema_params,
-                                       **run.sampler().stats(state.ema_params, state.g_vars)})
+    flat = exported.flatten_variables(
+        {"params": state.ema_params, **run.sampler().stats(state.ema_params, state.g_vars)}
+    )
     trained = exported.flatten_variables(state.g_vars)
     with safe_open(files["cond"], framework="numpy") as f:
         assert sorted(flat) == sorted(names)
         for name in names:
             np.testing.assert_array_equal(f.get_tensor(name), flat[name])
-        assert any(not np.array_equal(f.get_tensor(n), trained[n])
-                   for n in names if n.startswith("batch_stats/"))
+        assert any(
+            not np.array_equal(f.get_tensor(n), trained[n]) for n in names if n.startswith("batch_stats/")
+        )
 
 
 def test_unconditional_pixels_equal_generate(files, workdirs):
@@ -67,8 +69,9 @@ def test_unconditional_pixels_equal_generate(files, workdirs):
     images = g(seeds=seeds)
     assert images.dtype == np.uint8 and images.shape == (70, 28, 28, 1) and g.step == 0
     np.testing.assert_array_equal(images, gen.seed_images(run, seeds)[0])
-    np.testing.assert_array_equal(g(seeds=[5, 3], truncation=0.5),
-                                  gen.seed_images(run, [5, 3], truncation=0.5)[0])
+    np.testing.assert_array_equal(
+        g(seeds=[5, 3], truncation=0.5), gen.seed_images(run, [5, 3], truncation=0.5)[0]
+    )
     z = sample.seed_noise([9, 4], 16)
     np.testing.assert_array_equal(g(z=z), gen.seed_images(run, [9, 4])[0])
     assert g(seeds=[]).shape == (0, 28, 28, 1)
@@ -95,43 +98,64 @@ def test_conditional_pixels_equal_generate(files, workdirs):
 
 
 def test_loading_needs_no_training_code(files, tmp_path):
-    code = ("import sys, numpy as np, gan_jax\n"
-            f"g = gan_jax.load_generator({files['cond']!r})\n"
-            f"np.save({str(tmp_path / 'x.npy')!r}, g(seeds=[3, 1], class_=1))\n"
-            "ours = {'gan_jax.trainer', 'gan_jax.build', 'gan_jax.checkpoint', 'gan_jax.datasets',\n"
-            "        'gan_jax.config', 'gan_jax.export', 'gan_jax.generate'}\n"
-            "print(sorted(m for m in sys.modules if m in ours or m.startswith(('optax', 'orbax'))))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO})
+    code = (
+        "import sys, numpy as np, gan_jax\n"
+        f"g = gan_jax.load_generator({files['cond']!r})\n"
+        f"np.save({str(tmp_path / 'x.npy')!r}, g(seeds=[3, 1], class_=1))\n"
+        "ours = {'gan_jax.trainer', 'gan_jax.build', 'gan_jax.checkpoint', 'gan_jax.datasets',\n"
+        "        'gan_jax.config', 'gan_jax.export', 'gan_jax.generate'}\n"
+        "print(sorted(m for m in sys.modules if m in ours or m.startswith(('optax', 'orbax'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
-    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"),
-                                  gan_jax.load_generator(files["cond"])(seeds=[3, 1], class_=1))
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "x.npy"), gan_jax.load_generator(files["cond"])(seeds=[3, 1], class_=1)
+    )
 
 
 def _export_cli(tmp_path, *args):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO}
-    return subprocess.run([sys.executable, "-m", "gan_jax.export", *args], capture_output=True, text=True,
-                          env=env, cwd=str(tmp_path), timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gan_jax.export", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(tmp_path),
+        timeout=300,
+    )
 
 
 def test_cli_writes_the_file_export_writes(files, workdirs, tmp_path):
-    result = _export_cli(tmp_path, "--workdir", workdirs["uncond"], "--checkpoint", "0",
-                         "--out", "sub/g.safetensors")
+    result = _export_cli(
+        tmp_path, "--workdir", workdirs["uncond"], "--checkpoint", "0", "--out", "sub/g.safetensors"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ["wrote sub/g.safetensors"]
     assert os.listdir(tmp_path / "sub") == ["g.safetensors"]
-    with safe_open(tmp_path / "sub" / "g.safetensors", "numpy") as a, safe_open(files["uncond"], "numpy") as b:
+    with (
+        safe_open(tmp_path / "sub" / "g.safetensors", "numpy") as a,
+        safe_open(files["uncond"], "numpy") as b,
+    ):
         assert a.metadata() == b.metadata() and sorted(a.keys()) == sorted(b.keys())
         for name in a.keys():
             np.testing.assert_array_equal(a.get_tensor(name), b.get_tensor(name))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--workdir", "missing", "--out", "g.safetensors"], "error: workdir 'missing' does not exist"),
-    (["--workdir", ".", "--out", "g.safetensors"], "error: no checkpoint in"),
-    (["--workdir", ".", "--out", "taken.safetensors"], "error: --out='taken.safetensors' is a directory"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--workdir", "missing", "--out", "g.safetensors"], "error: workdir 'missing' does not exist"),
+        (["--workdir", ".", "--out", "g.safetensors"], "error: no checkpoint in"),
+        (["--workdir", ".", "--out", "taken.safetensors"], "error: --out='taken.safetensors' is a directory"),
+    ],
+)
 def test_cli_user_errors_are_one_line_and_status_2(tmp_path, args, message):
     os.makedirs(tmp_path / "taken.safetensors")
     result = _export_cli(tmp_path, *args)
@@ -186,8 +210,14 @@ def _architecture_config(name: str, npz: str):
         config.sample.standing_stats = 8
     elif name == "r3gan":
         config.dataset.update(resolution=8, resize="resize")
-        config.model.update(architecture="r3gan", g_width=8, d_width=8, stage_widths=(8, 8),
-                            stage_blocks=(1, 1), stage_groups=(1, 1))
+        config.model.update(
+            architecture="r3gan",
+            g_width=8,
+            d_width=8,
+            stage_widths=(8, 8),
+            stage_blocks=(1, 1),
+            stage_groups=(1, 1),
+        )
     else:
         config.dataset.update(resolution=32, resize="resize")
         config.model.update(architecture=name, g_width=8, d_width=8, num_classes=3, shared_dim=4)

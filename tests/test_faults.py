@@ -36,16 +36,27 @@ def compile_cache(tmp_path_factory) -> str:
 
 
 def _command(workdir, synthetic_npz, *overrides) -> list[str]:
-    return [sys.executable, os.path.join(REPO, "train.py"), "--config", os.path.join(REPO, "configs", "tiny.py"),
-            "--workdir", str(workdir), "--config.dataset.source=npz", f"--config.dataset.path={synthetic_npz}",
-            *overrides]
+    return [
+        sys.executable,
+        os.path.join(REPO, "train.py"),
+        "--config",
+        os.path.join(REPO, "configs", "tiny.py"),
+        "--workdir",
+        str(workdir),
+        "--config.dataset.source=npz",
+        f"--config.dataset.path={synthetic_npz}",
+        *overrides,
+    ]
 
 
 def _env(cache: str | None = None) -> dict:
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     if cache:
-        env.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+        env.update(
+            JAX_COMPILATION_CACHE_DIR=cache,
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        )
     return env
 
 
@@ -85,12 +96,17 @@ def _progress_steps(stream):
 # Kills and preemption
 
 
-def test_sigkill_at_random_steps_then_resume_is_bit_identical(tiny_config, synthetic_npz, tmp_path,
-                                                               compile_cache):
+def test_sigkill_at_random_steps_then_resume_is_bit_identical(
+    tiny_config, synthetic_npz, tmp_path, compile_cache
+):
     """SIGKILL at random moments (mid-step, mid-save, mid-log) never costs more than the
     steps since the last checkpoint, and the run finishes bit for bit as an uninterrupted one."""
-    args = ["--config.num_steps=40", "--config.checkpoint_every=2", "--config.log_every=1",
-            "--config.sample_every=0"]
+    args = [
+        "--config.num_steps=40",
+        "--config.checkpoint_every=2",
+        "--config.log_every=1",
+        "--config.sample_every=0",
+    ]
     env = _env(compile_cache)
     straight = _run(_command(tmp_path / "straight", synthetic_npz, *args), env)
     assert straight.returncode == 0, straight.stderr[-2000:]
@@ -98,8 +114,13 @@ def test_sigkill_at_random_steps_then_resume_is_bit_identical(tiny_config, synth
     rng, workdir, kills, start = random.Random(0), tmp_path / "killed", [], time.perf_counter()
     kept = None
     while len(kills) < KILLS:
-        proc = subprocess.Popen(_command(workdir, synthetic_npz, *args), stderr=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, text=True, env=env)
+        proc = subprocess.Popen(
+            _command(workdir, synthetic_npz, *args),
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
         resumed, target, seen = None, None, None
         for line in proc.stderr:
             if "resumed from checkpoint at step " in line:
@@ -122,8 +143,10 @@ def test_sigkill_at_random_steps_then_resume_is_bit_identical(tiny_config, synth
         kills.append((seen, kept))
     final = _run(_command(workdir, synthetic_npz, *args), env)
     assert final.returncode == 0, final.stderr[-2000:]
-    print(f"{KILLS} kills (last step logged, newest complete checkpoint): {kills}; "
-          f"{time.perf_counter() - start:.1f} s")
+    print(
+        f"{KILLS} kills (last step logged, newest complete checkpoint): {kills}; "
+        f"{time.perf_counter() - start:.1f} s"
+    )
     assert len({k for _, k in kills}) >= KILLS // 2  # the run made progress between kills
 
     tiny_config.num_steps = 40
@@ -133,14 +156,23 @@ def test_sigkill_at_random_steps_then_resume_is_bit_identical(tiny_config, synth
 
 
 # A run that goes on until it is stopped, checkpointing only when it is.
-ENDLESS = ["--config.num_steps=100000", "--config.checkpoint_every=100000", "--config.log_every=1",
-           "--config.sample_every=0"]
+ENDLESS = [
+    "--config.num_steps=100000",
+    "--config.checkpoint_every=100000",
+    "--config.log_every=1",
+    "--config.sample_every=0",
+]
 
 
 def _signal_at_step(workdir, synthetic_npz, cache, step: int, signum: int, *extra) -> subprocess.Popen:
     """Starts an endless run and sends ``signum`` once it has logged ``step``."""
-    proc = subprocess.Popen(_command(workdir, synthetic_npz, *ENDLESS, *extra), stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True, env=_env(cache))
+    proc = subprocess.Popen(
+        _command(workdir, synthetic_npz, *ENDLESS, *extra),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=_env(cache),
+    )
     for seen in _progress_steps(proc.stderr):
         if seen >= step:
             proc.send_signal(signum)
@@ -156,16 +188,25 @@ def test_sigterm_finishes_the_step_writes_a_checkpoint_and_exits_0(synthetic_npz
     assert stopped >= 3 and os.listdir(tmp_path / "checkpoints") == [str(stopped)]
     assert "received SIGTERM" in rest
     # The same command resumes there.
-    again = _run(_command(tmp_path, synthetic_npz, *ENDLESS[1:], f"--config.num_steps={stopped + 2}"),
-                 _env(compile_cache))
+    again = _run(
+        _command(tmp_path, synthetic_npz, *ENDLESS[1:], f"--config.num_steps={stopped + 2}"),
+        _env(compile_cache),
+    )
     assert again.returncode == 0 and f"resumed from checkpoint at step {stopped}" in again.stderr
 
 
 def test_a_second_signal_aborts_at_once(synthetic_npz, tmp_path, compile_cache):
     """The second SIGINT lands while the first one's checkpoint is being written (a wider
     model makes that save take long enough) and ends the process by the signal."""
-    proc = _signal_at_step(tmp_path, synthetic_npz, compile_cache, 2, signal.SIGINT,
-                           "--config.model.g_width=128", "--config.model.d_width=128")
+    proc = _signal_at_step(
+        tmp_path,
+        synthetic_npz,
+        compile_cache,
+        2,
+        signal.SIGINT,
+        "--config.model.g_width=128",
+        "--config.model.d_width=128",
+    )
     for line in proc.stderr:
         if "received SIGINT" in line:
             proc.send_signal(signal.SIGINT)
@@ -179,7 +220,9 @@ def test_a_second_signal_aborts_at_once(synthetic_npz, tmp_path, compile_cache):
 
 
 def _largest_file(folder) -> str:
-    return max((p for p in glob.glob(f"{folder}/**", recursive=True) if os.path.isfile(p)), key=os.path.getsize)
+    return max(
+        (p for p in glob.glob(f"{folder}/**", recursive=True) if os.path.isfile(p)), key=os.path.getsize
+    )
 
 
 @pytest.mark.slow  # make test-all
@@ -210,7 +253,9 @@ def test_changed_bytes_are_detected_and_an_all_damaged_workdir_is_an_error(tiny_
         open(victim, "wb").write(bytes(data))
         assert "differs from what was written" in checkpoint.verify(str(tmp_path / "checkpoints" / step))
     tiny_config.num_steps = 6
-    with pytest.raises(CheckpointError, match=r"no usable checkpoint in .*\(damaged: 4, 2\); move that folder"):
+    with pytest.raises(
+        CheckpointError, match=r"no usable checkpoint in .*\(damaged: 4, 2\); move that folder"
+    ):
         train_and_evaluate(tiny_config, str(tmp_path))
 
 
@@ -237,8 +282,9 @@ def test_a_failed_save_keeps_the_last_good_checkpoint(tiny_config, synthetic_npz
     run with one line naming the checkpoint it will resume from, which stays intact."""
     args = ["--config.checkpoint_every=2", "--config.sample_every=0"]
     assert _run(_command(tmp_path, synthetic_npz, *args, "--config.num_steps=2"), _env()).returncode == 0
-    failed = _run(_with_file_size_limit(50, _command(tmp_path, synthetic_npz, *args, "--config.num_steps=4")),
-                  _env())
+    failed = _run(
+        _with_file_size_limit(50, _command(tmp_path, synthetic_npz, *args, "--config.num_steps=4")), _env()
+    )
     assert failed.returncode == 2
     # Orbax's writer threads log their own traceback; the run's verdict is one line.
     errors = [l for l in failed.stderr.splitlines() if l.startswith("error: ")]
@@ -273,9 +319,12 @@ def _poison_real_images_at(monkeypatch, bad_step: int):
 def test_nonfinite_loss_stops_naming_step_and_quantity(tiny_config, tmp_path, monkeypatch):
     _poison_real_images_at(monkeypatch, 4)
     tiny_config.num_steps, tiny_config.checkpoint_every, tiny_config.log_every = 8, 2, 4
-    with pytest.raises(NonFiniteError, match=r"^d_loss is nan at step 5 \(also non-finite: .*d_grad_norm.*\); "
-                                             r"the run stopped without saving this state and the last good "
-                                             r"checkpoint is step 4 in .*nonfinite=skip"):
+    with pytest.raises(
+        NonFiniteError,
+        match=r"^d_loss is nan at step 5 \(also non-finite: .*d_grad_norm.*\); "
+        r"the run stopped without saving this state and the last good "
+        r"checkpoint is step 4 in .*nonfinite=skip",
+    ):
         train_and_evaluate(tiny_config, str(tmp_path))
     assert sorted(os.listdir(tmp_path / "checkpoints"), key=int) == ["2", "4"]
     state = _restore(tmp_path, tiny_config)
@@ -335,28 +384,42 @@ BAD_INPUTS = {
     "unknown field": (["--config.modle.z_dim=3"], "unknown config field 'modle.z_dim'"),
     "ill-typed field": (["--config.num_steps=ten"], "num_steps"),
     "impossible resolution": (["--config.dataset.resolution=30"], "resolution"),
-    "batch not divisible": (["--config.batch_size=15"], "batch_size=15 must be a positive multiple of the 2 devices"),
-    "missing dataset": (["--config.dataset.source=tfds", "--config.dataset.name=no_such_dataset"],
-                        "tfds has no dataset named 'no_such_dataset'"),
+    "batch not divisible": (
+        ["--config.batch_size=15"],
+        "batch_size=15 must be a positive multiple of the 2 devices",
+    ),
+    "missing dataset": (
+        ["--config.dataset.source=tfds", "--config.dataset.name=no_such_dataset"],
+        "tfds has no dataset named 'no_such_dataset'",
+    ),
     "empty image folder": (["--config.dataset.source=folder", "--config.dataset.path={empty}"], "no images"),
-    "corrupt image": (["--config.dataset.source=folder", "--config.dataset.path={corrupt}"],
-                      "cannot decode image"),
-    "another model": (["--config.model.g_width=16"],
-                      "was trained with another model.g_width (model.g_width: 8 -> 16)"),
-    "incompatible checkpoint": (["--config.model.g_width=16", "--config.resume_changes=True"],
-                                "was written by a different model: g_params/BatchNorm_0/bias is float32[16]"),
+    "corrupt image": (
+        ["--config.dataset.source=folder", "--config.dataset.path={corrupt}"],
+        "cannot decode image",
+    ),
+    "another model": (
+        ["--config.model.g_width=16"],
+        "was trained with another model.g_width (model.g_width: 8 -> 16)",
+    ),
+    "incompatible checkpoint": (
+        ["--config.model.g_width=16", "--config.resume_changes=True"],
+        "was written by a different model: g_params/BatchNorm_0/bias is float32[16]",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_input_is_one_line_status_2_and_nothing_is_written_over(case, trained_workdir, synthetic_npz,
-                                                                    tmp_path, compile_cache):
+def test_bad_input_is_one_line_status_2_and_nothing_is_written_over(
+    case, trained_workdir, synthetic_npz, tmp_path, compile_cache
+):
     overrides, message = BAD_INPUTS[case]
     folders = {"empty": str(tmp_path / "empty"), "corrupt": _image_folder(tmp_path / "corrupt", True)}
     os.makedirs(folders["empty"])
     before = _snapshot(trained_workdir)
-    result = _run(_command(trained_workdir, synthetic_npz, *[o.format(**folders) for o in overrides]),
-                  _env(compile_cache))
+    result = _run(
+        _command(trained_workdir, synthetic_npz, *[o.format(**folders) for o in overrides]),
+        _env(compile_cache),
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last, last
@@ -368,7 +431,10 @@ def test_unwritable_workdir_is_one_line_status_2(synthetic_npz, tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     result = _run(_command(tmp_path / "a_file" / "run", synthetic_npz), _env())
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: workdir") and "not writable" in result.stderr
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith("error: workdir")
+        and "not writable" in result.stderr
+    )
 
 
 def test_a_damaged_checkpoint_is_moved_aside_and_its_step_saved_again(tiny_config, tmp_path, caplog):
@@ -396,14 +462,15 @@ def test_an_empty_or_half_copied_checkpoint_is_damaged_not_a_traceback(tiny_conf
         os.makedirs(folder)
     else:  # a copy that stopped before the metadata: the state's data files only
         import shutil
+
         shutil.copytree(tmp_path / "checkpoints" / "2", folder)
-        for rel in (checkpoint.MANIFEST, "_CHECKPOINT_METADATA", "state/_METADATA",
-                    "state/manifest.ocdbt"):
+        for rel in (checkpoint.MANIFEST, "_CHECKPOINT_METADATA", "state/_METADATA", "state/manifest.ocdbt"):
             os.remove(folder / rel)
     config = tiny_config
     with pytest.raises(CheckpointError, match="checkpoint 6 in .* is (incomplete|unreadable)"):
         checkpoint.restore(checkpoint.make_manager(str(tmp_path), config), _abstract(config), 6)
     from gan_jax import generate  # generate reads the config saved in the folder first
+
     with pytest.raises(CheckpointError, match="checkpoint 6 in .* is incomplete or unreadable"):
         generate.load_checkpoint(str(tmp_path), "6")
     config.num_steps = 3
@@ -461,7 +528,8 @@ def test_empty_cache_variable_and_empty_workdir(monkeypatch, synthetic_npz, tmp_
     assert evaluator.default_cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "gan_jax")
     done = _run(_command("", synthetic_npz), _env(), cwd=str(tmp_path))
     assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith(
-        "error: both --config and --workdir are required")
+        "error: both --config and --workdir are required"
+    )
     assert os.listdir(tmp_path) == []
 
 
@@ -471,7 +539,7 @@ def test_a_damaged_metrics_log_never_stops_a_resume(tiny_config, tmp_path, caplo
     train_and_evaluate(tiny_config, str(tmp_path))
     log = tmp_path / "metrics.jsonl"
     good = log.read_bytes()
-    log.write_bytes(good + b"\xff\xfe not utf-8\n[1, 2]\n{\"step\": \"x\"}\n7\n{\"step\": 9, \"d_lo")
+    log.write_bytes(good + b'\xff\xfe not utf-8\n[1, 2]\n{"step": "x"}\n7\n{"step": 9, "d_lo')
     tiny_config.num_steps = 6
     train_and_evaluate(tiny_config, str(tmp_path))
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]

@@ -68,8 +68,10 @@ def test_a_differently_shaped_model_is_refused_naming_the_parameter(source, tiny
     with pytest.raises(ConfigError) as e:
         _start(tiny_config)
     message = str(e.value)
-    assert "(step 4) does not fit this config: d_params/BatchNorm_0/bias is float32[16] in the " \
-           "source and float32[32] here" in message
+    assert (
+        "(step 4) does not fit this config: d_params/BatchNorm_0/bias is float32[16] in the "
+        "source and float32[32] here" in message
+    )
 
 
 def test_an_optimizer_of_another_layout_is_refused_with_a_way_out(source, tiny_config):
@@ -79,10 +81,13 @@ def test_an_optimizer_of_another_layout_is_refused_with_a_way_out(source, tiny_c
         _start(tiny_config)
 
 
-@pytest.mark.parametrize("path, message", [
-    ("missing", "is not a folder"),
-    ("empty", "holds no checkpoints/ folder"),
-])
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("missing", "is not a folder"),
+        ("empty", "holds no checkpoints/ folder"),
+    ],
+)
 def test_bad_sources_are_one_line(tiny_config, tmp_path, path, message):
     (tmp_path / "empty").mkdir()
     tiny_config.init_from = str(tmp_path / path)

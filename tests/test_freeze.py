@@ -15,17 +15,33 @@ def _d_params(name, **model):
     return config, build.build(config, parallel.create_mesh(jax.devices()[:1])).abstract_state().d_params
 
 
-@pytest.mark.parametrize("name, model, blocks", [
-    ("tiny", {}, [["Conv_0"], ["Conv_1", "BatchNorm_0"]]),
-    ("sngan_fashion_mnist", {}, [["DBlock_0"], ["DBlock_1"], ["DBlock_2"]]),
-    ("stylegan2_fashion_mnist", dict(channel_base=256, channel_max=8),
-     [["b32"], ["b16"], ["b8"], ["b4"]]),
-    # D reads the stages from the image: 8, 8, 16, 16 channels, so one transition, after stage 1.
-    ("r3gan_fashion_mnist", dict(stage_widths=(16, 16, 8, 8), stage_groups=(), stage_blocks=()),
-     [["stage0_block0", "extract"], ["stage0_block1"], ["stage1_block0"],
-      ["stage1_block1", "stage1_transition"], ["stage2_block0"], ["stage2_block1"],
-      ["stage3_block0"], ["stage3_block1"]]),
-])
+@pytest.mark.parametrize(
+    "name, model, blocks",
+    [
+        ("tiny", {}, [["Conv_0"], ["Conv_1", "BatchNorm_0"]]),
+        ("sngan_fashion_mnist", {}, [["DBlock_0"], ["DBlock_1"], ["DBlock_2"]]),
+        (
+            "stylegan2_fashion_mnist",
+            dict(channel_base=256, channel_max=8),
+            [["b32"], ["b16"], ["b8"], ["b4"]],
+        ),
+        # D reads the stages from the image: 8, 8, 16, 16 channels, so one transition, after stage 1.
+        (
+            "r3gan_fashion_mnist",
+            dict(stage_widths=(16, 16, 8, 8), stage_groups=(), stage_blocks=()),
+            [
+                ["stage0_block0", "extract"],
+                ["stage0_block1"],
+                ["stage1_block0"],
+                ["stage1_block1", "stage1_transition"],
+                ["stage2_block0"],
+                ["stage2_block1"],
+                ["stage3_block0"],
+                ["stage3_block1"],
+            ],
+        ),
+    ],
+)
 def test_blocks_are_listed_from_the_image(name, model, blocks):
     config, params = _d_params(name, **model)
     assert freeze.d_blocks(config.model.architecture, params) == blocks
@@ -56,6 +72,8 @@ def test_frozen_blocks_keep_their_values_while_the_rest_trains(tiny_config):
     for a, b in zip(jax.tree.leaves(state.d_params["Conv_0"]), jax.tree.leaves(start.d_params["Conv_0"])):
         np.testing.assert_array_equal(a, b)
     for name in ("Conv_1", "BatchNorm_0", "logit"):
-        assert any(not np.array_equal(a, b) for a, b in zip(
-            jax.tree.leaves(state.d_params[name]), jax.tree.leaves(start.d_params[name]))), name
+        assert any(
+            not np.array_equal(a, b)
+            for a, b in zip(jax.tree.leaves(state.d_params[name]), jax.tree.leaves(start.d_params[name]))
+        ), name
     assert np.isfinite(float(metrics["d_loss"]))

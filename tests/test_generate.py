@@ -80,18 +80,21 @@ def test_grid_geometry_and_contents(runs, workdirs, tmp_path):
     assert grid.shape == (2 * CELL + 2, 4 * CELL + 2)
     images = gen.seed_images(run, list(range(6)))[0][..., 0]
     np.testing.assert_array_equal(grid[2:30, 2:30], images[0])
-    np.testing.assert_array_equal(grid[2 + CELL:30 + CELL, 2 + CELL:30 + CELL], images[5])
-    assert not grid[2 + CELL:30 + CELL, 2 + 2 * CELL:].any()  # cells 7 and 8 are empty
-    assert _png(gen.generate(workdirs["uncond"], seeds="0-5", out=out, run=run)[0]).shape == (2 * CELL + 2,
-                                                                                             3 * CELL + 2)
+    np.testing.assert_array_equal(grid[2 + CELL : 30 + CELL, 2 + CELL : 30 + CELL], images[5])
+    assert not grid[2 + CELL : 30 + CELL, 2 + 2 * CELL :].any()  # cells 7 and 8 are empty
+    assert _png(gen.generate(workdirs["uncond"], seeds="0-5", out=out, run=run)[0]).shape == (
+        2 * CELL + 2,
+        3 * CELL + 2,
+    )
     with pytest.raises(ConfigError, match="has 4 cells for 6 seeds"):
         gen.generate(workdirs["uncond"], seeds="0-5", grid="2x2", out=out, run=run)
 
 
 def test_outdir_and_npz(runs, workdirs, tmp_path):
     run = runs["uncond"]
-    written = gen.generate(workdirs["uncond"], seeds="3,10", outdir=str(tmp_path / "d"),
-                           npz=str(tmp_path / "s.npz"), run=run)
+    written = gen.generate(
+        workdirs["uncond"], seeds="3,10", outdir=str(tmp_path / "d"), npz=str(tmp_path / "s.npz"), run=run
+    )
     assert written == [str(tmp_path / "d"), str(tmp_path / "s.npz")]
     images = gen.seed_images(run, [3, 10])[0]
     assert sorted(os.listdir(tmp_path / "d")) == ["seed0003.png", "seed0010.png"]
@@ -141,7 +144,7 @@ def test_seed_interpolation_frames_strip_and_gif(runs, workdirs, tmp_path):
     assert strip.shape == (CELL + 2, frames * CELL + 2)
     ends = gen.seed_images(run, [0, 7, 3])[0][..., 0]
     for cell, image in zip((0, 4, 8), ends):  # the path passes through the seeds' own images
-        np.testing.assert_array_equal(strip[2:30, 2 + cell * CELL:30 + cell * CELL], image)
+        np.testing.assert_array_equal(strip[2:30, 2 + cell * CELL : 30 + cell * CELL], image)
     gif = Image.open(paths["gif"])
     assert gif.n_frames == frames and gif.size == (CELL + 2, CELL + 2)
     gif.seek(4)
@@ -165,16 +168,18 @@ def test_interpolation_on_a_conditional_model_moves_the_class_too(runs):
 def test_class_interpolation(runs, workdirs, tmp_path):
     run = runs["cond"]
     out, gif = str(tmp_path / "c.png"), str(tmp_path / "c.gif")
-    gen.generate(workdirs["cond"], interpolate_classes="0,3", seeds="5,6", frames=4, out=out, gif=gif, run=run)
+    gen.generate(
+        workdirs["cond"], interpolate_classes="0,3", seeds="5,6", frames=4, out=out, gif=gif, run=run
+    )
     strip = _png(out)
     assert strip.shape == (2 * CELL + 2, 4 * CELL + 2)  # one row per seed, one column per frame
     first, _ = gen.seed_images(run, [5, 6], class_=0)
     last, _ = gen.seed_images(run, [5, 6], class_=3)
     for row in range(2):
         y = 2 + row * CELL
-        np.testing.assert_array_equal(strip[y:y + 28, 2:30], first[row, ..., 0])
-        np.testing.assert_array_equal(strip[y:y + 28, 2 + 3 * CELL:30 + 3 * CELL], last[row, ..., 0])
-        middle = strip[y:y + 28, 2 + CELL:30 + CELL]
+        np.testing.assert_array_equal(strip[y : y + 28, 2:30], first[row, ..., 0])
+        np.testing.assert_array_equal(strip[y : y + 28, 2 + 3 * CELL : 30 + 3 * CELL], last[row, ..., 0])
+        middle = strip[y : y + 28, 2 + CELL : 30 + CELL]
         assert (middle != first[row, ..., 0]).any() and (middle != last[row, ..., 0]).any()
     animation = Image.open(gif)
     assert animation.n_frames == 4 and animation.size == (2 * CELL + 2, CELL + 2)
@@ -188,8 +193,9 @@ def test_choosing_the_checkpoint(runs, workdirs, tmp_path):
     wd = workdirs["uncond"]
     best = gen.load_run(wd, "best")
     assert best.step == 2 and gen.load_run(wd, "2").step == 2
-    np.testing.assert_array_equal(gen.seed_images(best, [0, 1])[0],
-                                  gen.seed_images(gen.load_run(wd, "2"), [0, 1])[0])
+    np.testing.assert_array_equal(
+        gen.seed_images(best, [0, 1])[0], gen.seed_images(gen.load_run(wd, "2"), [0, 1])[0]
+    )
     assert (gen.seed_images(best, [0, 1])[0] != gen.seed_images(runs["uncond"], [0, 1])[0]).any()
     with pytest.raises(CheckpointError, match=r"no checkpoint at step 3 .* it has steps \[2, 4\]"):
         gen.load_run(wd, "3")
@@ -204,37 +210,63 @@ def test_choosing_the_checkpoint(runs, workdirs, tmp_path):
         gen.load_run(str(tmp_path / "missing"))
 
 
-@pytest.mark.parametrize("options, message", [
-    (dict(seeds="0-3"), "nothing to write"),
-    (dict(out="x.png"), "give --seeds"),
-    (dict(seeds="0", gif="a.gif"), "--gif is for"),
-    (dict(interpolate="0,1", npz="s.npz"), "--npz and --grid"),
-    (dict(interpolate="0,1", interpolate_classes="0,1", out="x.png"), "not both"),
-    (dict(interpolate="0,1", seeds="2", out="x.png"), "drop --seeds"),
-    (dict(interpolate_classes="0,1", out="x.png"), "needs --seeds"),
-    (dict(interpolate_classes="0,1", seeds="0", class_=1, out="x.png"), "drop --class"),
-    (dict(interpolate="4", out="x.png"), "at least two points"),
-    (dict(interpolate="0,1", frames=1, out="x.png"), "--frames=1"),
-    (dict(seeds="0", batch_size=0, out="x.png"), "--batch_size"),
-    (dict(seeds="0", out="grid"), "--out='grid': the file must end in .png"),
-    (dict(seeds="0", out="grid.jpg"), "--out='grid.jpg': the file must end in .png"),
-    (dict(interpolate="0,1", gif="a.png"), "--gif='a.png': the file must end in .gif"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(seeds="0-3"), "nothing to write"),
+        (dict(out="x.png"), "give --seeds"),
+        (dict(seeds="0", gif="a.gif"), "--gif is for"),
+        (dict(interpolate="0,1", npz="s.npz"), "--npz and --grid"),
+        (dict(interpolate="0,1", interpolate_classes="0,1", out="x.png"), "not both"),
+        (dict(interpolate="0,1", seeds="2", out="x.png"), "drop --seeds"),
+        (dict(interpolate_classes="0,1", out="x.png"), "needs --seeds"),
+        (dict(interpolate_classes="0,1", seeds="0", class_=1, out="x.png"), "drop --class"),
+        (dict(interpolate="4", out="x.png"), "at least two points"),
+        (dict(interpolate="0,1", frames=1, out="x.png"), "--frames=1"),
+        (dict(seeds="0", batch_size=0, out="x.png"), "--batch_size"),
+        (dict(seeds="0", out="grid"), "--out='grid': the file must end in .png"),
+        (dict(seeds="0", out="grid.jpg"), "--out='grid.jpg': the file must end in .png"),
+        (dict(interpolate="0,1", gif="a.png"), "--gif='a.png': the file must end in .gif"),
+    ],
+)
 def test_requests_that_cannot_work_fail_before_reading_anything(options, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         gen.generate(str(tmp_path / "not_read"), **options)
 
 
 def _generate_cli(tmp_path, *args, devices=1):
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO,
-           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-    return subprocess.run([sys.executable, "-m", "gan_jax.generate", *args], capture_output=True, text=True,
-                          env=env, cwd=str(tmp_path), timeout=300)
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": REPO,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "gan_jax.generate", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(tmp_path),
+        timeout=300,
+    )
 
 
 def test_cli_writes_the_same_pixels_on_another_device_count(runs, workdirs, tmp_path):
-    result = _generate_cli(tmp_path, "--workdir", workdirs["cond"], "--seeds", "3,1", "--class", "1",
-                           "--batch_size", "1", "--npz", "s.npz", "--out", "grid.png")
+    result = _generate_cli(
+        tmp_path,
+        "--workdir",
+        workdirs["cond"],
+        "--seeds",
+        "3,1",
+        "--class",
+        "1",
+        "--batch_size",
+        "1",
+        "--npz",
+        "s.npz",
+        "--out",
+        "grid.png",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ["wrote grid.png", "wrote s.npz"]
     in_process, _ = gen.seed_images(runs["cond"], [3, 1], class_=1)  # 8 devices here, 1 there
@@ -244,17 +276,22 @@ def test_cli_writes_the_same_pixels_on_another_device_count(runs, workdirs, tmp_
     assert _png(tmp_path / "grid.png").shape == (CELL + 2, 2 * CELL + 2)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--seeds", "0-x", "--out", "g.png"], "error: --seeds='0-x': expected numbers and ranges"),
-    (["--seeds", "0", "--class", "2", "--out", "g.png"], "error: --class=2: the run's model is unconditional"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "0-x", "--out", "g.png"], "error: --seeds='0-x': expected numbers and ranges"),
+        (
+            ["--seeds", "0", "--class", "2", "--out", "g.png"],
+            "error: --class=2: the run's model is unconditional",
+        ),
+    ],
+)
 def test_cli_user_errors_are_one_line_and_status_2(workdirs, tmp_path, args, message):
     result = _generate_cli(tmp_path, "--workdir", workdirs["uncond"], *args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr[-2000:]
     assert not os.path.exists(tmp_path / "g.png")
-
 
 
 def test_npz_without_extension_names_the_file_written(runs, tmp_path):

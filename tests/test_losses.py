@@ -18,8 +18,10 @@ def softplus(t):
 
 def test_d_cross_entropy_matches_log_sigmoid_form():
     sig = lambda t: 1 / (1 + math.exp(-t))  # noqa: E731
-    want = (-(math.log(sig(2.0)) + math.log(sig(-1.0))) / 2
-            - (math.log(1 - sig(0.5)) + math.log(1 - sig(-3.0))) / 2)
+    want = (
+        -(math.log(sig(2.0)) + math.log(sig(-1.0))) / 2
+        - (math.log(1 - sig(0.5)) + math.log(1 - sig(-3.0))) / 2
+    )
     assert float(losses.d_cross_entropy(REAL, FAKE)) == pytest.approx(want, rel=1e-6)
 
 
@@ -78,6 +80,9 @@ def test_relativistic_gradient_signs():
 
 
 def test_registries_cover_the_same_names():
-    assert set(losses.D_LOSSES) == set(losses.G_LOSSES) == {
-        "non_saturating", "minimax", "least_squares", "hinge", "wasserstein", "relativistic"}
+    assert (
+        set(losses.D_LOSSES)
+        == set(losses.G_LOSSES)
+        == {"non_saturating", "minimax", "least_squares", "hinge", "wasserstein", "relativistic"}
+    )
     assert losses.PAIRED_G_LOSSES <= set(losses.G_LOSSES)

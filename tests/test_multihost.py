@@ -50,31 +50,55 @@ def _free_port() -> int:
 
 
 def _train_flags(workdir, npz: str, num_steps: int, *extra: str) -> list[str]:
-    return ["--config", os.path.join(REPO, "configs", "tiny.py"), "--workdir", str(workdir),
-            "--config.dataset.source=npz", f"--config.dataset.path={npz}",
-            f"--config.num_steps={num_steps}", *extra]
+    return [
+        "--config",
+        os.path.join(REPO, "configs", "tiny.py"),
+        "--workdir",
+        str(workdir),
+        "--config.dataset.source=npz",
+        f"--config.dataset.path={npz}",
+        f"--config.num_steps={num_steps}",
+        *extra,
+    ]
 
 
 def _eval_flags(cache_dir) -> list[str]:
-    return ["--config.eval_every=4", "--config.eval.metrics=fd_fmnist", "--config.eval.num_samples=32",
-            "--config.eval.batch_size=32", f"--config.eval.cache_dir={cache_dir}"]
+    return [
+        "--config.eval_every=4",
+        "--config.eval.metrics=fd_fmnist",
+        "--config.eval.num_samples=32",
+        "--config.eval.batch_size=32",
+        f"--config.eval.cache_dir={cache_dir}",
+    ]
 
 
 def _distributed_flags(port: int, process_id: int, num_processes: int = PROCESSES) -> list[str]:
-    return ["--config.distributed.enabled=True",
-            f"--config.distributed.coordinator_address=127.0.0.1:{port}",
-            f"--config.distributed.num_processes={num_processes}",
-            f"--config.distributed.process_id={process_id}"]
+    return [
+        "--config.distributed.enabled=True",
+        f"--config.distributed.coordinator_address=127.0.0.1:{port}",
+        f"--config.distributed.num_processes={num_processes}",
+        f"--config.distributed.process_id={process_id}",
+    ]
 
 
 def _launch(name: str, tmp, devices: int, flags: list[str]) -> tuple[str, subprocess.Popen, str]:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_CPU_COLLECTIVES_IMPLEMENTATION": "gloo",
-           # conftest gave this process 8 devices; each worker needs its own count
-           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "PYTHONPATH": REPO}
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "JAX_CPU_COLLECTIVES_IMPLEMENTATION": "gloo",
+        # conftest gave this process 8 devices; each worker needs its own count
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "PYTHONPATH": REPO,
+    }
     log = str(tmp / f"{name}.log")
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, WORKER, str(tmp / f"{name}.writes.json"), *flags],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=str(tmp))
+        proc = subprocess.Popen(
+            [sys.executable, WORKER, str(tmp / f"{name}.writes.json"), *flags],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=str(tmp),
+        )
     return name, proc, log
 
 
@@ -92,8 +116,9 @@ def _wait(runs: list[tuple[str, subprocess.Popen, str]]) -> None:
             p.kill()
             p.wait()
     if any(p.returncode != 0 for p in procs):
-        report = [f"--- {name}: exit status {p.returncode}\n{open(log).read()[-4000:]}"
-                  for name, p, log in runs]
+        report = [
+            f"--- {name}: exit status {p.returncode}\n{open(log).read()[-4000:]}" for name, p, log in runs
+        ]
         pytest.fail("a training process failed or timed out\n" + "\n".join(report))
 
 
@@ -109,18 +134,32 @@ def workdirs(tmp_path_factory, synthetic_npz) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("multihost")
     config = load_config("tiny")
     config.dataset.source, config.dataset.path = "npz", synthetic_npz
-    stale = evaluator.reference_cache_path(config.dataset, config.eval.split,
-                                           features.get_feature_net("fmnist"), str(tmp / "cache1"))
+    stale = evaluator.reference_cache_path(
+        config.dataset, config.eval.split, features.get_feature_net("fmnist"), str(tmp / "cache1")
+    )
     os.makedirs(os.path.dirname(stale))
     np.savez(stale, features=np.zeros((256, 128), np.float32))
 
     port = _free_port()
     dirs = {"two_processes": tmp / "two_processes", "one_process": tmp / "one_process"}
-    runs = [_launch(f"process{i}", tmp, DEVICES_PER_PROCESS,
-                    _train_flags(dirs["two_processes"], synthetic_npz, 4, *_eval_flags(tmp / f"cache{i}"))
-                    + _distributed_flags(port, i)) for i in range(PROCESSES)]
-    runs.append(_launch("one_process", tmp, PROCESSES * DEVICES_PER_PROCESS,
-                        _train_flags(dirs["one_process"], synthetic_npz, 4, *_eval_flags(tmp / "cache"))))
+    runs = [
+        _launch(
+            f"process{i}",
+            tmp,
+            DEVICES_PER_PROCESS,
+            _train_flags(dirs["two_processes"], synthetic_npz, 4, *_eval_flags(tmp / f"cache{i}"))
+            + _distributed_flags(port, i),
+        )
+        for i in range(PROCESSES)
+    ]
+    runs.append(
+        _launch(
+            "one_process",
+            tmp,
+            PROCESSES * DEVICES_PER_PROCESS,
+            _train_flags(dirs["one_process"], synthetic_npz, 4, *_eval_flags(tmp / "cache")),
+        )
+    )
     _wait(runs)
     return {k: str(v) for k, v in dirs.items()}
 
@@ -137,18 +176,28 @@ def _restore(workdir, devices: list) -> GANState:
 
 
 def _leaves(state: GANState) -> list[tuple[str, np.ndarray]]:
-    return [(jax.tree_util.keystr(path), np.asarray(leaf))
-            for path, leaf in jax.tree_util.tree_leaves_with_path(state)]
+    return [
+        (jax.tree_util.keystr(path), np.asarray(leaf))
+        for path, leaf in jax.tree_util.tree_leaves_with_path(state)
+    ]
 
 
 def test_two_processes_train_to_the_state_of_one_process(workdirs):
-    devices = jax.devices()[:PROCESSES * DEVICES_PER_PROCESS]
+    devices = jax.devices()[: PROCESSES * DEVICES_PER_PROCESS]
     multi = _leaves(_restore(workdirs["two_processes"], devices))
     single = _leaves(_restore(workdirs["one_process"], devices))
     assert [p for p, _ in multi] == [p for p, _ in single]
     groups = {p.split("[")[0].split(".")[1] for p, _ in multi}
-    assert {"step", "g_params", "g_vars", "d_params", "d_vars", "g_opt_state", "d_opt_state",
-            "ema_params"} <= groups
+    assert {
+        "step",
+        "g_params",
+        "g_vars",
+        "d_params",
+        "d_vars",
+        "g_opt_state",
+        "d_opt_state",
+        "ema_params",
+    } <= groups
     for (path, a), (_, b) in zip(multi, single):
         assert a.dtype == b.dtype and a.shape == b.shape, path
         if np.issubdtype(a.dtype, np.floating):
@@ -179,8 +228,12 @@ def _writes(workdirs, run: str) -> set[str]:
     root = workdirs["two_processes"]
     with open(os.path.join(os.path.dirname(root), f"{run}.writes.json")) as f:
         paths = [os.path.relpath(p, root) for p in json.load(f) if p.startswith(root + os.sep)]
-    return {p for p in paths if p.split(os.sep)[0] != "checkpoints"
-            and not (p.startswith("best_checkpoint" + os.sep) and p.split(os.sep)[1] != "best.json")}
+    return {
+        p
+        for p in paths
+        if p.split(os.sep)[0] != "checkpoints"
+        and not (p.startswith("best_checkpoint" + os.sep) and p.split(os.sep)[1] != "best.json")
+    }
 
 
 def test_only_process_zero_writes_logs_samples_and_config(workdirs):
@@ -188,12 +241,21 @@ def test_only_process_zero_writes_logs_samples_and_config(workdirs):
     events = os.listdir(os.path.join(root, "tensorboard"))
     assert len(events) == 1
     assert _writes(workdirs, "process0") == {
-        ".write_test0", ".lock", "config.json.tmp", "config.json", "metrics.jsonl", "eval.jsonl",
-        os.path.join("best_checkpoint", "best.json"), os.path.join("samples", "step_0000004.png"),
-        os.path.join("tensorboard", events[0])}
+        ".write_test0",
+        ".lock",
+        "config.json.tmp",
+        "config.json",
+        "metrics.jsonl",
+        "eval.jsonl",
+        os.path.join("best_checkpoint", "best.json"),
+        os.path.join("samples", "step_0000004.png"),
+        os.path.join("tensorboard", events[0]),
+    }
     assert _writes(workdirs, "process1") == {".write_test1"}  # its probe that the workdir is writable
-    logs = {run: open(os.path.join(os.path.dirname(root), f"{run}.log")).read()
-            for run in ("process0", "process1")}
+    logs = {
+        run: open(os.path.join(os.path.dirname(root), f"{run}.log")).read()
+        for run in ("process0", "process1")
+    }
     assert "] step 4/4" in logs["process0"] and "] step " not in logs["process1"]
 
 
@@ -216,7 +278,8 @@ def test_two_processes_log_what_one_process_logs(workdirs):
     # the state's last-bit differences (measured: equal grids, equal FD); a value on a
     # rounding edge could still move one level.
     assert multi_eval[0]["results"]["fd_fmnist"]["value"] == pytest.approx(
-        single_eval[0]["results"]["fd_fmnist"]["value"], rel=1e-4)
+        single_eval[0]["results"]["fd_fmnist"]["value"], rel=1e-4
+    )
 
     def grid(run: str) -> np.ndarray:
         return np.asarray(Image.open(os.path.join(workdirs[run], "samples", "step_0000004.png")), np.int16)
@@ -226,8 +289,16 @@ def test_two_processes_log_what_one_process_logs(workdirs):
 
 def test_two_processes_of_one_device_equal_one_process_of_two_bit_for_bit(tmp_path, synthetic_npz):
     port = _free_port()
-    runs = [_launch(f"process{i}", tmp_path, 1, _train_flags(tmp_path / "two_processes", synthetic_npz, 2)
-                    + _distributed_flags(port, i, num_processes=2)) for i in range(2)]
+    runs = [
+        _launch(
+            f"process{i}",
+            tmp_path,
+            1,
+            _train_flags(tmp_path / "two_processes", synthetic_npz, 2)
+            + _distributed_flags(port, i, num_processes=2),
+        )
+        for i in range(2)
+    ]
     runs.append(_launch("one_process", tmp_path, 2, _train_flags(tmp_path / "one_process", synthetic_npz, 2)))
     _wait(runs)
     multi = _leaves(_restore(tmp_path / "two_processes", jax.devices()[:2]))
@@ -242,10 +313,18 @@ def test_sigterm_to_one_process_stops_every_process_at_one_step_with_a_checkpoin
     """JAX's preemption notifier owns SIGTERM after ``jax.distributed.initialize``; the
     processes agree on a step through the sync point, save together and exit 0."""
     port = _free_port()
-    flags = _train_flags(tmp_path / "run", synthetic_npz, 100_000, "--config.log_every=1",
-                         "--config.sample_every=0", "--config.checkpoint_every=100_000")
-    runs = [_launch(f"process{i}", tmp_path, DEVICES_PER_PROCESS, flags + _distributed_flags(port, i))
-            for i in range(PROCESSES)]
+    flags = _train_flags(
+        tmp_path / "run",
+        synthetic_npz,
+        100_000,
+        "--config.log_every=1",
+        "--config.sample_every=0",
+        "--config.checkpoint_every=100_000",
+    )
+    runs = [
+        _launch(f"process{i}", tmp_path, DEVICES_PER_PROCESS, flags + _distributed_flags(port, i))
+        for i in range(PROCESSES)
+    ]
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline and "] step 3/" not in open(runs[0][2]).read():
         assert all(p.poll() is None for _, p, _ in runs), open(runs[0][2]).read()[-3000:]

@@ -52,8 +52,9 @@ def test_quickstart_notebook_runs_offline(tmp_path, synthetic_npz, monkeypatch):
         monkeypatch.setenv(name, value)
     nb = nbformat.read(NOTEBOOK, as_version=4)
     # Started in notebooks/, as Jupyter opened on the file would be; a failing cell raises.
-    nbclient.NotebookClient(nb, kernel_name="python3", timeout=300,
-                            resources={"metadata": {"path": os.path.dirname(NOTEBOOK)}}).execute()
+    nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": os.path.dirname(NOTEBOOK)}}
+    ).execute()
 
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code)

@@ -35,8 +35,9 @@ def _notebook():
 
 
 def _install_cell() -> str:
-    return next(c.source for c in _notebook().cells
-                if c.cell_type == "code" and "def pip_command(" in c.source)
+    return next(
+        c.source for c in _notebook().cells if c.cell_type == "code" and "def pip_command(" in c.source
+    )
 
 
 def _cell_namespace() -> dict:
@@ -121,7 +122,7 @@ def test_pip_command_of_each_runtime(capsys):
     here = namespace["installed_versions"]()
     for name in ("jax", "jaxlib"):
         assert here[name] == importlib.metadata.version(name)
-    assert pip_command("tpu", url, ref)[len(base):] == [f"{n}=={v}" for n, v in here.items()]
+    assert pip_command("tpu", url, ref)[len(base) :] == [f"{n}=={v}" for n, v in here.items()]
     assert pip_command("cpu")[-1] == f"gan_jax @ git+{namespace['REPO_URL']}@{namespace['REPO_REF']}"
 
     # A dry run where gan_jax is not importable prints the command and runs nothing.
@@ -133,14 +134,23 @@ def test_pip_command_of_each_runtime(capsys):
 
 
 def _run(cmd, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": "", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-           "PIP_NO_INPUT": "1"}
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": "",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INPUT": "1",
+    }
     env.pop("XLA_FLAGS", None)
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, **kw)
 
 
-OFFLINE = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable",
-           "No matching distribution found for setuptools")
+OFFLINE = (
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "No matching distribution found for setuptools",
+)
 
 
 def test_install_cell_installs_from_a_clone_in_a_fresh_venv(tmp_path):
@@ -194,8 +204,14 @@ def test_install_cell_installs_from_a_clone_in_a_fresh_venv(tmp_path):
     installed_at = os.path.join(venv_site, "gan_jax")
     assert re.search(rf"^installed gan_jax \S+ in {re.escape(installed_at)}$", ran.stdout, re.M), ran.stdout
 
-    where = _run([python, "-c", "import gan_jax, gan_jax.cli; print(gan_jax.__file__); "
-                  "print(gan_jax.cli.shipped_configs_dir())"], cwd=elsewhere)
+    where = _run(
+        [
+            python,
+            "-c",
+            "import gan_jax, gan_jax.cli; print(gan_jax.__file__); print(gan_jax.cli.shipped_configs_dir())",
+        ],
+        cwd=elsewhere,
+    )
     assert where.returncode == 0, where.stderr[-3000:]
     package, configs = where.stdout.split()
     assert package == os.path.join(installed_at, "__init__.py")

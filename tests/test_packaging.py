@@ -38,8 +38,20 @@ def _run(cmd, **kw) -> subprocess.CompletedProcess:
 
 
 def test_wheel_trains_a_shipped_config_by_name_outside_the_checkout(tmp_path):
-    built = _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                  "--disable-pip-version-check", "-w", str(tmp_path / "dist"), REPO])
+    built = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-w",
+            str(tmp_path / "dist"),
+            REPO,
+        ]
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = [p for p in os.listdir(tmp_path / "dist") if p.endswith(".whl")]
 
@@ -49,8 +61,18 @@ def test_wheel_trains_a_shipped_config_by_name_outside_the_checkout(tmp_path):
     site = _run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
     with open(os.path.join(site.stdout.strip(), "_gan_jax_test_deps.pth"), "w") as f:
         f.write(sysconfig.get_paths()["purelib"] + "\n")  # jax, flax, ... from this venv
-    installed = _run([str(py), "-m", "pip", "install", "-q", "--no-deps",
-                      "--disable-pip-version-check", str(tmp_path / "dist" / wheel)])
+    installed = _run(
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--disable-pip-version-check",
+            str(tmp_path / "dist" / wheel),
+        ]
+    )
     assert installed.returncode == 0, installed.stderr[-3000:]
 
     outside = tmp_path / "elsewhere"
@@ -58,18 +80,34 @@ def test_wheel_trains_a_shipped_config_by_name_outside_the_checkout(tmp_path):
     where = _run([str(py), "-c", "import gan_jax; print(gan_jax.__file__)"], cwd=outside)
     assert str(venv) in where.stdout and REPO not in where.stdout, where.stdout + where.stderr
 
-    train = _run([str(venv / "bin" / "gan-jax-train"), "--config", "tiny", "--workdir", "w",
-                  "--config.dataset.source=synthetic", "--config.num_steps=2",
-                  "--config.checkpoint_every=2", "--config.sample_every=2"], cwd=outside)
+    train = _run(
+        [
+            str(venv / "bin" / "gan-jax-train"),
+            "--config",
+            "tiny",
+            "--workdir",
+            "w",
+            "--config.dataset.source=synthetic",
+            "--config.num_steps=2",
+            "--config.checkpoint_every=2",
+            "--config.sample_every=2",
+        ],
+        cwd=outside,
+    )
     assert train.returncode == 0, train.stderr[-3000:]
     assert os.path.isdir(outside / "w" / "checkpoints" / "2")
-    generated = _run([str(venv / "bin" / "gan-jax-generate"), "--workdir", "w", "--seeds", "0-3",
-                      "--out", "grid.png"], cwd=outside)
+    generated = _run(
+        [str(venv / "bin" / "gan-jax-generate"), "--workdir", "w", "--seeds", "0-3", "--out", "grid.png"],
+        cwd=outside,
+    )
     assert generated.returncode == 0 and os.path.getsize(outside / "grid.png") > 0, generated.stderr[-3000:]
 
-    unknown = _run([str(venv / "bin" / "gan-jax-train"), "--config", "no_such_config",
-                    "--workdir", "w2"], cwd=outside)
+    unknown = _run(
+        [str(venv / "bin" / "gan-jax-train"), "--config", "no_such_config", "--workdir", "w2"], cwd=outside
+    )
     assert unknown.returncode == 2
     last = unknown.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: --config='no_such_config' is neither a file nor a shipped "
-                           "config") and "dcgan_fashion_mnist" in last
+    assert (
+        last.startswith("error: --config='no_such_config' is neither a file nor a shipped config")
+        and "dcgan_fashion_mnist" in last
+    )

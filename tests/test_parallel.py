@@ -17,7 +17,9 @@ def test_mesh_spans_all_devices_on_one_axis():
 def test_batch_must_divide_over_devices():
     mesh = parallel.create_mesh()
     parallel.check_batch_size(16, mesh)
-    with pytest.raises(ConfigError, match="batch_size=12 must be a positive multiple of the 8 devices.*try batch_size=8"):
+    with pytest.raises(
+        ConfigError, match="batch_size=12 must be a positive multiple of the 8 devices.*try batch_size=8"
+    ):
         parallel.check_batch_size(12, mesh)
     parallel.check_batch_size(12, parallel.create_mesh(jax.devices()[:4]))
 
@@ -41,8 +43,16 @@ def test_distributed_is_not_started_without_a_cluster(monkeypatch):
 def test_distributed_forced_passes_the_given_coordinates(monkeypatch):
     called = []
     monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: called.append(kw))
-    config = ml_collections.ConfigDict({"distributed": {
-        "enabled": True, "coordinator_address": "127.0.0.1:1234", "num_processes": 2, "process_id": 1}})
+    config = ml_collections.ConfigDict(
+        {
+            "distributed": {
+                "enabled": True,
+                "coordinator_address": "127.0.0.1:1234",
+                "num_processes": 2,
+                "process_id": 1,
+            }
+        }
+    )
     parallel.maybe_initialize_distributed(config)
     assert called == [{"coordinator_address": "127.0.0.1:1234", "num_processes": 2, "process_id": 1}]
 

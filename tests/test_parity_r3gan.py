@@ -63,13 +63,18 @@ def export(tmp_path, case: dict) -> dict[str, np.ndarray]:
 
 
 def models(peer: dict[str, np.ndarray]):
-    fields = dict(resolution=int(peer["meta.resolution"]), num_classes=int(peer["meta.num_classes"]),
-                  stage_widths=tuple(peer["meta.widths"].tolist()),
-                  stage_blocks=tuple(peer["meta.blocks"].tolist()),
-                  stage_groups=tuple(peer["meta.groups"].tolist()),
-                  expansion=int(peer["meta.expansion"]))
-    return (r3gan.Generator(channels=3, z_dim=int(peer["meta.z_dim"]), **fields),
-            r3gan.Discriminator(**fields))
+    fields = dict(
+        resolution=int(peer["meta.resolution"]),
+        num_classes=int(peer["meta.num_classes"]),
+        stage_widths=tuple(peer["meta.widths"].tolist()),
+        stage_blocks=tuple(peer["meta.blocks"].tolist()),
+        stage_groups=tuple(peer["meta.groups"].tolist()),
+        expansion=int(peer["meta.expansion"]),
+    )
+    return (
+        r3gan.Generator(channels=3, z_dim=int(peer["meta.z_dim"]), **fields),
+        r3gan.Discriminator(**fields),
+    )
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -80,8 +85,9 @@ def test_networks_match_r3gan(tmp_path, name):
     d_params, _ = cv.convert(peer, "D.", d)
     labels = jnp.asarray(peer["in.labels"])
     img = g.apply({"params": g_params}, jnp.asarray(peer["in.z"]), labels, train=False)
-    score = d.apply({"params": d_params}, jnp.asarray(peer["in.img"].transpose(0, 2, 3, 1)), labels,
-                    train=False)
+    score = d.apply(
+        {"params": d_params}, jnp.asarray(peer["in.img"].transpose(0, 2, 3, 1)), labels, train=False
+    )
     want_img = peer["out.img"].transpose(0, 2, 3, 1)
     assert np.abs(np.asarray(img) - want_img).max() < 1e-4, np.abs(np.asarray(img) - want_img).max()
     assert np.abs(np.asarray(score) - peer["out.d"]).max() < 1e-4

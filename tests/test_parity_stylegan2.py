@@ -67,15 +67,23 @@ def export(tmp_path, case: dict) -> dict[str, np.ndarray]:
 
 
 def gan_jax_outputs(peer: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    meta = {k[len("meta."):]: peer[k].item() for k in peer if k.startswith("meta.")}
+    meta = {k[len("meta.") :]: peer[k].item() for k in peer if k.startswith("meta.")}
     d_architecture = str(meta.pop("d_architecture"))
-    common = dict(resolution=meta["resolution"], num_classes=meta["num_classes"],
-                  channel_base=meta["channel_base"], channel_max=meta["channel_max"],
-                  conv_clamp=meta["conv_clamp"])
-    g = stylegan2.Generator(channels=meta["img_channels"], z_dim=meta["z_dim"], w_dim=meta["w_dim"],
-                            mapping_layers=meta["mapping_layers"], **common)
-    d = stylegan2.Discriminator(mbstd_group=meta["mbstd_group"], d_architecture=d_architecture,
-                                **common)
+    common = dict(
+        resolution=meta["resolution"],
+        num_classes=meta["num_classes"],
+        channel_base=meta["channel_base"],
+        channel_max=meta["channel_max"],
+        conv_clamp=meta["conv_clamp"],
+    )
+    g = stylegan2.Generator(
+        channels=meta["img_channels"],
+        z_dim=meta["z_dim"],
+        w_dim=meta["w_dim"],
+        mapping_layers=meta["mapping_layers"],
+        **common,
+    )
+    d = stylegan2.Discriminator(mbstd_group=meta["mbstd_group"], d_architecture=d_architecture, **common)
     g_params, g_collections = cv.convert(peer, "G.", g)
     d_params, _ = cv.convert(peer, "D.", d)
     gv = {"params": g_params, **g_collections}
@@ -83,9 +91,10 @@ def gan_jax_outputs(peer: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     z = jnp.asarray(peer["in.z"])
     psi, cutoff = float(peer["meta.trunc_psi"]), int(peer["meta.trunc_cutoff"])
     ws = jax.jit(lambda v, z, y: g.apply(v, z, y, method="mapping"))(gv, z, labels)
-    out = {"ws": ws,
-           "ws_trunc": g.apply(gv, z, labels, truncation_psi=psi, truncation_cutoff=cutoff,
-                               method="mapping")}
+    out = {
+        "ws": ws,
+        "ws_trunc": g.apply(gv, z, labels, truncation_psi=psi, truncation_cutoff=cutoff, method="mapping"),
+    }
     for key, fused in (("img", "fused"), ("img_nonfused", "nonfused")):
         synth = g.clone(fused_modconv=fused)
         run = jax.jit(lambda v, w: synth.apply(v, w, noise_mode="const", method="synthesis"))

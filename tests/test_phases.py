@@ -34,12 +34,13 @@ def _layout(run):
 
 def test_phases_follow_the_config(tiny_config):
     assert _layout(build.build(tiny_config)) == [("D main", ["d_adv"], 1), ("G main", ["g_adv"], 1)]
-    tiny_config.regularizer.update(r1_gamma=1.0, r1_every=4, r2_gamma=1.0, r2_every=4,
-                                   lecam_lambda=0.1)
+    tiny_config.regularizer.update(r1_gamma=1.0, r1_every=4, r2_gamma=1.0, r2_every=4, lecam_lambda=0.1)
     tiny_config.optimizer.g.l2 = 1e-4
     assert _layout(build.build(tiny_config)) == [
-        ("D main", ["d_adv", "lecam"], 1), ("D reg", ["r1", "r2"], 4),
-        ("G main", ["g_adv", "g_penalty"], 1)]
+        ("D main", ["d_adv", "lecam"], 1),
+        ("D reg", ["r1", "r2"], 4),
+        ("G main", ["g_adv", "g_penalty"], 1),
+    ]
     tiny_config.regularizer.r2_every = 2
     with pytest.raises(ConfigError, match="different intervals"):
         build.build(tiny_config)
@@ -70,8 +71,9 @@ def test_a_due_lazy_phase_takes_its_own_optimizer_step(tiny_config):
     _, _, lazy, _ = _train(tiny_config, 2)
     (s0, m0), (s1, m1) = lazy
     # the D optimizer's Adam count moved twice in step 0 (main + reg) and once in step 1
-    count = lambda s: int(jax.tree.leaves(  # noqa: E731
-        [x for x in jax.tree.leaves(s.d_opt_state) if x.dtype == jnp.int32])[0])
+    count = lambda s: int(  # noqa: E731
+        jax.tree.leaves([x for x in jax.tree.leaves(s.d_opt_state) if x.dtype == jnp.int32])[0]
+    )
     assert count(s0) == 0 and count(s1) == 2
 
 
@@ -117,7 +119,10 @@ def test_aux_holds_only_configured_techniques(tiny_config):
     tiny_config.nonfinite = "skip"
     aux = build.build(tiny_config).init_state().aux
     assert {k: sorted(v) for k, v in aux.items()} == {
-        "ada": ["count", "p", "sign_sum"], "lecam": ["fake", "real"], "nonfinite": ["skipped_steps"]}
+        "ada": ["count", "p", "sign_sum"],
+        "lecam": ["fake", "real"],
+        "nonfinite": ["skipped_steps"],
+    }
     assert float(aux["ada"]["p"]) == 0.25
 
 
@@ -130,21 +135,22 @@ def test_a_new_term_needs_no_change_to_the_step(tiny_config, monkeypatch):
             real, _ = view.scores()
             value = jnp.mean(real) ** 2
             return 0.5 * value, {"d_mean_real": value}, {"calls": carried["calls"] + 1}
+
         return terms.Term("mean_real", "d", fn, carried={"calls": 0.0}, metrics=("d_mean_real",))
 
     monkeypatch.setitem(terms.TERMS, "mean_real", mean_real)
     _, state, history, _ = _train(tiny_config, 2)
     metrics = history[-1][1]
-    np.testing.assert_allclose(float(metrics["d_loss"]),
-                               float(metrics["d_adv"]) + 0.5 * float(metrics["d_mean_real"]), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(metrics["d_loss"]), float(metrics["d_adv"]) + 0.5 * float(metrics["d_mean_real"]), rtol=1e-6
+    )
     assert float(state.aux["mean_real"]["calls"]) == 2.0
 
 
 def test_every_term_states_its_metrics_and_has_a_docstring(tiny_config):
     tiny_config.model.architecture = "stylegan2"
     tiny_config.dataset.resolution = 32
-    tiny_config.regularizer.update(r1_gamma=1.0, r2_gamma=1.0, gp_lambda=1.0, lecam_lambda=0.1,
-                                   pl_weight=2.0)
+    tiny_config.regularizer.update(r1_gamma=1.0, r2_gamma=1.0, gp_lambda=1.0, lecam_lambda=0.1, pl_weight=2.0)
     tiny_config.augment.kind = "ada"
     tiny_config.optimizer.d.l1 = tiny_config.optimizer.g.l2 = 1e-4
     configured = terms.configured_terms(tiny_config)
@@ -156,10 +162,16 @@ def test_every_term_states_its_metrics_and_has_a_docstring(tiny_config):
 
 def test_mean_metrics_average_lazy_phases_over_the_steps_they_ran():
     lazy = {"d_reg_ran": ("d_reg_loss", "d_r1", "d_reg_grad_norm")}
-    fetched = [{"d_loss": 1.0, "d_reg_ran": 1.0, "d_reg_loss": 4.0, "d_r1": 2.0, "d_reg_grad_norm": 1.0},
-               {"d_loss": 3.0, "d_reg_ran": 0.0, "d_reg_loss": 0.0, "d_r1": 0.0, "d_reg_grad_norm": 0.0}]
-    assert trainer._mean_metrics(fetched, lazy) == {"d_loss": 2.0, "d_reg_loss": 4.0, "d_r1": 2.0,
-                                                    "d_reg_grad_norm": 1.0}
+    fetched = [
+        {"d_loss": 1.0, "d_reg_ran": 1.0, "d_reg_loss": 4.0, "d_r1": 2.0, "d_reg_grad_norm": 1.0},
+        {"d_loss": 3.0, "d_reg_ran": 0.0, "d_reg_loss": 0.0, "d_r1": 0.0, "d_reg_grad_norm": 0.0},
+    ]
+    assert trainer._mean_metrics(fetched, lazy) == {
+        "d_loss": 2.0,
+        "d_reg_loss": 4.0,
+        "d_r1": 2.0,
+        "d_reg_grad_norm": 1.0,
+    }
     assert trainer._mean_metrics(fetched[1:], lazy) == {"d_loss": 3.0}
 
 
@@ -171,6 +183,7 @@ def test_real_fake_labels_pair_each_generated_image_with_its_real_class(tiny_con
         def fn(view, carried):
             gap = jnp.sum(view.fake_y != view.real_y).astype(jnp.float32)
             return jnp.zeros(()), {"d_label_gap": gap}, carried
+
         return terms.Term("label_gap", "d", fn, metrics=("d_label_gap",))
 
     monkeypatch.setitem(terms.TERMS, "label_gap", label_gap)

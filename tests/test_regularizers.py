@@ -10,15 +10,20 @@ from gan_jax import regularizers
 from gan_jax.config import base_config
 from gan_jax.state import make_optimizer
 
-PARAMS = {"conv": {"kernel": jnp.array([[1.0, -2.0], [3.0, 0.5]]), "bias": jnp.array([10.0, -10.0])},
-          "bn": {"scale": jnp.array([5.0]), "bias": jnp.array([1.0])},
-          "embed": {"embedding": jnp.array([-1.0, 1.0])}}
+PARAMS = {
+    "conv": {"kernel": jnp.array([[1.0, -2.0], [3.0, 0.5]]), "bias": jnp.array([10.0, -10.0])},
+    "bn": {"scale": jnp.array([5.0]), "bias": jnp.array([1.0])},
+    "embed": {"embedding": jnp.array([-1.0, 1.0])},
+}
 
 
 def test_mask_selects_kernels_and_embeddings_only():
     mask = regularizers.decay_mask(PARAMS)
-    assert mask == {"conv": {"kernel": True, "bias": False}, "bn": {"scale": False, "bias": False},
-                    "embed": {"embedding": True}}
+    assert mask == {
+        "conv": {"kernel": True, "bias": False},
+        "bn": {"scale": False, "bias": False},
+        "embed": {"embedding": True},
+    }
 
 
 def test_l1_and_l2_values():
@@ -129,6 +134,7 @@ def _synthesis(theta):
     def fn(ws):
         h = jnp.tanh(jnp.einsum("bnw,nwo->bw", ws, a) * b)  # (B, 4)
         return h.reshape(ws.shape[0], 2, 2, 1)
+
     return fn
 
 
@@ -147,7 +153,7 @@ def test_path_length_lengths_penalty_and_gradient_against_brute_force():
         want = []
         for i in range(3):
             jty = np.einsum("hwc,hwcnk->nk", y[i], jac[i, :, :, :, i])
-            want.append(np.sqrt(np.mean(np.sum(jty ** 2, axis=1))))
+            want.append(np.sqrt(np.mean(np.sum(jty**2, axis=1))))
         want = np.asarray(want)
         np.testing.assert_allclose(np.asarray(lengths), want, rtol=1e-10)
         a = 0.7 + 0.01 * (want.mean() - 0.7)
@@ -156,10 +162,15 @@ def test_path_length_lengths_penalty_and_gradient_against_brute_force():
 
         def loss(t):
             return regularizers.path_length(_synthesis(t), ws, key, mean, 0.01)[0]
+
         grad = np.asarray(jax.grad(loss)(theta))
         h = 1e-5
-        fd = np.array([(float(loss(theta.at[j].add(h))) - float(loss(theta.at[j].add(-h)))) / (2 * h)
-                       for j in range(16)])
+        fd = np.array(
+            [
+                (float(loss(theta.at[j].add(h))) - float(loss(theta.at[j].add(-h)))) / (2 * h)
+                for j in range(16)
+            ]
+        )
         np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-9)
     finally:
         jax.config.update("jax_enable_x64", False)
@@ -181,4 +192,6 @@ def test_lecam_by_hand():
     value = regularizers.lecam_penalty(real, fake, ema_real=1.0, ema_fake=0.0)
     assert float(value) == pytest.approx(2.0 + 8.125)
     assert float(regularizers.lecam_penalty(real, fake, ema_real=-5.0, ema_fake=5.0)) == 0.0
-    assert float(regularizers.update_score_ema(jnp.float32(1.0), real, 0.99)) == pytest.approx(0.99 + 0.01 * 0.5)
+    assert float(regularizers.update_score_ema(jnp.float32(1.0), real, 0.99)) == pytest.approx(
+        0.99 + 0.01 * 0.5
+    )

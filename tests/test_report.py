@@ -38,8 +38,8 @@ def _events(path: str):
         data = f.read()
     i = 0
     while i < len(data):
-        (length,) = struct.unpack("<Q", data[i:i + 8])
-        yield event_pb2.Event.FromString(data[i + 12:i + 12 + length])
+        (length,) = struct.unpack("<Q", data[i : i + 8])
+        yield event_pb2.Event.FromString(data[i + 12 : i + 12 + length])
         i += 12 + length + 4
 
 
@@ -79,9 +79,22 @@ def test_report_with_eval_curves(workdir, tmp_path):
         f.write('{"step": 8, "d_lo')  # a line cut short by a crash
     with open(tmp_path / "eval.jsonl", "w") as f:
         for step, fd, acc in ((2, 90.0, 0.2), (4, 70.5, 0.4)):
-            f.write(json.dumps({"step": step, "results": {"fd_fmnist": {"value": fd, "protocol": "p"},
-                                                          "acc_fmnist": {"value": acc, "protocol": "p"}}}) + "\n")
-        f.write(json.dumps({"samples": "the EMA generator at step 4", "results": {"fd_fmnist": {"value": 1.0}}}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "step": step,
+                        "results": {
+                            "fd_fmnist": {"value": fd, "protocol": "p"},
+                            "acc_fmnist": {"value": acc, "protocol": "p"},
+                        },
+                    }
+                )
+                + "\n"
+            )
+        f.write(
+            json.dumps({"samples": "the EMA generator at step 4", "results": {"fd_fmnist": {"value": 1.0}}})
+            + "\n"
+        )
     training, evals = report.training_curves(str(tmp_path)), report.eval_curves(str(tmp_path))
     assert training["g_loss"][0] == [2, 4, 6] and training["g_loss"][1][2] == 1.5
     assert math.isnan(training["d_loss"][1][2])
@@ -103,8 +116,9 @@ def test_report_errors(tmp_path):
 
 def _report_cli(*args):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO}
-    return subprocess.run([sys.executable, "-m", "gan_jax.report", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gan_jax.report", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_report_cli(workdir, tmp_path):
@@ -114,7 +128,9 @@ def test_report_cli(workdir, tmp_path):
     assert result.stdout.strip() == f"wrote {out}" and Image.open(out).size == (1000, 350)
     result = _report_cli("--workdir", str(tmp_path / "missing"))
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: workdir {str(tmp_path / 'missing')!r} does not exist"]
+    assert result.stderr.strip().splitlines() == [
+        f"error: workdir {str(tmp_path / 'missing')!r} does not exist"
+    ]
 
 
 def test_report_output_of_the_wrong_kind_is_one_line(tmp_path):

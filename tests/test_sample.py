@@ -10,8 +10,9 @@ from gan_jax.models import dcgan
 
 
 def test_to_uint8_rounds_and_clips():
-    np.testing.assert_array_equal(sample.to_uint8(np.array([-2.0, -1.0, 0.0, 1.0, 3.0])),
-                                  [0, 0, 128, 255, 255])
+    np.testing.assert_array_equal(
+        sample.to_uint8(np.array([-2.0, -1.0, 0.0, 1.0, 3.0])), [0, 0, 128, 255, 255]
+    )
 
 
 def test_grid_geometry():

@@ -3,7 +3,6 @@ rate and β₂ against plain Adam run with the same values step by step."""
 
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -108,9 +107,15 @@ def test_ema_half_life_follows_the_schedule():
         assert float(state_lib.ema_decay(c, jnp.asarray(t))) == pytest.approx(beta, abs=1e-6)
 
 
-@pytest.mark.parametrize("field,value", [("schedule.shape", "step"), ("schedule.kimg", -1.0),
-                                         ("optimizer.d.final_b2", 1.0),
-                                         ("regularizer.final_r1_gamma", -0.1)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("schedule.shape", "step"),
+        ("schedule.kimg", -1.0),
+        ("optimizer.d.final_b2", 1.0),
+        ("regularizer.final_r1_gamma", -0.1),
+    ],
+)
 def test_bad_schedules_are_refused(field, value):
     c = base_config()
     section, name = field.split(".", 1)
@@ -150,6 +155,7 @@ def test_scheduled_run_resumes_bit_exactly_and_logs_its_rates(tiny_config, tmp_p
     rows = [json.loads(l) for l in open(tmp_path / "straight" / "metrics.jsonl")]
     # Logged every 2 steps: the mean rate of steps t = 2k, 2k+1 (t completed before each).
     lr = lambda t: 2e-4 * 0.5 * (1 + math.cos(math.pi * t / 6))  # noqa: E731
-    np.testing.assert_allclose([r["g_learning_rate"] for r in rows],
-                               [(lr(t) + lr(t + 1)) / 2 for t in (0, 2, 4)], rtol=1e-5)
+    np.testing.assert_allclose(
+        [r["g_learning_rate"] for r in rows], [(lr(t) + lr(t + 1)) / 2 for t in (0, 2, 4)], rtol=1e-5
+    )
     assert all(r["d_b2"] < 0.999 for r in rows[1:])

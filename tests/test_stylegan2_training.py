@@ -39,8 +39,11 @@ def _equal(a, b) -> bool:
 def test_stylegan2_phases(sg_config):
     run = build.build(sg_config)
     assert [(p.name, [t.name for t in p.terms], p.every) for p in run.phases] == [
-        ("D main", ["d_adv"], 1), ("D reg", ["r1"], 4), ("G main", ["g_adv"], 1),
-        ("G reg", ["path_length"], 2)]
+        ("D main", ["d_adv"], 1),
+        ("D reg", ["r1"], 4),
+        ("G main", ["g_adv"], 1),
+        ("G reg", ["path_length"], 2),
+    ]
     assert set(run.init_state().aux) == {"path_length"}
 
 
@@ -50,8 +53,9 @@ def test_g_reg_phase_updates_g_and_the_path_length_mean_only(sg_config):
         assert _equal(getattr(after, field), getattr(state, field)), field
     assert not _equal(after.g_params, state.g_params)
     # a ← a + 0.01 (mean ℓ − a) from a = 0
-    np.testing.assert_allclose(float(after.aux["path_length"]["mean"]), 0.01 * float(metrics["g_pl"]),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        float(after.aux["path_length"]["mean"]), 0.01 * float(metrics["g_pl"]), rtol=1e-5
+    )
     assert float(metrics["g_reg_loss"]) > 0
 
 
@@ -75,17 +79,22 @@ def test_stylegan2_resume_is_bit_exact_with_ada_and_path_length(sg_config, tmp_p
 def _nvlabs_state_dict(run, state, seed=0) -> dict[str, np.ndarray]:
     """The networks of a gan_jax StyleGAN2 state written out in NVlabs' layout."""
     out = {}
-    for prefix, model, params, collections in (("G.", run.g_model, state.g_params, state.g_vars),
-                                               ("G_ema.", run.g_model, state.ema_params, state.g_vars),
-                                               ("D.", run.d_model, state.d_params, state.d_vars)):
+    for prefix, model, params, collections in (
+        ("G.", run.g_model, state.g_params, state.g_vars),
+        ("G_ema.", run.g_model, state.ema_params, state.g_vars),
+        ("D.", run.d_model, state.d_params, state.d_vars),
+    ):
         rng = np.random.default_rng(seed)
         trees = {"params": params, **collections}
         for name, (collection, path, _) in cv.torch_layout(model, run.config.dataset.channels).items():
             value = np.asarray(_get(trees[collection], path))
             if collection == "params":
                 value = value + 0.01 * rng.standard_normal(value.shape).astype(np.float32)
-                value = {4: lambda v: v.transpose(3, 2, 0, 1), 3: lambda v: v.transpose(2, 0, 1),
-                         2: lambda v: v.T}.get(value.ndim, lambda v: v)(value)
+                value = {
+                    4: lambda v: v.transpose(3, 2, 0, 1),
+                    3: lambda v: v.transpose(2, 0, 1),
+                    2: lambda v: v.T,
+                }.get(value.ndim, lambda v: v)(value)
             out[prefix + name] = value
     return out
 
@@ -103,14 +112,23 @@ def test_converted_weights_make_a_run_that_generate_samples(sg_config, tmp_path)
     np.savez(tmp_path / "net.npz", **source)
     config_path = tmp_path / "cfg.py"
     config_path.write_text(
-        "import sys\nsys.path.insert(0, %r)\nfrom conftest import load_config\n" % os.path.join(REPO, "tests") +
-        "def get_config():\n    c = load_config('stylegan2_fashion_mnist')\n" +
-        "".join(f"    c.{k} = {v!r}\n" for k, v in _flat(sg_config).items()) + "    return c\n")
+        "import sys\nsys.path.insert(0, %r)\nfrom conftest import load_config\n" % os.path.join(REPO, "tests")
+        + "def get_config():\n    c = load_config('stylegan2_fashion_mnist')\n"
+        + "".join(f"    c.{k} = {v!r}\n" for k, v in _flat(sg_config).items())
+        + "    return c\n"
+    )
     workdir = tmp_path / "converted"
-    cmd = [sys.executable, "-m", "gan_jax.convert_stylegan2", f"--src={tmp_path / 'net.npz'}",
-           f"--config={config_path}", f"--workdir={workdir}"]
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
-                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "gan_jax.convert_stylegan2",
+        f"--src={tmp_path / 'net.npz'}",
+        f"--config={config_path}",
+        f"--workdir={workdir}",
+    ]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=REPO, env={**os.environ, "JAX_PLATFORMS": "cpu"}
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert os.listdir(workdir / "checkpoints") == ["0"]
     manager = checkpoint.make_manager(str(workdir), sg_config)
@@ -122,8 +140,9 @@ def test_converted_weights_make_a_run_that_generate_samples(sg_config, tmp_path)
     z = jnp.stack([jax.random.normal(jax.random.key(s), (8,)) for s in (0, 1)])
     direct = run.sampler()(ema, state.g_vars, z, jnp.zeros((2,), jnp.int32))
     np.testing.assert_array_equal(loaded.images(z, jnp.zeros((2,), jnp.int32), 2), sample.to_uint8(direct))
-    again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
-                           env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    again = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=REPO, env={**os.environ, "JAX_PLATFORMS": "cpu"}
+    )
     last = again.stderr.strip().splitlines()[-1]
     assert again.returncode == 2 and last.startswith("error: ") and "already holds" in last
 
@@ -167,13 +186,13 @@ def test_truncation_and_style_figures_on_a_saved_run(sg_config, tmp_path):
     loaded_run, loaded, _ = generate.load_checkpoint(str(workdir))
     h = sg_config.dataset.resolution + 2  # a grid cell with its padding
     psi = style_figures.psi_figure(loaded_run, loaded, [1.0, 0.0], [0, 1, 2])
-    zero_row = [psi[h + 2:2 * h, 2 + c * h:(c + 1) * h] for c in range(3)]
+    zero_row = [psi[h + 2 : 2 * h, 2 + c * h : (c + 1) * h] for c in range(3)]
     assert all(np.array_equal(zero_row[0], cell) for cell in zero_row[1:])
     num_ws = stylegan2_num_ws(sg_config)
     grid = style_figures.mixing_figure(loaded_run, loaded, [3, 4], [5, 6], list(range(num_ws)))
-    cell = grid[h + 2:2 * h, h + 2:2 * h]  # row seed 3, column seed 5
-    np.testing.assert_array_equal(cell, grid[2:h, h + 2:2 * h])  # column seed 5's own image
-    assert not np.array_equal(cell, grid[h + 2:2 * h, 2:h])  # not row seed 3's
+    cell = grid[h + 2 : 2 * h, h + 2 : 2 * h]  # row seed 3, column seed 5
+    np.testing.assert_array_equal(cell, grid[2:h, h + 2 : 2 * h])  # column seed 5's own image
+    assert not np.array_equal(cell, grid[h + 2 : 2 * h, 2:h])  # not row seed 3's
     with pytest.raises(Exception, match="--styles"):
         style_figures.mixing_figure(loaded_run, loaded, [3], [5], [num_ws])
 

@@ -59,8 +59,16 @@ def test_d_update_never_touches_g_and_g_update_never_touches_d(tiny_config):
 def test_metrics_and_step_counter(tiny_config):
     state, metrics, _ = _train(tiny_config, 2)
     assert int(state.step) == 2
-    assert set(metrics) == {"d_loss", "g_loss", "d_adv", "g_adv", "d_real", "d_fake", "d_grad_norm",
-                            "g_grad_norm"}
+    assert set(metrics) == {
+        "d_loss",
+        "g_loss",
+        "d_adv",
+        "g_adv",
+        "d_real",
+        "d_fake",
+        "d_grad_norm",
+        "g_grad_norm",
+    }
     assert float(metrics["d_loss"]) == float(metrics["d_adv"])  # the only D term
     assert state.aux == {}  # no technique carries state
     assert all(np.isfinite(float(v)) for v in metrics.values())
@@ -71,8 +79,9 @@ def test_penalty_metrics_appear_when_configured(tiny_config):
     tiny_config.optimizer.g.l1 = 1e-4
     _, metrics, _ = _train(tiny_config, 1)
     assert float(metrics["d_penalty"]) > 0 and float(metrics["g_penalty"]) > 0
-    np.testing.assert_allclose(float(metrics["d_loss"]),
-                               float(metrics["d_adv"]) + float(metrics["d_penalty"]), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(metrics["d_loss"]), float(metrics["d_adv"]) + float(metrics["d_penalty"]), rtol=1e-5
+    )
 
 
 def test_compiled_once(tiny_config):
@@ -144,7 +153,8 @@ def _step_and_convolutions(config):
 
 @pytest.mark.parametrize("architecture", sorted(_BF16_ARCHITECTURES))
 def test_bfloat16_model_dtype_computes_every_convolution_in_bfloat16_and_keeps_float32_state(
-        tiny_config, architecture):
+    tiny_config, architecture
+):
     """model.dtype='bfloat16': every convolution of the train step (forward and both
     gradients, G and D) takes bfloat16 operands, where with float32 none does; the step
     runs, and parameters, collections, optimizer states and losses stay float32."""
@@ -158,18 +168,34 @@ def test_bfloat16_model_dtype_computes_every_convolution_in_bfloat16_and_keeps_f
     assert all(t.endswith("xbf16>") for pair in bf16 for t in pair), bf16
     state, metrics = lowered.compile()(run.init_state(), batch, run.keys["train"])
     assert int(state.step) == 1
-    floats = [x for x in jax.tree.leaves((state.g_params, state.d_params, state.g_vars, state.d_vars,
-                                          state.ema_params, state.g_opt_state, state.d_opt_state))
-              if jnp.issubdtype(x.dtype, jnp.floating)]
+    floats = [
+        x
+        for x in jax.tree.leaves(
+            (
+                state.g_params,
+                state.d_params,
+                state.g_vars,
+                state.d_vars,
+                state.ema_params,
+                state.g_opt_state,
+                state.d_opt_state,
+            )
+        )
+        if jnp.issubdtype(x.dtype, jnp.floating)
+    ]
     assert floats and all(x.dtype == jnp.float32 for x in floats)
     assert all(v.dtype == np.float32 and np.isfinite(v) for v in map(np.asarray, metrics.values()))
 
 
 @pytest.mark.slow  # make test-all
 def test_every_loss_pair_trains(tiny_config):
-    for d_loss, g_loss in [("least_squares", "least_squares"), ("hinge", "hinge"),
-                           ("wasserstein", "wasserstein"), ("non_saturating", "least_squares"),
-                           ("minimax", "minimax")]:
+    for d_loss, g_loss in [
+        ("least_squares", "least_squares"),
+        ("hinge", "hinge"),
+        ("wasserstein", "wasserstein"),
+        ("non_saturating", "least_squares"),
+        ("minimax", "minimax"),
+    ]:
         tiny_config.loss.d_loss, tiny_config.loss.g_loss = d_loss, g_loss
         state, metrics, _ = _train(tiny_config, 1)
         assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"])), d_loss
@@ -180,12 +206,16 @@ def test_r1_in_the_main_phase_and_gradient_penalty_train_and_report(tiny_config)
     tiny_config.loss.d_loss = tiny_config.loss.g_loss = "wasserstein"
     run, _, _ = _setup(tiny_config)
     assert [(p.name, [t.name for t in p.terms], p.every) for p in run.phases] == [
-        ("D main", ["d_adv", "r1", "gp"], 1), ("G main", ["g_adv"], 1)]
+        ("D main", ["d_adv", "r1", "gp"], 1),
+        ("G main", ["g_adv"], 1),
+    ]
     _, metrics, _ = _train(tiny_config, 2)
     assert float(metrics["d_r1"]) > 0 and float(metrics["d_gp"]) > 0
     np.testing.assert_allclose(
         float(metrics["d_loss"]),
-        float(metrics["d_adv"]) + 5.0 * float(metrics["d_r1"]) + 10.0 * float(metrics["d_gp"]), rtol=1e-5)
+        float(metrics["d_adv"]) + 5.0 * float(metrics["d_r1"]) + 10.0 * float(metrics["d_gp"]),
+        rtol=1e-5,
+    )
 
 
 def test_lecam_and_diffaugment_train_and_move_their_anchors(tiny_config):

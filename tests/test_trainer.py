@@ -22,8 +22,15 @@ def _equal(a, b) -> bool:
 
 
 def _train_cli(workdir, *overrides, env=None):
-    cmd = [sys.executable, os.path.join(REPO, "train.py"), "--config", os.path.join(REPO, "configs", "tiny.py"),
-           "--workdir", str(workdir), *overrides]
+    cmd = [
+        sys.executable,
+        os.path.join(REPO, "train.py"),
+        "--config",
+        os.path.join(REPO, "configs", "tiny.py"),
+        "--workdir",
+        str(workdir),
+        *overrides,
+    ]
     environ = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, env=environ, timeout=300)
 
@@ -85,25 +92,54 @@ def test_unknown_config_field_is_one_line_and_status_2(tmp_path):
 def test_ill_typed_field_and_bad_values_are_status_2(tmp_path, synthetic_npz):
     result = _train_cli(tmp_path, "--config.batch_size=many")
     assert result.returncode == 2 and result.stderr.startswith("error:")
-    result = _train_cli(tmp_path, "--config.batch_size=15", "--config.dataset.source=npz",
-                        f"--config.dataset.path={synthetic_npz}")
+    result = _train_cli(
+        tmp_path,
+        "--config.batch_size=15",
+        "--config.dataset.source=npz",
+        f"--config.dataset.path={synthetic_npz}",
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: batch_size=15 must be a positive multiple of the 2 devices")
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: batch_size=15 must be a positive multiple of the 2 devices")
+    )
     result = _train_cli(tmp_path, "--config.dataset.source=idx", f"--config.dataset.path={tmp_path}/none")
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-@pytest.mark.parametrize("source, spec, message", [
-    ("def get_config(:\n    pass\n", "{f}", "cannot load the config file {f}: SyntaxError: invalid syntax (line 1)"),
-    ("def get_config():\n    raise RuntimeError('boom')\n", "{f}", "cannot load the config file {f}: RuntimeError: boom"),
-    ("def get_config():\n    return None\n", "{f}:foo", "the config file {f} takes no argument, but --config={f}:foo passes 'foo'"),
-])
+@pytest.mark.parametrize(
+    "source, spec, message",
+    [
+        (
+            "def get_config(:\n    pass\n",
+            "{f}",
+            "cannot load the config file {f}: SyntaxError: invalid syntax (line 1)",
+        ),
+        (
+            "def get_config():\n    raise RuntimeError('boom')\n",
+            "{f}",
+            "cannot load the config file {f}: RuntimeError: boom",
+        ),
+        (
+            "def get_config():\n    return None\n",
+            "{f}:foo",
+            "the config file {f} takes no argument, but --config={f}:foo passes 'foo'",
+        ),
+    ],
+)
 def test_a_config_file_that_cannot_load_is_one_line(tmp_path, source, spec, message):
     path = tmp_path / "cfg.py"
     path.write_text(source)
     f = str(path)
-    cmd = [sys.executable, os.path.join(REPO, "train.py"), "--config", spec.format(f=f),
-           "--workdir", str(tmp_path / "w")]
+    cmd = [
+        sys.executable,
+        os.path.join(REPO, "train.py"),
+        "--config",
+        spec.format(f=f),
+        "--workdir",
+        str(tmp_path / "w"),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -111,8 +147,7 @@ def test_a_config_file_that_cannot_load_is_one_line(tmp_path, source, spec, mess
     assert not os.path.exists(tmp_path / "w")
 
 
-def test_resuming_with_another_seed_or_dataset_is_refused_other_changes_logged(tiny_config, tmp_path,
-                                                                               caplog):
+def test_resuming_with_another_seed_or_dataset_is_refused_other_changes_logged(tiny_config, tmp_path, caplog):
     import logging
 
     from gan_jax.errors import ConfigError

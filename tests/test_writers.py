@@ -69,7 +69,7 @@ def test_resumed_steps_show_once_in_tensorboard(tmp_path):
     texts = _texts(run, "config/text_summary")
     assert [s for s, _ in texts] == [0, 5]
     assert texts[0][1].startswith("```json\n") and texts[0][1].endswith("\n```")
-    assert json.loads(texts[0][1][len("```json\n"):-len("\n```")])["batch_size"] == config.batch_size
+    assert json.loads(texts[0][1][len("```json\n") : -len("\n```")])["batch_size"] == config.batch_size
     # A fresh start in a workdir without a checkpoint hides all that came before it.
     _log(writers.MetricsWriter(str(tmp_path), 0, config), [2])
     assert _series(_load(tmp_path / "tensorboard"), "d_loss") == [(2, 2.0)]
@@ -87,12 +87,19 @@ def test_hparams_hold_the_scalar_fields_and_the_metrics(tmp_path):
     assert sorted(content) == ["_hparams_/experiment", "_hparams_/session_start_info"]
     experiment = plugin_data.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
     assert [m.name.tag for m in experiment.metric_infos] == [
-        "d_loss", "g_loss", "eval/fd_fmnist", "eval/pr_fmnist_precision", "eval/pr_fmnist_recall"]
+        "d_loss",
+        "g_loss",
+        "eval/fd_fmnist",
+        "eval/pr_fmnist_precision",
+        "eval/pr_fmnist_recall",
+    ]
     start = plugin_data.HParamsPluginData.FromString(
-        content["_hparams_/session_start_info"]).session_start_info
+        content["_hparams_/session_start_info"]
+    ).session_start_info
     assert start.hparams["batch_size"].number_value == config.batch_size
     assert start.hparams["optimizer.g.learning_rate"].number_value == pytest.approx(
-        config.optimizer.g.learning_rate)
+        config.optimizer.g.learning_rate
+    )
     assert start.hparams["model.architecture"].string_value == config.model.architecture
     assert start.hparams["wandb.enabled"].bool_value is False
     assert start.hparams["wandb.tags"].string_value == '["a", "b"]'
@@ -113,9 +120,15 @@ def offline_wandb(monkeypatch, tmp_path):
     """wandb in offline mode, its settings and caches in ``tmp_path``, and no server to reach."""
     wandb = pytest.importorskip("wandb", reason="wandb is not installed (pip install wandb)")
     home = tmp_path / "wandb_home"
-    for name, value in {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": home,
-                        "WANDB_CONFIG_DIR": home / "config", "WANDB_CACHE_DIR": home / "cache",
-                        "WANDB_DATA_DIR": home / "data", "WANDB_BASE_URL": "http://127.0.0.1:9"}.items():
+    for name, value in {
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "WANDB_DIR": home,
+        "WANDB_CONFIG_DIR": home / "config",
+        "WANDB_CACHE_DIR": home / "cache",
+        "WANDB_DATA_DIR": home / "data",
+        "WANDB_BASE_URL": "http://127.0.0.1:9",
+    }.items():
         monkeypatch.setenv(name, str(value))
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     return wandb
@@ -139,10 +152,10 @@ def _records(path):
         if 32768 - pos % 32768 < 7:
             pos += 32768 - pos % 32768  # a block's padding
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
         if kind == 0:
             break
-        pending += data[pos + 7:pos + 7 + length]
+        pending += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):
             yield wandb_internal_pb2.Record.FromString(pending)
@@ -210,8 +223,9 @@ def test_wandb_offline_run_holds_scalars_eval_and_images(offline_wandb, tmp_path
 def test_wandb_missing_or_misconfigured_is_a_config_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` fails, as when not installed
     config = _wandb_config()
-    with pytest.raises(ConfigError,
-                       match=r"^config.wandb.enabled=True needs the wandb package: pip install wandb$"):
+    with pytest.raises(
+        ConfigError, match=r"^config.wandb.enabled=True needs the wandb package: pip install wandb$"
+    ):
         config_lib.validate(config)
     with pytest.raises(ConfigError, match="pip install wandb"):
         writers.MetricsWriter(str(tmp_path), 0, config)
@@ -228,8 +242,9 @@ def test_wandb_missing_or_misconfigured_is_a_config_error(monkeypatch, tmp_path)
 
 
 @pytest.mark.slow  # two tiny training runs: their compilation takes most of a minute
-def test_training_resumed_from_an_earlier_checkpoint_logs_each_step_once(tiny_config, offline_wandb,
-                                                                         tmp_path):
+def test_training_resumed_from_an_earlier_checkpoint_logs_each_step_once(
+    tiny_config, offline_wandb, tmp_path
+):
     """A run that logged past its last checkpoint (here: checkpoint 8 removed) resumes from
     step 4; TensorBoard shows each step once, the new values; wandb continues the same run."""
     from gan_jax.trainer import train_and_evaluate

@@ -33,8 +33,11 @@ import numpy as np
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkout", default=os.environ.get("STYLEGAN2_ADA_PYTORCH", ""),
-                   help="stylegan2-ada-pytorch checkout (default: $STYLEGAN2_ADA_PYTORCH)")
+    p.add_argument(
+        "--checkout",
+        default=os.environ.get("STYLEGAN2_ADA_PYTORCH", ""),
+        help="stylegan2-ada-pytorch checkout (default: $STYLEGAN2_ADA_PYTORCH)",
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--case", action="append", required=True, help="OPS[:P[:SIZE[:CHANNELS]]]")
     p.add_argument("--batch", type=int, default=8)
@@ -52,7 +55,8 @@ def _stub_missing_modules() -> None:
     except ImportError:
         signal = types.ModuleType("scipy.signal")
         signal.convolve = lambda a, b: np.stack(
-            [np.convolve(row, np.asarray(b, np.float64)[0]) for row in np.asarray(a)])
+            [np.convolve(row, np.asarray(b, np.float64)[0]) for row in np.asarray(a)]
+        )
         scipy = types.ModuleType("scipy")
         scipy.signal = signal
         sys.modules.update({"scipy": scipy, "scipy.signal": signal})
@@ -81,9 +85,8 @@ class _Recording:
 def parse_case(case: str) -> tuple[list[str], float, int, int]:
     fields = case.split(":")
     defaults = ["", "0.6", "32", "3"]
-    fields += defaults[len(fields):]
-    return ([op for op in fields[0].split(",") if op], float(fields[1]), int(fields[2]),
-            int(fields[3]))
+    fields += defaults[len(fields) :]
+    return ([op for op in fields[0].split(",") if op], float(fields[1]), int(fields[2]), int(fields[3]))
 
 
 def export(args) -> dict[str, np.ndarray]:
@@ -105,8 +108,7 @@ def export(args) -> dict[str, np.ndarray]:
         with torch.no_grad():
             out = pipe(torch.from_numpy(img))
         kinds = np.array([kind for kind, _ in recording.draws], dtype=str)
-        arrays.update({f"case{i}.in.img": img, f"case{i}.out.img": out.numpy(),
-                       f"case{i}.draw_kinds": kinds})
+        arrays.update({f"case{i}.in.img": img, f"case{i}.out.img": out.numpy(), f"case{i}.draw_kinds": kinds})
         arrays.update({f"case{i}.draw.{k}": t.numpy() for k, (_, t) in enumerate(recording.draws)})
         arrays["bank"] = pipe.Hz_fbank.numpy()
     return arrays
@@ -115,8 +117,9 @@ def export(args) -> dict[str, np.ndarray]:
 def main(argv=None) -> None:
     args = parse_args(argv)
     if not args.checkout or not os.path.isdir(os.path.join(args.checkout, "training")):
-        sys.exit(f"no stylegan2-ada-pytorch checkout at {args.checkout!r} (--checkout or "
-                 f"$STYLEGAN2_ADA_PYTORCH)")
+        sys.exit(
+            f"no stylegan2-ada-pytorch checkout at {args.checkout!r} (--checkout or $STYLEGAN2_ADA_PYTORCH)"
+        )
     arrays = export(args)
     np.savez(args.out, **arrays)
     print(f"wrote {len(arrays)} arrays to {args.out}")

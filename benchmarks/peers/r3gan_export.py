@@ -37,8 +37,11 @@ def _ints(text: str) -> list[int]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkout", default=os.environ.get("R3GAN_CHECKOUT", ""),
-                   help="brownvc/R3GAN checkout (default: $R3GAN_CHECKOUT)")
+    p.add_argument(
+        "--checkout",
+        default=os.environ.get("R3GAN_CHECKOUT", ""),
+        help="brownvc/R3GAN checkout (default: $R3GAN_CHECKOUT)",
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--num-classes", type=int, default=0)
@@ -69,13 +72,25 @@ def import_checkout(checkout: str):
 
 def constructor_kwargs(args) -> tuple[dict, dict]:
     """R3GAN's Generator and Discriminator arguments as its train.py passes them."""
-    g_kw = dict(NoiseDimension=args.z_dim, WidthPerStage=args.widths,
-                CardinalityPerStage=args.groups, BlocksPerStage=args.blocks,
-                ExpansionFactor=args.expansion, FP16Stages=[], c_dim=args.num_classes,
-                img_resolution=args.resolution)
-    d_kw = dict(WidthPerStage=args.widths[::-1], CardinalityPerStage=args.groups[::-1],
-                BlocksPerStage=args.blocks[::-1], ExpansionFactor=args.expansion, FP16Stages=[],
-                c_dim=args.num_classes, img_resolution=args.resolution)
+    g_kw = dict(
+        NoiseDimension=args.z_dim,
+        WidthPerStage=args.widths,
+        CardinalityPerStage=args.groups,
+        BlocksPerStage=args.blocks,
+        ExpansionFactor=args.expansion,
+        FP16Stages=[],
+        c_dim=args.num_classes,
+        img_resolution=args.resolution,
+    )
+    d_kw = dict(
+        WidthPerStage=args.widths[::-1],
+        CardinalityPerStage=args.groups[::-1],
+        BlocksPerStage=args.blocks[::-1],
+        ExpansionFactor=args.expansion,
+        FP16Stages=[],
+        c_dim=args.num_classes,
+        img_resolution=args.resolution,
+    )
     if args.num_classes:
         g_kw["ConditionEmbeddingDimension"] = args.z_dim
         d_kw["ConditionEmbeddingDimension"] = args.widths[0]
@@ -98,7 +113,7 @@ def build(args, networks):
                     p.add_(0.2 * noise)
                 elif float(p.abs().max()) == 0.0:
                     fan_in = p[0].numel()
-                    p.copy_(0.5 * noise / fan_in ** 0.5)
+                    p.copy_(0.5 * noise / fan_in**0.5)
                 else:
                     p.add_(0.2 * float(p.std()) * noise)
     return g.eval(), d.eval()

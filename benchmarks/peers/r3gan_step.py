@@ -49,8 +49,11 @@ from stylegan2_step import checkout_commit  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkout", default=os.environ.get("R3GAN_CHECKOUT", ""),
-                   help="brownvc/R3GAN checkout (default: $R3GAN_CHECKOUT)")
+    p.add_argument(
+        "--checkout",
+        default=os.environ.get("R3GAN_CHECKOUT", ""),
+        help="brownvc/R3GAN checkout (default: $R3GAN_CHECKOUT)",
+    )
     p.add_argument("--out", default="", help="JSON result file")
     p.add_argument("--count-only", action="store_true", help="print parameter counts and exit")
     p.add_argument("--resolution", type=int, default=32)
@@ -102,14 +105,17 @@ def make_iteration(args):
     g, d = build_networks(networks, args)
     g_ema = copy.deepcopy(g).eval()
     loss = r3gan_loss.R3GANLoss(G=g, D=d)
-    phases = [{"name": name, "module": m,
-               "opt": torch.optim.Adam(m.parameters(), lr=args.lr, betas=(0.0, args.beta2),
-                                       eps=args.eps)}
-              for name, m in (("D", d), ("G", g))]
+    phases = [
+        {
+            "name": name,
+            "module": m,
+            "opt": torch.optim.Adam(m.parameters(), lr=args.lr, betas=(0.0, args.beta2), eps=args.eps),
+        }
+        for name, m in (("D", d), ("G", g))
+    ]
     rng = np.random.default_rng(args.seed)
     b, r, k = args.batch, args.resolution, args.num_classes
-    reals = [torch.from_numpy(rng.integers(0, 256, (b, 3, r, r), dtype=np.uint8))
-             for _ in phases]
+    reals = [torch.from_numpy(rng.integers(0, 256, (b, 3, r, r), dtype=np.uint8)) for _ in phases]
     g_params, ema_params = list(g.parameters()), list(g_ema.parameters())
     g_buffers, ema_buffers = list(g.buffers()), list(g_ema.buffers())
 
@@ -125,8 +131,14 @@ def make_iteration(args):
             opt, module = phase["opt"], phase["module"]
             opt.zero_grad(set_to_none=True)
             module.requires_grad_(True)
-            loss.accumulate_gradients(phase=phase["name"], real_img=real_img, real_c=labels(),
-                                      gen_z=gen_z, gamma=args.gamma, gain=1.0)
+            loss.accumulate_gradients(
+                phase=phase["name"],
+                real_img=real_img,
+                real_c=labels(),
+                gen_z=gen_z,
+                gamma=args.gamma,
+                gain=1.0,
+            )
             module.requires_grad_(False)
             for group in opt.param_groups:
                 group["lr"] = args.lr
@@ -172,16 +184,28 @@ def main(argv=None) -> None:
             iteration()
         cycle_s.append(time.perf_counter() - start)
     seconds = statistics.median(cycle_s) / args.cycle_steps
-    result = {**counts, "ms_per_step": 1e3 * seconds, "images_per_s": args.batch / seconds,
-              "cycle_steps": args.cycle_steps, "cycle_seconds": cycle_s,
-              "warmup_seconds": warmup_s, "build_seconds": build_s,
-              "args": {k: v for k, v in vars(args).items() if k not in ("out", "count_only")},
-              "versions": {"torch": torch.__version__, "numpy": np.__version__,
-                           "python": platform.python_version(), "threads": torch.get_num_threads(),
-                           "checkout_commit": checkout_commit(args.checkout)}}
-    print(f"brownvc/R3GAN: {result['ms_per_step']:.1f} ms/step, {result['images_per_s']:.1f} "
-          f"images/s (batch {args.batch}, {args.cycles} cycles of {args.cycle_steps} steps, "
-          f"{args.threads} threads)")
+    result = {
+        **counts,
+        "ms_per_step": 1e3 * seconds,
+        "images_per_s": args.batch / seconds,
+        "cycle_steps": args.cycle_steps,
+        "cycle_seconds": cycle_s,
+        "warmup_seconds": warmup_s,
+        "build_seconds": build_s,
+        "args": {k: v for k, v in vars(args).items() if k not in ("out", "count_only")},
+        "versions": {
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "threads": torch.get_num_threads(),
+            "checkout_commit": checkout_commit(args.checkout),
+        },
+    }
+    print(
+        f"brownvc/R3GAN: {result['ms_per_step']:.1f} ms/step, {result['images_per_s']:.1f} "
+        f"images/s (batch {args.batch}, {args.cycles} cycles of {args.cycle_steps} steps, "
+        f"{args.threads} threads)"
+    )
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=2)

@@ -35,8 +35,11 @@ TRUNC_PSI, TRUNC_CUTOFF = 0.7, 3
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkout", default=os.environ.get("STYLEGAN2_ADA_PYTORCH", ""),
-                   help="stylegan2-ada-pytorch checkout (default: $STYLEGAN2_ADA_PYTORCH)")
+    p.add_argument(
+        "--checkout",
+        default=os.environ.get("STYLEGAN2_ADA_PYTORCH", ""),
+        help="stylegan2-ada-pytorch checkout (default: $STYLEGAN2_ADA_PYTORCH)",
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--img-channels", type=int, default=3)
@@ -68,15 +71,27 @@ def build(args):
     torch.manual_seed(args.seed)
     clamp = args.conv_clamp or None
     g = networks.Generator(
-        z_dim=args.z_dim, c_dim=args.num_classes, w_dim=args.w_dim, img_resolution=args.resolution,
-        img_channels=args.img_channels, mapping_kwargs=dict(num_layers=args.mapping_layers),
-        synthesis_kwargs=dict(channel_base=args.channel_base, channel_max=args.channel_max,
-                              num_fp16_res=0, conv_clamp=clamp))
+        z_dim=args.z_dim,
+        c_dim=args.num_classes,
+        w_dim=args.w_dim,
+        img_resolution=args.resolution,
+        img_channels=args.img_channels,
+        mapping_kwargs=dict(num_layers=args.mapping_layers),
+        synthesis_kwargs=dict(
+            channel_base=args.channel_base, channel_max=args.channel_max, num_fp16_res=0, conv_clamp=clamp
+        ),
+    )
     d = networks.Discriminator(
-        c_dim=args.num_classes, img_resolution=args.resolution, img_channels=args.img_channels,
-        channel_base=args.channel_base, channel_max=args.channel_max, num_fp16_res=0,
-        conv_clamp=clamp, architecture=args.d_architecture,
-        epilogue_kwargs=dict(mbstd_group_size=args.mbstd_group))
+        c_dim=args.num_classes,
+        img_resolution=args.resolution,
+        img_channels=args.img_channels,
+        channel_base=args.channel_base,
+        channel_max=args.channel_max,
+        num_fp16_res=0,
+        conv_clamp=clamp,
+        architecture=args.d_architecture,
+        epilogue_kwargs=dict(mbstd_group_size=args.mbstd_group),
+    )
     gen = torch.Generator().manual_seed(args.seed + 1)
     with torch.no_grad():
         for net in (g, d):
@@ -102,18 +117,39 @@ def export(args) -> dict[str, np.ndarray]:
     with torch.no_grad():
         ws = g.mapping(tz, tc)
         ws_trunc = g.mapping(tz, tc, truncation_psi=TRUNC_PSI, truncation_cutoff=TRUNC_CUTOFF)
-        out = {"out.ws": ws, "out.ws_trunc": ws_trunc,
-               "out.img": g.synthesis(ws, noise_mode="const"),
-               "out.img_nonfused": g.synthesis(ws, noise_mode="const", fused_modconv=False),
-               "out.d": d(timg, tc)[:, 0]}
+        out = {
+            "out.ws": ws,
+            "out.ws_trunc": ws_trunc,
+            "out.img": g.synthesis(ws, noise_mode="const"),
+            "out.img_nonfused": g.synthesis(ws, noise_mode="const", fused_modconv=False),
+            "out.d": d(timg, tc)[:, 0],
+        }
     arrays = {f"G.{n}": t.numpy() for n, t in g.state_dict().items()}
     arrays.update({f"D.{n}": t.numpy() for n, t in d.state_dict().items()})
     arrays.update({n: t.numpy() for n, t in out.items()})
-    arrays.update({"in.z": z, "in.c": c, "in.labels": labels, "in.img": img,
-                   "meta.trunc_psi": np.float32(TRUNC_PSI),
-                   "meta.trunc_cutoff": np.int32(TRUNC_CUTOFF)})
-    for name in ("resolution", "img_channels", "num_classes", "z_dim", "w_dim", "mapping_layers",
-                 "channel_base", "channel_max", "mbstd_group", "batch", "seed"):
+    arrays.update(
+        {
+            "in.z": z,
+            "in.c": c,
+            "in.labels": labels,
+            "in.img": img,
+            "meta.trunc_psi": np.float32(TRUNC_PSI),
+            "meta.trunc_cutoff": np.int32(TRUNC_CUTOFF),
+        }
+    )
+    for name in (
+        "resolution",
+        "img_channels",
+        "num_classes",
+        "z_dim",
+        "w_dim",
+        "mapping_layers",
+        "channel_base",
+        "channel_max",
+        "mbstd_group",
+        "batch",
+        "seed",
+    ):
         arrays[f"meta.{name}"] = np.int32(getattr(args, name))
     arrays["meta.conv_clamp"] = np.float32(args.conv_clamp)
     arrays["meta.d_architecture"] = np.array(args.d_architecture)  # a unicode array, no pickle
@@ -123,8 +159,9 @@ def export(args) -> dict[str, np.ndarray]:
 def main(argv=None) -> None:
     args = parse_args(argv)
     if not args.checkout or not os.path.isdir(os.path.join(args.checkout, "training")):
-        sys.exit(f"no stylegan2-ada-pytorch checkout at {args.checkout!r} (--checkout or "
-                 f"$STYLEGAN2_ADA_PYTORCH)")
+        sys.exit(
+            f"no stylegan2-ada-pytorch checkout at {args.checkout!r} (--checkout or $STYLEGAN2_ADA_PYTORCH)"
+        )
     arrays = export(args)
     np.savez(args.out, **arrays)
     print(f"wrote {len(arrays)} arrays to {args.out}")

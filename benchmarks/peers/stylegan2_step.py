@@ -51,8 +51,11 @@ import numpy as np
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkout", default=os.environ.get("STYLEGAN2_ADA_PYTORCH", ""),
-                   help="stylegan2-ada-pytorch checkout (default: $STYLEGAN2_ADA_PYTORCH)")
+    p.add_argument(
+        "--checkout",
+        default=os.environ.get("STYLEGAN2_ADA_PYTORCH", ""),
+        help="stylegan2-ada-pytorch checkout (default: $STYLEGAN2_ADA_PYTORCH)",
+    )
     p.add_argument("--out", default="", help="JSON result file")
     p.add_argument("--count-only", action="store_true", help="print parameter counts and exit")
     # Networks.
@@ -79,8 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--pl-weight", type=float, default=2.0)
     p.add_argument("--pl-decay", type=float, default=0.01)
     p.add_argument("--pl-batch-shrink", type=int, default=2)
-    p.add_argument("--g-reg-interval", type=int, default=4,
-                   help="1: path length in Gmain ('Gboth')")
+    p.add_argument("--g-reg-interval", type=int, default=4, help="1: path length in Gmain ('Gboth')")
     for side in ("g", "d"):
         p.add_argument(f"--{side}-lr", type=float, default=0.0025)
         p.add_argument(f"--{side}-betas", type=float, nargs=2, default=(0.0, 0.99))
@@ -114,20 +116,35 @@ def import_checkout(checkout: str) -> types.SimpleNamespace:
 def build_networks(nv, args) -> tuple:
     """NVlabs' (G, D) in training mode with gradients off, as the training loop makes them."""
     clamp = args.conv_clamp or None
-    mapping = dict(num_layers=args.mapping_layers, lr_multiplier=args.mapping_lr_mul,
-                   w_avg_beta=args.w_avg_beta)
+    mapping = dict(
+        num_layers=args.mapping_layers, lr_multiplier=args.mapping_lr_mul, w_avg_beta=args.w_avg_beta
+    )
     g = nv.networks.Generator(
-        z_dim=args.z_dim, c_dim=args.num_classes, w_dim=args.w_dim, img_resolution=args.resolution,
-        img_channels=args.img_channels, mapping_kwargs=mapping,
-        synthesis_kwargs=dict(channel_base=args.channel_base, channel_max=args.channel_max,
-                              num_fp16_res=args.num_fp16_res, conv_clamp=clamp))
+        z_dim=args.z_dim,
+        c_dim=args.num_classes,
+        w_dim=args.w_dim,
+        img_resolution=args.resolution,
+        img_channels=args.img_channels,
+        mapping_kwargs=mapping,
+        synthesis_kwargs=dict(
+            channel_base=args.channel_base,
+            channel_max=args.channel_max,
+            num_fp16_res=args.num_fp16_res,
+            conv_clamp=clamp,
+        ),
+    )
     d = nv.networks.Discriminator(
-        c_dim=args.num_classes, img_resolution=args.resolution, img_channels=args.img_channels,
-        architecture=args.d_architecture, channel_base=args.channel_base,
-        channel_max=args.channel_max, num_fp16_res=args.num_fp16_res, conv_clamp=clamp,
+        c_dim=args.num_classes,
+        img_resolution=args.resolution,
+        img_channels=args.img_channels,
+        architecture=args.d_architecture,
+        channel_base=args.channel_base,
+        channel_max=args.channel_max,
+        num_fp16_res=args.num_fp16_res,
+        conv_clamp=clamp,
         mapping_kwargs=dict(lr_multiplier=args.mapping_lr_mul),
-        epilogue_kwargs=dict(mbstd_group_size=args.mbstd_group,
-                             mbstd_num_channels=args.mbstd_channels))
+        epilogue_kwargs=dict(mbstd_group_size=args.mbstd_group, mbstd_num_channels=args.mbstd_channels),
+    )
     return g.train().requires_grad_(False), d.train().requires_grad_(False)
 
 
@@ -146,11 +163,12 @@ def make_phases(g, d, args) -> list[dict]:
         lr, betas = getattr(args, f"{side}_lr"), getattr(args, f"{side}_betas")
         eps = getattr(args, f"{side}_eps")
         c = interval / (interval + 1) if interval > 1 else 1.0
-        opt = torch.optim.Adam(module.parameters(), lr=lr * c, betas=[b ** c for b in betas],
-                               eps=eps)
+        opt = torch.optim.Adam(module.parameters(), lr=lr * c, betas=[b**c for b in betas], eps=eps)
         if interval > 1:
-            phases += [dict(name=f"{name}main", module=module, opt=opt, interval=1),
-                       dict(name=f"{name}reg", module=module, opt=opt, interval=interval)]
+            phases += [
+                dict(name=f"{name}main", module=module, opt=opt, interval=1),
+                dict(name=f"{name}reg", module=module, opt=opt, interval=interval),
+            ]
         else:
             phases.append(dict(name=f"{name}both", module=module, opt=opt, interval=1))
     return phases
@@ -172,9 +190,17 @@ def make_iteration(nv, args):
     g, d = build_networks(nv, args)
     g_ema = copy.deepcopy(g).eval()
     loss = nv.loss.StyleGAN2Loss(
-        device=torch.device("cpu"), G_mapping=g.mapping, G_synthesis=g.synthesis, D=d,
-        augment_pipe=None, style_mixing_prob=args.style_mixing_prob, r1_gamma=args.r1_gamma,
-        pl_batch_shrink=args.pl_batch_shrink, pl_decay=args.pl_decay, pl_weight=args.pl_weight)
+        device=torch.device("cpu"),
+        G_mapping=g.mapping,
+        G_synthesis=g.synthesis,
+        D=d,
+        augment_pipe=None,
+        style_mixing_prob=args.style_mixing_prob,
+        r1_gamma=args.r1_gamma,
+        pl_batch_shrink=args.pl_batch_shrink,
+        pl_decay=args.pl_decay,
+        pl_weight=args.pl_weight,
+    )
     phases = make_phases(g, d, args)
     rng = np.random.default_rng(args.seed)
     b, r = args.batch, args.resolution
@@ -192,8 +218,15 @@ def make_iteration(nv, args):
                 continue
             phase["opt"].zero_grad(set_to_none=True)
             phase["module"].requires_grad_(True)
-            loss.accumulate_gradients(phase=phase["name"], real_img=real, real_c=real_c, gen_z=z,
-                                      gen_c=c, sync=True, gain=phase["interval"])
+            loss.accumulate_gradients(
+                phase=phase["name"],
+                real_img=real,
+                real_c=real_c,
+                gen_z=z,
+                gen_c=c,
+                sync=True,
+                gain=phase["interval"],
+            )
             phase["module"].requires_grad_(False)
             for p in phase["module"].parameters():
                 if p.grad is not None:
@@ -215,8 +248,9 @@ def make_iteration(nv, args):
 
 def checkout_commit(checkout: str) -> str | None:
     try:
-        done = subprocess.run(["git", "-C", checkout, "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=10)
+        done = subprocess.run(
+            ["git", "-C", checkout, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         return done.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -225,8 +259,9 @@ def checkout_commit(checkout: str) -> str | None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     if not args.checkout or not os.path.isdir(os.path.join(args.checkout, "training")):
-        sys.exit(f"no stylegan2-ada-pytorch checkout at {args.checkout!r} (--checkout or "
-                 f"$STYLEGAN2_ADA_PYTORCH)")
+        sys.exit(
+            f"no stylegan2-ada-pytorch checkout at {args.checkout!r} (--checkout or $STYLEGAN2_ADA_PYTORCH)"
+        )
     import torch
 
     torch.set_num_threads(args.threads)
@@ -249,21 +284,39 @@ def main(argv=None) -> None:
             iteration(step)
             step += 1
         cycle_s.append(time.perf_counter() - start)
-    warmup, timed = cycle_s[:args.warmup_cycles], cycle_s[args.warmup_cycles:]
+    warmup, timed = cycle_s[: args.warmup_cycles], cycle_s[args.warmup_cycles :]
     seconds = statistics.median(timed) / cycle
-    result = {**counts, "ms_per_step": 1e3 * seconds, "images_per_s": args.batch / seconds,
-              "cycle_steps": cycle, "cycle_seconds": timed, "warmup_seconds": sum(warmup),
-              "build_seconds": build_s,
-              "phases": [{"name": p["name"], "interval": p["interval"],
-                          "lr": p["opt"].param_groups[0]["lr"],
-                          "betas": list(p["opt"].param_groups[0]["betas"])} for p in phases],
-              "args": {k: v for k, v in vars(args).items() if k not in ("out", "count_only")},
-              "versions": {"torch": torch.__version__, "numpy": np.__version__,
-                           "python": platform.python_version(), "threads": torch.get_num_threads(),
-                           "checkout_commit": checkout_commit(args.checkout)}}
-    print(f"NVlabs stylegan2-ada-pytorch: {result['ms_per_step']:.1f} ms/step, "
-          f"{result['images_per_s']:.1f} images/s (batch {args.batch}, {args.cycles} cycles of "
-          f"{cycle} steps, {args.threads} threads)")
+    result = {
+        **counts,
+        "ms_per_step": 1e3 * seconds,
+        "images_per_s": args.batch / seconds,
+        "cycle_steps": cycle,
+        "cycle_seconds": timed,
+        "warmup_seconds": sum(warmup),
+        "build_seconds": build_s,
+        "phases": [
+            {
+                "name": p["name"],
+                "interval": p["interval"],
+                "lr": p["opt"].param_groups[0]["lr"],
+                "betas": list(p["opt"].param_groups[0]["betas"]),
+            }
+            for p in phases
+        ],
+        "args": {k: v for k, v in vars(args).items() if k not in ("out", "count_only")},
+        "versions": {
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "threads": torch.get_num_threads(),
+            "checkout_commit": checkout_commit(args.checkout),
+        },
+    }
+    print(
+        f"NVlabs stylegan2-ada-pytorch: {result['ms_per_step']:.1f} ms/step, "
+        f"{result['images_per_s']:.1f} images/s (batch {args.batch}, {args.cycles} cycles of "
+        f"{cycle} steps, {args.threads} threads)"
+    )
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=2)

@@ -60,12 +60,16 @@ def save_params(params, path: str) -> None:
 def load_params(path: str = WEIGHTS):
     """Parameters from an `.npz` written by `save_params`, checked against the architecture."""
     if not os.path.exists(path):
-        raise GanJaxError(f"classifier weights {path} are missing; train them with "
-                          f"python -m gan_jax.metrics.train_classifier")
+        raise GanJaxError(
+            f"classifier weights {path} are missing; train them with "
+            f"python -m gan_jax.metrics.train_classifier"
+        )
     with np.load(path, allow_pickle=False) as f:
         loaded = {k: f[k] for k in f.files}
-    expected = traverse_util.flatten_dict(jax.eval_shape(
-        lambda: Classifier().init(jax.random.key(0), jnp.zeros((1, 28, 28, 1))))["params"], sep="/")
+    expected = traverse_util.flatten_dict(
+        jax.eval_shape(lambda: Classifier().init(jax.random.key(0), jnp.zeros((1, 28, 28, 1))))["params"],
+        sep="/",
+    )
     for name, shape in expected.items():
         if name not in loaded or loaded[name].shape != shape.shape:
             got = loaded[name].shape if name in loaded else "missing"

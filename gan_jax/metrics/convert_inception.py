@@ -21,6 +21,7 @@ from gan_jax import cli
 from gan_jax.errors import GanJaxError
 from gan_jax.metrics import inception
 
+
 def define_flags() -> None:
     """Command-line flags, defined only when run as a program (importing stays side-effect free)."""
     flags.DEFINE_string("src", None, "Published weights: .pth (pytorch-fid) or .npz state dict.")
@@ -38,8 +39,10 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
         try:
             import torch
         except ImportError:
-            raise GanJaxError(f"reading {path} needs torch (pip install torch), or convert it to an "
-                              f".npz state dict elsewhere") from None
+            raise GanJaxError(
+                f"reading {path} needs torch (pip install torch), or convert it to an "
+                f".npz state dict elsewhere"
+            ) from None
         state = torch.load(path, map_location="cpu", weights_only=True)
         return {k: v.numpy() for k, v in state.items()}
     raise GanJaxError(f"{path}: expected a .pth or .npz file")
@@ -50,8 +53,9 @@ def convert(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     layout = inception.torch_layout()
     extra = sorted(k for k in state if k not in layout and not k.endswith("num_batches_tracked"))
     if extra:
-        raise GanJaxError(f"unexpected parameter {extra[0]} (and {len(extra) - 1} more): "
-                          f"not the FID Inception network")
+        raise GanJaxError(
+            f"unexpected parameter {extra[0]} (and {len(extra) - 1} more): not the FID Inception network"
+        )
     out = {}
     for torch_name, (flax_name, shape) in layout.items():
         if torch_name not in state:

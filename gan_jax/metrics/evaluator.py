@@ -36,6 +36,7 @@ from gan_jax.metrics import fid, inception_score, kid, precision_recall
 @dataclasses.dataclass(frozen=True)
 class Samples:
     """What a feature network saw of the samples: features, logits and requested classes."""
+
     features: np.ndarray
     logits: np.ndarray
     labels: np.ndarray | None = None  # None for real images standing in for samples
@@ -107,8 +108,8 @@ def parse_metrics(names: str, num_classes: int | None = None) -> list[str]:
 def higher_is_better(key: str) -> bool:
     """For a result key such as 'fd_fmnist' or 'pr_fmnist_recall'."""
     for name, metric in METRICS.items():
-        if key.startswith(name) and key[len(name):] in metric.higher_is_better:
-            return metric.higher_is_better[key[len(name):]]
+        if key.startswith(name) and key[len(name) :] in metric.higher_is_better:
+            return metric.higher_is_better[key[len(name) :]]
     raise ConfigError(f"{key!r} is not a metric result; results look like 'fd_fmnist', 'pr_fmnist_recall'")
 
 
@@ -128,13 +129,16 @@ def reference_cache_path(ds: ml_collections.ConfigDict, split: str, net, cache_d
     if ds.get("classes"):  # a subset of the classes is another reference (set only then, so
         fields["classes"] = sorted(int(c) for c in ds.classes)  # the other keys stay as they were)
     key = json.dumps(fields | {"split": split}, sort_keys=True) + net.weights_id
-    return os.path.join(cache_dir or default_cache_dir(), "reference",
-                        f"{ds.name}-{split}-{ds.resolution}px-{net.name}-"
-                        f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz")
+    return os.path.join(
+        cache_dir or default_cache_dir(),
+        "reference",
+        f"{ds.name}-{split}-{ds.resolution}px-{net.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz",
+    )
 
 
-def reference_features(dataset_config: ml_collections.ConfigDict, split: str, net, extract,
-                       batch_size: int, cache_dir: str) -> np.ndarray:
+def reference_features(
+    dataset_config: ml_collections.ConfigDict, split: str, net, extract, batch_size: int, cache_dir: str
+) -> np.ndarray:
     """Features of every image of ``split``, computed once and cached.
 
     Extraction is collective, so on several processes the cache is read only when
@@ -149,10 +153,12 @@ def reference_features(dataset_config: ml_collections.ConfigDict, split: str, ne
     data = datasets.load_dataset(ds)
     root = cache_dir or default_cache_dir()
     if os.path.exists(root) and not os.path.isdir(root):
-        raise ConfigError(f"the feature cache {root!r} (eval.cache_dir or $GAN_JAX_CACHE) is a "
-                          f"file, not a folder")
+        raise ConfigError(
+            f"the feature cache {root!r} (eval.cache_dir or $GAN_JAX_CACHE) is a file, not a folder"
+        )
     feats, _ = features_lib.extract_all(
-        extract, (np.asarray(data.images[i:i + batch_size]) for i in range(0, len(data), batch_size)))
+        extract, (np.asarray(data.images[i : i + batch_size]) for i in range(0, len(data), batch_size))
+    )
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp{os.getpid()}.npz"
@@ -164,8 +170,9 @@ def reference_features(dataset_config: ml_collections.ConfigDict, split: str, ne
     return feats
 
 
-def make_generated_features(sampler: sample.Sampler, z_dim: int, num_classes: int, net,
-                            mesh: Mesh, batch_size: int) -> Callable[[object, dict, jax.Array, int], Samples]:
+def make_generated_features(
+    sampler: sample.Sampler, z_dim: int, num_classes: int, net, mesh: Mesh, batch_size: int
+) -> Callable[[object, dict, jax.Array, int], Samples]:
     """``(ema_params, g_vars, key, n) -> Samples`` of n samples of the EMA generator.
 
     The run's sampler gives the images: BatchNorm statistics recomputed for the EMA weights
@@ -180,12 +187,15 @@ def make_generated_features(sampler: sample.Sampler, z_dim: int, num_classes: in
     def features_of(params, stats, z, labels):
         return net.apply(features_lib.to_uint8(sampler.apply(params, stats, z, labels)))
 
-    feat_fn = jax.jit(features_of, in_shardings=(replicated, replicated, sharded, sharded),
-                      out_shardings=replicated)
+    feat_fn = jax.jit(
+        features_of, in_shardings=(replicated, replicated, sharded, sharded), out_shardings=replicated
+    )
 
     def inputs(key, size):
-        return (sample_noise(jax.random.fold_in(key, 0), size, z_dim),
-                sample_labels(jax.random.fold_in(key, 1), size, num_classes))
+        return (
+            sample_noise(jax.random.fold_in(key, 0), size, z_dim),
+            sample_labels(jax.random.fold_in(key, 1), size, num_classes),
+        )
 
     def generate(params, g_vars, key, n):
         z_key = jax.random.fold_in(key, 1)
@@ -193,17 +203,31 @@ def make_generated_features(sampler: sample.Sampler, z_dim: int, num_classes: in
         feats, logits, labels = [], [], []
         for i in range(-(-n // batch_size)):
             z, y = (np.asarray(a) for a in inputs(jax.random.fold_in(z_key, i), batch_size))
-            f, l = jax.device_get(feat_fn(params, stats, parallel.from_every_process(z, sharded),
-                                          parallel.from_every_process(y, sharded)))
+            f, l = jax.device_get(
+                feat_fn(
+                    params,
+                    stats,
+                    parallel.from_every_process(z, sharded),
+                    parallel.from_every_process(y, sharded),
+                )
+            )
             feats.append(f), logits.append(l), labels.append(y)
-        return Samples(np.concatenate(feats)[:n].astype(np.float32),
-                       np.concatenate(logits)[:n].astype(np.float32), np.concatenate(labels)[:n])
+        return Samples(
+            np.concatenate(feats)[:n].astype(np.float32),
+            np.concatenate(logits)[:n].astype(np.float32),
+            np.concatenate(labels)[:n],
+        )
 
     return generate
 
 
-def compute(names: list[str], real: dict[str, np.ndarray], fake: dict[str, Samples],
-            split: str, fake_label: str = "gen") -> dict[str, dict]:
+def compute(
+    names: list[str],
+    real: dict[str, np.ndarray],
+    fake: dict[str, Samples],
+    split: str,
+    fake_label: str = "gen",
+) -> dict[str, dict]:
     """{result key: {'value', 'protocol'}} for each metric, given per network the real
     features and the `Samples`.
 
@@ -224,21 +248,32 @@ def compute(names: list[str], real: dict[str, np.ndarray], fake: dict[str, Sampl
 
 def feature_nets(config: ml_collections.ConfigDict, names: list[str]) -> dict[str, features_lib.FeatureNet]:
     """Each feature network the metrics ``names`` need, loaded once."""
-    return {n: features_lib.get_feature_net(n, config.eval.inception_weights)
-            for n in sorted({METRICS[name].net for name in names})}
+    return {
+        n: features_lib.get_feature_net(n, config.eval.inception_weights)
+        for n in sorted({METRICS[name].net for name in names})
+    }
 
 
-def reference_sets(config: ml_collections.ConfigDict, nets: dict[str, features_lib.FeatureNet],
-                   split: str, mesh: Mesh) -> dict[str, np.ndarray]:
+def reference_sets(
+    config: ml_collections.ConfigDict, nets: dict[str, features_lib.FeatureNet], split: str, mesh: Mesh
+) -> dict[str, np.ndarray]:
     """Reference features of ``split`` for each of ``nets``."""
     bs = config.eval.batch_size
-    return {name: reference_features(config.dataset, split, net, features_lib.make_extractor(net, mesh, bs),
-                                     bs, config.eval.cache_dir)
-            for name, net in nets.items()}
+    return {
+        name: reference_features(
+            config.dataset, split, net, features_lib.make_extractor(net, mesh, bs), bs, config.eval.cache_dir
+        )
+        for name, net in nets.items()
+    }
 
 
-def make_evaluation(config: ml_collections.ConfigDict, run, metric_names: list[str] | None = None, num_samples: int | None = None,
-                    split: str | None = None) -> Callable[[object, dict], dict[str, dict]]:
+def make_evaluation(
+    config: ml_collections.ConfigDict,
+    run,
+    metric_names: list[str] | None = None,
+    num_samples: int | None = None,
+    split: str | None = None,
+) -> Callable[[object, dict], dict[str, dict]]:
     """``(ema_params, g_vars) -> results`` for ``config.eval`` (arguments override it), with
     the samples of ``run``'s sampler (`gan_jax.build.Run`).
 
@@ -252,9 +287,12 @@ def make_evaluation(config: ml_collections.ConfigDict, run, metric_names: list[s
     key, mesh, sampler = run.keys["eval"], run.mesh, run.sampler()
     nets = feature_nets(config, metric_names)
     real = reference_sets(config, nets, split, mesh)
-    generators = {name: make_generated_features(sampler, config.model.z_dim, config.model.num_classes,
-                                                net, mesh, config.eval.batch_size)
-                  for name, net in nets.items()}
+    generators = {
+        name: make_generated_features(
+            sampler, config.model.z_dim, config.model.num_classes, net, mesh, config.eval.batch_size
+        )
+        for name, net in nets.items()
+    }
 
     def evaluate(params, g_vars) -> dict[str, dict]:
         fake = {n: gen(params, g_vars, key, num_samples) for n, gen in generators.items()}

@@ -62,13 +62,21 @@ def get_feature_net(name: str, inception_weights: str = "") -> FeatureNet:
     ``inception_weights`` or ``$GAN_JAX_INCEPTION`` (see `gan_jax.metrics.inception`)."""
     if name == "inception":
         path = inception.weights_path(inception_weights or None)
-        return FeatureNet("inception", 2048, "inception-" + _file_digest(path),
-                          inception.features_fn(inception.load_params(path)))
+        return FeatureNet(
+            "inception",
+            2048,
+            "inception-" + _file_digest(path),
+            inception.features_fn(inception.load_params(path)),
+        )
     if name == "fmnist":
         params = classifier.load_params()
         model = classifier.Classifier()
-        return FeatureNet("fmnist", classifier.FEATURE_DIM, "fmnist-" + _file_digest(classifier.WEIGHTS),
-                          lambda images: model.apply({"params": params}, _fmnist_preprocess(images)))
+        return FeatureNet(
+            "fmnist",
+            classifier.FEATURE_DIM,
+            "fmnist-" + _file_digest(classifier.WEIGHTS),
+            lambda images: model.apply({"params": params}, _fmnist_preprocess(images)),
+        )
     raise ConfigError(f"unknown feature network {name!r}; available: {', '.join(FEATURE_NETS)}")
 
 

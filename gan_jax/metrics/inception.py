@@ -56,8 +56,13 @@ class BasicConv(nn.Module):
         var = self.param("var", nn.initializers.ones, (self.features,))
         (ph, pw) = self.padding
         y = jax.lax.conv_general_dilated(
-            x, kernel, (self.strides, self.strides), ((ph, ph), (pw, pw)),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=jax.lax.Precision.HIGHEST)
+            x,
+            kernel,
+            (self.strides, self.strides),
+            ((ph, ph), (pw, pw)),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            precision=jax.lax.Precision.HIGHEST,
+        )
         y = (y - mean) * (scale * jax.lax.rsqrt(var + 1e-3)) + bias
         return nn.relu(y)
 
@@ -66,14 +71,17 @@ def avg_pool_3x3_exclude_pad(x):
     """3x3 stride-1 average over the window's in-image pixels only (TF's 'SAME' pool)."""
     pad = ((0, 0), (1, 1), (1, 1), (0, 0))
     total = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1), pad)
-    count = jax.lax.reduce_window(jnp.ones_like(x[:1, :, :, :1]), 0.0, jax.lax.add,
-                                  (1, 3, 3, 1), (1, 1, 1, 1), pad)
+    count = jax.lax.reduce_window(
+        jnp.ones_like(x[:1, :, :, :1]), 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1), pad
+    )
     return total / count
 
 
 def max_pool(x, window: int, stride: int, padding: int = 0):
     pad = ((0, 0), (padding, padding), (padding, padding), (0, 0))
-    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1), (1, stride, stride, 1), pad)
+    return jax.lax.reduce_window(
+        x, -jnp.inf, jax.lax.max, (1, window, window, 1), (1, stride, stride, 1), pad
+    )
 
 
 class InceptionA(nn.Module):
@@ -139,12 +147,22 @@ class InceptionE(nn.Module):
     def __call__(self, x):
         b1 = BasicConv(320, (1, 1), name="branch1x1")(x)
         b3 = BasicConv(384, (1, 1), name="branch3x3_1")(x)
-        b3 = jnp.concatenate([BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
-                              BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3)], -1)
+        b3 = jnp.concatenate(
+            [
+                BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
+                BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3),
+            ],
+            -1,
+        )
         bd = BasicConv(448, (1, 1), name="branch3x3dbl_1")(x)
         bd = BasicConv(384, (3, 3), padding=(1, 1), name="branch3x3dbl_2")(bd)
-        bd = jnp.concatenate([BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
-                              BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd)], -1)
+        bd = jnp.concatenate(
+            [
+                BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
+                BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd),
+            ],
+            -1,
+        )
         pooled = max_pool(x, 3, 1, 1) if self.max_pool_branch else avg_pool_3x3_exclude_pad(x)
         bp = BasicConv(192, (1, 1), name="branch_pool")(pooled)
         return jnp.concatenate([b1, b3, bd, bp], axis=-1)
@@ -204,7 +222,8 @@ def weights_path(path: str | None = None) -> str:
             f"Inception weights not found ({path or f'set ${WEIGHTS_ENV}'}). Convert the FID "
             f"Inception weights you have (pytorch-fid's pt_inception-2015-12-05-6726825d.pth) with "
             f"python -m gan_jax.metrics.convert_inception --src FILE.pth --out inception_fid.npz, "
-            f"then point ${WEIGHTS_ENV} (or eval.inception_weights) at the .npz")
+            f"then point ${WEIGHTS_ENV} (or eval.inception_weights) at the .npz"
+        )
     if os.path.isdir(path):
         raise GanJaxError(f"Inception weights {path!r} is a directory; point it at the converted .npz")
     return path
@@ -229,8 +248,13 @@ def torch_layout(shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, 
     """{PyTorch state-dict name: (Flax name, PyTorch shape)} for every parameter."""
     shapes = shapes or parameter_shapes()
     layout = {}
-    suffix = {"kernel": "conv.weight", "scale": "bn.weight", "bias": "bn.bias",
-              "mean": "bn.running_mean", "var": "bn.running_var"}
+    suffix = {
+        "kernel": "conv.weight",
+        "scale": "bn.weight",
+        "bias": "bn.bias",
+        "mean": "bn.running_mean",
+        "var": "bn.running_var",
+    }
     for name, shape in shapes.items():
         if name == "fc_kernel":
             layout["fc.weight"] = (name, (shape[1], shape[0]))
@@ -247,4 +271,3 @@ def features_fn(params) -> Callable[[jax.Array], tuple[jax.Array, jax.Array]]:
     """uint8 images → (pool3, logits), for `gan_jax.metrics.features`."""
     model = InceptionV3()
     return lambda images: model.apply({"params": params}, preprocess(images))
-

@@ -24,7 +24,7 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]
     scores = []
     n = len(log_p)
     for i in range(splits):
-        part = log_p[i * n // splits:(i + 1) * n // splits]
+        part = log_p[i * n // splits : (i + 1) * n // splits]
         log_py = np.log(np.mean(np.exp(part), axis=0))
         kl = np.sum(np.exp(part) * (part - log_py), axis=1)
         scores.append(np.exp(np.mean(kl)))

@@ -26,15 +26,19 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     return float(off(kxx) + off(kyy) - 2.0 * kxy.mean())
 
 
-def kernel_distance(real: np.ndarray, fake: np.ndarray, num_subsets: int = 100,
-                    subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+def kernel_distance(
+    real: np.ndarray, fake: np.ndarray, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """(mean, standard deviation) of MMD²ᵤ over random subsets, in float64."""
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     m = min(subset_size, len(real), len(fake))
     if m < 2:
         raise ValueError("kernel distance needs at least 2 samples in each set")
     rng = np.random.default_rng(seed)
-    values = [mmd2_unbiased(fake[rng.choice(len(fake), m, replace=False)],
-                            real[rng.choice(len(real), m, replace=False)])
-              for _ in range(num_subsets)]
+    values = [
+        mmd2_unbiased(
+            fake[rng.choice(len(fake), m, replace=False)], real[rng.choice(len(real), m, replace=False)]
+        )
+        for _ in range(num_subsets)
+    ]
     return float(np.mean(values)), float(np.std(values))

@@ -48,9 +48,9 @@ def knn_radii(x: np.ndarray, k: int) -> np.ndarray:
         raise ValueError(f"need more than k={k} samples, got {len(x)}")
     radii = np.empty(len(x), x.dtype)
     for start in range(0, len(x), _BLOCK):
-        d = pairwise_distances(x[start:start + _BLOCK], x)
+        d = pairwise_distances(x[start : start + _BLOCK], x)
         # the k+1-th smallest: the smallest is the point itself (distance 0)
-        radii[start:start + _BLOCK] = np.partition(d, k, axis=1)[:, k]
+        radii[start : start + _BLOCK] = np.partition(d, k, axis=1)[:, k]
     return radii
 
 
@@ -58,25 +58,24 @@ def _inside(d: np.ndarray, radii: np.ndarray, closed: bool) -> np.ndarray:
     return d <= radii if closed else d < radii
 
 
-def _ball_counts(points: np.ndarray, centres: np.ndarray, radii: np.ndarray,
-                 closed: bool = True) -> np.ndarray:
+def _ball_counts(
+    points: np.ndarray, centres: np.ndarray, radii: np.ndarray, closed: bool = True
+) -> np.ndarray:
     """For each point, how many of the balls (centres, radii) contain it (``closed``: the
     boundary counts as inside)."""
     counts = np.zeros(len(points), np.int64)
     for start in range(0, len(points), _BLOCK):
-        d = pairwise_distances(points[start:start + _BLOCK], centres)
-        counts[start:start + _BLOCK] = np.sum(_inside(d, radii[None, :], closed), axis=1)
+        d = pairwise_distances(points[start : start + _BLOCK], centres)
+        counts[start : start + _BLOCK] = np.sum(_inside(d, radii[None, :], closed), axis=1)
     return counts
 
 
-def _covered(centres: np.ndarray, radii: np.ndarray, points: np.ndarray,
-             closed: bool = True) -> np.ndarray:
+def _covered(centres: np.ndarray, radii: np.ndarray, points: np.ndarray, closed: bool = True) -> np.ndarray:
     """For each ball, whether any of the points lies inside it."""
     hit = np.zeros(len(centres), bool)
     for start in range(0, len(centres), _BLOCK):
-        d = pairwise_distances(centres[start:start + _BLOCK], points)
-        hit[start:start + _BLOCK] = np.any(
-            _inside(d, radii[start:start + _BLOCK, None], closed), axis=1)
+        d = pairwise_distances(centres[start : start + _BLOCK], points)
+        hit[start : start + _BLOCK] = np.any(_inside(d, radii[start : start + _BLOCK, None], closed), axis=1)
     return hit
 
 

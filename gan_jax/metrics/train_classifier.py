@@ -19,6 +19,7 @@ from gan_jax import cli, datasets
 from gan_jax.config import base_config
 from gan_jax.metrics import classifier
 
+
 def define_flags() -> None:
     """Command-line flags, defined only when run as a program (importing stays side-effect free)."""
     flags.DEFINE_string("out", classifier.WEIGHTS, "Where to write the .npz weights.")
@@ -72,18 +73,21 @@ def train(epochs: int, batch_size: int, seed: int):
     for epoch in range(epochs):
         order = rng.permutation(len(x_train))
         for i in range(len(x_train) // batch_size):
-            idx = order[i * batch_size:(i + 1) * batch_size]
+            idx = order[i * batch_size : (i + 1) * batch_size]
             key, sub = jax.random.split(key)
             params, opt_state, loss = step(params, opt_state, x_train[idx], y_train[idx], sub)
         accuracy = evaluate(predict, params, x_test, y_test)
-        logging.info("epoch %d: loss %.4f, test accuracy %.4f (%.0f s)", epoch + 1, loss, accuracy,
-                     time.time() - start)
+        logging.info(
+            "epoch %d: loss %.4f, test accuracy %.4f (%.0f s)", epoch + 1, loss, accuracy, time.time() - start
+        )
     return params, accuracy
 
 
 def evaluate(predict, params, x, y, batch_size: int = 1000) -> float:
-    correct = sum(int(np.sum(np.asarray(predict(params, x[i:i + batch_size])) == y[i:i + batch_size]))
-                  for i in range(0, len(x), batch_size))
+    correct = sum(
+        int(np.sum(np.asarray(predict(params, x[i : i + batch_size])) == y[i : i + batch_size]))
+        for i in range(0, len(x), batch_size)
+    )
     return correct / len(x)
 
 

@@ -8,8 +8,7 @@ from gan_jax.errors import ConfigError
 from gan_jax.models import biggan, dcgan, r3gan, resnet, stylegan2
 
 # Each has layout(), Generator, Discriminator and optionally G_FIELDS / D_FIELDS.
-_MODULES = {"dcgan": dcgan, "sngan": resnet, "biggan": biggan, "stylegan2": stylegan2,
-            "r3gan": r3gan}
+_MODULES = {"dcgan": dcgan, "sngan": resnet, "biggan": biggan, "stylegan2": stylegan2, "r3gan": r3gan}
 ARCHITECTURES = tuple(_MODULES)
 
 
@@ -30,10 +29,13 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
         raise ConfigError(f"unknown model.architecture {m.architecture!r}; choose one of {ARCHITECTURES}")
     module, res = _MODULES[m.architecture], config.dataset.resolution
     module.layout(res)
-    common = dict(resolution=res, num_classes=m.num_classes, bn_momentum=m.bn_momentum,
-                  dtype=jnp.dtype(m.dtype))
+    common = dict(
+        resolution=res, num_classes=m.num_classes, bn_momentum=m.bn_momentum, dtype=jnp.dtype(m.dtype)
+    )
     # Architecture-specific model.* fields each module declares it takes.
     g_extra = {name: m[name] for name in getattr(module, "G_FIELDS", ())}
     d_extra = {name: m[name] for name in getattr(module, "D_FIELDS", ())}
-    return (module.Generator(channels=config.dataset.channels, width=m.g_width, **common, **g_extra),
-            module.Discriminator(width=m.d_width, **common, **d_extra))
+    return (
+        module.Generator(channels=config.dataset.channels, width=m.g_width, **common, **g_extra),
+        module.Discriminator(width=m.d_width, **common, **d_extra),
+    )

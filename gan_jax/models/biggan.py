@@ -33,17 +33,25 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from gan_jax.errors import ConfigError
-from gan_jax.models.layers import (Projection, SelfAttention, embed_classes, maybe_spectral, orthogonal_init,
-                                   spectral_norm)
+from gan_jax.models.layers import (
+    Projection,
+    SelfAttention,
+    embed_classes,
+    maybe_spectral,
+    orthogonal_init,
+    spectral_norm,
+)
 from gan_jax.models.resnet import DBlock, GBlock, layout as _resnet_layout
 
 # resolution -> multiples of `width` for each G up-block's output (first → last).
 G_CHANNELS = {28: (1, 1), 32: (1, 1, 1), 64: (8, 4, 2, 1), 128: (16, 8, 4, 2, 1)}
 # resolution -> (multiple of `width`, downsample?) for each D block (first → last).
-D_CHANNELS = {28: ((1, True), (1, True), (1, False)),
-              32: ((1, True), (1, True), (1, False), (1, False)),
-              64: ((1, True), (2, True), (4, True), (8, True), (8, False)),
-              128: ((1, True), (2, True), (4, True), (8, True), (16, True), (16, False))}
+D_CHANNELS = {
+    28: ((1, True), (1, True), (1, False)),
+    32: ((1, True), (1, True), (1, False), (1, False)),
+    64: ((1, True), (2, True), (4, True), (8, True), (8, False)),
+    128: ((1, True), (2, True), (4, True), (8, True), (16, True), (16, False)),
+}
 
 
 G_FIELDS = ("shared_dim", "hierarchical_z", "attention_res")  # model.* fields the modules take
@@ -88,22 +96,37 @@ class Generator(nn.Module):
             chunks = [z] + [None] * ups
         shared = None
         if self.num_classes:
-            shared = embed_classes(nn.Embed(self.num_classes, self.shared_dim, embedding_init=orthogonal_init,
-                                            name="shared"), labels)
+            shared = embed_classes(
+                nn.Embed(self.num_classes, self.shared_dim, embedding_init=orthogonal_init, name="shared"),
+                labels,
+            )
 
         def cond(chunk):
             parts = [t for t in (shared, chunk) if t is not None]
             return jnp.concatenate(parts, axis=-1) if parts else None
 
-        project = nn.Dense(base * base * widths[0], kernel_init=orthogonal_init, dtype=self.dtype, name="project")
+        project = nn.Dense(
+            base * base * widths[0], kernel_init=orthogonal_init, dtype=self.dtype, name="project"
+        )
         x = maybe_spectral(project, True, train)(chunks[0]).reshape(z.shape[0], base, base, widths[0])
         for i in range(ups):
-            x = GBlock(widths[i], self.num_classes, self.bn_momentum, spectral=True, modulated=True,
-                       kernel_init=orthogonal_init, dtype=self.dtype)(x, cond(chunks[i + 1]), train)
+            x = GBlock(
+                widths[i],
+                self.num_classes,
+                self.bn_momentum,
+                spectral=True,
+                modulated=True,
+                kernel_init=orthogonal_init,
+                dtype=self.dtype,
+            )(x, cond(chunks[i + 1]), train)
             if x.shape[1] == self.attention_res:
                 x = SelfAttention(spectral=True, dtype=self.dtype)(x, train)
-        x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, dtype=self.dtype)(x))
-        to_image = nn.Conv(self.channels, (3, 3), kernel_init=orthogonal_init, dtype=self.dtype, name="to_image")
+        x = nn.relu(
+            nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, dtype=self.dtype)(x)
+        )
+        to_image = nn.Conv(
+            self.channels, (3, 3), kernel_init=orthogonal_init, dtype=self.dtype, name="to_image"
+        )
         return jnp.tanh(maybe_spectral(to_image, True, train)(x).astype(jnp.float32))
 
 
@@ -123,8 +146,13 @@ class Discriminator(nn.Module):
         attended = False
         x = x.astype(self.dtype)
         for i, (mult, down) in enumerate(D_CHANNELS[self.resolution]):
-            x = DBlock(self.width * mult, downsample=down, first=i == 0, kernel_init=orthogonal_init,
-                       dtype=self.dtype)(x, train)
+            x = DBlock(
+                self.width * mult,
+                downsample=down,
+                first=i == 0,
+                kernel_init=orthogonal_init,
+                dtype=self.dtype,
+            )(x, train)
             if x.shape[1] == self.attention_res and not attended:
                 x, attended = SelfAttention(spectral=True, dtype=self.dtype)(x, train), True
         h = jnp.sum(nn.relu(x).astype(jnp.float32), axis=(1, 2))  # global sum pooling, in float32

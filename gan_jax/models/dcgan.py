@@ -63,7 +63,9 @@ class Generator(nn.Module):
     num_classes: int = 0
     bn_momentum: float = 0.9  # running = m·running + (1-m)·batch; PyTorch's 0.1
     dtype: jnp.dtype = jnp.float32
-    conv_transpose: str = "auto"  # 'native' | 'adjoint' | 'subpixel' | 'auto', see layers.conv_transpose_4x4_s2
+    conv_transpose: str = (
+        "auto"  # 'native' | 'adjoint' | 'subpixel' | 'auto', see layers.conv_transpose_4x4_s2
+    )
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -71,23 +73,37 @@ class Generator(nn.Module):
 
         def norm_relu(x):
             if self.num_classes:
-                x = ConditionalBatchNorm(self.num_classes, self.bn_momentum, dtype=self.dtype)(x, labels, train)
+                x = ConditionalBatchNorm(self.num_classes, self.bn_momentum, dtype=self.dtype)(
+                    x, labels, train
+                )
             else:
-                x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, epsilon=1e-5,
-                                 scale_init=_bn_scale_init, dtype=self.dtype)(x)
+                x = nn.BatchNorm(
+                    use_running_average=not train,
+                    momentum=self.bn_momentum,
+                    epsilon=1e-5,
+                    scale_init=_bn_scale_init,
+                    dtype=self.dtype,
+                )(x)
             return nn.relu(x)
 
         features = self.width * 2 ** (ups - 1)
-        x = nn.Dense(base * base * features, use_bias=False, kernel_init=_weight_init,
-                     dtype=self.dtype, name="project")(z)
+        x = nn.Dense(
+            base * base * features, use_bias=False, kernel_init=_weight_init, dtype=self.dtype, name="project"
+        )(z)
         x = norm_relu(x.reshape(z.shape[0], base, base, features))
         for _ in range(ups - 1):
             features //= 2
-            x = UpConv(features, use_bias=False, kernel_init=_weight_init, dtype=self.dtype,
-                       impl=self.conv_transpose)(x)
+            x = UpConv(
+                features, use_bias=False, kernel_init=_weight_init, dtype=self.dtype, impl=self.conv_transpose
+            )(x)
             x = norm_relu(x)
-        x = UpConv(self.channels, kernel_init=_weight_init, dtype=self.dtype, impl=self.conv_transpose,
-                   name="to_image")(x)
+        x = UpConv(
+            self.channels,
+            kernel_init=_weight_init,
+            dtype=self.dtype,
+            impl=self.conv_transpose,
+            name="to_image",
+        )(x)
         return jnp.tanh(x.astype(jnp.float32))
 
 
@@ -107,14 +123,27 @@ class Discriminator(nn.Module):
         _, downs = layout(self.resolution)
         if x.shape[1:3] != (self.resolution, self.resolution):
             raise ConfigError(
-                f"discriminator built for {self.resolution}px got images of shape {x.shape[1:]}")
+                f"discriminator built for {self.resolution}px got images of shape {x.shape[1:]}"
+            )
         x = x.astype(self.dtype)
         for i in range(downs):
-            x = nn.Conv(self.width * 2**i, (4, 4), strides=(2, 2), padding=_DOWN_PADDING,
-                        use_bias=i == 0, kernel_init=_weight_init, dtype=self.dtype)(x)
+            x = nn.Conv(
+                self.width * 2**i,
+                (4, 4),
+                strides=(2, 2),
+                padding=_DOWN_PADDING,
+                use_bias=i == 0,
+                kernel_init=_weight_init,
+                dtype=self.dtype,
+            )(x)
             if i > 0:  # DCGAN leaves the first layer un-normalised.
-                x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                                 epsilon=1e-5, scale_init=_bn_scale_init, dtype=self.dtype)(x)
+                x = nn.BatchNorm(
+                    use_running_average=not train,
+                    momentum=self.bn_momentum,
+                    epsilon=1e-5,
+                    scale_init=_bn_scale_init,
+                    dtype=self.dtype,
+                )(x)
             x = nn.leaky_relu(x, 0.2)
         h = x.reshape(x.shape[0], -1)
         logit = nn.Dense(1, kernel_init=_weight_init, dtype=self.dtype, name="logit")(h)[:, 0]

@@ -45,8 +45,7 @@ def pointwise(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return y.reshape(x.shape[:-1] + (kernel.shape[-1],))
 
 
-def grouped_conv(x: jax.Array, kernel: jax.Array, groups: int, padding: int,
-                 impl: str = "auto") -> jax.Array:
+def grouped_conv(x: jax.Array, kernel: jax.Array, groups: int, padding: int, impl: str = "auto") -> jax.Array:
     """Stride-1 correlation of NHWC ``x`` with the HWIO ``kernel`` (I = C/groups), padded
     by ``padding`` on each side, in ``groups`` groups."""
     if kernel.shape[:2] == (1, 1) and groups == 1 and padding == 0:
@@ -54,10 +53,12 @@ def grouped_conv(x: jax.Array, kernel: jax.Array, groups: int, padding: int,
     impl = resolve(impl)
     pad = ((padding, padding), (padding, padding))
     if groups == 1 or impl == "native":
-        return jax.lax.conv_general_dilated(x, kernel, (1, 1), pad, dimension_numbers=_NHWC,
-                                            feature_group_count=groups)
+        return jax.lax.conv_general_dilated(
+            x, kernel, (1, 1), pad, dimension_numbers=_NHWC, feature_group_count=groups
+        )
     xs = jnp.split(x, groups, axis=-1)
     ks = jnp.split(kernel, groups, axis=-1)
-    return jnp.concatenate([jax.lax.conv_general_dilated(a, b, (1, 1), pad,
-                                                         dimension_numbers=_NHWC)
-                            for a, b in zip(xs, ks)], axis=-1)
+    return jnp.concatenate(
+        [jax.lax.conv_general_dilated(a, b, (1, 1), pad, dimension_numbers=_NHWC) for a, b in zip(xs, ks)],
+        axis=-1,
+    )

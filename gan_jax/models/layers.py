@@ -25,8 +25,14 @@ class ConditionalBatchNorm(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array, train: bool) -> jax.Array:
-        x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=self.epsilon,
-                         use_scale=False, use_bias=False, dtype=self.dtype)(x)
+        x = nn.BatchNorm(
+            use_running_average=not train,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            use_scale=False,
+            use_bias=False,
+            dtype=self.dtype,
+        )(x)
         features = x.shape[-1]
         gamma = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, name="gamma")
         beta = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, name="beta")
@@ -72,13 +78,20 @@ class ModulatedBatchNorm(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, cond: jax.Array, train: bool) -> jax.Array:
-        x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=self.epsilon,
-                         use_scale=False, use_bias=False, dtype=self.dtype)(x)
+        x = nn.BatchNorm(
+            use_running_average=not train,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            use_scale=False,
+            use_bias=False,
+            dtype=self.dtype,
+        )(x)
         features = x.shape[-1]
 
         def linear(name):
-            layer = nn.Dense(features, use_bias=False, kernel_init=orthogonal_init, dtype=self.dtype,
-                             name=name)
+            layer = nn.Dense(
+                features, use_bias=False, kernel_init=orthogonal_init, dtype=self.dtype, name=name
+            )
             return maybe_spectral(layer, self.spectral, train)
 
         return _modulate(x, linear("gamma")(cond), linear("beta")(cond))
@@ -97,8 +110,9 @@ class Projection(nn.Module):
 
     @nn.compact
     def __call__(self, h: jax.Array, labels: jax.Array, train: bool = False) -> jax.Array:
-        embed = nn.Embed(self.num_classes, h.shape[-1], embedding_init=nn.initializers.normal(0.02),
-                         name="embed")
+        embed = nn.Embed(
+            self.num_classes, h.shape[-1], embedding_init=nn.initializers.normal(0.02), name="embed"
+        )
         embedding = maybe_spectral(embed, self.spectral, train)(labels)
         return jnp.sum(embedding.astype(h.dtype) * h, axis=-1)
 
@@ -152,8 +166,9 @@ class SelfAttention(nn.Module):
         b, height, width, c = x.shape
 
         def conv(features, name):
-            layer = nn.Conv(features, (1, 1), use_bias=False, kernel_init=orthogonal_init, dtype=self.dtype,
-                            name=name)
+            layer = nn.Conv(
+                features, (1, 1), use_bias=False, kernel_init=orthogonal_init, dtype=self.dtype, name=name
+            )
             return maybe_spectral(layer, self.spectral, train)
 
         query = conv(c // 8, "query")(x).reshape(b, height * width, c // 8)
@@ -224,8 +239,9 @@ _NHWC = ("NHWC", "HWIO", "NHWC")
 def _subpixel_forward(x: jax.Array, kernel: jax.Array) -> jax.Array:
     b, h, w, _ = x.shape
     c = kernel.shape[3]
-    y = jax.lax.conv_general_dilated(x, subpixel_kernel(kernel), (1, 1), ((1, 1), (1, 1)),
-                                     dimension_numbers=_NHWC)
+    y = jax.lax.conv_general_dilated(
+        x, subpixel_kernel(kernel), (1, 1), ((1, 1), (1, 1)), dimension_numbers=_NHWC
+    )
     return y.reshape(b, h, w, 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, c)
 
 
@@ -289,8 +305,11 @@ class UpConv(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
-        y = conv_transpose_4x4_s2(x.astype(self.dtype), kernel.astype(self.dtype),
-                                  resolve_conv_transpose(self.impl))
+        y = conv_transpose_4x4_s2(
+            x.astype(self.dtype), kernel.astype(self.dtype), resolve_conv_transpose(self.impl)
+        )
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(self.dtype)
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(
+                self.dtype
+            )
         return y

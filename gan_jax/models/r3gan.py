@@ -49,10 +49,8 @@ from gan_jax.models import upfirdn2d
 from gan_jax.models.grouped_conv import grouped_conv
 from gan_jax.models.stylegan2_layers import block_resolutions
 
-G_FIELDS = ("z_dim", "stage_widths", "stage_blocks", "stage_groups", "expansion", "embed_dim",
-            "num_bf16_res")
-D_FIELDS = ("stage_widths", "stage_blocks", "stage_groups", "expansion", "embed_dim",
-            "num_bf16_res")
+G_FIELDS = ("z_dim", "stage_widths", "stage_blocks", "stage_groups", "expansion", "embed_dim", "num_bf16_res")
+D_FIELDS = ("stage_widths", "stage_blocks", "stage_groups", "expansion", "embed_dim", "num_bf16_res")
 
 ACT_GAIN = math.sqrt(2.0 / (1.0 + 0.2**2))  # He gain of leaky ReLU(0.2)
 FILTER = (1.0, 3.0, 3.0, 1.0)  # [1, 2, 1] convolved with [1, 1]
@@ -64,23 +62,32 @@ def layout(resolution: int) -> list[int]:
     return block_resolutions(resolution)
 
 
-def stage_plan(resolution: int, width: int, widths: Sequence[int], blocks: Sequence[int],
-               groups: Sequence[int], expansion: int) -> tuple[list[int], list[int], list[int]]:
+def stage_plan(
+    resolution: int,
+    width: int,
+    widths: Sequence[int],
+    blocks: Sequence[int],
+    groups: Sequence[int],
+    expansion: int,
+) -> tuple[list[int], list[int], list[int]]:
     """Per-stage (widths, blocks, groups) in resolution order, from the fields; empty fields
     default to ``width`` everywhere, 2 blocks per stage and groups of 16 expanded channels."""
     n = len(layout(resolution))
     widths = list(widths) or [width] * n
     blocks = list(blocks) or [2] * n
     groups = list(groups) or [max(1, w * expansion // GROUP_WIDTH) for w in widths]
-    for name, values in (("stage_widths", widths), ("stage_blocks", blocks),
-                         ("stage_groups", groups)):
+    for name, values in (("stage_widths", widths), ("stage_blocks", blocks), ("stage_groups", groups)):
         if len(values) != n:
-            raise ConfigError(f"model.{name} has {len(values)} entries; {resolution}px images "
-                              f"need one per stage resolution {layout(resolution)}")
+            raise ConfigError(
+                f"model.{name} has {len(values)} entries; {resolution}px images "
+                f"need one per stage resolution {layout(resolution)}"
+            )
     for w, g in zip(widths, groups):
         if w <= 0 or g <= 0 or (w * expansion) % g:
-            raise ConfigError(f"R3GAN stage of width {w} x expansion {expansion} cannot split "
-                              f"into {g} groups (model.stage_widths / stage_groups)")
+            raise ConfigError(
+                f"R3GAN stage of width {w} x expansion {expansion} cannot split "
+                f"into {g} groups (model.stage_widths / stage_groups)"
+            )
     return widths, blocks, groups
 
 
@@ -99,6 +106,7 @@ def _init(gain: float) -> nn.initializers.Initializer:
 class Conv(nn.Module):
     """A bias-free k×k convolution ('same' padding), kernel cast to the input's dtype;
     through `grouped_conv` (the fast formulation for the backend; 1×1 ones as matmuls)."""
+
     features: int
     kernel_size: int = 1
     groups: int = 1
@@ -107,13 +115,13 @@ class Conv(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         k = self.kernel_size
-        kernel = self.param("kernel", _init(self.gain),
-                            (k, k, x.shape[-1] // self.groups, self.features))
+        kernel = self.param("kernel", _init(self.gain), (k, k, x.shape[-1] // self.groups, self.features))
         return grouped_conv(x, kernel.astype(x.dtype), self.groups, (k - 1) // 2)
 
 
 class Linear(nn.Module):
     """A bias-free dense layer, N(0, gain²/fan_in)."""
+
     features: int
     gain: float = 1.0
 
@@ -134,6 +142,7 @@ class BiasedActivation(nn.Module):
 
 class ResidualBlock(nn.Module):
     """x + conv1×1(act(conv3×3_grouped(act(conv1×1(x))))), last conv initialised to zero."""
+
     expansion: int
     groups: int
     total_blocks: int  # L, blocks in the whole network (fix-up scaling)
@@ -144,8 +153,9 @@ class ResidualBlock(nn.Module):
         c = x.shape[-1]
         gain = ACT_GAIN * self.total_blocks ** (-1.0 / 4.0)  # L^(−1/(2m−2)), m = 3 layers
         y = Conv(c * self.expansion, 1, gain=gain, name="conv1")(x)
-        y = Conv(c * self.expansion, self.kernel_size, self.groups, gain=gain,
-                 name="conv2")(BiasedActivation(name="act1")(y))
+        y = Conv(c * self.expansion, self.kernel_size, self.groups, gain=gain, name="conv2")(
+            BiasedActivation(name="act1")(y)
+        )
         y = Conv(c, 1, gain=0.0, name="conv3")(BiasedActivation(name="act2")(y))
         return x + y
 
@@ -165,6 +175,7 @@ def _dtypes(n: int, num_bf16_res: int, reverse: bool) -> list:
 
 class Generator(nn.Module):
     """z (B, z_dim) [, labels] → images (B, R, R, channels), float32, unbounded."""
+
     resolution: int
     channels: int
     width: int = 256  # every stage's width when stage_widths is empty
@@ -180,19 +191,26 @@ class Generator(nn.Module):
     dtype: jnp.dtype = jnp.float32  # unused: per-stage dtypes come from num_bf16_res
 
     @nn.compact
-    def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True
-                 ) -> jax.Array:
-        widths, blocks, groups = stage_plan(self.resolution, self.width, self.stage_widths,
-                                            self.stage_blocks, self.stage_groups, self.expansion)
+    def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
+        widths, blocks, groups = stage_plan(
+            self.resolution,
+            self.width,
+            self.stage_widths,
+            self.stage_blocks,
+            self.stage_groups,
+            self.expansion,
+        )
         total = sum(blocks)
         x = z.astype(jnp.float32)
         if self.num_classes:
             embed = self.embed_dim or self.z_dim
-            x = jnp.concatenate([x, Linear(embed, name="embed")(
-                _one_hot(labels, self.num_classes, jnp.float32))], axis=-1)
+            x = jnp.concatenate(
+                [x, Linear(embed, name="embed")(_one_hot(labels, self.num_classes, jnp.float32))], axis=-1
+            )
         f = upfirdn2d.setup_filter(FILTER)
-        for i, (w, n, g, dt) in enumerate(zip(widths, blocks, groups,
-                                              _dtypes(len(widths), self.num_bf16_res, False))):
+        for i, (w, n, g, dt) in enumerate(
+            zip(widths, blocks, groups, _dtypes(len(widths), self.num_bf16_res, False))
+        ):
             x = x.astype(dt)
             if i == 0:  # generative basis
                 basis = self.param("basis", nn.initializers.normal(1.0), (4, 4, w))
@@ -208,6 +226,7 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """images (B, R, R, C) [, labels] → raw scores (B,)."""
+
     resolution: int
     width: int = 256
     num_classes: int = 0
@@ -221,11 +240,18 @@ class Discriminator(nn.Module):
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True
-                 ) -> jax.Array:
-        widths, blocks, groups = (v[::-1] for v in stage_plan(
-            self.resolution, self.width, self.stage_widths, self.stage_blocks,
-            self.stage_groups, self.expansion))
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
+        widths, blocks, groups = (
+            v[::-1]
+            for v in stage_plan(
+                self.resolution,
+                self.width,
+                self.stage_widths,
+                self.stage_blocks,
+                self.stage_groups,
+                self.expansion,
+            )
+        )
         total = sum(blocks)
         dtypes = _dtypes(len(widths), self.num_bf16_res, True)
         f = upfirdn2d.setup_filter(FILTER)
@@ -247,6 +273,7 @@ class Discriminator(nn.Module):
                 x = Linear(out_dim, name=f"stage{i}_linear")(x)
         if self.num_classes:
             e = Linear(out_dim, gain=1.0 / math.sqrt(out_dim), name="embed")(
-                _one_hot(labels, self.num_classes, x.dtype))
+                _one_hot(labels, self.num_classes, x.dtype)
+            )
             x = jnp.sum(x * e, axis=-1, keepdims=True)
         return x.reshape(x.shape[0]).astype(jnp.float32)

@@ -25,15 +25,22 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.errors import ConfigError
-from gan_jax.models.layers import (ConditionalBatchNorm, ModulatedBatchNorm, Projection, maybe_spectral,
-                                   spectral_norm)
+from gan_jax.models.layers import (
+    ConditionalBatchNorm,
+    ModulatedBatchNorm,
+    Projection,
+    maybe_spectral,
+    spectral_norm,
+)
 
 RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4), 128: (4, 5)}  # → (base size, doublings)
 
 
 def layout(resolution: int) -> tuple[int, int]:
     if resolution not in RESOLUTIONS:
-        raise ConfigError(f"the ResNet models make {sorted(RESOLUTIONS)} px images, not dataset.resolution={resolution}")
+        raise ConfigError(
+            f"the ResNet models make {sorted(RESOLUTIONS)} px images, not dataset.resolution={resolution}"
+        )
     return RESOLUTIONS[resolution]
 
 
@@ -60,8 +67,9 @@ class _Norm(nn.Module):
     @nn.compact
     def __call__(self, x, cond, train):
         if cond is None:
-            return nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=1e-5,
-                                dtype=self.dtype)(x)
+            return nn.BatchNorm(
+                use_running_average=not train, momentum=self.momentum, epsilon=1e-5, dtype=self.dtype
+            )(x)
         if self.modulated:
             return ModulatedBatchNorm(self.momentum, spectral=self.spectral, dtype=self.dtype)(x, cond, train)
         return ConditionalBatchNorm(self.num_classes, self.momentum, dtype=self.dtype)(x, cond, train)
@@ -81,11 +89,18 @@ class GBlock(nn.Module):
     @nn.compact
     def __call__(self, x, cond, train):
         def conv(size, name=None):
-            layer = nn.Conv(self.features, (size, size), kernel_init=self.kernel_init, dtype=self.dtype, name=name)
+            layer = nn.Conv(
+                self.features, (size, size), kernel_init=self.kernel_init, dtype=self.dtype, name=name
+            )
             return maybe_spectral(layer, self.spectral, train)
 
-        norm = lambda: _Norm(self.num_classes, self.bn_momentum, self.spectral, self.modulated,  # noqa: E731
-                             self.dtype)
+        norm = lambda: _Norm(  # noqa: E731
+            self.num_classes,
+            self.bn_momentum,
+            self.spectral,
+            self.modulated,
+            self.dtype,
+        )
         h = conv(3)(_upsample(nn.relu(norm()(x, cond, train))))
         h = conv(3)(nn.relu(norm()(h, cond, train)))
         return h + conv(1, name="shortcut")(_upsample(x))
@@ -102,9 +117,14 @@ class DBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, train):
-        sn = lambda layer: (lambda t: spectral_norm(layer)(t, update_stats=train))  # noqa: E731
-        conv = lambda size, **kw: nn.Conv(self.features, (size, size), kernel_init=self.kernel_init,  # noqa: E731
-                                          dtype=self.dtype, **kw)
+        sn = lambda layer: lambda t: spectral_norm(layer)(t, update_stats=train)  # noqa: E731
+        conv = lambda size, **kw: nn.Conv(  # noqa: E731
+            self.features,
+            (size, size),
+            kernel_init=self.kernel_init,
+            dtype=self.dtype,
+            **kw,
+        )
         h = x if self.first else nn.relu(x)
         h = sn(conv(3))(h)
         h = sn(conv(3))(nn.relu(h))
@@ -132,15 +152,26 @@ class Generator(nn.Module):
     @nn.compact
     def __call__(self, z, labels=None, train: bool = True):
         base, ups = layout(self.resolution)
-        x = nn.Dense(base * base * self.width, kernel_init=nn.initializers.xavier_uniform(), dtype=self.dtype,
-                     name="project")(z)
+        x = nn.Dense(
+            base * base * self.width,
+            kernel_init=nn.initializers.xavier_uniform(),
+            dtype=self.dtype,
+            name="project",
+        )(z)
         x = x.reshape(z.shape[0], base, base, self.width)
         cond = labels if self.num_classes else None
         for _ in range(ups):
             x = GBlock(self.width, self.num_classes, self.bn_momentum, dtype=self.dtype)(x, cond, train)
-        x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, dtype=self.dtype)(x))
-        x = nn.Conv(self.channels, (3, 3), kernel_init=nn.initializers.xavier_uniform(), dtype=self.dtype,
-                    name="to_image")(x)
+        x = nn.relu(
+            nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, dtype=self.dtype)(x)
+        )
+        x = nn.Conv(
+            self.channels,
+            (3, 3),
+            kernel_init=nn.initializers.xavier_uniform(),
+            dtype=self.dtype,
+            name="to_image",
+        )(x)
         return jnp.tanh(x.astype(jnp.float32))
 
 

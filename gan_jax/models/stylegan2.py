@@ -42,17 +42,42 @@ import numpy as np
 from gan_jax.errors import ConfigError
 from gan_jax.models import upfirdn2d as fir
 from gan_jax.models.stylegan2_discriminator import Discriminator
-from gan_jax.models.stylegan2_layers import (FIR_TAPS, FullyConnected, bias_act,
-                                             block_resolutions, clamp_or_none, modulated_conv2d,
-                                             reduced_precision_from)
+from gan_jax.models.stylegan2_layers import (
+    FIR_TAPS,
+    FullyConnected,
+    bias_act,
+    block_resolutions,
+    clamp_or_none,
+    modulated_conv2d,
+    reduced_precision_from,
+)
 from gan_jax.models.stylegan2_mapping import MappingNetwork
 
 __all__ = ["Discriminator", "Generator", "MappingNetwork", "SynthesisNetwork", "layout", "num_ws"]
 
-G_FIELDS = ("z_dim", "w_dim", "mapping_layers", "mapping_lr_mul", "channel_base", "channel_max",
-            "style_mixing_prob", "w_avg_beta", "conv_clamp", "num_bf16_res", "fused_modconv")
-D_FIELDS = ("mapping_lr_mul", "channel_base", "channel_max", "mbstd_group", "mbstd_channels",
-            "conv_clamp", "num_bf16_res", "d_architecture")
+G_FIELDS = (
+    "z_dim",
+    "w_dim",
+    "mapping_layers",
+    "mapping_lr_mul",
+    "channel_base",
+    "channel_max",
+    "style_mixing_prob",
+    "w_avg_beta",
+    "conv_clamp",
+    "num_bf16_res",
+    "fused_modconv",
+)
+D_FIELDS = (
+    "mapping_lr_mul",
+    "channel_base",
+    "channel_max",
+    "mbstd_group",
+    "mbstd_channels",
+    "conv_clamp",
+    "num_bf16_res",
+    "d_architecture",
+)
 NOISE_MODES = ("random", "const", "none")
 FUSED_MODCONV = ("auto", "fused", "nonfused")
 
@@ -98,10 +123,10 @@ class SynthesisLayer(nn.Module):
     def __call__(self, x: jax.Array, w: jax.Array, noise_mode: str, fused: bool) -> jax.Array:
         k, r = self.kernel_size, self.resolution
         styles = FullyConnected(x.shape[-1], bias_init=1.0, name="affine")(w)
-        weight = self.param("weight", nn.initializers.normal(1.0),
-                            (k, k, x.shape[-1], self.features))
-        noise_const = self.variable("noise_const", "noise_const",
-                                    lambda: jax.random.normal(self.make_rng("params"), (r, r)))
+        weight = self.param("weight", nn.initializers.normal(1.0), (k, k, x.shape[-1], self.features))
+        noise_const = self.variable(
+            "noise_const", "noise_const", lambda: jax.random.normal(self.make_rng("params"), (r, r))
+        )
         strength = self.param("noise_strength", nn.initializers.zeros, ())
         noise = None
         if noise_mode == "random":
@@ -109,8 +134,9 @@ class SynthesisLayer(nn.Module):
         elif noise_mode == "const":
             noise = (noise_const.value * strength)[None, :, :, None]
         f = fir.setup_filter(FIR_TAPS) if self.up > 1 else None
-        x = modulated_conv2d(x, weight, styles, noise, up=self.up, padding=k // 2,
-                             resample_filter=f, fused=fused)
+        x = modulated_conv2d(
+            x, weight, styles, noise, up=self.up, padding=k // 2, resample_filter=f, fused=fused
+        )
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         return bias_act(x, bias, "lrelu", clamp=self.conv_clamp)
 
@@ -147,8 +173,13 @@ class SynthesisBlock(nn.Module):
     @nn.compact
     def __call__(self, x, img, ws, noise_mode: str, train: bool):
         fused = use_fused(self.fused_modconv, train, self.dtype, ws.shape[0])
-        layer = lambda up, name: SynthesisLayer(self.features, self.resolution, up=up,  # noqa: E731
-                                                conv_clamp=self.conv_clamp, name=name)
+        layer = lambda up, name: SynthesisLayer(  # noqa: E731
+            self.features,
+            self.resolution,
+            up=up,
+            conv_clamp=self.conv_clamp,
+            name=name,
+        )
         if self.first:
             const = self.param("const", nn.initializers.normal(1.0), (4, 4, self.features))
             x = jnp.broadcast_to(const.astype(self.dtype), (ws.shape[0],) + const.shape)
@@ -185,12 +216,17 @@ class SynthesisNetwork(nn.Module):
             # Block b4 reads ws 0 and, for ToRGB, 1; b8 reads 1, 2 and 3; b16 3, 4 and 5; …
             start = 0 if res == 4 else 2 * i - 1
             count = 2 if res == 4 else 3
-            block = SynthesisBlock(min(self.channel_base // res, self.channel_max), res,
-                                   self.img_channels, first=res == 4,
-                                   dtype=jnp.bfloat16 if res >= low else jnp.float32,
-                                   conv_clamp=self.conv_clamp, fused_modconv=self.fused_modconv,
-                                   name=f"b{res}")
-            x, img = block(x, img, ws[:, start:start + count], noise_mode, train)
+            block = SynthesisBlock(
+                min(self.channel_base // res, self.channel_max),
+                res,
+                self.img_channels,
+                first=res == 4,
+                dtype=jnp.bfloat16 if res >= low else jnp.float32,
+                conv_clamp=self.conv_clamp,
+                fused_modconv=self.fused_modconv,
+                name=f"b{res}",
+            )
+            x, img = block(x, img, ws[:, start : start + count], noise_mode, train)
         return img
 
 
@@ -223,30 +259,52 @@ class Generator(nn.Module):
 
     def setup(self):
         if jnp.dtype(self.dtype) != jnp.float32:
-            raise ConfigError(f"model.dtype={jnp.dtype(self.dtype).name}: StyleGAN2 chooses its "
-                              f"precision per resolution; set model.num_bf16_res instead")
+            raise ConfigError(
+                f"model.dtype={jnp.dtype(self.dtype).name}: StyleGAN2 chooses its "
+                f"precision per resolution; set model.num_bf16_res instead"
+            )
         if self.fused_modconv not in FUSED_MODCONV:
-            raise ConfigError(f"model.fused_modconv={self.fused_modconv!r} must be one of "
-                              f"{FUSED_MODCONV}")
+            raise ConfigError(f"model.fused_modconv={self.fused_modconv!r} must be one of {FUSED_MODCONV}")
         self.num_ws = num_ws(self.resolution)
-        self.mapping_network = MappingNetwork(self.w_dim, self.num_classes, self.num_ws,
-                                              self.mapping_layers, self.mapping_lr_mul,
-                                              self.w_avg_beta)
-        self.synthesis_network = SynthesisNetwork(self.resolution, self.channels,
-                                                  self.channel_base, self.channel_max,
-                                                  self.num_bf16_res, clamp_or_none(self.conv_clamp),
-                                                  self.fused_modconv)
+        self.mapping_network = MappingNetwork(
+            self.w_dim,
+            self.num_classes,
+            self.num_ws,
+            self.mapping_layers,
+            self.mapping_lr_mul,
+            self.w_avg_beta,
+        )
+        self.synthesis_network = SynthesisNetwork(
+            self.resolution,
+            self.channels,
+            self.channel_base,
+            self.channel_max,
+            self.num_bf16_res,
+            clamp_or_none(self.conv_clamp),
+            self.fused_modconv,
+        )
 
-    def mapping(self, z: jax.Array, labels: jax.Array | None = None, truncation_psi=1.0,
-                truncation_cutoff: int | None = None, train: bool = False) -> jax.Array:
+    def mapping(
+        self,
+        z: jax.Array,
+        labels: jax.Array | None = None,
+        truncation_psi=1.0,
+        truncation_cutoff: int | None = None,
+        train: bool = False,
+    ) -> jax.Array:
         """ws (B, num_ws, w_dim); in training with ``w_avg`` mutable, w̄ is updated first."""
         if z.shape[-1] != self.z_dim:
             raise ValueError(f"generator built for z_dim={self.z_dim} got z of shape {z.shape}")
-        return self.mapping_network(z, labels, truncation_psi, truncation_cutoff,
-                                    update_w_avg=train)
+        return self.mapping_network(z, labels, truncation_psi, truncation_cutoff, update_w_avg=train)
 
-    def styles(self, z: jax.Array, labels: jax.Array | None = None, truncation_psi=1.0,
-               truncation_cutoff: int | None = None, train: bool = False) -> jax.Array:
+    def styles(
+        self,
+        z: jax.Array,
+        labels: jax.Array | None = None,
+        truncation_psi=1.0,
+        truncation_cutoff: int | None = None,
+        train: bool = False,
+    ) -> jax.Array:
         """`mapping`, then in training style mixing (NVlabs' ``run_G``): with probability
         p, ws[:, cutoff:] ← mapping(z₂)[:, cutoff:], cutoff ~ U{1, …, num_ws − 1},
         z₂ ~ N(0, I); otherwise cutoff = num_ws. The second mapping leaves w̄ alone."""
@@ -258,19 +316,23 @@ class Generator(nn.Module):
         mix = jax.random.uniform(k_coin, ()) < self.style_mixing_prob
         cutoff = jnp.where(mix, cutoff, self.num_ws)
         z2 = jax.random.normal(k_z, z.shape, z.dtype)
-        ws2 = self.mapping_network(z2, labels, truncation_psi, truncation_cutoff,
-                                   update_w_avg=False)
+        ws2 = self.mapping_network(z2, labels, truncation_psi, truncation_cutoff, update_w_avg=False)
         return jnp.where(jnp.arange(self.num_ws)[None, :, None] >= cutoff, ws2, ws)
 
-    def synthesis(self, ws: jax.Array, noise_mode: str | None = None,
-                  train: bool = False) -> jax.Array:
+    def synthesis(self, ws: jax.Array, noise_mode: str | None = None, train: bool = False) -> jax.Array:
         """Images from ws; noise_mode None: 'random' in training, else 'const'."""
         if noise_mode is None:
             noise_mode = "random" if train else "const"
         return self.synthesis_network(ws, noise_mode, train)
 
-    def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True,
-                 truncation_psi=1.0, truncation_cutoff: int | None = None,
-                 noise_mode: str | None = None) -> jax.Array:
+    def __call__(
+        self,
+        z: jax.Array,
+        labels: jax.Array | None = None,
+        train: bool = True,
+        truncation_psi=1.0,
+        truncation_cutoff: int | None = None,
+        noise_mode: str | None = None,
+    ) -> jax.Array:
         ws = self.styles(z, labels, truncation_psi, truncation_cutoff, train)
         return self.synthesis(ws, noise_mode, train)

@@ -28,8 +28,13 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.errors import ConfigError
-from gan_jax.models.stylegan2_layers import (Conv2d, FullyConnected, block_resolutions,
-                                             clamp_or_none, reduced_precision_from)
+from gan_jax.models.stylegan2_layers import (
+    Conv2d,
+    FullyConnected,
+    block_resolutions,
+    clamp_or_none,
+    reduced_precision_from,
+)
 from gan_jax.models.stylegan2_mapping import MappingNetwork
 
 SQRT_HALF = math.sqrt(0.5)
@@ -46,8 +51,9 @@ def minibatch_std(x: jax.Array, group_size: int, num_channels: int = 1) -> jax.A
     b, h, w, c = x.shape
     g = min(group_size, b) if group_size else b
     if b % g:
-        raise ConfigError(f"minibatch std: a batch of {b} does not split into groups of {g} "
-                          f"(model.mbstd_group)")
+        raise ConfigError(
+            f"minibatch std: a batch of {b} does not split into groups of {g} (model.mbstd_group)"
+        )
     y = x.astype(jnp.float32).reshape(g, b // g, h, w, num_channels, c // num_channels)
     y = jnp.sqrt(jnp.mean(jnp.square(y - jnp.mean(y, axis=0)), axis=0) + 1e-8)
     y = jnp.mean(y, axis=(1, 2, 4))  # (B/G, F)
@@ -69,15 +75,17 @@ class DiscriminatorBlock(nn.Module):
     def __call__(self, x: jax.Array | None, img: jax.Array) -> jax.Array:
         conv = lambda f, k, name, **kw: Conv2d(f, k, name=name, **kw)  # noqa: E731
         if self.first:
-            x = conv(self.tmp_features, 1, "fromrgb", activation="lrelu",
-                     conv_clamp=self.conv_clamp)(img.astype(self.dtype))
+            x = conv(self.tmp_features, 1, "fromrgb", activation="lrelu", conv_clamp=self.conv_clamp)(
+                img.astype(self.dtype)
+            )
         x = x.astype(self.dtype)
         gain = SQRT_HALF if self.residual else 1.0
         if self.residual:
             y = conv(self.features, 1, "skip", use_bias=False, down=2)(x, gain=gain)
         x = conv(self.tmp_features, 3, "conv0", activation="lrelu", conv_clamp=self.conv_clamp)(x)
-        x = conv(self.features, 3, "conv1", activation="lrelu", down=2,
-                 conv_clamp=self.conv_clamp)(x, gain=gain)
+        x = conv(self.features, 3, "conv1", activation="lrelu", down=2, conv_clamp=self.conv_clamp)(
+            x, gain=gain
+        )
         return y + x if self.residual else x
 
 
@@ -100,32 +108,44 @@ class Discriminator(nn.Module):
     d_architecture: str = "resnet"  # 'resnet' | 'orig' (no skip branch)
 
     @nn.compact
-    def __call__(self, x: jax.Array, labels: jax.Array | None = None,
-                 train: bool = True) -> jax.Array:
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
         if jnp.dtype(self.dtype) != jnp.float32:
-            raise ConfigError(f"model.dtype={jnp.dtype(self.dtype).name}: StyleGAN2 chooses its "
-                              f"precision per resolution; set model.num_bf16_res instead")
+            raise ConfigError(
+                f"model.dtype={jnp.dtype(self.dtype).name}: StyleGAN2 chooses its "
+                f"precision per resolution; set model.num_bf16_res instead"
+            )
         if x.shape[1:3] != (self.resolution, self.resolution):
-            raise ConfigError(f"discriminator built for {self.resolution}px got images of shape "
-                              f"{x.shape[1:]}")
+            raise ConfigError(
+                f"discriminator built for {self.resolution}px got images of shape {x.shape[1:]}"
+            )
         if self.d_architecture not in ("resnet", "orig"):
-            raise ConfigError(f"model.d_architecture={self.d_architecture!r} must be 'resnet' or "
-                              f"'orig'")
+            raise ConfigError(f"model.d_architecture={self.d_architecture!r} must be 'resnet' or 'orig'")
         channels = lambda res: min(self.channel_base // res, self.channel_max)  # noqa: E731
         clamp = clamp_or_none(self.conv_clamp)
         low = reduced_precision_from(self.resolution, self.num_bf16_res)
         img, h = x.astype(jnp.float32), None
         for res in reversed(block_resolutions(self.resolution)[1:]):
-            block = DiscriminatorBlock(channels(res), channels(res // 2),
-                                       first=res == self.resolution,
-                                       dtype=jnp.bfloat16 if res >= low else jnp.float32,
-                                       conv_clamp=clamp, residual=self.d_architecture == "resnet",
-                                       name=f"b{res}")
+            block = DiscriminatorBlock(
+                channels(res),
+                channels(res // 2),
+                first=res == self.resolution,
+                dtype=jnp.bfloat16 if res >= low else jnp.float32,
+                conv_clamp=clamp,
+                residual=self.d_architecture == "resnet",
+                name=f"b{res}",
+            )
             h = block(h, img)
         cmap = None
         if self.num_classes:  # cmap_dim = the 4×4 width
-            cmap = MappingNetwork(channels(4), self.num_classes, None, self.cmap_layers,
-                                  self.mapping_lr_mul, w_avg_beta=None, name="mapping")
+            cmap = MappingNetwork(
+                channels(4),
+                self.num_classes,
+                None,
+                self.cmap_layers,
+                self.mapping_lr_mul,
+                w_avg_beta=None,
+                name="mapping",
+            )
             cmap = cmap(None, labels)
         epilogue = Epilogue(channels(4), self.mbstd_group, self.mbstd_channels, clamp, name="b4")
         return epilogue(h, cmap)

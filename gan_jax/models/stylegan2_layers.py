@@ -29,8 +29,13 @@ ACTIVATION_GAIN = {"linear": 1.0, "lrelu": float(np.sqrt(2.0)), "relu": float(np
 FIR_TAPS = (1, 3, 3, 1)
 
 
-def bias_act(x: jax.Array, b: jax.Array | None = None, act: str = "linear",
-             gain: float | None = None, clamp: float | None = None) -> jax.Array:
+def bias_act(
+    x: jax.Array,
+    b: jax.Array | None = None,
+    act: str = "linear",
+    gain: float | None = None,
+    clamp: float | None = None,
+) -> jax.Array:
     """y = clip(gain · φ(x + b), −clamp, clamp), the bias on the last (channel) axis.
 
     φ is the identity ('linear'), ReLU or leaky ReLU with slope 0.2 ('lrelu'). The
@@ -55,31 +60,55 @@ def bias_act(x: jax.Array, b: jax.Array | None = None, act: str = "linear",
     return x
 
 
-def _conv(x: jax.Array, w: jax.Array, stride: int = 1, padding: tuple[int, int] = (0, 0),
-          groups: int = 1, lhs_dilation: int = 1) -> jax.Array:
+def _conv(
+    x: jax.Array,
+    w: jax.Array,
+    stride: int = 1,
+    padding: tuple[int, int] = (0, 0),
+    groups: int = 1,
+    lhs_dilation: int = 1,
+) -> jax.Array:
     """Correlation (PyTorch's conv2d) of NHWC ``x`` with an HWIO kernel, padding (py, px);
     a plain 1×1 one as `grouped_conv.pointwise` (a 2-D matmul, XLA:CPU's fast path)."""
-    if (w.shape[:2] == (1, 1) and stride == 1 and tuple(padding) == (0, 0) and groups == 1
-            and lhs_dilation == 1):
+    if (
+        w.shape[:2] == (1, 1)
+        and stride == 1
+        and tuple(padding) == (0, 0)
+        and groups == 1
+        and lhs_dilation == 1
+    ):
         return pointwise(x, w)
     return jax.lax.conv_general_dilated(
-        x, w, (stride, stride), ((padding[0], padding[0]), (padding[1], padding[1])),
-        lhs_dilation=(lhs_dilation, lhs_dilation), dimension_numbers=_NHWC,
-        feature_group_count=groups)
+        x,
+        w,
+        (stride, stride),
+        ((padding[0], padding[0]), (padding[1], padding[1])),
+        lhs_dilation=(lhs_dilation, lhs_dilation),
+        dimension_numbers=_NHWC,
+        feature_group_count=groups,
+    )
 
 
-def _dilated_conv(x: jax.Array, w: jax.Array, stride: int, padding: tuple[int, int],
-                  groups: int) -> jax.Array:
+def _dilated_conv(
+    x: jax.Array, w: jax.Array, stride: int, padding: tuple[int, int], groups: int
+) -> jax.Array:
     kh, kw = w.shape[:2]
     w = jnp.flip(w, (0, 1))
     return jax.lax.conv_general_dilated(
-        x, w, (1, 1), ((kh - 1 - padding[0],) * 2, (kw - 1 - padding[1],) * 2),
-        lhs_dilation=(stride, stride), dimension_numbers=_NHWC, feature_group_count=groups)
+        x,
+        w,
+        (1, 1),
+        ((kh - 1 - padding[0],) * 2, (kw - 1 - padding[1],) * 2),
+        lhs_dilation=(stride, stride),
+        dimension_numbers=_NHWC,
+        feature_group_count=groups,
+    )
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _conv_transpose(x: jax.Array, w: jax.Array, stride: int, padding: tuple[int, int],
-                    groups: int) -> jax.Array:
+def _conv_transpose(
+    x: jax.Array, w: jax.Array, stride: int, padding: tuple[int, int], groups: int
+) -> jax.Array:
     """PyTorch's conv_transpose2d with the HWIO kernel ``w`` read as the adjoint of a
     correlation: y[s·i + a − p] += x[i]·w[a]. That is the correlation of the input
     dilated by s with the spatially flipped kernel, padded by k − 1 − p.
@@ -93,8 +122,9 @@ def _conv_transpose(x: jax.Array, w: jax.Array, stride: int, padding: tuple[int,
     return _dilated_conv(x, w, stride, padding, groups)
 
 
-def _adjoint(dy: jax.Array, w: jax.Array, x_like: jax.Array, stride: int,
-             padding: tuple[int, int], groups: int) -> jax.Array:
+def _adjoint(
+    dy: jax.Array, w: jax.Array, x_like: jax.Array, stride: int, padding: tuple[int, int], groups: int
+) -> jax.Array:
     forward = lambda v: _dilated_conv(v, w, stride, padding, groups)  # noqa: E731
     return jax.linear_transpose(forward, x_like)(dy)[0]
 
@@ -114,8 +144,15 @@ def _conv_transpose_bwd(stride, padding, groups, residuals, dy):
 _conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
-def conv2d_resample(x: jax.Array, w: jax.Array, f: np.ndarray | None = None, up: int = 1,
-                    down: int = 1, padding: int = 0, groups: int = 1) -> jax.Array:
+def conv2d_resample(
+    x: jax.Array,
+    w: jax.Array,
+    f: np.ndarray | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding: int = 0,
+    groups: int = 1,
+) -> jax.Array:
     """Convolution with ×up / ÷down resampling, as NVlabs' ``conv2d_resample``.
 
     With up = down = 1 it is the correlation of x with the HWIO kernel w (padding p).
@@ -142,7 +179,7 @@ def conv2d_resample(x: jax.Array, w: jax.Array, f: np.ndarray | None = None, up:
         return _conv(x, w, groups=groups)
     if kw == 1 and kh == 1 and up > 1 and down == 1:
         x = _conv(x, w, groups=groups)
-        return fir.upfirdn2d(x, f, up=up, padding=(px0, px1, py0, py1), gain=up ** 2)
+        return fir.upfirdn2d(x, f, up=up, padding=(px0, px1, py0, py1), gain=up**2)
     if down > 1 and up == 1:
         x = fir.upfirdn2d(x, f, padding=(px0, px1, py0, py1))
         return _conv(x, w, stride=down, groups=groups)
@@ -153,7 +190,7 @@ def conv2d_resample(x: jax.Array, w: jax.Array, f: np.ndarray | None = None, up:
         py0, py1 = py0 - (kh - 1), py1 - (kh - up)
         pxt, pyt = max(min(-px0, -px1), 0), max(min(-py0, -py1), 0)
         x = _conv_transpose(x, w, up, (pyt, pxt), groups)
-        x = fir.upfirdn2d(x, f, padding=(px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt), gain=up ** 2)
+        x = fir.upfirdn2d(x, f, padding=(px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt), gain=up**2)
         if down > 1:
             x = fir.upfirdn2d(x, f, down=down)
         return x
@@ -176,8 +213,9 @@ class FullyConnected(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         fan_in = x.shape[-1]
-        weight = self.param("weight", lambda k, s: jax.random.normal(k, s) / self.lr_mul,
-                            (fan_in, self.features))
+        weight = self.param(
+            "weight", lambda k, s: jax.random.normal(k, s) / self.lr_mul, (fan_in, self.features)
+        )
         w = weight.astype(x.dtype) * jnp.asarray(self.lr_mul / np.sqrt(fan_in), x.dtype)
         b = None
         if self.use_bias:
@@ -220,10 +258,17 @@ def demodulation(weight: jax.Array, styles: jax.Array) -> jax.Array:
     return jax.lax.rsqrt(jnp.square(styles.astype(jnp.float32)) @ w2 + 1e-8)
 
 
-def modulated_conv2d(x: jax.Array, weight: jax.Array, styles: jax.Array,
-                     noise: jax.Array | None = None, up: int = 1, padding: int = 0,
-                     resample_filter: np.ndarray | None = None, demodulate: bool = True,
-                     fused: bool = True) -> jax.Array:
+def modulated_conv2d(
+    x: jax.Array,
+    weight: jax.Array,
+    styles: jax.Array,
+    noise: jax.Array | None = None,
+    up: int = 1,
+    padding: int = 0,
+    resample_filter: np.ndarray | None = None,
+    demodulate: bool = True,
+    fused: bool = True,
+) -> jax.Array:
     """Modulated convolution with weight demodulation (Karras et al. 2020, section 2.2):
 
         w'_bkio = s_bi · w_kio,   w''_bkio = w'_bkio · σ_bo⁻¹   (eq. 1 and 3),
@@ -256,8 +301,9 @@ def modulated_conv2d(x: jax.Array, weight: jax.Array, styles: jax.Array,
     weight = weight.astype(jnp.float32)
     styles = styles.astype(jnp.float32)
     if x.dtype != jnp.float32 and demodulate:
-        weight = weight * (1.0 / np.sqrt(cin * kh * kw)
-                           / jnp.max(jnp.abs(weight), axis=(0, 1, 2), keepdims=True))
+        weight = weight * (
+            1.0 / np.sqrt(cin * kh * kw) / jnp.max(jnp.abs(weight), axis=(0, 1, 2), keepdims=True)
+        )
         styles = styles / jnp.max(jnp.abs(styles), axis=1, keepdims=True)
     dcoefs = demodulation(weight, styles) if demodulate else None  # (B, O)
 
@@ -289,9 +335,11 @@ def clamp_or_none(conv_clamp: float | None) -> float | None:
 def block_resolutions(resolution: int) -> list[int]:
     """4, 8, …, R; `ConfigError` unless R is a power of two from 4 to 1024."""
     if resolution < 4 or resolution > 1024 or resolution & (resolution - 1):
-        raise ConfigError(f"StyleGAN2 cannot make {resolution}x{resolution} images; "
-                          f"dataset.resolution must be a power of two from 4 to 1024")
-    return [2 ** i for i in range(2, int(math.log2(resolution)) + 1)]
+        raise ConfigError(
+            f"StyleGAN2 cannot make {resolution}x{resolution} images; "
+            f"dataset.resolution must be a power of two from 4 to 1024"
+        )
+    return [2**i for i in range(2, int(math.log2(resolution)) + 1)]
 
 
 def reduced_precision_from(resolution: int, num_bf16_res: int) -> int:

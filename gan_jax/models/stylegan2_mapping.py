@@ -51,8 +51,14 @@ class MappingNetwork(nn.Module):
     w_avg_beta: float | None = 0.995
 
     @nn.compact
-    def __call__(self, z: jax.Array | None, labels: jax.Array | None = None, truncation_psi=1.0,
-                 truncation_cutoff: int | None = None, update_w_avg: bool = False) -> jax.Array:
+    def __call__(
+        self,
+        z: jax.Array | None,
+        labels: jax.Array | None = None,
+        truncation_psi=1.0,
+        truncation_cutoff: int | None = None,
+        update_w_avg: bool = False,
+    ) -> jax.Array:
         parts = []
         if z is not None:
             parts.append(normalize_2nd_moment(z.astype(jnp.float32)))
@@ -80,5 +86,3 @@ class MappingNetwork(nn.Module):
                 layer = jnp.arange(self.num_ws)[None, :, None]
                 x = jnp.where(layer < truncation_cutoff, lerp(w_avg.value, x, truncation_psi), x)
         return x
-
-

@@ -30,9 +30,13 @@ import numpy as np
 Padding = int | Sequence[int]
 
 
-def setup_filter(taps: Sequence[float] | np.ndarray = (1, 3, 3, 1), normalize: bool = True,
-                 flip_filter: bool = False, gain: float = 1.0,
-                 separable: bool | None = None) -> np.ndarray:
+def setup_filter(
+    taps: Sequence[float] | np.ndarray = (1, 3, 3, 1),
+    normalize: bool = True,
+    flip_filter: bool = False,
+    gain: float = 1.0,
+    separable: bool | None = None,
+) -> np.ndarray:
     """FIR filter array for `upfirdn2d`.
 
     A 1-D tap list becomes the outer product f ⊗ f unless ``separable`` (default: only
@@ -112,16 +116,26 @@ def _filter(x: jax.Array, f: np.ndarray, down: int) -> jax.Array:
     else:
         factors = _rank_one(f)
         if factors is None:
-            rows = [_correlate_axis(jax.lax.slice_in_dim(x, r, x.shape[1] - f.shape[0] + r + 1,
-                                                         axis=1), f[r], 2, down)
-                    for r in range(f.shape[0])]
+            rows = [
+                _correlate_axis(
+                    jax.lax.slice_in_dim(x, r, x.shape[1] - f.shape[0] + r + 1, axis=1), f[r], 2, down
+                )
+                for r in range(f.shape[0])
+            ]
             return jax.lax.slice_in_dim(sum(rows), 0, None, down, 1)
         fy, fx = factors
     return _correlate_axis(_correlate_axis(x, fx, 2, down), fy, 1, down)
 
 
-def upfirdn2d(x: jax.Array, f: np.ndarray | None, up: int = 1, down: int = 1, padding: Padding = 0,
-              flip_filter: bool = False, gain: float = 1.0) -> jax.Array:
+def upfirdn2d(
+    x: jax.Array,
+    f: np.ndarray | None,
+    up: int = 1,
+    down: int = 1,
+    padding: Padding = 0,
+    flip_filter: bool = False,
+    gain: float = 1.0,
+) -> jax.Array:
     """y = down_M(f * pad_p(up_L(x))) for NHWC ``x`` and a 1-D (separable) or 2-D filter.
 
     Output size along each axis: (L·n + p0 + p1 − k) // M + 1 for filter length k.
@@ -135,16 +149,16 @@ def upfirdn2d(x: jax.Array, f: np.ndarray | None, up: int = 1, down: int = 1, pa
     # Zero insertion and padding/cropping are one lax.pad: interior padding up−1, and the
     # L−1 trailing zeros of the last pixel folded into the high edge.
     zero = jnp.zeros((), x.dtype)
-    x = jax.lax.pad(x, zero, ((0, 0, 0), (py0, py1 + up - 1, up - 1), (px0, px1 + up - 1, up - 1),
-                              (0, 0, 0)))
+    x = jax.lax.pad(x, zero, ((0, 0, 0), (py0, py1 + up - 1, up - 1), (px0, px1 + up - 1, up - 1), (0, 0, 0)))
     f = f * gain ** (f.ndim / 2)
     if not flip_filter:  # a convolution is the correlation with the flipped filter
         f = np.flip(f, tuple(range(f.ndim)))
     return _filter(x, f, down)
 
 
-def filter2d(x: jax.Array, f: np.ndarray, padding: Padding = 0, flip_filter: bool = False,
-             gain: float = 1.0) -> jax.Array:
+def filter2d(
+    x: jax.Array, f: np.ndarray, padding: Padding = 0, flip_filter: bool = False, gain: float = 1.0
+) -> jax.Array:
     """FIR filtering that keeps the size: borders padded by (k//2, (k−1)//2), plus ``padding``."""
     px0, px1, py0, py1 = parse_padding(padding)
     fw, fh = filter_size(f)
@@ -152,23 +166,38 @@ def filter2d(x: jax.Array, f: np.ndarray, padding: Padding = 0, flip_filter: boo
     return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain)
 
 
-def upsample2d(x: jax.Array, f: np.ndarray, up: int = 2, padding: Padding = 0,
-               flip_filter: bool = False, gain: float = 1.0) -> jax.Array:
+def upsample2d(
+    x: jax.Array,
+    f: np.ndarray,
+    up: int = 2,
+    padding: Padding = 0,
+    flip_filter: bool = False,
+    gain: float = 1.0,
+) -> jax.Array:
     """×L up-sampling: zero insertion, then f scaled by L² (zero insertion divides the
     mean by L²); borders padded by ((k+L−1)//2, (k−L)//2) so the output is L× the input."""
     px0, px1, py0, py1 = parse_padding(padding)
     fw, fh = filter_size(f)
-    p = (px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2,
-         py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2)
+    p = (px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2, py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2)
     return upfirdn2d(x, f, up=up, padding=p, flip_filter=flip_filter, gain=gain * up * up)
 
 
-def downsample2d(x: jax.Array, f: np.ndarray, down: int = 2, padding: Padding = 0,
-                 flip_filter: bool = False, gain: float = 1.0) -> jax.Array:
+def downsample2d(
+    x: jax.Array,
+    f: np.ndarray,
+    down: int = 2,
+    padding: Padding = 0,
+    flip_filter: bool = False,
+    gain: float = 1.0,
+) -> jax.Array:
     """÷M down-sampling: f, then every M-th pixel; borders padded by ((k−M+1)//2, (k−M)//2)
     so the output is 1/M of the input."""
     px0, px1, py0, py1 = parse_padding(padding)
     fw, fh = filter_size(f)
-    p = (px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2,
-         py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2)
+    p = (
+        px0 + (fw - down + 1) // 2,
+        px1 + (fw - down) // 2,
+        py0 + (fh - down + 1) // 2,
+        py1 + (fh - down) // 2,
+    )
     return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain)

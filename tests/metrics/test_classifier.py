@@ -33,7 +33,7 @@ def test_test_accuracy_matches_the_docstring():
     x, y = load_split("test")
     net = features.get_feature_net("fmnist")
     images = np.rint(x * 255).astype(np.uint8)
-    logits = np.concatenate([np.asarray(net.apply(images[i:i + 2000])[1]) for i in range(0, len(x), 2000)])
+    logits = np.concatenate([np.asarray(net.apply(images[i : i + 2000])[1]) for i in range(0, len(x), 2000)])
     accuracy = float(np.mean(np.argmax(logits, -1) == y))
     assert accuracy >= 0.90
     assert accuracy == pytest.approx(classifier.TEST_ACCURACY, abs=1e-4)

@@ -20,7 +20,8 @@ def test_compute_labels_every_result_with_its_protocol():
     assert set(results) == {"fd_fmnist", "pr_fmnist_precision", "pr_fmnist_recall"}
     assert results["fd_fmnist"]["protocol"] == "fd_fmnist_2kgen_vs_test3k"
     assert results["fd_fmnist"]["value"] == pytest.approx(
-        fid.frechet_distance_of_features(real["fmnist"], fake["fmnist"].features))
+        fid.frechet_distance_of_features(real["fmnist"], fake["fmnist"].features)
+    )
 
 
 def test_metric_names_and_directions():
@@ -58,7 +59,8 @@ def test_a_subset_of_classes_has_its_own_reference(tmp_path, synthetic_npz):
     np.testing.assert_allclose(one, every[labels == 1], rtol=1e-5, atol=1e-5)
     config.dataset.classes = ()  # the full reference again, from its own cache entry
     np.testing.assert_array_equal(
-        evaluator.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path)), every)
+        evaluator.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path)), every
+    )
 
 
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR), reason="dataset-fashion-mnist not installed")
@@ -67,11 +69,13 @@ def test_real_vs_real_is_small_and_real_vs_noise_is_large():
     ds.split = "test"
     data = datasets.load_dataset(ds)
     extract = features.make_extractor(features.get_feature_net("fmnist"), parallel.create_mesh(), 1000)
-    feats, _ = features.extract_all(extract, (np.asarray(data.images[i:i + 1000]) for i in range(0, 10_000, 1000)))
+    feats, _ = features.extract_all(
+        extract, (np.asarray(data.images[i : i + 1000]) for i in range(0, 10_000, 1000))
+    )
     order = np.random.default_rng(0).permutation(10_000)
     half_a, half_b = feats[order[:5000]], feats[order[5000:]]
     noise = np.random.default_rng(1).integers(0, 256, (5000, 28, 28, 1), dtype=np.uint8)
-    noise_feats, _ = features.extract_all(extract, (noise[i:i + 1000] for i in range(0, 5000, 1000)))
+    noise_feats, _ = features.extract_all(extract, (noise[i : i + 1000] for i in range(0, 5000, 1000)))
     real_vs_real = fid.frechet_distance_of_features(half_a, half_b)
     real_vs_noise = fid.frechet_distance_of_features(half_a, noise_feats)
     assert real_vs_real < 0.05 * real_vs_noise

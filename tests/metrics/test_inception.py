@@ -30,7 +30,9 @@ def test_layout_matches_the_published_network():
     assert len(layout) == 94 * 5 + 2  # 94 conv+BN units, the fc weight and bias
     for name, shape in PUBLISHED_SHAPES.items():
         assert layout[name][1] == shape, name
-    trainable = sum(np.prod(s) for n, (_, s) in layout.items() if not n.endswith(("running_mean", "running_var")))
+    trainable = sum(
+        np.prod(s) for n, (_, s) in layout.items() if not n.endswith(("running_mean", "running_var"))
+    )
     assert trainable == 23_850_960
 
 
@@ -40,8 +42,9 @@ def test_converter_roundtrip_and_forward(tmp_path):
     params = convert_inception.convert(convert_inception.read_state_dict(str(tmp_path / "published.npz")))
     np.savez(tmp_path / "converted.npz", **params)
     loaded = inception.load_params(str(tmp_path / "converted.npz"))
-    np.testing.assert_array_equal(loaded["Conv2d_1a_3x3"]["kernel"],
-                                  state["Conv2d_1a_3x3.conv.weight"].transpose(2, 3, 1, 0))
+    np.testing.assert_array_equal(
+        loaded["Conv2d_1a_3x3"]["kernel"], state["Conv2d_1a_3x3.conv.weight"].transpose(2, 3, 1, 0)
+    )
     np.testing.assert_array_equal(loaded["fc_kernel"], state["fc.weight"].T)
     images = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     pool3, logits = jax.jit(inception.features_fn(loaded))(images)
@@ -103,7 +106,7 @@ def test_average_pool_leaves_padding_out():
     got = np.asarray(inception.avg_pool_3x3_exclude_pad(jnp.asarray(x)))
     for i in range(5):
         for j in range(6):
-            window = x[0, max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
+            window = x[0, max(i - 1, 0) : i + 2, max(j - 1, 0) : j + 2]
             np.testing.assert_allclose(got[0, i, j], window.mean(axis=(0, 1)), rtol=1e-5)
 
 
@@ -112,7 +115,9 @@ def test_converter_reads_pytorch_fid_pth_files(tmp_path):
     torch = pytest.importorskip("torch")
     state = random_state_dict(seed=3)
     torch.save({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}, tmp_path / "pt_inception.pth")
-    from_pth = convert_inception.convert(convert_inception.read_state_dict(str(tmp_path / "pt_inception.pth")))
+    from_pth = convert_inception.convert(
+        convert_inception.read_state_dict(str(tmp_path / "pt_inception.pth"))
+    )
     from_npz = convert_inception.convert(state)
     assert from_pth.keys() == from_npz.keys()
     for key in from_npz:

@@ -129,4 +129,7 @@ def test_blocks_do_not_change_results(monkeypatch):
     real, fake = rng.normal(size=(70, 3)), rng.normal(size=(60, 3))
     whole = precision_recall.precision_recall(real, fake), precision_recall.density_coverage(real, fake)
     monkeypatch.setattr(precision_recall, "_BLOCK", 16)
-    assert (precision_recall.precision_recall(real, fake), precision_recall.density_coverage(real, fake)) == whole
+    assert (
+        precision_recall.precision_recall(real, fake),
+        precision_recall.density_coverage(real, fake),
+    ) == whole

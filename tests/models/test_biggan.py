@@ -12,11 +12,13 @@ def _leaves_equal(a, b):
     return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
-@pytest.mark.parametrize("resolution,attention", [(28, 14), (32, 16),
-                                                   pytest.param(64, 32, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "resolution,attention", [(28, 14), (32, 16), pytest.param(64, 32, marks=pytest.mark.slow)]
+)
 def test_shapes_collections_and_attention(resolution, attention):
-    g = biggan.Generator(resolution=resolution, channels=3, width=8, num_classes=3, shared_dim=8,
-                         attention_res=attention)
+    g = biggan.Generator(
+        resolution=resolution, channels=3, width=8, num_classes=3, shared_dim=8, attention_res=attention
+    )
     d = biggan.Discriminator(resolution=resolution, width=8, num_classes=3, attention_res=attention)
     z, y = jax.random.normal(jax.random.key(0), (2, 20)), jnp.array([0, 2])
     g_vars = g.init(jax.random.key(1), z, y, train=False)
@@ -46,8 +48,9 @@ def test_hierarchical_z_reaches_every_block():
     c = g.apply(variables, z.at[:, 8:].add(0.0), None, train=False)
     assert not np.allclose(a, b) and np.array_equal(a, c)
     flat = biggan.Generator(resolution=28, channels=1, width=8, hierarchical_z=False)
-    assert "ModulatedBatchNorm_0" not in str(jax.tree_util.tree_structure(
-        flat.init(jax.random.key(1), z, None, train=False)))
+    assert "ModulatedBatchNorm_0" not in str(
+        jax.tree_util.tree_structure(flat.init(jax.random.key(1), z, None, train=False))
+    )
 
 
 def test_conditional_generator_makes_different_images_per_class():
@@ -92,7 +95,11 @@ def test_bfloat16_compute_keeps_float32_variables_and_outputs():
     """Attention, modulated BatchNorm, spectral norm in both networks, projection."""
     from conftest import check_bfloat16_against_float32
 
-    check_bfloat16_against_float32(lambda dtype: (
-        biggan.Generator(resolution=28, channels=1, width=8, num_classes=3, shared_dim=8, attention_res=14,
-                         dtype=dtype),
-        biggan.Discriminator(resolution=28, width=8, num_classes=3, attention_res=14, dtype=dtype)))
+    check_bfloat16_against_float32(
+        lambda dtype: (
+            biggan.Generator(
+                resolution=28, channels=1, width=8, num_classes=3, shared_dim=8, attention_res=14, dtype=dtype
+            ),
+            biggan.Discriminator(resolution=28, width=8, num_classes=3, attention_res=14, dtype=dtype),
+        )
+    )

@@ -32,14 +32,17 @@ def test_shapes_and_ranges(resolution, channels):
 def test_layer_layout_follows_the_paper():
     """64px, width 128: projection to 4x4x1024, then 512-256-128 feature maps, as in Radford et al."""
     g = dcgan.Generator(resolution=64, channels=3, width=128)
-    params = jax.eval_shape(functools.partial(g.init, train=False), jax.random.key(0), jnp.zeros((1, 100)))["params"]
+    params = jax.eval_shape(functools.partial(g.init, train=False), jax.random.key(0), jnp.zeros((1, 100)))[
+        "params"
+    ]
     assert params["project"]["kernel"].shape == (100, 4 * 4 * 1024)
     convs = [params[f"UpConv_{i}"]["kernel"].shape for i in range(3)]
     assert convs == [(4, 4, 1024, 512), (4, 4, 512, 256), (4, 4, 256, 128)]
     assert params["to_image"]["kernel"].shape == (4, 4, 128, 3)
     d = dcgan.Discriminator(resolution=64, width=128)
-    dp = jax.eval_shape(functools.partial(d.init, train=False), jax.random.key(0),
-                        jnp.zeros((1, 64, 64, 3)))["params"]
+    dp = jax.eval_shape(functools.partial(d.init, train=False), jax.random.key(0), jnp.zeros((1, 64, 64, 3)))[
+        "params"
+    ]
     assert [dp[f"Conv_{i}"]["kernel"].shape[-1] for i in range(4)] == [128, 256, 512, 1024]
     assert "bias" in dp["Conv_0"] and "bias" not in dp["Conv_1"]
     assert dp["logit"]["kernel"].shape == (4 * 4 * 1024, 1)

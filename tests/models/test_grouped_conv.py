@@ -22,19 +22,17 @@ def _brute_force(x, kernel, groups, padding):
         g = o // og
         for a in range(kh):
             for c in range(kw):
-                y[..., o] += xp[:, a:a + ho, c:c + wo, g * cin:(g + 1) * cin] @ kernel[a, c, :, o]
+                y[..., o] += xp[:, a : a + ho, c : c + wo, g * cin : (g + 1) * cin] @ kernel[a, c, :, o]
     return y
 
 
 @pytest.mark.parametrize("impl", ["native", "split"])
-@pytest.mark.parametrize("groups,cin,cout,k", [(1, 4, 6, 3), (4, 8, 8, 3), (3, 6, 9, 1),
-                                               (8, 16, 16, 3)])
+@pytest.mark.parametrize("groups,cin,cout,k", [(1, 4, 6, 3), (4, 8, 8, 3), (3, 6, 9, 1), (8, 16, 16, 3)])
 def test_value_against_brute_force(impl, groups, cin, cout, k):
     x = jax.random.normal(jax.random.key(0), (2, 5, 6, cin))
     kernel = jax.random.normal(jax.random.key(1), (k, k, cin // groups, cout))
     got = gc.grouped_conv(x, kernel, groups, (k - 1) // 2, impl)
-    np.testing.assert_allclose(got, _brute_force(x, kernel, groups, (k - 1) // 2),
-                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got, _brute_force(x, kernel, groups, (k - 1) // 2), rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("groups", [2, 8])

@@ -22,8 +22,9 @@ def test_conditional_batchnorm_by_hand():
     gamma = jax.random.normal(jax.random.key(2), (3, 4))
     beta = jax.random.normal(jax.random.key(3), (3, 4))
     params = {"gamma": {"embedding": gamma}, "beta": {"embedding": beta}}
-    out, _ = cbn.apply({"params": params, "batch_stats": variables["batch_stats"]}, x, y, train=True,
-                       mutable=["batch_stats"])
+    out, _ = cbn.apply(
+        {"params": params, "batch_stats": variables["batch_stats"]}, x, y, train=True, mutable=["batch_stats"]
+    )
     want = normed * (1 + gamma[y][:, None, None, :]) + beta[y][:, None, None, :]
     np.testing.assert_allclose(out, want, atol=1e-5)
 
@@ -34,8 +35,9 @@ def test_projection_is_the_inner_product_with_the_class_embedding():
     proj = layers.Projection(4)
     variables = proj.init(jax.random.key(1), h, y)
     e = variables["params"]["embed"]["embedding"]
-    np.testing.assert_allclose(proj.apply(variables, h, y), np.sum(np.asarray(e)[y] * np.asarray(h), -1),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        proj.apply(variables, h, y), np.sum(np.asarray(e)[y] * np.asarray(h), -1), rtol=1e-5
+    )
 
 
 def test_conditional_generator_draws_different_images_per_class_from_the_same_z():
@@ -45,8 +47,13 @@ def test_conditional_generator_draws_different_images_per_class_from_the_same_z(
     variables = g.init(jax.random.key(1), z, y, train=False)
     # Give the class embeddings values, as training would.
     params = jax.tree_util.tree_map_with_path(
-        lambda path, p: jax.random.normal(jax.random.key(len(path)), p.shape) * 0.5
-        if "gamma" in str(path) or "beta" in str(path) else p, variables["params"])
+        lambda path, p: (
+            jax.random.normal(jax.random.key(len(path)), p.shape) * 0.5
+            if "gamma" in str(path) or "beta" in str(path)
+            else p
+        ),
+        variables["params"],
+    )
     images = g.apply({"params": params, "batch_stats": variables["batch_stats"]}, z, y, train=False)
     flat = np.asarray(images).reshape(10, -1)
     distances = np.linalg.norm(flat[:, None] - flat[None], axis=-1)
@@ -57,8 +64,9 @@ def test_unconditional_models_ignore_labels():
     g = dcgan.Generator(resolution=28, channels=1, width=8)
     z = jax.random.normal(jax.random.key(0), (4, 100))
     v = g.init(jax.random.key(1), z, train=False)
-    np.testing.assert_array_equal(g.apply(v, z, jnp.array([0, 1, 2, 3]), train=False),
-                                  g.apply(v, z, None, train=False))
+    np.testing.assert_array_equal(
+        g.apply(v, z, jnp.array([0, 1, 2, 3]), train=False), g.apply(v, z, None, train=False)
+    )
 
 
 def test_conditional_run_end_to_end(tiny_config, tmp_path):
@@ -82,7 +90,9 @@ def test_spectral_norm_estimate_matches_the_largest_singular_value():
     sigma = np.linalg.svd(kernel.reshape(-1, 7), compute_uv=False)[0]
     state = {"spectral": variables["spectral"]}
     for _ in range(50):  # power iteration converges geometrically
-        _, state = sn.apply({"params": variables["params"], **state}, x, update_stats=True, mutable=["spectral"])
+        _, state = sn.apply(
+            {"params": variables["params"], **state}, x, update_stats=True, mutable=["spectral"]
+        )
     estimate = float(state["spectral"]["layer_instance/kernel/sigma"])
     assert estimate == pytest.approx(sigma, rel=1e-4)
     # In inference the layer applies W / σ: compare with the plain layer divided by σ.
@@ -143,7 +153,7 @@ def test_upconv_equals_flax_conv_transpose_forward_and_gradients(impl):
     np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=1e-5)
     assert ours.apply(params, x).shape == (3, 10, 14, 4)
     v = jax.random.normal(jax.random.key(2), (3, 10, 14, 4))
-    loss = lambda module: (lambda p, t: jnp.sum(jnp.tanh(module.apply(p, t)) * v))  # noqa: E731
+    loss = lambda module: lambda p, t: jnp.sum(jnp.tanh(module.apply(p, t)) * v)  # noqa: E731
     g_ref = jax.grad(loss(reference), argnums=(0, 1))(params, x)
     g_ours = jax.grad(loss(ours), argnums=(0, 1))(params, x)
     for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_ref)):
@@ -172,8 +182,11 @@ def test_dcgan_generator_same_function_and_gradients_with_each_form(impl):
 
     def loss(module):
         def f(params):
-            out, _ = module.apply({**variables, "params": params}, z, None, train=True, mutable=["batch_stats"])
+            out, _ = module.apply(
+                {**variables, "params": params}, z, None, train=True, mutable=["batch_stats"]
+            )
             return jnp.sum(out * jnp.linspace(-1.0, 1.0, out.size).reshape(out.shape)), out
+
         return jax.value_and_grad(f, has_aux=True)(variables["params"])
 
     (_, a), grads_a = loss(native)

@@ -22,9 +22,10 @@ def _naive_grouped_conv(x, kernel, groups):
     for g in range(groups):
         for a in range(3):
             for c in range(3):
-                y[..., g * cout:(g + 1) * cout] += (
-                    xp[:, a:a + h, c:c + w, g * cin:(g + 1) * cin]
-                    @ kernel[a, c, :, g * cout:(g + 1) * cout])
+                y[..., g * cout : (g + 1) * cout] += (
+                    xp[:, a : a + h, c : c + w, g * cin : (g + 1) * cin]
+                    @ kernel[a, c, :, g * cout : (g + 1) * cout]
+                )
     return y
 
 
@@ -35,8 +36,7 @@ def test_block_equals_naive_per_group_computation():
     # Move every parameter off its initial value (conv3 and the biases start at zero).
     leaves, tree = jax.tree.flatten(params)
     keys = jax.random.split(jax.random.key(2), len(leaves))
-    params = jax.tree.unflatten(tree, [p + 0.3 * jax.random.normal(k, p.shape)
-                                       for p, k in zip(leaves, keys)])
+    params = jax.tree.unflatten(tree, [p + 0.3 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
     lrelu = lambda t: np.where(t > 0, t, 0.2 * t)  # noqa: E731
     p = params
     y = np.einsum("bhwc,cd->bhwd", x, p["conv1"]["kernel"][0, 0])
@@ -56,7 +56,7 @@ def test_fixup_initialisation():
     params = block.init(jax.random.key(1), x)["params"]
     np.testing.assert_array_equal(params["conv3"]["kernel"], 0.0)
     np.testing.assert_array_equal(block.apply({"params": params}, x), x)
-    gain = math.sqrt(2 / 1.04) * L ** -0.25
+    gain = math.sqrt(2 / 1.04) * L**-0.25
     for name, fan_in in (("conv1", 64), ("conv2", 9 * 128 // 8)):
         std = float(np.std(params[name]["kernel"]))
         assert std == pytest.approx(gain / math.sqrt(fan_in), rel=0.05), name

@@ -20,8 +20,10 @@ def test_shapes_and_collections(resolution):
     assert set(d_vars) == {"params", "spectral"}  # no BatchNorm in D, power-iteration vectors instead
     logits, updated = d.apply(d_vars, images, y, train=True, mutable=["spectral"])
     assert logits.shape == (2,)
-    changed = [not np.array_equal(a, b)
-               for a, b in zip(jax.tree.leaves(updated), jax.tree.leaves(d_vars["spectral"]))]
+    changed = [
+        not np.array_equal(a, b)
+        for a, b in zip(jax.tree.leaves(updated), jax.tree.leaves(d_vars["spectral"]))
+    ]
     assert any(changed)
     frozen = d.apply(d_vars, images, y, train=False)
     assert frozen.shape == (2,)
@@ -46,8 +48,12 @@ def test_sngan_trains_and_g_update_leaves_d_spectral_state(tiny_config):
     for a, b in zip(jax.tree.leaves(after_g.d_vars), jax.tree.leaves(state.d_vars)):
         np.testing.assert_array_equal(a, b)
     after_d, metrics = jax.jit(d_update)(state, real, y, z, y, jax.random.key(2))
-    assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(after_d.d_vars["spectral"]),
-                                                        jax.tree.leaves(state.d_vars["spectral"])))
+    assert not all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            jax.tree.leaves(after_d.d_vars["spectral"]), jax.tree.leaves(state.d_vars["spectral"])
+        )
+    )
     assert np.isfinite(float(metrics["d_loss"]))
 
 
@@ -55,7 +61,10 @@ def test_sngan_trains_and_g_update_leaves_d_spectral_state(tiny_config):
 def test_bfloat16_compute_keeps_float32_variables_and_outputs(num_classes):
     from conftest import check_bfloat16_against_float32
 
-    check_bfloat16_against_float32(lambda dtype: (
-        resnet.Generator(resolution=28, channels=1, width=8, num_classes=num_classes, dtype=dtype),
-        resnet.Discriminator(resolution=28, width=8, num_classes=num_classes, dtype=dtype)),
-        num_classes=max(num_classes, 1))
+    check_bfloat16_against_float32(
+        lambda dtype: (
+            resnet.Generator(resolution=28, channels=1, width=8, num_classes=num_classes, dtype=dtype),
+            resnet.Discriminator(resolution=28, width=8, num_classes=num_classes, dtype=dtype),
+        ),
+        num_classes=max(num_classes, 1),
+    )

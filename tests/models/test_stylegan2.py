@@ -19,8 +19,7 @@ NUM_CLASSES = 3
 
 
 def small_generator(resolution=32, num_classes=0, **kw):
-    return stylegan2.Generator(resolution=resolution, channels=3, num_classes=num_classes,
-                               **{**SMALL, **kw})
+    return stylegan2.Generator(resolution=resolution, channels=3, num_classes=num_classes, **{**SMALL, **kw})
 
 
 def small_discriminator(resolution=32, num_classes=0, **kw):
@@ -43,6 +42,7 @@ def init_generator(g, batch=4, seed=0):
 
 # Equalised learning rate ------------------------------------------------------------------
 
+
 def test_dense_uses_stored_weights_times_the_runtime_gain():
     layer = sl.FullyConnected(5, "lrelu", lr_mul=0.01, bias_init=0.5)
     x = jax.random.normal(jax.random.key(0), (3, 7))
@@ -63,8 +63,12 @@ def test_conv_uses_stored_weights_times_the_runtime_gain():
     x = jax.random.normal(jax.random.key(0), (2, 6, 6, 5))
     params = perturbed(layer.init(jax.random.key(1), x))["params"]
     w = params["weight"] / np.sqrt(5 * 9)
-    want = jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)),
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC")) + params["bias"]
+    want = (
+        jax.lax.conv_general_dilated(
+            x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        + params["bias"]
+    )
     np.testing.assert_allclose(layer.apply({"params": params}, x), want, rtol=1e-5, atol=1e-5)
 
 
@@ -84,13 +88,15 @@ def test_upsampling_conv_equals_zero_insertion_filter_then_convolution():
     f = fir.setup_filter()
     got = sl.conv2d_resample(x, w, f, up=2, padding=1)
     up = fir.upfirdn2d(x, f, up=2, padding=(3, 2, 3, 2), gain=4.0)
-    want = jax.lax.conv_general_dilated(up, jnp.flip(w, (0, 1)), (1, 1), "VALID",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    want = jax.lax.conv_general_dilated(
+        up, jnp.flip(w, (0, 1)), (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     assert got.shape == (2, 10, 10, 4)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 # Modulated convolution --------------------------------------------------------------------
+
 
 def naive_modconv(x, weight, styles, demodulate, up):
     """Per sample: w' = s ⊙ w, w'' = w' / ‖w'‖ per output channel, then its own convolution."""
@@ -99,8 +105,8 @@ def naive_modconv(x, weight, styles, demodulate, up):
     for b in range(x.shape[0]):
         wb = weight * styles[b][None, None, :, None]
         if demodulate:
-            wb = wb / jnp.sqrt(jnp.sum(wb ** 2, axis=(0, 1, 2), keepdims=True) + 1e-8)
-        outs.append(sl.conv2d_resample(x[b:b + 1], wb, f, up=up, padding=weight.shape[0] // 2))
+            wb = wb / jnp.sqrt(jnp.sum(wb**2, axis=(0, 1, 2), keepdims=True) + 1e-8)
+        outs.append(sl.conv2d_resample(x[b : b + 1], wb, f, up=up, padding=weight.shape[0] // 2))
     return jnp.concatenate(outs)
 
 
@@ -111,8 +117,9 @@ def test_modulated_conv_matches_per_sample_convolution(fused, up, demodulate):
     weight = jax.random.normal(jax.random.key(1), (3, 3, 5, 4))
     styles = 1 + 0.5 * jax.random.normal(jax.random.key(2), (3, 5))
     f = fir.setup_filter() if up > 1 else None
-    got = sl.modulated_conv2d(x, weight, styles, up=up, padding=1, resample_filter=f,
-                              demodulate=demodulate, fused=fused)
+    got = sl.modulated_conv2d(
+        x, weight, styles, up=up, padding=1, resample_filter=f, demodulate=demodulate, fused=fused
+    )
     want = naive_modconv(x, weight, styles, demodulate, up)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
@@ -122,8 +129,7 @@ def test_fused_and_nonfused_agree_with_noise():
     weight = jax.random.normal(jax.random.key(1), (3, 3, 6, 7))
     styles = jax.random.normal(jax.random.key(2), (2, 6))
     noise = jax.random.normal(jax.random.key(3), (2, 8, 8, 1))
-    a, b = (sl.modulated_conv2d(x, weight, styles, noise, padding=1, fused=fused)
-            for fused in (True, False))
+    a, b = (sl.modulated_conv2d(x, weight, styles, noise, padding=1, fused=fused) for fused in (True, False))
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
@@ -151,6 +157,7 @@ def test_reduced_precision_modconv_stays_close():
 
 # w̄, style mixing, truncation --------------------------------------------------------------
 
+
 def test_w_avg_moves_towards_the_batch_mean_in_training_only():
     g = small_generator(w_avg_beta=0.9)
     z, v = init_generator(g)
@@ -163,16 +170,16 @@ def test_w_avg_moves_towards_the_batch_mean_in_training_only():
     np.testing.assert_array_equal(upd["w_avg"]["mapping_network"]["w_avg"], old)
     # The style-mixing latent does not move it: the styles the call uses update from z alone.
     gm = g.clone(style_mixing_prob=1.0)
-    _, upd = gm.apply(v, z, train=True, method="styles", rngs={"mixing": jax.random.key(1)},
-                      mutable=["w_avg"])
+    _, upd = gm.apply(
+        v, z, train=True, method="styles", rngs={"mixing": jax.random.key(1)}, mutable=["w_avg"]
+    )
     np.testing.assert_allclose(upd["w_avg"]["mapping_network"]["w_avg"], want, rtol=1e-5, atol=1e-6)
 
 
 def _mixing_rows(g, v, z, key):
     """(styles for z, styles for a perturbed z) with the same mixing key, and the plain ws."""
     other = z + 0.5 * jax.random.normal(jax.random.key(99), z.shape)
-    ws = [np.asarray(g.apply(v, zz, train=True, method="styles", rngs={"mixing": key}))
-          for zz in (z, other)]
+    ws = [np.asarray(g.apply(v, zz, train=True, method="styles", rngs={"mixing": key})) for zz in (z, other)]
     return ws[0], ws[1], np.asarray(g.apply(v, z, method="mapping"))
 
 
@@ -200,8 +207,9 @@ def test_no_mixing_with_probability_zero_or_outside_training():
     z, v = init_generator(g)
     ws = g.apply(v, z, method="mapping")
     for i in range(5):
-        np.testing.assert_array_equal(g.apply(v, z, train=True, method="styles",
-                                              rngs={"mixing": jax.random.key(i)}), ws)
+        np.testing.assert_array_equal(
+            g.apply(v, z, train=True, method="styles", rngs={"mixing": jax.random.key(i)}), ws
+        )
     np.testing.assert_array_equal(g.clone(style_mixing_prob=1.0).apply(v, z, method="styles"), ws)
 
 
@@ -219,6 +227,7 @@ def test_truncation():
 
 
 # Networks ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("resolution", [32, pytest.param(64, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("num_classes", [0, NUM_CLASSES])
@@ -245,8 +254,9 @@ def test_noise_modes():
     const = g.apply(v, z, train=False)
     np.testing.assert_array_equal(g.apply(v, z, train=False, noise_mode="const"), const)
     assert np.abs(g.apply(v, z, train=False, noise_mode="none") - const).max() > 1e-4
-    a, b = (g.apply(v, z, train=False, noise_mode="random", rngs={"noise": jax.random.key(i)})
-            for i in (0, 1))
+    a, b = (
+        g.apply(v, z, train=False, noise_mode="random", rngs={"noise": jax.random.key(i)}) for i in (0, 1)
+    )
     assert np.abs(a - b).max() > 1e-4
 
 
@@ -256,6 +266,7 @@ def test_one_hot_weights_give_exactly_the_int_label_results(train):
     z, gv = init_generator(g)
     y = jnp.array([0, 2, 1, 2], jnp.int32)
     rngs = {"noise": jax.random.key(0), "mixing": jax.random.key(1)}
+
     def run(labels):
         return jax.tree.leaves(g.apply(gv, z, labels, train=train, rngs=rngs, mutable=["w_avg"]))
 
@@ -293,9 +304,17 @@ def test_layout_and_config_errors():
 
 def test_build_models_reads_the_config_fields():
     config = base_config()
-    config.model = ml_collections.ConfigDict({**config.model.to_dict(), "architecture": "stylegan2",
-                                              "z_dim": 32, "channel_base": 512, "channel_max": 32,
-                                              "mapping_layers": 3, "mbstd_group": 2})
+    config.model = ml_collections.ConfigDict(
+        {
+            **config.model.to_dict(),
+            "architecture": "stylegan2",
+            "z_dim": 32,
+            "channel_base": 512,
+            "channel_max": 32,
+            "mapping_layers": 3,
+            "mbstd_group": 2,
+        }
+    )
     config.dataset.resolution, config.dataset.channels = 32, 1
     g, d = build_models(config)
     assert (g.z_dim, g.mapping_layers, g.channels, d.mbstd_group) == (32, 3, 1, 2)

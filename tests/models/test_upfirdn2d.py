@@ -30,7 +30,7 @@ def reference(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0):
     out = np.zeros((b, hh - fh + 1, ww - fw + 1, c))
     for i in range(out.shape[1]):
         for j in range(out.shape[2]):
-            window = padded[:, i:i + fh, j:j + fw]
+            window = padded[:, i : i + fh, j : j + fw]
             out[:, i, j] = np.einsum("bhwc,hw->bc", window, kernel)
     return out[:, ::down, ::down]
 
@@ -48,8 +48,9 @@ CASES = {
     "up, down, cropping": dict(f=fir.setup_filter(), up=3, down=2, padding=(1, -2, 0, -1)),
     "asymmetric 2-D filter": dict(f=ASYMMETRIC, up=2, down=2, padding=(1, 2, 0, 3)),
     "flip_filter": dict(f=ASYMMETRIC, padding=(1, 1, 1, 0), flip_filter=True),
-    "separable 1-D": dict(f=np.array([1.0, 2.0, -1.0], np.float32), up=2, down=3,
-                          padding=(1, 0, 2, 1), gain=2.0),
+    "separable 1-D": dict(
+        f=np.array([1.0, 2.0, -1.0], np.float32), up=2, down=3, padding=(1, 0, 2, 1), gain=2.0
+    ),
 }
 
 
@@ -81,5 +82,6 @@ def test_resampling_wrappers_keep_nvlabs_sizes_and_dc_gain():
     x = _x(8, 8)
     want = reference(x, f, up=2, padding=(2, 1, 2, 1), gain=4.0)
     np.testing.assert_allclose(fir.upsample2d(x, f), want, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(fir.downsample2d(x, f), reference(x, f, down=2, padding=1),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        fir.downsample2d(x, f), reference(x, f, down=2, padding=1), rtol=1e-5, atol=1e-5
+    )
