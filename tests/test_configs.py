@@ -81,3 +81,17 @@ def test_config_trains_two_steps_when_shrunk(name, tmp_path):
     assert all(np.isfinite(line["d_loss"]) and np.isfinite(line["g_loss"]) for line in lines)
     assert os.path.exists(workdir / "samples" / "step_0000002.png")
     assert os.path.isdir(workdir / "checkpoints" / "2")
+
+
+def test_tiny_runs_on_a_machine_without_any_dataset(tmp_path, monkeypatch):
+    """No Debian Fashion-MNIST files, no tfds data, no network: tiny trains on its built-in data."""
+    from gan_jax import datasets
+
+    monkeypatch.setitem(datasets.KNOWN_LOCAL, "fashion_mnist", [str(tmp_path / "not_installed")])
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "no_tfds"))
+    config = load_config("tiny")
+    assert config.dataset.source == "synthetic"
+    config.update(num_steps=2, checkpoint_every=2, sample_every=0)
+    state = train_and_evaluate(config, str(tmp_path / "run"))
+    assert int(state.step) == 2
+    assert os.path.isdir(tmp_path / "run" / "checkpoints" / "2")
