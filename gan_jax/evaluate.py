@@ -3,11 +3,13 @@
     python -m gan_jax.evaluate --workdir W [--metrics fd_fmnist,kd_fmnist,pr_fmnist,dc_fmnist]
         [--num_samples 10000] [--checkpoint STEP] [--split test] [--samples ema|init|real:SPLIT]
         [--inception_weights inception_fid.npz]   # for fid, kid, is, pr, dc
+        [--classes 7[,9]]                          # the reference: only these classes' images
 
 ``--samples init`` evaluates the untrained generator of the run's config (a ceiling);
 ``--samples real:train`` evaluates ``num_samples`` real images of another split in
-place of generated ones (the real-vs-real floor). Results are printed and appended to
-``W/eval.jsonl``.
+place of generated ones (the real-vs-real floor). ``--classes`` compares with the images of
+those classes alone (``dataset.classes``; a run fine-tuned on one class already has it).
+Results are printed and appended to ``W/eval.jsonl``.
 """
 
 import json
@@ -33,6 +35,7 @@ def define_flags() -> None:
     flags.DEFINE_string("split", None, "Reference split (default: the config's eval.split).")
     flags.DEFINE_string("samples", "ema", "ema | init | real:SPLIT")
     flags.DEFINE_string("inception_weights", None, "Converted FID Inception .npz (for fid, kid, is, pr, dc).")
+    flags.DEFINE_string("classes", None, "Compare with these classes' images only, e.g. 7 or 2,7.")
 
 
 FLAGS = flags.FLAGS
@@ -82,8 +85,11 @@ def run(
     split: str | None,
     samples: str,
     inception_weights: str | None = None,
+    classes: str | None = None,
 ) -> tuple[dict[str, dict], str]:
     config = load_run_config(workdir)
+    if classes:
+        config.dataset.classes = parse_classes(classes)
     if inception_weights:
         config.eval.inception_weights = inception_weights
     names = evaluator.parse_metrics(metric_names, config.model.num_classes)
@@ -117,6 +123,17 @@ def run(
     return evaluate(state.ema_params, state.g_vars), what
 
 
+def parse_classes(text: str) -> tuple[int, ...]:
+    """``'2,7'`` → (2, 7)."""
+    try:
+        classes = tuple(int(c) for c in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--classes={text!r}: give class numbers, e.g. 7 or 2,7") from None
+    if min(classes) < 0:
+        raise ConfigError(f"--classes={text!r}: class numbers are >= 0")
+    return classes
+
+
 def format_table(results: dict[str, dict]) -> str:
     width = max(len(k) for k in results)
     lines = [f"{'metric':<{width}}  {'value':>12}  protocol"]
@@ -137,6 +154,7 @@ def main(argv):
         FLAGS.split,
         FLAGS.samples,
         FLAGS.inception_weights,
+        FLAGS.classes,
     )
     print(f"{what}:")
     print(format_table(results))

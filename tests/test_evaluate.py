@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -48,6 +49,13 @@ def test_evaluate_cli_on_a_tiny_run(tiny_config, tmp_path):
     lines = [json.loads(l) for l in open(tmp_path / "run" / "eval.jsonl")]
     fd_gen, fd_real = (l["results"]["fd_fmnist"]["value"] for l in lines)
     assert fd_real < fd_gen
+    # Against one class's images only: the reference holds exactly that class's examples.
+    ones = int((np.load(tiny_config.dataset.path)["labels"] == 1).sum())
+    one = _evaluate_cli(tmp_path / "run", *args, "--classes=1", cache=tmp_path / "cache")
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert f"fd_fmnist_64gen_vs_train{ones}" in one.stdout
+    bad = _evaluate_cli(tmp_path / "run", *args, "--classes=shoes", cache=tmp_path / "cache")
+    assert bad.returncode == 2 and "--classes='shoes': give class numbers" in bad.stderr
 
 
 def test_evaluate_cli_user_errors(tmp_path):
