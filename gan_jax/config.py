@@ -22,7 +22,8 @@ eval_every           int: compute eval.metrics every N steps and at the end (0: 
 eval.*               metrics, num_samples, split, batch_size, cache_dir, best_metric,
                      inception_weights
 dataset.*            source, name, path, split, resolution, channels, resize, classes,
-                     max_examples, ...: see `gan_jax.datasets`
+                     max_examples, ...: see `gan_jax.datasets`; mirror, workers, prefetch:
+                     see `gan_jax.data`
 model.architecture   'dcgan' | 'sngan' (ResNet, spectrally normalised D) | 'biggan'
 model.shared_dim, model.hierarchical_z, model.attention_res   BigGAN-only, see gan_jax.models.biggan
 model.conv_transpose  DCGAN-only: how the transposed convolutions are computed (same function),
@@ -119,8 +120,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset = ml_collections.ConfigDict(
         dict(
             name="fashion_mnist",  # tfds name, and the key for well-known local copies
-            source="auto",  # 'auto' | 'tfds' | 'idx' | 'folder' | 'npz' | 'synthetic'
-            path="",  # directory or file for the local sources
+            source="auto",  # 'auto' | 'packed' | 'tfds' | 'idx' | 'folder' | 'npz' | 'synthetic'
+            path="",  # directory or file for the local sources (a pack's folder: source 'packed')
             split="train",
             resolution=28,
             channels=1,
@@ -129,6 +130,8 @@ def base_config() -> ml_collections.ConfigDict:
             download=False,  # let tfds download and prepare a dataset it does not have
             cache_dir="",  # where decoded uint8 arrays are cached ('' = no cache)
             prefetch=2,  # batches prepared ahead of the step, on device
+            workers=0,  # packed/tfds: processes reading and decoding batches (grain); 0: the prefetch thread
+            mirror=False,  # x-flips (NVlabs' --mirror): example N+i is image i flipped left-right; epoch 2N
             max_examples=0,  # use only the first N examples (0 = all)
             classes=(),  # keep only these labels, unchanged (empty = every class)
             bad_images="fail",  # folder: an undecodable or wrong-channel image 'fail's the run or is 'skip'ped
@@ -296,6 +299,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"dataset.bad_images={ds.bad_images!r} must be 'fail' or 'skip'")
     if ds.resize not in ("pad", "resize"):
         raise ConfigError(f"dataset.resize={ds.resize!r} must be 'pad' or 'resize'")
+    if ds.workers < 0:
+        raise ConfigError(f"dataset.workers={ds.workers} must be >= 0 (0: read in the prefetch thread)")
     reg = config.regularizer
     if min(reg.r1_gamma, reg.r2_gamma, reg.gp_lambda, reg.pl_weight) < 0:
         raise ConfigError("regularizer.r1_gamma, r2_gamma, gp_lambda and pl_weight must be >= 0")
@@ -465,6 +470,7 @@ _IDENTITY = (
     "dataset.resize",
     "dataset.max_examples",
     "dataset.classes",
+    "dataset.mirror",
 )
 # Fields that may differ between the starts of one run without a word.
 _UNLOGGED = ("resume_changes",)
@@ -474,6 +480,7 @@ def resume_differences(saved: dict, config: ml_collections.ConfigDict) -> tuple[
     """(identity changes, other changes) between a workdir's saved config.json and the config
     of a resuming start, each as 'field: old -> new'."""
     old, new = _flatten(saved), _flatten(config.to_dict())
+    defaults = _flatten(base_config().to_dict())
     identity, other = [], []
     for name in sorted(set(old) | set(new)):
         a, b = old.get(name), new.get(name)
@@ -481,6 +488,8 @@ def resume_differences(saved: dict, config: ml_collections.ConfigDict) -> tuple[
             a = tuple(a)
         if isinstance(b, list):
             b = tuple(b)
+        if name not in old and name in defaults and b == defaults[name]:
+            continue  # a field newer than the run, at its default: the run had that behaviour
         if a == b or name in _UNLOGGED:
             continue
         line = f"{name}: {a!r} -> {b!r}"

@@ -1,17 +1,25 @@
-"""Input pipeline: an `ImageDataset` → global, sharded batches, one per train step.
+"""Input pipeline: a dataset → global, sharded batches, one per train step.
 
-The order is a pure function of (seed, step): examples are drawn without replacement,
-epoch after epoch, each epoch a fresh permutation seeded by (seed, epoch). Position
-``p`` of the stream is example ``perm[epoch = p // N][p % N]``, and step ``s`` takes
-positions ``[s·K·B, (s+1)·K·B)`` with K = ``n_critic``, B = ``batch_size``. So there
-is no iterator state to save: a run resumed at step s reads exactly the batches an
-uninterrupted one would, on any number of hosts or devices.
+The batch of step ``s`` is a pure function of (seed, s) (`gan_jax.data_order`: epochs of
+fresh permutations, and ``dataset.mirror``'s x-flips), so there is no iterator state to
+save: a run resumed at step s reads exactly the batches an uninterrupted one would, on
+any number of hosts, devices or workers.
 
-Each process gathers only its own columns of the (K, B) batch and hands them to
-`jax.make_array_from_process_local_data`, giving one global ``jax.Array`` sharded on
-the batch axis. A background thread prepares and transfers ``dataset.prefetch``
-batches ahead, overlapping the host work with the running step. Images travel as
-uint8 and are scaled to [-1, 1] inside the step.
+A dataset is what `gan_jax.datasets.load_dataset` returns: ``len()``, ``labels``,
+``num_classes``, ``description``, ``in_memory`` and ``read(indices) -> uint8 (n, R, R, C)``;
+every source goes through ``read``. Each process reads only its own columns of the
+(K, B) batch (`local_columns`) and hands them to `jax.make_array_from_process_local_data`,
+giving one global ``jax.Array`` sharded on the batch axis. A background thread prepares
+and transfers ``dataset.prefetch`` batches ahead, overlapping the host work with the
+running step. Images travel as uint8 and are scaled to [-1, 1] inside the step.
+
+Who reads. An in-memory dataset (IDX, npz, folder, synthetic, a ``cache_dir`` copy) is
+read in that thread by indexing. A streamed one (a pack, tfds) is read and decoded there
+too when ``dataset.workers=0``; with ``dataset.workers=W`` > 0, W grain worker processes
+each make whole host batches (step t by worker t mod W), which the thread takes in step
+order. Host memory is then bounded by the batches in flight, at most about ``3W +
+prefetch`` of them (per worker one being made, one queued and one taken ahead by grain
+in this process; ``prefetch`` on device), whatever the dataset's size.
 """
 
 import functools
@@ -24,33 +32,8 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh
 
-from gan_jax import parallel
-from gan_jax.datasets import ImageDataset
-
-
-@functools.lru_cache(maxsize=4)
-def _epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
-    rng = np.random.Generator(np.random.PCG64([seed, epoch, 0x6A4]))
-    perm = rng.permutation(num_examples)
-    perm.flags.writeable = False
-    return perm
-
-
-def stream_indices(seed: int, start: int, count: int, num_examples: int) -> np.ndarray:
-    """Dataset indices at stream positions [start, start + count)."""
-    positions = np.arange(start, start + count, dtype=np.int64)
-    epochs, offsets = np.divmod(positions, num_examples)
-    out = np.empty(count, np.int64)
-    for epoch in np.unique(epochs):
-        sel = epochs == epoch
-        out[sel] = _epoch_permutation(seed, int(epoch), num_examples)[offsets[sel]]
-    return out
-
-
-def step_indices(seed: int, step: int, n_critic: int, batch_size: int, num_examples: int) -> np.ndarray:
-    """(n_critic, batch_size) dataset indices of one train step's global batch."""
-    per_step = n_critic * batch_size
-    return stream_indices(seed, step * per_step, per_step, num_examples).reshape(n_critic, batch_size)
+from gan_jax import data_order, parallel
+from gan_jax.data_order import step_indices, stream_indices  # noqa: F401 (data.step_indices)
 
 
 def local_columns(batch_size: int) -> slice:
@@ -60,14 +43,22 @@ def local_columns(batch_size: int) -> slice:
     return slice(start, start + per_process)
 
 
-def host_batch(dataset: ImageDataset, config: ml_collections.ConfigDict, step: int) -> dict[str, np.ndarray]:
+def _reader(dataset, config: ml_collections.ConfigDict):
+    """``step -> this process's host batch``, a picklable partial of `data_order.host_batch`."""
+    return functools.partial(
+        data_order.host_batch,
+        dataset,
+        config.seed,
+        config.n_critic,
+        config.batch_size,
+        local_columns(config.batch_size),
+        config.dataset.mirror,
+    )
+
+
+def host_batch(dataset, config: ml_collections.ConfigDict, step: int) -> dict[str, np.ndarray]:
     """This process's part of step ``step``'s batch: uint8 images and int32 labels."""
-    idx = step_indices(config.seed, step, config.n_critic, config.batch_size, len(dataset))
-    idx = idx[:, local_columns(config.batch_size)]
-    flat = np.sort(idx.ravel())  # sorted reads are kinder to memory-mapped arrays
-    order = np.searchsorted(flat, idx.ravel())
-    images = np.asarray(dataset.images[flat])[order].reshape(*idx.shape, *dataset.images.shape[1:])
-    return {"image": images, "label": dataset.labels[idx]}
+    return _reader(dataset, config)(step)
 
 
 def to_global(batch: dict[str, np.ndarray], mesh: Mesh, batch_size: int) -> dict[str, jax.Array]:
@@ -120,9 +111,57 @@ def _prefetch(produce, steps: range, size: int) -> Iterator:
 
 
 def batches(
-    dataset: ImageDataset, config: ml_collections.ConfigDict, mesh: Mesh, start_step: int, end_step: int
+    dataset, config: ml_collections.ConfigDict, mesh: Mesh, start_step: int, end_step: int
 ) -> Iterator[dict[str, jax.Array]]:
     """Global batches for steps [start_step, end_step): ``image`` uint8 (K, B, R, R, C),
-    ``label`` int32 (K, B), sharded over the mesh's ``'data'`` axis."""
-    produce = lambda step: to_global(host_batch(dataset, config, step), mesh, config.batch_size)  # noqa: E731
-    return _prefetch(produce, range(start_step, end_step), config.dataset.prefetch)
+    ``label`` int32 (K, B), sharded over the mesh's ``'data'`` axis. Closing the iterator
+    stops the prefetch thread (and the workers)."""
+    steps = range(start_step, end_step)
+    if config.dataset.workers and not dataset.in_memory and steps:
+        return _batches_from_workers(dataset, config, mesh, steps)
+    read = _reader(dataset, config)
+    produce = lambda step: to_global(read(step), mesh, config.batch_size)  # noqa: E731
+    return _prefetch(produce, steps, config.dataset.prefetch)
+
+
+def _batches_from_workers(
+    dataset, config: ml_collections.ConfigDict, mesh: Mesh, steps: range
+) -> Iterator[dict[str, jax.Array]]:
+    """`batches` with the host batches made in ``dataset.workers`` grain processes, in step order."""
+    import grain  # only when workers are asked for
+
+    _grain_flags_outside_absl_app()
+    pipeline = (
+        grain.MapDataset.range(steps.start, steps.stop)
+        .map(_reader(dataset, config))
+        .to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
+        .mp_prefetch(
+            grain.MultiprocessingOptions(num_workers=config.dataset.workers, per_worker_buffer_size=1)
+        )
+    )
+    host = iter(pipeline)
+    produce = functools.partial(_next_global, host, mesh, config.batch_size)
+    try:
+        yield from _prefetch(produce, steps, config.dataset.prefetch)
+    finally:
+        host.close()
+        del (
+            host,
+            produce,
+        )  # freed now: grain's iterator, finalised at interpreter exit instead, prints an error
+
+
+def _next_global(host: Iterator, mesh: Mesh, batch_size: int, step: int) -> dict[str, jax.Array]:
+    """The next host batch of ``host`` (step ``step``'s) as global arrays."""
+    return to_global(next(host), mesh, batch_size)
+
+
+def _grain_flags_outside_absl_app() -> None:
+    """grain (0.2) reads its absl flag ``grain_enable_multiprocess_worker_profiling`` without
+    a default when JAX is loaded, which raises where absl has not parsed the command line
+    (a notebook, pytest, a script without ``absl.app``); marked as given, it reads its default."""
+    from absl import flags
+
+    name = "grain_enable_multiprocess_worker_profiling"
+    if not flags.FLAGS.is_parsed() and name in flags.FLAGS:
+        flags.FLAGS[name].present = max(flags.FLAGS[name].present, 1)

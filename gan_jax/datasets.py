@@ -1,15 +1,33 @@
-"""Dataset sources: each turns a place on disk (or a tfds name) into uint8 arrays.
+"""Dataset sources: each turns a place on disk (or a tfds name) into a dataset to train on.
 
-Every source yields an `ImageDataset`: ``images`` uint8 ``(N, R, R, C)`` at the
-config's resolution and channel count, ``labels`` int32 ``(N,)``. Holding the whole
-split as one random-access array (memory-mapped from ``dataset.cache_dir`` when set)
-is what makes the data order a pure function of (seed, step) in `gan_jax.data`.
+What a dataset is (the contract `gan_jax.data` reads through, for every source):
+
+* ``len(dataset)``: N examples; ``labels``: int32 (N,); ``num_classes``; ``description``;
+* ``read(indices) -> uint8 (n, R, R, C)``: those examples' images at the config's
+  resolution and channel count, in the order asked, as a new array;
+* ``in_memory``: True for an `ImageDataset` (the images are one uint8 array, in memory
+  or memory-mapped from ``dataset.cache_dir``; ``read`` indexes it), False for a
+  `gan_jax.streamed.StreamedDataset` (only the labels are in memory; ``read`` fetches
+  and decodes, in ``dataset.workers`` worker processes when set).
+
+Random access by index is what makes the data order a pure function of (seed, step)
+in `gan_jax.data`.
 
 Sources (``dataset.source``; the readers of files on disk are in `gan_jax.image_files`):
 
-* ``tfds``: a TensorFlow Datasets name, read through ``tfds.data_source`` (ArrayRecord,
-  random access, no TensorFlow needed to read). ``dataset.download=True`` lets tfds
-  fetch and prepare it.
+* ``packed``: a folder written by ``python -m gan_jax.dataset_tool`` (`gan_jax.packed`):
+  sharded ArrayRecord files of encoded images, streamed, never held in memory: the way
+  to train on data larger than RAM, and on many hosts. Its ``dataset.json`` says the
+  resolution, channels and classes; a config asking for another resolution or channel
+  count is refused with one line naming both fixes (set the config's, or repack), as
+  resizing on the fly would silently train on other pixels than the pack's. ``split``,
+  ``resize``, ``bad_images``, ``convert_channels`` and ``cache_dir`` do not apply.
+* ``tfds``: a TensorFlow Datasets name, streamed through ``tfds.data_source``
+  (ArrayRecord, random access, no TensorFlow needed to read): each example decoded by
+  tfds and fitted to the config's channels and resolution when read; the labels are
+  read once, at load, in one pass over the split. With ``dataset.cache_dir`` the fitted
+  images are written there once, a chunk at a time, and memory-mapped from then on.
+  ``dataset.download=True`` lets tfds fetch and prepare it.
 * ``idx``: a directory holding the IDX files MNIST-style datasets ship as
   (``train-images-idx3-ubyte[.gz]``, ``t10k-labels-idx1-ubyte[.gz]``, ...).
 * ``folder``: a directory of images; when every image sits in a sub-folder, the
@@ -18,12 +36,15 @@ Sources (``dataset.source``; the readers of files on disk are in `gan_jax.image_
 * ``synthetic``: no files at all: ``max_examples`` (default 1024) images of 10 classes,
   each a soft blob at its class's place on a circle, jittered per image (`synthetic`);
   the same on every machine, for smoke runs and tests where no dataset is installed.
-* ``auto``: ``path`` decides when set (a file → npz, IDX files → idx, else folder);
+* ``auto``: ``path`` decides when set (a pack's folder, with ``dataset.json`` or an
+  unfinished pack's ``.partial`` → packed, a file → npz, IDX files → idx, else folder);
   otherwise a well-known local copy of ``name`` (Debian's Fashion-MNIST package),
   otherwise tfds.
 
-Then ``dataset.classes`` keeps only the examples of the listed labels (labels unchanged:
-fine-tuning onto one class, docs/fine_tuning.md) and ``max_examples`` the first N.
+idx, folder, npz and synthetic are decoded into memory at load (with ``cache_dir``,
+once). Then ``dataset.classes`` keeps only the examples of the listed labels (labels
+unchanged: fine-tuning onto one class, docs/fine_tuning.md) and ``max_examples`` the
+first N, for every source.
 """
 
 import dataclasses
@@ -33,11 +54,13 @@ import os
 import shutil
 import socket
 import threading
+from typing import ClassVar
 
 import ml_collections
 import numpy as np
 from absl import logging
 
+from gan_jax import packed, streamed
 from gan_jax.errors import DataError
 from gan_jax.image_files import (  # noqa: F401 (read_idx, as datasets.read_idx)
     fit_channels,
@@ -50,7 +73,7 @@ from gan_jax.image_files import (  # noqa: F401 (read_idx, as datasets.read_idx)
     read_idx,
 )
 
-SOURCES = ("auto", "tfds", "idx", "folder", "npz", "synthetic")
+SOURCES = ("auto", "packed", "tfds", "idx", "folder", "npz", "synthetic")
 SYNTHETIC_EXAMPLES = 1024  # source="synthetic" with max_examples=0
 
 # Local copies installed by OS packages, tried by source='auto' before tfds.
@@ -62,13 +85,22 @@ KNOWN_LOCAL = {
 
 @dataclasses.dataclass(frozen=True)
 class ImageDataset:
+    """A dataset whose images are one uint8 array (in memory, or memory-mapped)."""
+
     images: np.ndarray  # uint8 (N, R, R, C)
     labels: np.ndarray  # int32 (N,)
     num_classes: int
     description: str
+    in_memory: ClassVar[bool] = True
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def read(self, indices) -> np.ndarray:
+        """uint8 (n, R, R, C): the images at ``indices``, in their order (a new array)."""
+        indices = np.asarray(indices, np.int64).reshape(-1)
+        flat = np.sort(indices)  # sorted reads are kinder to memory-mapped arrays
+        return np.asarray(self.images[flat])[np.searchsorted(flat, indices)]
 
 
 # ----------------------------------------------------------------------------
@@ -110,7 +142,9 @@ def _local_hint(name: str) -> str:
     )
 
 
-def load_tfds(name: str, split: str, data_dir: str, download: bool) -> tuple[np.ndarray, np.ndarray, int]:
+def open_tfds(name: str, split: str, data_dir: str, download: bool) -> tuple:
+    """(data source, image key, label key or None, number of classes or 0) of a tfds split,
+    prepared as ArrayRecord; `DataError` with the options when it is not there."""
     import tensorflow_datasets as tfds  # heavy import, only when used
 
     try:
@@ -146,13 +180,21 @@ def load_tfds(name: str, split: str, data_dir: str, download: bool) -> tuple[np.
         else next(k for k, f in features.items() if isinstance(f, tfds.features.Image))
     )
     label_key = "label" if "label" in features else None
-    records = [source[i] for i in range(len(source))]
-    images = np.stack([r[image_key] for r in records]).astype(np.uint8)
-    labels = (
-        np.array([r[label_key] for r in records], np.int32) if label_key else np.zeros(len(records), np.int32)
-    )
     num_classes = features[label_key].num_classes if label_key else 0
-    return images, labels, num_classes
+    return source, image_key, label_key, num_classes
+
+
+def stream_tfds(ds: ml_collections.ConfigDict) -> streamed.StreamedDataset:
+    """``config.dataset``'s tfds split as a `StreamedDataset` (its ``classes`` and
+    ``max_examples`` applied); only the labels are read now."""
+    source, image_key, label_key, num_classes = open_tfds(ds.name, ds.split, ds.data_dir, ds.download)
+    count = len(source) if ds.classes or not ds.max_examples else min(len(source), ds.max_examples)
+    labels = streamed.tfds_labels(source, label_key, count)
+    if num_classes == 0 and len(labels):
+        num_classes = int(labels.max()) + 1
+    images = streamed.TfdsImages(source, image_key, ds.resolution, ds.channels, ds.resize)
+    whole = streamed.StreamedDataset(images, labels, num_classes, f"tfds {ds.name}:{ds.split}")
+    return streamed.select(whole, ds.classes, ds.max_examples)
 
 
 # ----------------------------------------------------------------------------
@@ -187,8 +229,14 @@ def resolve_source(ds: ml_collections.ConfigDict) -> tuple[str, str]:
     if ds.source not in SOURCES:
         raise DataError(f"dataset.source={ds.source!r} is not one of {SOURCES}")
     if ds.source != "auto":
+        if ds.source == "folder" and ds.path and is_pack(ds.path):
+            raise DataError(
+                f"dataset.path={ds.path!r} is a packed dataset: set --config.dataset.source=packed (or auto)"
+            )
         return ds.source, ds.path
     if ds.path:
+        if is_pack(ds.path):
+            return "packed", ds.path
         if os.path.isfile(ds.path):
             return "npz", ds.path
         if not os.path.isdir(ds.path):
@@ -198,6 +246,13 @@ def resolve_source(ds: ml_collections.ConfigDict) -> tuple[str, str]:
         if os.path.isdir(candidate) and has_idx_files(candidate):
             return "idx", candidate
     return "tfds", ""
+
+
+def is_pack(path: str) -> bool:
+    """Whether ``path`` is a folder the dataset tool wrote, finished or not."""
+    return os.path.isfile(os.path.join(path, packed.INFO_FILE)) or os.path.isdir(
+        os.path.join(path, ".partial")
+    )
 
 
 def _source_fingerprint(source: str, path: str) -> list:
@@ -238,38 +293,93 @@ def _cache_key(ds: ml_collections.ConfigDict, source: str, path: str) -> str:
     return f"{ds.name}-{ds.split}-{ds.resolution}px-{ds.channels}c-{digest}"
 
 
-def _write_cache(cache: str, images, labels, num_classes: int, description: str) -> None:
-    """Writes into a temporary folder renamed into place, so a reader never sees half a cache."""
+def _write_cache(cache: str, dataset, chunk: int = 1024) -> None:
+    """Writes ``dataset`` (its images read ``chunk`` at a time, so a streamed one is never
+    whole in memory) into a temporary folder renamed into place, so a reader never sees
+    half a cache."""
     tmp = f"{cache}.tmp{os.getpid()}"
     os.makedirs(tmp, exist_ok=True)
-    np.save(os.path.join(tmp, "images.npy"), images)
-    np.save(os.path.join(tmp, "labels.npy"), labels)
+    first = dataset.read(np.arange(min(len(dataset), chunk)))
+    images = np.lib.format.open_memmap(
+        os.path.join(tmp, "images.npy"), "w+", np.uint8, (len(dataset), *first.shape[1:])
+    )
+    images[: len(first)] = first
+    for start in range(len(first), len(dataset), chunk):
+        images[start : start + chunk] = dataset.read(np.arange(start, min(len(dataset), start + chunk)))
+    images.flush()
+    del images
+    np.save(os.path.join(tmp, "labels.npy"), dataset.labels)
     with open(os.path.join(tmp, "meta.json"), "w") as f:
-        json.dump({"num_classes": num_classes, "description": description}, f)
+        json.dump({"num_classes": dataset.num_classes, "description": dataset.description}, f)
     try:
         os.replace(tmp, cache)
     except OSError:  # another process won the race; its copy is identical
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_dataset(ds: ml_collections.ConfigDict) -> ImageDataset:
-    """Reads ``config.dataset`` into an `ImageDataset` at its resolution and channels."""
+def _read_cache(cache: str) -> ImageDataset:
+    """The cache `_write_cache` wrote, its images memory-mapped."""
+    with open(os.path.join(cache, "meta.json")) as f:
+        meta = json.load(f)
+    return ImageDataset(
+        np.load(os.path.join(cache, "images.npy"), mmap_mode="r"),
+        np.load(os.path.join(cache, "labels.npy")),
+        meta["num_classes"],
+        meta["description"] + " (cached)",
+    )
+
+
+def load_packed(ds: ml_collections.ConfigDict, path: str) -> streamed.StreamedDataset:
+    """The pack in ``path`` as a `StreamedDataset` (``dataset.classes`` and ``max_examples``
+    applied); `DataError` when its resolution or channels are not the config's."""
+    pack = packed.open_packed(path)
+    if (pack.resolution, pack.channels) != (ds.resolution, ds.channels):
+        r, c = pack.resolution, pack.channels
+        raise DataError(
+            f"{path} is packed at {r}x{r}x{c} but the config asks for "
+            f"{ds.resolution}x{ds.resolution}x{ds.channels}: set --config.dataset.resolution={r} "
+            f"--config.dataset.channels={c}, or repack it with --resolution {ds.resolution} "
+            f"--channels {ds.channels}"
+        )
+    num_classes = pack.num_classes or (int(pack.labels.max()) + 1 if len(pack) else 0)
+    whole = streamed.StreamedDataset(pack, pack.labels, num_classes, f"packed {path}")
+    return streamed.select(whole, ds.classes, ds.max_examples)
+
+
+def load_dataset(ds: ml_collections.ConfigDict) -> ImageDataset | streamed.StreamedDataset:
+    """``config.dataset`` as a dataset at its resolution and channels (the module
+    docstring says which kind each source gives)."""
     source, path = resolve_source(ds)
-    if source in ("idx", "folder", "npz") and not path:
+    if source in ("idx", "folder", "npz", "packed") and not path:
         raise DataError(f"dataset.source={source!r} needs dataset.path")
+    if source == "packed":
+        return _non_empty(load_packed(ds, path))
     if ds.cache_dir and os.path.exists(ds.cache_dir) and not os.path.isdir(ds.cache_dir):
         raise DataError(f"dataset.cache_dir={ds.cache_dir!r} is a file, not a folder")
     cache = os.path.join(ds.cache_dir, _cache_key(ds, source, path)) if ds.cache_dir else ""
     if cache and os.path.exists(os.path.join(cache, "meta.json")):
-        with open(os.path.join(cache, "meta.json")) as f:
-            meta = json.load(f)
-        return ImageDataset(
-            np.load(os.path.join(cache, "images.npy"), mmap_mode="r"),
-            np.load(os.path.join(cache, "labels.npy")),
-            meta["num_classes"],
-            meta["description"] + " (cached)",
-        )
+        return _read_cache(cache)
+    if source == "tfds":
+        dataset = _non_empty(stream_tfds(ds))
+        if not cache:
+            return dataset
+        _write_cache(cache, dataset)
+        return _read_cache(cache)
+    dataset = _non_empty(load_in_memory(ds, source, path))
+    if cache:
+        _write_cache(cache, dataset)
+    return dataset
 
+
+def _non_empty(dataset):
+    if len(dataset) == 0:
+        raise DataError(f"{dataset.description} holds no examples")
+    return dataset
+
+
+def load_in_memory(ds: ml_collections.ConfigDict, source: str, path: str) -> ImageDataset:
+    """An idx, folder, npz or synthetic source decoded into one array, ``dataset.classes``
+    and ``max_examples`` applied, fitted to the config's channels and resolution."""
     num_classes = 0
     if source == "idx":
         if not os.path.isdir(path):
@@ -284,12 +394,9 @@ def load_dataset(ds: ml_collections.ConfigDict) -> ImageDataset:
     elif source == "npz":
         images, labels = load_npz(path)
         description = f"npz {path}"
-    elif source == "synthetic":
+    else:
         images, labels = synthetic(ds.max_examples or SYNTHETIC_EXAMPLES, ds.resolution, ds.channels)
         description = f"synthetic blobs ({len(images)} examples, 10 classes)"
-    else:
-        images, labels, num_classes = load_tfds(ds.name, ds.split, ds.data_dir, ds.download)
-        description = f"tfds {ds.name}:{ds.split}"
     num_classes = num_classes or int(labels.max()) + 1 if len(labels) else num_classes
     if ds.classes:  # a subset of the classes, labels unchanged (a conditional model keeps its classes)
         keep = np.isin(labels, np.asarray(ds.classes, np.int64))
@@ -297,9 +404,6 @@ def load_dataset(ds: ml_collections.ConfigDict) -> ImageDataset:
         description += f", classes {','.join(str(c) for c in ds.classes)}"
     if ds.max_examples:
         images, labels = images[: ds.max_examples], labels[: ds.max_examples]
-    if len(images) == 0:
-        raise DataError(f"{description} holds no examples")
-    images = fit_resolution(fit_channels(images, ds.channels), ds.resolution, ds.resize)
-    if cache:
-        _write_cache(cache, images, labels, num_classes, description)
+    if len(images):
+        images = fit_resolution(fit_channels(images, ds.channels), ds.resolution, ds.resize)
     return ImageDataset(np.ascontiguousarray(images), labels.astype(np.int32), num_classes, description)

@@ -65,14 +65,15 @@ def real_features(config, split: str, nets: dict, num_samples: int, mesh) -> dic
     data = datasets.load_dataset(ds)
     if num_samples > len(data):
         raise ConfigError(f"--num_samples={num_samples} but split {split!r} has {len(data)} images")
-    order = np.random.default_rng(config.seed).permutation(len(data))[:num_samples]
-    images = np.asarray(data.images[np.sort(order)])
+    order = np.sort(np.random.default_rng(config.seed).permutation(len(data))[:num_samples])
     bs = config.eval.batch_size
     out = {}
-    for name, net in nets.items():
+    for name, net in nets.items():  # read a batch at a time: a streamed dataset stays on disk
         extract = features_lib.make_extractor(net, mesh, bs)
         out[name] = evaluator.Samples(
-            *features_lib.extract_all(extract, (images[i : i + bs] for i in range(0, len(images), bs)))
+            *features_lib.extract_all(
+                extract, (data.read(order[i : i + bs]) for i in range(0, len(order), bs))
+            )
         )
     return out
 

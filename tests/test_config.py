@@ -62,6 +62,7 @@ def test_expected_configs_exist():
         ("optimizer.d.b2", 1.0, "optimizer.d.b2=1.0 must be in"),
         ("optimizer.g.eps", 0.0, "optimizer.g.eps"),
         ("dataset.max_examples", -5, "dataset.max_examples=-5 must be >= 0"),
+        ("dataset.workers", -1, "dataset.workers=-1 must be >= 0"),
         ("sample.standing_stats", 0, "sample.standing_stats=0 must be >= 1"),
         ("sample.num_images", 0, "sample.num_images=0 must be >= 1"),
         ("model.z_dim", 0, "model.z_dim=0 must be >= 1"),
@@ -122,3 +123,13 @@ def test_from_dict_restores_a_saved_config_and_rejects_what_does_not_fit():
         config_lib.from_dict({"modle": {"z_dim": 3}})
     with pytest.raises(ConfigError, match="batch_size"):
         config_lib.from_dict({"batch_size": "many"})
+
+
+def test_a_field_newer_than_a_run_is_no_change_at_its_default_and_mirror_is_identity():
+    saved = config_lib.base_config().to_dict()
+    del saved["dataset"]["mirror"], saved["dataset"]["workers"]  # a run from before these fields
+    config = config_lib.base_config()
+    assert config_lib.resume_differences(saved, config) == ([], [])
+    config.dataset.update(mirror=True, workers=4)
+    identity, other = config_lib.resume_differences(saved, config)
+    assert identity == ["dataset.mirror: None -> True"] and other == ["dataset.workers: None -> 4"]

@@ -222,8 +222,31 @@ def test_tfds_source_through_mock_data():
 
     with tfds.testing.mock_data(num_examples=12):
         ds = datasets.load_dataset(dataset_config(source="tfds", name="cifar10", resolution=32, channels=3))
-    assert ds.images.shape == (12, 32, 32, 3) and ds.num_classes == 10
+    assert ds.read(np.arange(len(ds))).shape == (12, 32, 32, 3) and ds.num_classes == 10
     assert ds.labels.min() >= 0 and ds.labels.max() < 10
+
+
+def test_tfds_streams_fitted_examples_and_caches_them_a_chunk_at_a_time(tmp_path):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=20):
+        source = tfds.data_source("cifar10", split="train")
+        native = np.stack([source[i]["image"] for i in range(20)])
+        labels = np.array([source[i]["label"] for i in range(20)])
+        cfg = dataset_config(source="tfds", name="cifar10", resolution=16, channels=1, resize="resize")
+        ds = datasets.load_dataset(cfg)
+        cfg.classes = (int(labels[3]),)
+        subset = datasets.load_dataset(cfg)
+        cfg.update(classes=(), cache_dir=str(tmp_path))
+        cached = datasets.load_dataset(cfg)
+    assert not ds.in_memory and not hasattr(ds, "images") and "tfds cifar10:train" in ds.description
+    want = datasets.fit_resolution(datasets.fit_channels(native, 1), 16, "resize")
+    np.testing.assert_array_equal(ds.labels, labels)
+    np.testing.assert_array_equal(ds.read([5, 0, 5]), want[[5, 0, 5]])  # any order, repeats
+    np.testing.assert_array_equal(subset.labels, labels[labels == labels[3]])
+    np.testing.assert_array_equal(subset.read(np.arange(len(subset))), want[labels == labels[3]])
+    assert cached.in_memory and isinstance(cached.images, np.memmap) and "cached" in cached.description
+    np.testing.assert_array_equal(cached.images, want)
 
 
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR), reason="dataset-fashion-mnist not installed")

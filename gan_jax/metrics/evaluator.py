@@ -157,7 +157,8 @@ def reference_features(
             f"the feature cache {root!r} (eval.cache_dir or $GAN_JAX_CACHE) is a file, not a folder"
         )
     feats, _ = features_lib.extract_all(
-        extract, (np.asarray(data.images[i : i + batch_size]) for i in range(0, len(data), batch_size))
+        extract,
+        (data.read(np.arange(i, min(i + batch_size, len(data)))) for i in range(0, len(data), batch_size)),
     )
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)

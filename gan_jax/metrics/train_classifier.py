@@ -35,7 +35,7 @@ def load_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     ds = base_config().dataset
     ds.name, ds.split = "fashion_mnist", split
     data = datasets.load_dataset(ds)
-    return data.images.astype(np.float32) / 255.0, data.labels
+    return data.read(np.arange(len(data))).astype(np.float32) / 255.0, data.labels
 
 
 def augment(key: jax.Array, x: jax.Array) -> jax.Array:
