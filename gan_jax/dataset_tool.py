@@ -14,8 +14,10 @@ the sorted sub-folder names are the classes, as for ``dataset.source=folder``), 
 ``.zip`` of such a folder (one top folder holding everything is looked into), an IDX
 directory (``--split`` train or test), an ``.npz`` (``images``, optional ``labels``), or
 ``tfds:NAME[:SPLIT]``: a TensorFlow Datasets dataset prepared as ArrayRecord (in
-``TFDS_DATA_DIR``), read one example at a time through ``tfds.data_source``.
-``--max_examples N`` packs the first N.
+``TFDS_DATA_DIR``), read one example at a time through ``tfds.data_source``, or
+``synthetic:COUNT:RESOLUTION[:CHANNELS]``: COUNT generated blobs of 10 classes, each made
+from its index in a worker (`pack_sources.synthetic_image`), for datasets of any size in
+tests and benchmarks. ``--max_examples N`` packs the first N.
 
 **Fitting.** Images are brought to ``--channels`` (default: the first image's, grey or
 RGB; grey ↔ RGB converted, alpha dropped) and to R×R by ``--fit``: ``resize`` (default)
@@ -54,7 +56,9 @@ from gan_jax import pack_writer
 def define_flags() -> None:
     """Command-line flags, defined only when run as a program (importing stays side-effect free)."""
     flags.DEFINE_string(
-        "source", None, "A folder of images, a .zip, an IDX directory, an .npz, or tfds:NAME[:SPLIT]."
+        "source",
+        None,
+        "A folder of images, a .zip, an IDX directory, an .npz, tfds:NAME[:SPLIT] or synthetic:COUNT:RES[:C].",
     )
     flags.DEFINE_string("dest", None, "The folder to write the pack into.")
     flags.DEFINE_integer("resolution", None, "Side of the square images, in pixels.")

@@ -2,7 +2,9 @@
 
 `open_source(spec)` reads a source's listing (not its images): a folder of images
 (labels from sub-folders, `image_files.folder_labels`), a ``.zip`` of one, an IDX
-directory, an ``.npz``, or ``tfds:NAME[:SPLIT]``. Its ``tasks(start, stop)`` yields the
+directory, an ``.npz``, ``tfds:NAME[:SPLIT]``, or ``synthetic:COUNT:RESOLUTION[:CHANNELS]``
+(generated blobs of 10 classes, each made from its index in a worker: data of any size
+for tests and benchmarks, `synthetic_image`). Its ``tasks(start, stop)`` yields the
 examples [start, stop) one at a time as `Task`s: a file path, a zip member's bytes, or a
 decoded image (IDX, npz, tfds through ``tfds.data_source``, never the whole split), each
 small enough to hand to a worker process. `task_image` decodes a task (in the worker).
@@ -191,11 +193,50 @@ def _tfds(spec: str, default_split: str, limit: int) -> Source:
     return Source(f"tfds {name}:{split}", count, len(names), names, channels, _digest(stamp), tasks)
 
 
+def synthetic_image(index: int, resolution: int, channels: int) -> np.ndarray:
+    """Example ``index`` of the ``synthetic:`` source, a function of its index alone: the blob
+    of `gan_jax.datasets.synthetic` (class ``index mod 10``), its jitter, radius and
+    brightness drawn from a generator seeded with the index, so any worker can make any
+    example and a pack of N of them needs no memory beyond one image."""
+    rng = np.random.default_rng([0x5EED, index])
+    angle = 2 * np.pi * (index % 10) / 10
+    centre = 0.5 + 0.25 * np.array([np.cos(angle), np.sin(angle)]) + rng.normal(0, 0.03, 2)
+    radius = 0.12 * np.exp2(0.2 * rng.normal())
+    gain = rng.uniform(0.6, 1.0, channels)
+    grid = (np.arange(resolution) + 0.5) / resolution
+    blob = np.exp(-((grid[None, :] - centre[0]) ** 2 + (grid[:, None] - centre[1]) ** 2) / (2 * radius**2))
+    return np.round(255 * blob[..., None] * gain).astype(np.uint8)
+
+
+def _synthetic(spec: str, limit: int) -> Source:
+    """``COUNT:RESOLUTION[:CHANNELS]``: generated blobs of 10 classes, made in the workers."""
+    try:
+        fields = [int(f) for f in spec.split(":")]
+        count, resolution, channels = (fields + [3])[:3] if len(fields) in (2, 3) else (0, 0, 0)
+    except ValueError:
+        count = resolution = channels = 0
+    if count < 1 or resolution < 1 or channels not in (1, 3):
+        raise DataError(
+            f"--source synthetic:{spec}: expected synthetic:COUNT:RESOLUTION[:CHANNELS], e.g. synthetic:1000:64"
+        )
+    count = min(count, limit) if limit else count
+
+    def tasks(start: int, stop: int) -> Iterator[Task]:
+        for i in range(start, stop):
+            yield Task(i, f"synthetic[{i}]", i % 10, "synthetic", (resolution, channels))
+
+    names = [str(k) for k in range(10)]
+    description = f"synthetic blobs, {resolution}x{resolution}x{channels}"
+    return Source(description, count, 10, names, channels, _digest([spec, "v1"]), tasks)
+
+
 def open_source(spec: str, split: str = "train", limit: int = 0) -> Source:
     """The source ``spec`` names (see the module docstring), its first ``limit`` examples
     when ``limit`` is set; ``split`` is an IDX directory's, or tfds's when ``spec`` has none."""
     if spec.startswith("tfds:"):
         return _tfds(spec[len("tfds:") :], split, limit)
+    if spec.startswith("synthetic:"):
+        return _synthetic(spec[len("synthetic:") :], limit)
     if not os.path.exists(spec):
         raise DataError(f"--source {spec!r} does not exist")
     if os.path.isdir(spec):
@@ -220,6 +261,9 @@ def task_image(task: Task, channels: int) -> np.ndarray:
     dropped), arrays converted the same way; `DataError` naming it if it cannot be."""
     if task.kind in ("file", "bytes"):
         return decode_image(task.name, channels, True, task.payload if task.kind == "bytes" else None)
+    if task.kind == "synthetic":
+        resolution, native = task.payload
+        return fit_channels(synthetic_image(task.index, resolution, native), channels)
     image = np.asarray(task.payload)
     image = image[..., None] if image.ndim == 2 else image
     if image.ndim != 3 or image.dtype != np.uint8:

@@ -166,6 +166,28 @@ def test_npz_with_max_examples_and_more_shards_than_examples(tmp_path):
     packed.verify(ds)
 
 
+def test_synthetic_source_makes_each_example_from_its_index(tmp_path):
+    from gan_jax.pack_sources import synthetic_image
+
+    info = pack(
+        Request("synthetic:25:16", resolution=16, shards=3), str(tmp_path / "s"), workers=2, log=quiet
+    )
+    assert info["count"] == 25 and info["num_classes"] == 10
+    ds = packed.open_packed(str(tmp_path / "s"))
+    np.testing.assert_array_equal(ds.labels, np.arange(25) % 10)
+    assert ds.channels == 3
+    np.testing.assert_array_equal(
+        ds.read([24, 3]), np.stack([synthetic_image(24, 16, 3), synthetic_image(3, 16, 3)])
+    )
+    # The blob of class k peaks at its place c_k = 1/2 + 1/4 (cos 2πk/10, sin 2πk/10), to a pixel and a half.
+    image = synthetic_image(12, 32, 1)[..., 0].astype(float)
+    row, col = np.unravel_index(np.argmax(image), image.shape)
+    want = 32 * (0.5 + 0.25 * np.array([np.sin(2 * np.pi * 2 / 10), np.cos(2 * np.pi * 2 / 10)])) - 0.5
+    assert np.abs(np.array([row, col]) - want).max() <= 1.5
+    with pytest.raises(DataError, match="expected synthetic:COUNT:RESOLUTION"):
+        pack(Request("synthetic:ten:16", resolution=16), str(tmp_path / "bad"), log=quiet)
+
+
 def _with_bad_image(root) -> list[str]:
     paths = image_folder(root, per_class=3, classes=("a", "b"))
     (root / "a" / "01.png").write_bytes(b"not a png")
