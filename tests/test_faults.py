@@ -308,10 +308,10 @@ def _poison_real_images_at(monkeypatch, bad_step: int):
     """Makes step ``bad_step`` (0-based) see a NaN real batch, as a corrupt input would."""
     run_phase = train_step.run_phase
 
-    def poisoned(phase, models, tx, state, inputs):
+    def poisoned(phase, models, tx, state, inputs, *options):
         if phase.network == "d":
             inputs = dataclasses.replace(inputs, real=jnp.where(state.step == bad_step, jnp.nan, inputs.real))
-        return run_phase(phase, models, tx, state, inputs)
+        return run_phase(phase, models, tx, state, inputs, *options)
 
     monkeypatch.setattr(train_step, "run_phase", poisoned)
 
@@ -510,10 +510,10 @@ def test_a_second_training_process_on_a_workdir_is_refused(synthetic_npz, tmp_pa
 def test_nonfinite_skip_on_every_step_is_an_error(tiny_config, tmp_path, monkeypatch):
     run_phase = train_step.run_phase
 
-    def always_nan(phase, models, tx, state, inputs):
+    def always_nan(phase, models, tx, state, inputs, *options):
         if phase.network == "d":
             inputs = dataclasses.replace(inputs, real=inputs.real * jnp.nan)
-        return run_phase(phase, models, tx, state, inputs)
+        return run_phase(phase, models, tx, state, inputs, *options)
 
     monkeypatch.setattr(train_step, "run_phase", always_nan)
     tiny_config.nonfinite, tiny_config.num_steps = "skip", 3

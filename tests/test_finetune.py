@@ -39,7 +39,14 @@ def _start(config):
     return finetune.initial_state(run, config, run.init_state()), run.init_state()
 
 
-@pytest.mark.parametrize("where, step", [("", 4), ("checkpoints", 4), ("checkpoints/2", 2)])
+@pytest.mark.parametrize(
+    "where, step",
+    [
+        ("checkpoints/2", 2),
+        pytest.param("", 4, marks=pytest.mark.slow),
+        pytest.param("checkpoints", 4, marks=pytest.mark.slow),
+    ],
+)
 def test_init_from_takes_the_networks_and_starts_at_step_0(source, tiny_config, where, step):
     tiny_config.init_from = os.path.join(source, where) if where else source
     tiny_config.optimizer.g.learning_rate = 1e-4  # what fine-tuning may change
