@@ -3,10 +3,10 @@
     python benchmarks/vs_torch.py --configs dcgan_cifar10,dcgan_celeba64 --batch_sizes 128
 
 For each config and batch size: gan_jax's compiled train step (`train_step.bench_one`),
-then PyTorch eager and `torch.compile` running the same step on the same network
-(`torch_peer`: parameter counts are checked equal to gan_jax's before timing), same
-precision, same batch, median over the same number of runs. Prints images/s and the
-ratios gan_jax / PyTorch, and writes JSON.
+then PyTorch eager and `torch.compile` running the same step (`torch_peer_step.GANStep`)
+on the same network (`torch_peer`: parameter counts are checked equal to gan_jax's before
+timing), same precision, same batch, median over the same number of runs. Prints images/s
+and the ratios gan_jax / PyTorch, and writes JSON.
 """
 
 import argparse
@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 import common
 import torch_peer
+import torch_peer_step
 import train_step as jax_bench
 
 
@@ -33,16 +34,21 @@ def bench_torch(
         raise SystemExit(
             f"PyTorch peer has {params} parameters, gan_jax {expected_params}: not the same network"
         )
-    step = torch_peer.TorchStep(
+    step = torch_peer_step.GANStep(
         g, d, config, device, torch_dtype, compile_mode="default" if mode == "compile" else None
     )
     res, ch = config.dataset.resolution, config.dataset.channels
-    real = (torch.rand(batch_size, ch, res, res, device=device) * 2 - 1).to(memory_format=torch.channels_last)
+    classes = max(config.model.num_classes, 1)
+    reals = [
+        (torch.rand(batch_size, ch, res, res, device=device) * 2 - 1).to(memory_format=torch.channels_last)
+        for _ in range(config.n_critic)
+    ]
+    labels = [torch.randint(0, classes, (batch_size,), device=device) for _ in range(config.n_critic)]
     sync = (lambda _: torch.cuda.synchronize()) if device == "cuda" else (lambda _: None)
 
     def run():
         for _ in range(steps):
-            out = step(real)
+            out = step(reals, labels)
         return out
 
     seconds = common.median_time(run, sync, warmup=2, runs=runs) / steps
