@@ -196,9 +196,9 @@ def _main(argv: list[str], architecture: str, convert_fn, example: str) -> None:
         )
     writers.quiet_library_logs()
     config = cli.loaded_config(flags_.config)
-    from gan_jax import config as config_lib
+    from gan_jax import config_checks
 
-    config_lib.validate(config)
+    config_checks.validate(config)
     if config.model.architecture != architecture:
         raise ConfigError(
             f"model.architecture={config.model.architecture!r}: {module} makes "

@@ -28,6 +28,7 @@ from gan_jax import (
     build as build_lib,
     checkpoint,
     config as config_lib,
+    config_checks,
     data,
     datasets,
     finetune,
@@ -142,7 +143,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     Returns the final state, or the state at which a SIGTERM/SIGINT stopped the run (after
     writing a checkpoint of it).
     """
-    config_lib.validate(config)
+    config_checks.validate(config)
     writers.quiet_library_logs()
     parallel.maybe_initialize_distributed(config)
     mesh = parallel.create_mesh()
