@@ -18,7 +18,7 @@ import ml_collections
 from absl import flags
 from safetensors.numpy import save
 
-from gan_jax import __version__, cli, config as config_lib, exported, generate, writers
+from gan_jax import __version__, cli, config as config_lib, exported, runs, writers
 from gan_jax.errors import ConfigError
 
 
@@ -38,7 +38,7 @@ def generator_variables(
     """(config, step, variables) of the EMA generator of checkpoint ``which`` (None: the
     latest; a step; 'best'): ``{"params": EMA weights, **collections}`` with the standing
     BatchNorm statistics, the variables `generate.load_run` samples with."""
-    run, state, step = generate.load_checkpoint(workdir, which)
+    run, state, step = runs.load_checkpoint(workdir, which)
     stats = run.sampler().stats(state.ema_params, state.g_vars)
     return run.config, step, {"params": state.ema_params, **stats}
 

@@ -21,7 +21,7 @@ import os
 
 import jax
 
-from gan_jax import checkpoint, freeze, parallel
+from gan_jax import checkpoint, freeze, parallel, runs
 from gan_jax.errors import ConfigError
 from gan_jax.state import GANState
 
@@ -79,10 +79,8 @@ def initial_state(run, config, fresh: GANState) -> GANState:
         freeze.frozen_mask(config.model.architecture, fresh.d_params, config.freeze_d)
     if not config.init_from:
         return fresh
-    from gan_jax.generate import load_checkpoint  # reads a workdir's checkpoint on one device
-
     workdir, which = _locate(config.init_from)
-    _, source, step = load_checkpoint(workdir, which)
+    _, source, step = runs.load_checkpoint(workdir, which)
     fields = _NETWORKS + (_OPTIMIZERS if config.init_optimizer else ())
     for field in fields:
         problem = first_difference(field, getattr(source, field), getattr(fresh, field))

@@ -61,8 +61,9 @@ import numpy as np
 from absl import flags
 from PIL import Image
 
-from gan_jax import build, checkpoint, cli, config as config_lib, parallel, sample, writers
-from gan_jax.errors import CheckpointError, ConfigError
+from gan_jax import cli, sample, writers
+from gan_jax.errors import ConfigError
+from gan_jax.runs import load_checkpoint
 
 
 def define_flags() -> None:
@@ -119,50 +120,6 @@ class Run(NamedTuple):
     config: ml_collections.ConfigDict
     step: int
     images: Callable[[jax.Array, jax.Array, int], np.ndarray]  # (z, labels, batch_size) -> uint8
-
-
-def _open_checkpoint(workdir: str, which: str | None):
-    """(manager, step) of the checkpoint ``which`` names: None (the latest), a step or 'best'."""
-    if which == "best":
-        best = checkpoint.read_best(workdir)
-        if best is None:
-            raise CheckpointError(
-                f"{workdir} has no best checkpoint; training keeps one in best_checkpoint/ "
-                f"when it evaluates (eval_every and eval.metrics)"
-            )
-        return checkpoint.make_best_manager(workdir), int(best["step"])
-    if which is not None and not which.isdigit():
-        raise ConfigError(f"--checkpoint={which!r}: give a step number or 'best'")
-    if not os.path.isdir(checkpoint.checkpoint_dir(workdir)):
-        raise CheckpointError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}; train the run first")
-    manager = checkpoint.make_manager(workdir, config_lib.base_config())
-    steps = manager.all_steps()
-    if not steps:
-        raise CheckpointError(f"no checkpoint in {manager.directory}; train the run first")
-    step = max(steps) if which is None else int(which)
-    if step not in steps:
-        raise CheckpointError(
-            f"no checkpoint at step {step} in {manager.directory}; it has steps {list(steps)}"
-        )
-    return manager, step
-
-
-def load_checkpoint(
-    workdir: str, which: str | None = None, check: Callable[[ml_collections.ConfigDict], None] | None = None
-):
-    """(build.Run on one device, state, step) of checkpoint ``which`` (None: the latest; a
-    step; 'best') of ``workdir``. ``check(config)`` runs before the weights are read, so a
-    request fails fast."""
-    if not os.path.isdir(workdir):
-        raise ConfigError(f"workdir {workdir!r} does not exist")
-    manager, step = _open_checkpoint(workdir, which)
-    config = config_lib.from_dict(checkpoint.saved_config(manager, step))
-    if check:
-        check(config)
-    run = build.build(config, parallel.create_mesh(jax.local_devices()[:1]))
-    state = checkpoint.restore(manager, run.abstract_state(), step)
-    manager.close()
-    return run, state, step
 
 
 def check_w_truncation(

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
-from gan_jax import cli, generate, sample, writers
+from gan_jax import cli, generate, runs, sample, writers
 from gan_jax.errors import ConfigError
 
 
@@ -125,7 +125,7 @@ def main(argv) -> None:
             psis = [float(p) for p in f.psi.split(",")]
         except ValueError:
             cli.fail(f"--psi={f.psi!r}: expected numbers like 1,0.7,0.5,0")
-    run, state, step = generate.load_checkpoint(f.workdir, f.checkpoint, _require_stylegan)
+    run, state, step = runs.load_checkpoint(f.workdir, f.checkpoint, _require_stylegan)
     if f.mix:
         styles = generate.parse_seeds(f.styles, "--styles") if f.styles else None
         image = mixing_figure(
