@@ -34,7 +34,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
 
-from gan_jax import writers
+from gan_jax import tree_diff, writers
 from gan_jax.errors import CheckpointError
 from gan_jax.state import GANState
 
@@ -200,44 +200,26 @@ def verify(folder: str) -> str | None:
 # Restoring
 
 
-def _key_name(entry) -> str:
-    for attr in ("key", "name", "idx"):
-        if hasattr(entry, attr):
-            return str(getattr(entry, attr))
-    return str(entry)
-
-
-def _shapes(tree) -> dict[str, tuple[tuple[int, ...], str]]:
-    """``'g_params/Conv_0/kernel' -> (shape, dtype)`` for every array of a pytree."""
-    out = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        if hasattr(leaf, "shape"):
-            out["/".join(_key_name(e) for e in path)] = (tuple(leaf.shape), str(leaf.dtype))
-    return out
-
-
 def check_compatible(folder: str, abstract_state: GANState) -> None:
     """Raises `CheckpointError` naming the first array whose shape or dtype differs
     between the checkpoint in ``folder`` and the state this config builds."""
     metadata = ocp.PyTreeCheckpointHandler().metadata(epath.Path(folder) / "state")
-    saved = _shapes(getattr(metadata, "tree", metadata))
-    wanted = _shapes(abstract_state)
-    for name, (shape, dtype) in wanted.items():
-        if name not in saved:
-            problem = f"this config has {name} {shape}, the checkpoint has no such array"
-        elif saved[name] != (shape, dtype):
-            problem = (
-                f"{name} is {saved[name][1]}{list(saved[name][0])} in the checkpoint but "
-                f"{dtype}{list(shape)} in this config"
-            )
-        else:
-            continue
-        break
+    saved = tree_diff.arrays(getattr(metadata, "tree", metadata))
+    wanted = tree_diff.arrays(abstract_state)
+    found = tree_diff.first_difference(saved, wanted, [*wanted, *sorted(set(saved) - set(wanted))])
+    if found is None:
+        return
+    name, old, new = found
+    if old is None:
+        problem = f"this config has {name} {tree_diff.signature(new)[0]}, the checkpoint has no such array"
+    elif new is None:
+        problem = f"the checkpoint has {name} {tree_diff.signature(old)[0]}, this config has no such array"
     else:
-        extra = sorted(set(saved) - set(wanted))
-        if not extra:
-            return
-        problem = f"the checkpoint has {extra[0]} {saved[extra[0]][0]}, this config has no such array"
+        (old_shape, old_dtype), (shape, dtype) = tree_diff.signature(old), tree_diff.signature(new)
+        problem = (
+            f"{name} is {old_dtype}{list(old_shape)} in the checkpoint but "
+            f"{dtype}{list(shape)} in this config"
+        )
     raise CheckpointError(
         f"checkpoint {os.path.basename(folder)} in {os.path.dirname(folder)} was "
         f"written by a different model: {problem}. Use the config it was trained "

@@ -21,12 +21,13 @@ import os
 
 import jax
 
-from gan_jax import checkpoint, freeze, parallel, runs
+from gan_jax import checkpoint, freeze, parallel, runs, tree_diff
 from gan_jax.errors import ConfigError
 from gan_jax.state import GANState
 
 _NETWORKS = ("g_params", "g_vars", "d_params", "d_vars", "ema_params")
 _OPTIMIZERS = ("g_opt_state", "d_opt_state")
+_KEY_ATTRS = ("key", "idx")  # dict keys and indices; attribute keys as jax prints them ('.mu')
 
 
 def _locate(path: str) -> tuple[str, str | None]:
@@ -49,27 +50,23 @@ def _locate(path: str) -> tuple[str, str | None]:
     )
 
 
-def _key_name(path) -> str:
-    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
-
-
 def first_difference(field: str, source, target) -> str | None:
     """The first leaf whose presence, shape or dtype differs between two pytrees, as a
     sentence; None when they match."""
-    src = {_key_name(p): v for p, v in jax.tree_util.tree_flatten_with_path(source)[0]}
-    dst = {_key_name(p): v for p, v in jax.tree_util.tree_flatten_with_path(target)[0]}
-    for name in sorted(set(src) | set(dst)):
-        if name not in src:
-            return f"{field}/{name} is not in the source"
-        if name not in dst:
-            return f"{field}/{name} of the source is not in this config's model"
-        a, b = src[name], dst[name]
-        if a.shape != b.shape or a.dtype != b.dtype:
-            return (
-                f"{field}/{name} is {a.dtype.name}{list(a.shape)} in the source and "
-                f"{b.dtype.name}{list(b.shape)} here"
-            )
-    return None
+    found = tree_diff.first_difference(
+        tree_diff.arrays(source, _KEY_ATTRS), tree_diff.arrays(target, _KEY_ATTRS)
+    )
+    if found is None:
+        return None
+    name, a, b = found
+    if a is None:
+        return f"{field}/{name} is not in the source"
+    if b is None:
+        return f"{field}/{name} of the source is not in this config's model"
+    return (
+        f"{field}/{name} is {a.dtype.name}{list(a.shape)} in the source and "
+        f"{b.dtype.name}{list(b.shape)} here"
+    )
 
 
 def initial_state(run, config, fresh: GANState) -> GANState:
