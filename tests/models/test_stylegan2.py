@@ -2,6 +2,8 @@
 style mixing, truncation, shapes and labels. Numerical agreement with NVlabs' code is
 tests/test_parity_stylegan2.py."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -36,6 +38,15 @@ def perturbed(variables, seed=5):
 
 
 def init_generator(g, batch=4, seed=0):
+    """(z, perturbed variables) for a generator made by `small_generator`. Its variables depend
+    on its resolution and classes alone (w̄'s beta, the mixing probability and the bfloat16
+    resolutions hold none), so each (resolution, classes, batch, seed) initialises once."""
+    return _initial_variables(g.resolution, g.num_classes, batch, seed)
+
+
+@functools.lru_cache(maxsize=None)
+def _initial_variables(resolution, num_classes, batch, seed):
+    g = small_generator(resolution, num_classes)
     z = jax.random.normal(jax.random.key(seed), (batch, g.z_dim))
     return z, perturbed(g.init(jax.random.key(1), z, jnp.zeros((batch,), jnp.int32), train=False))
 
