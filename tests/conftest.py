@@ -1,4 +1,8 @@
-"""Test set-up: 8 fake CPU devices, set before anything imports JAX."""
+"""Test set-up: 8 fake CPU devices, set before anything imports JAX, and a persistent XLA
+compilation cache in pytest's cache folder (``.pytest_cache/d/xla``: shared by the workers
+of ``pytest -n``, kept between runs, removed by ``--cache-clear``), so a program that many
+tests build (the same tiny networks and train steps) compiles once. It is set for this
+process only: the processes that tests start compile for themselves."""
 
 import importlib.util
 import os
@@ -73,6 +77,11 @@ def random_inception_state_dict(seed: int = 0) -> dict:
         if name.endswith("bn.running_var"):
             state[name.replace("running_var", "num_batches_tracked")] = np.array(0, np.int64)
     return state
+
+
+def pytest_configure(config):
+    if getattr(config, "cache", None) is not None:
+        jax.config.update("jax_compilation_cache_dir", str(config.cache.mkdir("xla")))
 
 
 def pytest_report_header(config):
