@@ -59,7 +59,13 @@ class Run:
         """The pure (uncompiled) train step (``lazy_due``: `train_step.make_train_step`)."""
         models = phases_lib.Models(self.g_model, self.d_model, augment.make_augment(self.config))
         return train_step_lib.make_train_step(
-            self.config, self.phases, models, self.g_tx, self.d_tx, lazy_due
+            self.config,
+            self.phases,
+            models,
+            self.g_tx,
+            self.d_tx,
+            lazy_due,
+            batch_sharding=parallel.data_sharded(self.mesh),
         )
 
     def train_step(self, lazy_due: dict[str, bool] | None = None) -> Callable:

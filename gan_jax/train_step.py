@@ -44,6 +44,7 @@ own named subkey (`gan_jax.keys.step_keys`), so a resumed run draws the same num
 an uninterrupted one and adding a new use never shifts the existing ones.
 """
 
+import dataclasses
 from typing import Callable
 
 import jax
@@ -133,12 +134,14 @@ def make_train_step(
     g_tx: optax.GradientTransformation,
     d_tx: optax.GradientTransformation,
     lazy_due: dict[str, bool] | None = None,
+    batch_sharding: jax.sharding.Sharding | None = None,
 ) -> Callable[[GANState, dict, jax.Array], tuple[GANState, Metrics]]:
     """The pure train step for a config's phases; models and optimizers are closed over.
 
     ``lazy_due`` (phase name → bool) fixes which lazy phases run, for a step variant that
     is only called on steps where exactly those are due; None decides per step inside the
-    one program."""
+    one program. ``batch_sharding`` (`parallel.data_sharded`) lays out what each phase
+    draws inside the step (z, classes) as the real batch is (`place_inputs`)."""
     n_critic, z_dim, num_classes = config.n_critic, config.model.z_dim, config.model.num_classes
     micro = config.microbatches
     architecture, freeze_d = config.model.architecture, config.freeze_d
@@ -168,7 +171,14 @@ def make_train_step(
                 )
                 due = None if lazy_due is None else lazy_due[phase.name]
                 state, m = run_lazy_phase(
-                    phase, models, txs[phase.network], state, inputs, due, micro, frozen[phase.network]
+                    phase,
+                    models,
+                    txs[phase.network],
+                    state,
+                    place_inputs(inputs, batch_sharding),
+                    due,
+                    micro,
+                    frozen[phase.network],
                 )
             elif phase.network == "d":
                 for i in range(n_critic):
@@ -180,6 +190,7 @@ def make_train_step(
                         phase_keys(keys, phase, i),
                         state.aux,
                     )
+                    inputs = place_inputs(inputs, batch_sharding)
                     state, m = run_phase(phase, models, d_tx, state, inputs, micro, d_frozen)
             else:
                 inputs = PhaseInputs(
@@ -190,7 +201,7 @@ def make_train_step(
                     phase_keys(keys, phase),
                     state.aux,
                 )
-                state, m = run_phase(phase, models, g_tx, state, inputs, micro)
+                state, m = run_phase(phase, models, g_tx, state, place_inputs(inputs, batch_sharding), micro)
             metrics.update(m)
         aux = dict(state.aux)
         for term in terms:
@@ -203,6 +214,26 @@ def make_train_step(
         return state.replace(step=state.step + 1), metrics
 
     return train_step
+
+
+def place_inputs(inputs: PhaseInputs, sharding: jax.sharding.Sharding | None) -> PhaseInputs:
+    """``inputs`` with its batch-axis arrays constrained to ``sharding`` (None: as they are).
+
+    The real batch arrives sharded over the data axis, but z and the classes are drawn
+    inside the step from a replicated key; unconstrained, XLA may keep them replicated and
+    run G and D on the whole global batch on every device. Constrained, every device draws
+    and processes only its rows (the values are the same: JAX's random bits do not depend
+    on the layout)."""
+    if sharding is None:
+        return inputs
+    place = lambda x: jax.lax.with_sharding_constraint(x, sharding)  # noqa: E731
+    return dataclasses.replace(
+        inputs,
+        real=place(inputs.real),
+        real_y=place(inputs.real_y),
+        z=place(inputs.z),
+        fake_y=place(inputs.fake_y),
+    )
 
 
 def keep_if_finite(before: GANState, after: GANState, metrics: Metrics) -> tuple[GANState, Metrics]:

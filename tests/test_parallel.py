@@ -64,3 +64,40 @@ def test_from_every_process_places_the_whole_value_with_the_sharding():
     assert y.sharding == parallel.data_sharded(mesh) and len(y.addressable_shards) == 8
     np.testing.assert_array_equal(np.asarray(y), x)
     np.testing.assert_array_equal(np.asarray(y.addressable_shards[1].data), x[2:4])
+
+
+def _compiled_step(config, mesh):
+    from gan_jax import build
+
+    run = build.build(config, mesh)
+    state = run.init_state()
+    k, b, r, c = config.n_critic, config.batch_size, config.dataset.resolution, config.dataset.channels
+    rng = np.random.default_rng(0)
+    sharding = parallel.data_sharded(mesh, leading_unsharded=1)
+    batch = {
+        "image": jax.device_put(rng.integers(0, 256, (k, b, r, r, c), dtype=np.uint8), sharding),
+        "label": jax.device_put(rng.integers(0, 4, (k, b)).astype(np.int32), sharding),
+    }
+    step = run.train_step(None)
+    compiled = step.lower(state, batch, run.keys["train"]).compile()
+    analysis = compiled.cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+    return float(analysis["flops"]), compiled(state, batch, run.keys["train"])
+
+
+@pytest.mark.parametrize("architecture", ["dcgan", "stylegan2"])
+def test_every_device_computes_only_its_share_of_the_batch(tiny_config, architecture):
+    """On 8 devices each device's program does 1/8 of the one-device step's work (G and D
+    on its own rows of z as well as of the real batch), and the step's result is the same."""
+    config = tiny_config
+    config.dataset.update(resolution=32, channels=1)
+    config.model.update(architecture=architecture, num_classes=0)
+    if architecture == "stylegan2":
+        config.model.update(w_dim=8, mapping_layers=1, channel_base=64, channel_max=8)
+    one_flops, (one_state, one_metrics) = _compiled_step(config, parallel.create_mesh(jax.devices()[:1]))
+    all_flops, (all_state, all_metrics) = _compiled_step(config, parallel.create_mesh())
+    assert all_flops < 1.3 * one_flops / 8, (all_flops, one_flops)
+    for name in one_metrics:
+        np.testing.assert_allclose(all_metrics[name], one_metrics[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    for a, b in zip(jax.tree.leaves(one_state.g_params), jax.tree.leaves(all_state.g_params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
