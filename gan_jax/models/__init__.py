@@ -12,6 +12,21 @@ _MODULES = {"dcgan": dcgan, "sngan": resnet, "biggan": biggan, "stylegan2": styl
 ARCHITECTURES = tuple(_MODULES)
 
 
+def resolutions(architecture: str) -> list[int]:
+    """The image sizes ``architecture`` makes, from 4 to 1024 px (those its ``layout`` takes):
+    DCGAN 28, 32, 64 (its paper's 64 px network and smaller); SNGAN and BigGAN 28 and the
+    powers of two from 32 to 1024; StyleGAN2 and R3GAN the powers of two from 4 to 1024."""
+    module = _MODULES[architecture]
+    found = []
+    for res in range(4, 1025):
+        try:
+            module.layout(res)
+        except ConfigError:
+            continue
+        found.append(res)
+    return found
+
+
 def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) for ``config.model.architecture``.
 

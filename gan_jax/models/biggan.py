@@ -20,8 +20,10 @@ Unconditional (``num_classes`` = 0) the conditioning vector is the z chunk alone
 plain BatchNorm without hierarchical z) and D has no projection term.
 
 Widths: ``width`` is the number of channels of the block nearest the image; blocks
-further from it have the multiples in ``G_CHANNELS`` / ``D_CHANNELS`` (BigGAN's
-ch × [16, 8, 4, 2, 1] at 128 px; constant at CIFAR scale).
+further from it have the multiples in ``G_CHANNELS`` / ``D_CHANNELS``: constant at CIFAR
+scale; BigGAN's appendix B tables at 128 (G ch × [16, 8, 4, 2, 1]), 256 and 512 px; at
+1024 px the same pattern one block longer (G ch × [16, 8, 8, 4, 2, 1, 1, 1], D ch × [1, 1,
+1, 2, 4, 8, 8, 16, 16]), as compare_gan's BigGAN (Kurach et al. 2019) extends it.
 
 Precision (``dtype``, ``model.dtype``) as in the SNGAN models: float32 parameters,
 convolutions, linear layers and attention products in ``dtype``; BatchNorm statistics,
@@ -44,13 +46,34 @@ from gan_jax.models.layers import (
 from gan_jax.models.resnet import DBlock, GBlock, layout as _resnet_layout
 
 # resolution -> multiples of `width` for each G up-block's output (first → last).
-G_CHANNELS = {28: (1, 1), 32: (1, 1, 1), 64: (8, 4, 2, 1), 128: (16, 8, 4, 2, 1)}
+G_CHANNELS = {
+    28: (1, 1),
+    32: (1, 1, 1),
+    64: (8, 4, 2, 1),
+    128: (16, 8, 4, 2, 1),
+    256: (16, 8, 8, 4, 2, 1),
+    512: (16, 8, 8, 4, 2, 1, 1),
+    1024: (16, 8, 8, 4, 2, 1, 1, 1),
+}
 # resolution -> (multiple of `width`, downsample?) for each D block (first → last).
 D_CHANNELS = {
     28: ((1, True), (1, True), (1, False)),
     32: ((1, True), (1, True), (1, False), (1, False)),
     64: ((1, True), (2, True), (4, True), (8, True), (8, False)),
     128: ((1, True), (2, True), (4, True), (8, True), (16, True), (16, False)),
+    256: ((1, True), (2, True), (4, True), (8, True), (8, True), (16, True), (16, False)),
+    512: ((1, True), (1, True), (2, True), (4, True), (8, True), (8, True), (16, True), (16, False)),
+    1024: (
+        (1, True),
+        (1, True),
+        (1, True),
+        (2, True),
+        (4, True),
+        (8, True),
+        (8, True),
+        (16, True),
+        (16, False),
+    ),
 }
 
 

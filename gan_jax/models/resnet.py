@@ -11,7 +11,10 @@ With ``num_classes`` > 0 the generator's BatchNorms are class-conditional and th
 discriminator adds the projection term on its pooled features (Miyato & Koyama 2018),
 the SNGAN-projection / BigGAN-style conditioning.
 
-Resolutions: 28 (7 → 14 → 28), 32 (4 → … → 32, the CIFAR-10 model), 64 and 128.
+Resolutions: 28 (7 → 14 → 28) and the powers of two from 32 (4 → … → 32, the CIFAR-10
+model) to 1024. Every block has the same width, as the paper's CIFAR-10 and STL-10
+models; for the wide-to-narrow networks of high resolutions, BigGAN (`gan_jax.models.biggan`)
+shares these blocks.
 
 Precision (``dtype``, ``model.dtype``): parameters are float32 and every convolution and
 linear layer computes in ``dtype`` (bfloat16: inputs and kernels cast to it). BatchNorm
@@ -33,7 +36,8 @@ from gan_jax.models.layers import (
     spectral_norm,
 )
 
-RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4), 128: (4, 5)}  # → (base size, doublings)
+# resolution → (base size, doublings): 28 from 7×7, the powers of two from 4×4.
+RESOLUTIONS = {28: (7, 2), **{2**k: (4, k - 2) for k in range(5, 11)}}
 
 
 def layout(resolution: int) -> tuple[int, int]:

@@ -47,6 +47,7 @@ from gan_jax.models.stylegan2_layers import (
     FullyConnected,
     bias_act,
     block_resolutions,
+    channels_at,
     clamp_or_none,
     modulated_conv2d,
     reduced_precision_from,
@@ -217,7 +218,7 @@ class SynthesisNetwork(nn.Module):
             start = 0 if res == 4 else 2 * i - 1
             count = 2 if res == 4 else 3
             block = SynthesisBlock(
-                min(self.channel_base // res, self.channel_max),
+                channels_at(res, self.channel_base, self.channel_max),
                 res,
                 self.img_channels,
                 first=res == 4,

@@ -32,6 +32,7 @@ from gan_jax.models.stylegan2_layers import (
     Conv2d,
     FullyConnected,
     block_resolutions,
+    channels_at,
     clamp_or_none,
     reduced_precision_from,
 )
@@ -120,7 +121,7 @@ class Discriminator(nn.Module):
             )
         if self.d_architecture not in ("resnet", "orig"):
             raise ConfigError(f"model.d_architecture={self.d_architecture!r} must be 'resnet' or 'orig'")
-        channels = lambda res: min(self.channel_base // res, self.channel_max)  # noqa: E731
+        channels = lambda res: channels_at(res, self.channel_base, self.channel_max)  # noqa: E731
         clamp = clamp_or_none(self.conv_clamp)
         low = reduced_precision_from(self.resolution, self.num_bf16_res)
         img, h = x.astype(jnp.float32), None

@@ -342,6 +342,18 @@ def block_resolutions(resolution: int) -> list[int]:
     return [2**i for i in range(2, int(math.log2(resolution)) + 1)]
 
 
+def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
+    """Feature maps of the blocks at ``resolution``: min(channel_base // resolution,
+    channel_max); `ConfigError` where that leaves none."""
+    channels = min(channel_base // resolution, channel_max)
+    if channels < 1:
+        raise ConfigError(
+            f"model.channel_base={channel_base} leaves no channels at {resolution}x{resolution} "
+            f"(channel_base // resolution); raise it to at least {resolution}"
+        )
+    return channels
+
+
 def reduced_precision_from(resolution: int, num_bf16_res: int) -> int:
     """Lowest block resolution computed in bfloat16: the ``num_bf16_res`` highest, never 4×4."""
     return max(2 ** (int(math.log2(resolution)) + 1 - num_bf16_res), 8)
