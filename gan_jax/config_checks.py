@@ -88,6 +88,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"model.conv_transpose={config.model.conv_transpose!r} must be one of "
             f"{', '.join(('auto', *layers.IMPLS))}"
         )
+    if config.model.conv_batch_slices < 0:
+        raise ConfigError(
+            f"model.conv_batch_slices={config.model.conv_batch_slices} must be >= 0 (0: by layer size)"
+        )
     if config.model.num_classes < 0:
         raise ConfigError(f"model.num_classes={config.model.num_classes} must be >= 0")
     for field in ("z_dim", "g_width", "d_width"):

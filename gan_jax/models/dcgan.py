@@ -23,10 +23,11 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.errors import ConfigError
-from gan_jax.models.layers import ConditionalBatchNorm, Projection, UpConv
+from gan_jax.models.layers import ConditionalBatchNorm, DownConv, Projection, UpConv
 
 RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # resolution → (base size, doublings)
-G_FIELDS = ("conv_transpose",)  # model.* fields the generator takes beyond the common ones
+G_FIELDS = ("conv_transpose", "conv_batch_slices")  # model.* fields beyond the common ones
+D_FIELDS = ("conv_batch_slices",)
 
 _weight_init = nn.initializers.normal(0.02)
 
@@ -48,8 +49,10 @@ def layout(resolution: int) -> tuple[int, int]:
 # The 4×4 stride-2 transposed convolutions double the size, the geometry of PyTorch's
 # ConvTranspose2d(k=4, s=2, p=1); `layers.UpConv` computes them natively, as the adjoint
 # of a strided convolution or as a sub-pixel convolution, the same function
-# (``model.conv_transpose``; 'auto' picks the adjoint on CPU).
-_DOWN_PADDING = ((1, 1), (1, 1))
+# (``model.conv_transpose``; 'auto' picks the adjoint on CPU). D's 4×4 stride-2
+# convolutions (`layers.DownConv`) are PyTorch's Conv2d(k=4, s=2, p=1). On the CPU both
+# run over slices of the batch when a layer's activations are large
+# (``model.conv_batch_slices``, `models.batch_slices`).
 
 
 class Generator(nn.Module):
@@ -66,6 +69,7 @@ class Generator(nn.Module):
     conv_transpose: str = (
         "auto"  # 'native' | 'adjoint' | 'subpixel' | 'auto', see layers.conv_transpose_4x4_s2
     )
+    conv_batch_slices: int = 0  # 0: by layer size on the CPU, see models.batch_slices
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -94,7 +98,12 @@ class Generator(nn.Module):
         for _ in range(ups - 1):
             features //= 2
             x = UpConv(
-                features, use_bias=False, kernel_init=_weight_init, dtype=self.dtype, impl=self.conv_transpose
+                features,
+                use_bias=False,
+                kernel_init=_weight_init,
+                dtype=self.dtype,
+                impl=self.conv_transpose,
+                batch_slices=self.conv_batch_slices,
             )(x)
             x = norm_relu(x)
         x = UpConv(
@@ -102,6 +111,7 @@ class Generator(nn.Module):
             kernel_init=_weight_init,
             dtype=self.dtype,
             impl=self.conv_transpose,
+            batch_slices=self.conv_batch_slices,
             name="to_image",
         )(x)
         return jnp.tanh(x.astype(jnp.float32))
@@ -117,6 +127,7 @@ class Discriminator(nn.Module):
     num_classes: int = 0
     bn_momentum: float = 0.9
     dtype: jnp.dtype = jnp.float32
+    conv_batch_slices: int = 0  # 0: by layer size on the CPU, see models.batch_slices
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -127,14 +138,13 @@ class Discriminator(nn.Module):
             )
         x = x.astype(self.dtype)
         for i in range(downs):
-            x = nn.Conv(
+            x = DownConv(
                 self.width * 2**i,
-                (4, 4),
-                strides=(2, 2),
-                padding=_DOWN_PADDING,
                 use_bias=i == 0,
                 kernel_init=_weight_init,
                 dtype=self.dtype,
+                batch_slices=self.conv_batch_slices,
+                name=f"Conv_{i}",  # the names nn.Conv takes, so checkpoints are unchanged
             )(x)
             if i > 0:  # DCGAN leaves the first layer un-normalised.
                 x = nn.BatchNorm(

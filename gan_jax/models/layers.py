@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.models import batch_slices
+
 
 class ConditionalBatchNorm(nn.Module):
     """BatchNorm whose scale and shift are functions of the class.
@@ -294,20 +296,55 @@ def resolve_conv_transpose(impl: str) -> str:
 class UpConv(nn.Module):
     """4×4 stride-2 transposed convolution doubling H and W, with ``impl`` choosing the
     equivalent computation (`conv_transpose_4x4_s2`). Parameters are those of
-    ``nn.ConvTranspose``: ``kernel`` (4, 4, C_in, C_out) and ``bias`` (C_out,)."""
+    ``nn.ConvTranspose``: ``kernel`` (4, 4, C_in, C_out) and ``bias`` (C_out,).
+    The ``adjoint`` form runs on ``batch_slices`` slices of the batch
+    (`batch_slices.up_sliced`; 0: by layer size on the CPU, see `batch_slices.auto_slices`)."""
 
     features: int
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
     dtype: jnp.dtype = jnp.float32
     impl: str = "auto"
+    batch_slices: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
-        y = conv_transpose_4x4_s2(
-            x.astype(self.dtype), kernel.astype(self.dtype), resolve_conv_transpose(self.impl)
-        )
+        impl = resolve_conv_transpose(self.impl)
+        b, h, w, c = x.shape
+        size = batch_slices.activation_bytes((b, 2 * h, 2 * w, self.features), (b, h, w, c))
+        n = batch_slices.resolve(self.batch_slices, b, size) if impl == "adjoint" else 1
+        if n > 1:
+            y = batch_slices.up_sliced(x.astype(self.dtype), kernel.astype(self.dtype), n)
+        else:
+            y = conv_transpose_4x4_s2(x.astype(self.dtype), kernel.astype(self.dtype), impl)
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(
+                self.dtype
+            )
+        return y
+
+
+class DownConv(nn.Module):
+    """4×4 stride-2, padding-1 convolution halving H and W (DCGAN's discriminator layers),
+    with the parameters of ``nn.Conv(features, (4, 4), strides=(2, 2), padding=1)``:
+    ``kernel`` (4, 4, C_in, C_out) and ``bias``. With more than one ``batch_slices`` (0:
+    by layer size on the CPU, `batch_slices.auto_slices`) the convolution and both its
+    gradients run per batch slice (`batch_slices.down_sliced`); with one it is the plain
+    convolution, differentiated by XLA."""
+
+    features: int
+    use_bias: bool = True
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    dtype: jnp.dtype = jnp.float32
+    batch_slices: int = 0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
+        x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+        n = batch_slices.resolve(self.batch_slices, x.shape[0], batch_slices.activation_bytes(x.shape))
+        y = batch_slices.down_sliced(x, kernel, n) if n > 1 else batch_slices.down(x, kernel)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(
                 self.dtype

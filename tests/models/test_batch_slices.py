@@ -1,0 +1,134 @@
+"""DCGAN's convolutions on batch slices (`gan_jax.models.batch_slices`): the same function
+and the same gradients as the plain layers, the slicing rule, and the DCGAN networks
+built with slices."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax.models import batch_slices, dcgan, layers
+
+
+@pytest.fixture(params=["one device", "several devices"])
+def placement(request, monkeypatch):
+    """Both ways of slicing: contiguous blocks (one device) and strided (several)."""
+    monkeypatch.setattr(batch_slices, "_one_device", lambda: request.param == "one device")
+    return request.param
+
+
+def test_split_and_join(placement):
+    x = jnp.arange(12.0).reshape(12, 1)
+    parts = batch_slices.split(x, 3)
+    if placement == "one device":
+        assert [p[:, 0].tolist() for p in parts] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    else:
+        assert [p[:, 0].tolist() for p in parts] == [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8, 11]]
+    np.testing.assert_array_equal(batch_slices.join(parts), x)
+
+
+def _loss_and_grads(fn, x, kernel, v):
+    """f = Σ tanh(fn(x, W))·v, its gradients, and the gradient of ‖∂f/∂x‖² w.r.t. W
+    (the second-order term an R1 penalty differentiates)."""
+
+    def f(x, kernel):
+        return jnp.sum(jnp.tanh(fn(x, kernel)) * v)
+
+    def r1(kernel):
+        return jnp.sum(jnp.square(jax.grad(f)(x, kernel)))
+
+    return (fn(x, kernel), *jax.grad(f, argnums=(0, 1))(x, kernel), jax.grad(r1)(kernel))
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_down_sliced_is_the_strided_convolution(n, placement):
+    """Output and both gradients equal nn.Conv(k=4, s=2, p=1)'s; second order too."""
+    x = jax.random.normal(jax.random.key(0), (8, 10, 6, 3))
+    kernel = jax.random.normal(jax.random.key(1), (4, 4, 3, 5)) * 0.2
+    v = jax.random.normal(jax.random.key(2), (8, 5, 3, 5))
+    conv = nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False)
+    plain = lambda x, k: conv.apply({"params": {"kernel": k}}, x)  # noqa: E731
+    sliced = lambda x, k: batch_slices.down_sliced(x, k, n)  # noqa: E731
+    for ours, want in zip(_loss_and_grads(sliced, x, kernel, v), _loss_and_grads(plain, x, kernel, v)):
+        np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_up_sliced_is_the_transposed_convolution(n, placement):
+    """Output and both gradients equal nn.ConvTranspose(k=4, s=2, PyTorch's p=1)'s."""
+    x = jax.random.normal(jax.random.key(0), (8, 5, 3, 6))
+    kernel = jax.random.normal(jax.random.key(1), (4, 4, 6, 4)) * 0.2
+    v = jax.random.normal(jax.random.key(2), (8, 10, 6, 4))
+    conv = nn.ConvTranspose(4, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)), use_bias=False)
+    plain = lambda x, k: conv.apply({"params": {"kernel": k}}, x)  # noqa: E731
+    sliced = lambda x, k: batch_slices.up_sliced(x, k, n)  # noqa: E731
+    for ours, want in zip(_loss_and_grads(sliced, x, kernel, v), _loss_and_grads(plain, x, kernel, v)):
+        np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-5)
+
+
+def test_auto_slices_rule(monkeypatch):
+    mib = 2**20
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    monkeypatch.setattr(jax, "device_count", lambda: 1)
+    assert batch_slices.auto_slices(128, 2 * mib) == 1  # fits
+    assert batch_slices.auto_slices(128, 6 * mib) == 2
+    assert batch_slices.auto_slices(128, 8 * mib + 1) == 4
+    assert batch_slices.auto_slices(128, 64 * mib) == 4  # at most 4
+    assert batch_slices.auto_slices(32, 64 * mib) == 2  # at least 16 examples a slice
+    assert batch_slices.auto_slices(24, 64 * mib) == 1  # 24 / 2 = 12 < 16
+    monkeypatch.setattr(jax, "device_count", lambda: 8)
+    assert batch_slices.auto_slices(128, 8 * mib) == 1  # 1 MiB and 16 examples per device
+    assert batch_slices.auto_slices(512, 64 * mib) == 2  # 8 MiB per device; 32 → 2 × 16
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert batch_slices.auto_slices(512, 64 * mib) == 1
+
+
+def test_resolve_takes_a_divisor_of_the_batch():
+    assert batch_slices.resolve(4, 12, 0) == 4
+    assert batch_slices.resolve(8, 12, 0) == 6  # largest divisor of 12 not above 8
+    assert batch_slices.resolve(4, 6, 0) == 3
+    assert batch_slices.resolve(4, 2, 0) == 2
+
+
+@pytest.mark.parametrize("resolution", [28, 32])
+def test_dcgan_same_function_and_gradients_with_slices(resolution, placement):
+    """G and D with 4 slices against 1: same parameters (the nn.Conv names D always had),
+    same outputs and gradients in training mode."""
+    z = jax.random.normal(jax.random.key(0), (16, 16))
+    x = jax.random.normal(jax.random.key(1), (16, resolution, resolution, 3))
+    for make, inputs in (
+        (lambda n: dcgan.Generator(resolution=resolution, channels=3, width=8, conv_batch_slices=n), z),
+        (lambda n: dcgan.Discriminator(resolution=resolution, width=8, conv_batch_slices=n), x),
+    ):
+        whole, sliced = make(1), make(4)
+        variables = whole.init(jax.random.key(2), inputs, None, train=False)
+        assert jax.tree.structure(sliced.init(jax.random.key(2), inputs, None, train=False)) == (
+            jax.tree.structure(variables)
+        )
+
+        def run(module):
+            def f(params, inputs):
+                out, _ = module.apply(
+                    {**variables, "params": params}, inputs, None, train=True, mutable=["batch_stats"]
+                )
+                return jnp.sum(jnp.sin(out)), out
+
+            return jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(variables["params"], inputs)
+
+        (_, out_a), grads_a = run(whole)
+        (_, out_b), grads_b = run(sliced)
+        np.testing.assert_allclose(out_a, out_b, rtol=1e-6, atol=1e-6)
+        for a, b in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    names = dcgan.Discriminator(resolution=resolution, width=8).init(jax.random.key(0), x, None)
+    assert {"Conv_0", "Conv_1", "logit"} <= set(names["params"])
+
+
+def test_downconv_equals_flax_conv_with_bias():
+    x = jax.random.normal(jax.random.key(0), (4, 8, 8, 3))
+    reference = nn.Conv(6, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))
+    params = reference.init(jax.random.key(1), x)
+    ours = layers.DownConv(6, batch_slices=2)
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.key(1), x)) == jax.tree.map(jnp.shape, params)
+    np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=1e-5)
