@@ -99,7 +99,7 @@ def bench_one(
         holder["state"] = s
         return metrics
 
-    seconds = common.median_time(run, jax.block_until_ready, warmup=1, runs=runs) / steps
+    seconds = common.median_time(run, jax.block_until_ready, warmup=3, runs=runs) / steps
     row = {
         "config": name + "".join(f" {o}" for o in overrides),
         "batch": batch_size,

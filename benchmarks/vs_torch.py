@@ -1,6 +1,7 @@
 """gan_jax against the same GAN in PyTorch, timed side by side in one run.
 
     python benchmarks/vs_torch.py --configs dcgan_cifar10,dcgan_celeba64 --batch_sizes 128
+    python benchmarks/vs_torch.py ... --variants "model.conv_batch_slices=1;"   # before/after
 
 For each config and batch size: gan_jax's compiled train step (`train_step.bench_one`),
 then PyTorch eager and `torch.compile` running the same step (`torch_peer_step.GANStep`)
@@ -63,6 +64,12 @@ def main():
     parser.add_argument("--modes", default="eager,compile", help="PyTorch modes to time")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument(
+        "--variants",
+        default="",
+        help="';'-separated gan_jax variants, each a ','-separated list of section.field=value "
+        "overrides ('' the config as is), each timed against the same PyTorch figures",
+    )
     parser.add_argument("--out", default="")
     args = parser.parse_args()
 
@@ -74,15 +81,22 @@ def main():
         config = common.load_config(name)
         for batch_size in map(int, args.batch_sizes.split(",")):
             for dtype in args.dtypes.split(","):
-                ours = jax_bench.bench_one(name, batch_size, dtype, args.steps, args.runs, peaks[dtype])
+                variants = [[o for o in v.split(",") if o] for v in args.variants.split(";")]
+                ours_all = [
+                    jax_bench.bench_one(name, batch_size, dtype, args.steps, args.runs, peaks[dtype], v)
+                    for v in variants
+                ]
+                ours = ours_all[0]
                 row = {
                     "config": name,
                     "batch": batch_size,
                     "dtype": dtype,
                     "params": f"{ours['g_params']:,}+{ours['d_params']:,}",
-                    "gan_jax_img_s": ours["images_per_s"],
-                    "mfu": ours.get("mfu"),
                 }
+                for variant, result in zip(variants, ours_all):
+                    tag = "" if len(variants) == 1 else f" [{','.join(variant) or 'as is'}]"
+                    row[f"gan_jax_img_s{tag}"] = result["images_per_s"]
+                    row[f"mfu{tag}"] = result.get("mfu")
                 for mode in args.modes.split(","):
                     peer = bench_torch(
                         config,
@@ -94,7 +108,9 @@ def main():
                         (ours["g_params"], ours["d_params"]),
                     )
                     row[f"torch_{mode}_img_s"] = peer["images_per_s"]
-                    row[f"ratio_vs_{mode}"] = ours["images_per_s"] / peer["images_per_s"]
+                    for variant, result in zip(variants, ours_all):
+                        tag = "" if len(variants) == 1 else f" [{','.join(variant) or 'as is'}]"
+                        row[f"ratio_vs_{mode}{tag}"] = result["images_per_s"] / peer["images_per_s"]
                 rows.append(row)
                 common.print_table(rows[-1:], list(rows[-1]))
     print()
