@@ -37,7 +37,7 @@ def generator_variables(
 ) -> tuple[ml_collections.ConfigDict, int, dict]:
     """(config, step, variables) of the EMA generator of checkpoint ``which`` (None: the
     latest; a step; 'best'): ``{"params": EMA weights, **collections}`` with the standing
-    BatchNorm statistics, the variables `generate.load_run` samples with."""
+    BatchNorm statistics, the variables `seed_sampling.load_run` samples with."""
     run, state, step = runs.load_checkpoint(workdir, which)
     stats = run.sampler().stats(state.ema_params, state.g_vars)
     return run.config, step, {"params": state.ema_params, **stats}

@@ -13,7 +13,7 @@ from safetensors import safe_open
 
 import gan_jax
 from conftest import REPO, load_config, synthetic_images
-from gan_jax import build, checkpoint, export, exported, generate as gen, sample
+from gan_jax import build, checkpoint, export, exported, generate as gen, runs, sample
 from gan_jax.errors import CheckpointError, ConfigError
 from gan_jax.trainer import train_and_evaluate
 
@@ -48,7 +48,7 @@ def test_file_layout(files, workdirs):
     assert config["model"]["num_classes"] == 4 and config["model"]["architecture"] == "dcgan"
     assert {n.split("/")[0] for n in names} == {"params", "batch_stats"}
     # The statistics are the standing ones generate computes, not the training averages.
-    run, state, _ = gen.load_checkpoint(workdirs["cond"])
+    run, state, _ = runs.load_checkpoint(workdirs["cond"])
     flat = exported.flatten_variables(
         {"params": state.ema_params, **run.sampler().stats(state.ema_params, state.g_vars)}
     )

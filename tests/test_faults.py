@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
-from gan_jax import build, checkpoint, parallel, train_step
+from gan_jax import build, checkpoint, parallel, runs, train_step
 from gan_jax.errors import CheckpointError, NonFiniteError
 from gan_jax.trainer import train_and_evaluate
 
@@ -469,10 +469,9 @@ def test_an_empty_or_half_copied_checkpoint_is_damaged_not_a_traceback(tiny_conf
     config = tiny_config
     with pytest.raises(CheckpointError, match="checkpoint 6 in .* is (incomplete|unreadable)"):
         checkpoint.restore(checkpoint.make_manager(str(tmp_path), config), _abstract(config), 6)
-    from gan_jax import generate  # generate reads the config saved in the folder first
-
+    # runs.load_checkpoint reads the config saved in the folder first
     with pytest.raises(CheckpointError, match="checkpoint 6 in .* is incomplete or unreadable"):
-        generate.load_checkpoint(str(tmp_path), "6")
+        runs.load_checkpoint(str(tmp_path), "6")
     config.num_steps = 3
     state = train_and_evaluate(config, str(tmp_path))
     assert int(state.step) == 3

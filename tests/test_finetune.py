@@ -10,7 +10,7 @@ import pytest
 
 from gan_jax import build, finetune, parallel
 from gan_jax.errors import ConfigError
-from gan_jax.generate import load_checkpoint
+from gan_jax.runs import load_checkpoint
 from gan_jax.trainer import train_and_evaluate
 
 NETWORKS = ("g_params", "g_vars", "d_params", "d_vars", "ema_params")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, lazy_phase_update, load_config, synthetic_images
-from gan_jax import build, checkpoint, convert_stylegan2 as cv, generate
+from gan_jax import build, checkpoint, convert_stylegan2 as cv, generate, runs
 from gan_jax import sample
 from gan_jax.trainer import train_and_evaluate
 
@@ -170,7 +170,7 @@ def test_truncation_and_style_figures_on_a_saved_run(sg_config, tmp_path):
     state = state.replace(ema_params=jax.tree.map(lambda x: x + 0.05, state.ema_params))
     workdir = tmp_path / "run"
     manager = ckpt.make_manager(str(workdir), sg_config)
-    ckpt.save(manager, state, sg_config, force=True)
+    ckpt.save(manager, state, sg_config)
     ckpt.wait(manager)
     manager.close()
 
@@ -183,7 +183,7 @@ def test_truncation_and_style_figures_on_a_saved_run(sg_config, tmp_path):
     np.testing.assert_array_equal(np.load(out)["images"], np.load(plain[0])["images"])
     assert not all(np.array_equal(np.load(out)["images"][0], im) for im in np.load(out)["images"][1:])
 
-    loaded_run, loaded, _ = generate.load_checkpoint(str(workdir))
+    loaded_run, loaded, _ = runs.load_checkpoint(str(workdir))
     h = sg_config.dataset.resolution + 2  # a grid cell with its padding
     psi = style_figures.psi_figure(loaded_run, loaded, [1.0, 0.0], [0, 1, 2])
     zero_row = [psi[h + 2 : 2 * h, 2 + c * h : (c + 1) * h] for c in range(3)]
