@@ -29,8 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import common
-import train_step as step_bench
-from gan_jax import build, parallel
+import profile_step
 
 NO_YNN = {"xla_cpu_experimental_ynn_fusion_type": ""}
 _DEF = re.compile(r"^\s*(?:ROOT )?%([\w.\-]+) = f32\[([\d,]*)\]")
@@ -143,14 +142,7 @@ def time_conv(conv, options: dict | None, runs: int) -> tuple[float, str]:
 
 
 def step_convolutions(config_name: str, batch_size: int, overrides: list[str]) -> collections.Counter:
-    config = common.load_config(config_name)
-    step_bench.apply_overrides(config, overrides)
-    config.batch_size = batch_size
-    mesh = parallel.create_mesh()
-    run_ = build.build(config, mesh)
-    state = run_.init_state()
-    batch = step_bench.synthetic_batch(config, batch_size, mesh)
-    compiled = run_.train_step(None).lower(state, batch, run_.keys["train"]).compile()
+    compiled = profile_step.compiled_step(config_name, batch_size, overrides)[0]
     return parse_convolutions(compiled.as_text())
 
 

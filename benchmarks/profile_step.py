@@ -119,7 +119,9 @@ def op_times(trace_dir: str) -> tuple[dict, float]:
     return dict(totals), wall
 
 
-def profile(config_name: str, batch_size: int, steps: int, overrides: list[str], logdir: str) -> dict:
+def compiled_step(config_name: str, batch_size: int, overrides: list[str]):
+    """(compiled train step, state, batch, key) of a config, as `benchmarks/train_step.py`
+    builds it, on device-resident synthetic batches."""
     config = common.load_config(config_name)
     step_bench.apply_overrides(config, overrides)
     config.batch_size = batch_size
@@ -128,7 +130,11 @@ def profile(config_name: str, batch_size: int, steps: int, overrides: list[str],
     state = run_.init_state()
     batch = step_bench.synthetic_batch(config, batch_size, mesh)
     key = run_.keys["train"]
-    compiled = run_.train_step(None).lower(state, batch, key).compile()
+    return run_.train_step(None).lower(state, batch, key).compile(), state, batch, key
+
+
+def profile(config_name: str, batch_size: int, steps: int, overrides: list[str], logdir: str) -> dict:
+    compiled, state, batch, key = compiled_step(config_name, batch_size, overrides)
     for _ in range(3):  # warm-up
         state, metrics = compiled(state, batch, key)
     jax.block_until_ready(metrics)
