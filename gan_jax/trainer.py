@@ -161,8 +161,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
 
 
 def _train(config, workdir, run, mesh, dataset) -> GANState:
-    """`train_and_evaluate` once the workdir is prepared and locked."""
+    """`train_and_evaluate` once the workdir is prepared and locked. The checkpoint manager
+    is closed on every way out, a refused resume included: its background threads must
+    finish before the interpreter does."""
     manager = checkpoint.make_manager(workdir, config)
+    try:
+        return _train_with(config, workdir, run, mesh, dataset, manager)
+    finally:
+        with contextlib.suppress(Exception):  # a failed save was already reported
+            manager.wait_until_finished()
+        manager.close()
+
+
+def _train_with(config, workdir, run, mesh, dataset, manager) -> GANState:
     if manager.all_steps():
         check_resume_config(workdir, config)
         state = checkpoint.restore_latest(manager, run.abstract_state())
@@ -222,9 +233,6 @@ def _train(config, workdir, run, mesh, dataset) -> GANState:
         checkpoint.wait(manager)
     finally:
         stream.close()
-        with contextlib.suppress(Exception):  # a failed save was already reported
-            manager.wait_until_finished()
-        manager.close()
         if best_manager:
             best_manager.close()
         writer.close()
