@@ -31,6 +31,10 @@ model.conv_transpose  DCGAN-only: how the transposed convolutions are computed (
 model.conv_batch_slices  DCGAN-only: how many batch slices each 4x4 stride-2 convolution runs
                      on (same function; 0: by layer size on the CPU, 1 elsewhere), see
                      gan_jax.models.batch_slices
+model.conv_weight_grad  DCGAN-only: the weight gradient of D's first and G's last layer: 'conv'
+                     (as XLA differentiates it), 'taps' (16 matrix products over the input's
+                     strided taps, same function) or 'auto' (taps on the CPU for <= 4 channels
+                     and >= 512 KiB per device), see gan_jax.models.batch_slices.use_taps
 model.w_dim, mapping_layers, mapping_lr_mul, channel_base, channel_max, style_mixing_prob,
   w_avg_beta, mbstd_group, mbstd_channels, conv_clamp, num_bf16_res, fused_modconv
                      StyleGAN2-only, see gan_jax.models.stylegan2
@@ -153,6 +157,7 @@ def base_config() -> ml_collections.ConfigDict:
             attention_res=0,  # biggan: feature-map size with self-attention (0: none)
             conv_transpose="auto",  # dcgan: 'native' | 'adjoint' | 'subpixel' (same function) | 'auto' (adjoint on CPU)
             conv_batch_slices=0,  # dcgan: batch slices per 4x4 stride-2 conv (same function); 0: auto
+            conv_weight_grad="auto",  # dcgan: 'conv' | 'taps' (same function) | 'auto' (taps on CPU for <= 4 channels)
             w_dim=512,  # stylegan2: size of w, the mapping network's output
             mapping_layers=8,  # stylegan2: G's mapping depth (NVlabs' cifar config: 2)
             mapping_lr_mul=0.01,  # stylegan2: learning-rate multiplier of the mapping layers (G and D)

@@ -7,7 +7,7 @@ import ml_collections
 
 from gan_jax import augment, losses, schedules
 from gan_jax.errors import ConfigError
-from gan_jax.models import layers
+from gan_jax.models import batch_slices, layers
 
 _POSITIVE = (
     "batch_size",
@@ -91,6 +91,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.model.conv_batch_slices < 0:
         raise ConfigError(
             f"model.conv_batch_slices={config.model.conv_batch_slices} must be >= 0 (0: by layer size)"
+        )
+    if config.model.conv_weight_grad not in batch_slices.WEIGHT_GRADS:
+        raise ConfigError(
+            f"model.conv_weight_grad={config.model.conv_weight_grad!r} must be one of "
+            f"{', '.join(batch_slices.WEIGHT_GRADS)}"
         )
     if config.model.num_classes < 0:
         raise ConfigError(f"model.num_classes={config.model.num_classes} must be >= 0")

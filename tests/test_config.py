@@ -67,6 +67,11 @@ def test_expected_configs_exist():
         ("sample.num_images", 0, "sample.num_images=0 must be >= 1"),
         ("model.z_dim", 0, "model.z_dim=0 must be >= 1"),
         ("model.conv_batch_slices", -1, "model.conv_batch_slices=-1 must be >= 0"),
+        (
+            "model.conv_weight_grad",
+            "im2col",
+            "model.conv_weight_grad='im2col' must be one of auto, conv, taps",
+        ),
         ("model.g_width", 0, "model.g_width=0 must be >= 1"),
         ("seed", -1, "seed=-1 must be >= 0"),
     ],

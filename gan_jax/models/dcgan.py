@@ -26,8 +26,9 @@ from gan_jax.errors import ConfigError
 from gan_jax.models.layers import ConditionalBatchNorm, DownConv, Projection, UpConv
 
 RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # resolution → (base size, doublings)
-G_FIELDS = ("conv_transpose", "conv_batch_slices")  # model.* fields beyond the common ones
-D_FIELDS = ("conv_batch_slices",)
+# model.* fields beyond the common ones
+G_FIELDS = ("conv_transpose", "conv_batch_slices", "conv_weight_grad")
+D_FIELDS = ("conv_batch_slices", "conv_weight_grad")
 
 _weight_init = nn.initializers.normal(0.02)
 
@@ -52,7 +53,9 @@ def layout(resolution: int) -> tuple[int, int]:
 # (``model.conv_transpose``; 'auto' picks the adjoint on CPU). D's 4×4 stride-2
 # convolutions (`layers.DownConv`) are PyTorch's Conv2d(k=4, s=2, p=1). On the CPU both
 # run over slices of the batch when a layer's activations are large
-# (``model.conv_batch_slices``, `models.batch_slices`).
+# (``model.conv_batch_slices``, `models.batch_slices`), and the weight gradients of the
+# few-channel layers (D's first, G's last) are computed by their input's taps
+# (``model.conv_weight_grad``).
 
 
 class Generator(nn.Module):
@@ -70,6 +73,7 @@ class Generator(nn.Module):
         "auto"  # 'native' | 'adjoint' | 'subpixel' | 'auto', see layers.conv_transpose_4x4_s2
     )
     conv_batch_slices: int = 0  # 0: by layer size on the CPU, see models.batch_slices
+    conv_weight_grad: str = "auto"  # 'auto' | 'conv' | 'taps', see models.batch_slices.use_taps
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -104,6 +108,7 @@ class Generator(nn.Module):
                 dtype=self.dtype,
                 impl=self.conv_transpose,
                 batch_slices=self.conv_batch_slices,
+                weight_grad=self.conv_weight_grad,
             )(x)
             x = norm_relu(x)
         x = UpConv(
@@ -112,6 +117,7 @@ class Generator(nn.Module):
             dtype=self.dtype,
             impl=self.conv_transpose,
             batch_slices=self.conv_batch_slices,
+            weight_grad=self.conv_weight_grad,
             name="to_image",
         )(x)
         return jnp.tanh(x.astype(jnp.float32))
@@ -128,6 +134,7 @@ class Discriminator(nn.Module):
     bn_momentum: float = 0.9
     dtype: jnp.dtype = jnp.float32
     conv_batch_slices: int = 0  # 0: by layer size on the CPU, see models.batch_slices
+    conv_weight_grad: str = "auto"  # 'auto' | 'conv' | 'taps', see models.batch_slices.use_taps
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -144,6 +151,7 @@ class Discriminator(nn.Module):
                 kernel_init=_weight_init,
                 dtype=self.dtype,
                 batch_slices=self.conv_batch_slices,
+                weight_grad=self.conv_weight_grad,
                 name=f"Conv_{i}",  # the names nn.Conv takes, so checkpoints are unchanged
             )(x)
             if i > 0:  # DCGAN leaves the first layer un-normalised.

@@ -298,7 +298,8 @@ class UpConv(nn.Module):
     equivalent computation (`conv_transpose_4x4_s2`). Parameters are those of
     ``nn.ConvTranspose``: ``kernel`` (4, 4, C_in, C_out) and ``bias`` (C_out,).
     The ``adjoint`` form runs on ``batch_slices`` slices of the batch
-    (`batch_slices.up_sliced`; 0: by layer size on the CPU, see `batch_slices.auto_slices`)."""
+    (`batch_slices.up_sliced`; 0: by layer size on the CPU, see `batch_slices.auto_slices`),
+    its weight gradient chosen by ``weight_grad`` (`batch_slices.use_taps`)."""
 
     features: int
     use_bias: bool = True
@@ -306,6 +307,7 @@ class UpConv(nn.Module):
     dtype: jnp.dtype = jnp.float32
     impl: str = "auto"
     batch_slices: int = 0
+    weight_grad: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -314,8 +316,12 @@ class UpConv(nn.Module):
         b, h, w, c = x.shape
         size = batch_slices.activation_bytes((b, 2 * h, 2 * w, self.features), (b, h, w, c))
         n = batch_slices.resolve(self.batch_slices, b, size) if impl == "adjoint" else 1
-        if n > 1:
-            y = batch_slices.up_sliced(x.astype(self.dtype), kernel.astype(self.dtype), n)
+        itemsize = jnp.dtype(self.dtype).itemsize
+        taps = impl == "adjoint" and batch_slices.use_taps(
+            self.weight_grad, (b, 2 * h, 2 * w, self.features), itemsize
+        )  # the adjoint's weight gradient is down's, with the output gradient as its input
+        if n > 1 or taps:
+            y = batch_slices.up_sliced(x.astype(self.dtype), kernel.astype(self.dtype), n, taps)
         else:
             y = conv_transpose_4x4_s2(x.astype(self.dtype), kernel.astype(self.dtype), impl)
         if self.use_bias:
@@ -330,21 +336,24 @@ class DownConv(nn.Module):
     with the parameters of ``nn.Conv(features, (4, 4), strides=(2, 2), padding=1)``:
     ``kernel`` (4, 4, C_in, C_out) and ``bias``. With more than one ``batch_slices`` (0:
     by layer size on the CPU, `batch_slices.auto_slices`) the convolution and both its
-    gradients run per batch slice (`batch_slices.down_sliced`); with one it is the plain
-    convolution, differentiated by XLA."""
+    gradients run per batch slice (`batch_slices.down_sliced`), and so does a weight
+    gradient by the taps (``weight_grad``, `batch_slices.use_taps`); otherwise it is the
+    plain convolution, differentiated by XLA."""
 
     features: int
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
     dtype: jnp.dtype = jnp.float32
     batch_slices: int = 0
+    weight_grad: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
         x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
         n = batch_slices.resolve(self.batch_slices, x.shape[0], batch_slices.activation_bytes(x.shape))
-        y = batch_slices.down_sliced(x, kernel, n) if n > 1 else batch_slices.down(x, kernel)
+        taps = batch_slices.use_taps(self.weight_grad, x.shape, jnp.dtype(self.dtype).itemsize)
+        y = batch_slices.down_sliced(x, kernel, n, taps) if n > 1 or taps else batch_slices.down(x, kernel)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(
                 self.dtype

@@ -132,3 +132,93 @@ def test_downconv_equals_flax_conv_with_bias():
     ours = layers.DownConv(6, batch_slices=2)
     assert jax.tree.map(jnp.shape, ours.init(jax.random.key(1), x)) == jax.tree.map(jnp.shape, params)
     np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(4, 8, 8, 1), (3, 10, 6, 3), (2, 12, 12, 4)])
+def test_taps_kernel_grad_against_a_brute_force_sum(shape):
+    """dW[i, j] = Σ_{b,h,w} x̃[b, 2h+i, 2w+j, :]ᵀ dy[b, h, w, :], summed here term by term,
+    and equal to the gradient XLA takes of the convolution."""
+    rng = np.random.default_rng(0)
+    b, h, w, c = shape
+    x = rng.standard_normal(shape).astype(np.float32)
+    dy = rng.standard_normal((b, h // 2, w // 2, 5)).astype(np.float32)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))).astype(np.float64)
+    want = np.zeros((4, 4, c, 5))
+    for i in range(4):
+        for j in range(4):
+            for r in range(h // 2):
+                for s in range(w // 2):
+                    want[i, j] += padded[:, 2 * r + i, 2 * s + j, :].T @ dy[:, r, s, :]
+    ours = batch_slices.taps_kernel_grad(jnp.asarray(x), jnp.asarray(dy))
+    np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-5)
+    kernel = jnp.zeros((4, 4, c, 5))
+    np.testing.assert_allclose(
+        batch_slices.down_kernel_grad(x, dy, kernel, taps=False), want, rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_sliced_layers_with_taps_weight_gradients(n, placement):
+    """down_sliced and up_sliced with the taps weight gradient: output, both gradients and
+    the R1-style second-order term equal the plain layers'."""
+    x = jax.random.normal(jax.random.key(0), (8, 10, 6, 3))
+    kernel = jax.random.normal(jax.random.key(1), (4, 4, 3, 5)) * 0.2
+    v = jax.random.normal(jax.random.key(2), (8, 5, 3, 5))
+    conv = nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False)
+    plain = lambda x, k: conv.apply({"params": {"kernel": k}}, x)  # noqa: E731
+    taps = lambda x, k: batch_slices.down_sliced(x, k, n, True)  # noqa: E731
+    for ours, want in zip(_loss_and_grads(taps, x, kernel, v), _loss_and_grads(plain, x, kernel, v)):
+        np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-5)
+
+    x = jax.random.normal(jax.random.key(3), (8, 5, 3, 6))
+    kernel = jax.random.normal(jax.random.key(4), (4, 4, 6, 2)) * 0.2
+    v = jax.random.normal(jax.random.key(5), (8, 10, 6, 2))
+    up = nn.ConvTranspose(2, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)), use_bias=False)
+    plain = lambda x, k: up.apply({"params": {"kernel": k}}, x)  # noqa: E731
+    taps = lambda x, k: batch_slices.up_sliced(x, k, n, True)  # noqa: E731
+    for ours, want in zip(_loss_and_grads(taps, x, kernel, v), _loss_and_grads(plain, x, kernel, v)):
+        np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-5)
+
+
+def test_use_taps_rule(monkeypatch):
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    monkeypatch.setattr(jax, "device_count", lambda: 1)
+    assert batch_slices.use_taps("auto", (64, 32, 32, 3))  # 768 KiB, 3 channels
+    assert not batch_slices.use_taps("auto", (64, 28, 28, 1))  # 196 KiB
+    assert not batch_slices.use_taps("auto", (64, 32, 32, 16))  # 16 channels
+    assert batch_slices.use_taps("taps", (2, 4, 4, 64)) and not batch_slices.use_taps("conv", (64, 32, 32, 3))
+    assert batch_slices.use_taps("auto", (128, 64, 64, 3), itemsize=2)
+    monkeypatch.setattr(jax, "device_count", lambda: 8)
+    assert not batch_slices.use_taps("auto", (64, 32, 32, 3))  # 96 KiB per device
+    assert batch_slices.use_taps("auto", (1024, 32, 32, 1))  # 4 MiB: 512 KiB per device
+    assert not batch_slices.use_taps("auto", (1024, 32, 32 - 1, 1))
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert not batch_slices.use_taps("auto", (128, 64, 64, 3))
+
+
+@pytest.mark.parametrize("resolution", [28, 32])
+def test_dcgan_same_function_and_gradients_with_taps(resolution):
+    """G and D with the taps weight gradient against the convolution's: same outputs and
+    parameter gradients in training mode (D's first layer and G's last use them)."""
+    z = jax.random.normal(jax.random.key(0), (16, 16))
+    x = jax.random.normal(jax.random.key(1), (16, resolution, resolution, 3))
+    for make, inputs in (
+        (lambda m: dcgan.Generator(resolution=resolution, channels=3, width=8, conv_weight_grad=m), z),
+        (lambda m: dcgan.Discriminator(resolution=resolution, width=8, conv_weight_grad=m), x),
+    ):
+        variables = make("conv").init(jax.random.key(2), inputs, None, train=False)
+
+        def run(module):
+            def f(params, inputs):
+                out, _ = module.apply(
+                    {**variables, "params": params}, inputs, None, train=True, mutable=["batch_stats"]
+                )
+                return jnp.sum(jnp.sin(out)), out
+
+            return jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(variables["params"], inputs)
+
+        (_, out_a), grads_a = run(make("conv"))
+        (_, out_b), grads_b = run(make("taps"))
+        np.testing.assert_allclose(out_a, out_b, rtol=1e-6, atol=1e-6)
+        for a, b in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b)):  # float32 sums reordered
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
