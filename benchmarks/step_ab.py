@@ -10,6 +10,8 @@ in rounds: each round runs A then B (``--steps`` steps each, device synchronised
 the figure reported is the median over the rounds of the per-round ratio t_A / t_B, with
 its interquartile range; a drift slower than a round cancels in the ratio. ``--a`` and
 ``--b`` are comma-separated ``section.field=value`` overrides ('' for the config as it is).
+Each variant is the config's compiled step as `benchmarks/profile_step.py` builds it (with
+lazy phases, the program that decides them inside the step).
 """
 
 import argparse
@@ -19,23 +21,7 @@ import time
 import jax
 
 import common
-import train_step as step_bench
-from gan_jax import build, parallel
-
-
-def compiled_step(name: str, batch_size: int, overrides: list[str]):
-    """(run, compiled plain step, state, batch, key); the run is kept for its stepper."""
-    config = common.load_config(name)
-    step_bench.apply_overrides(config, overrides)
-    config.batch_size = batch_size
-    mesh = parallel.create_mesh()
-    run = build.build(config, mesh)
-    state = run.init_state()
-    batch = step_bench.synthetic_batch(config, batch_size, mesh)
-    key = run.keys["train"]
-    if any(p.every > 1 for p in run.phases):
-        raise SystemExit(f"{name} has lazy phases; time it with benchmarks/train_step.py")
-    return run.train_step(None).lower(state, batch, key).compile(), state, batch, key
+from profile_step import compiled_step
 
 
 def timer(compiled, state, batch, key, steps: int):
