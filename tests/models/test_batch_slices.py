@@ -91,6 +91,26 @@ def test_resolve_takes_a_divisor_of_the_batch():
     assert batch_slices.resolve(4, 2, 0) == 2
 
 
+def _assert_same_training_step(module_a, module_b, variables, inputs, rtol, atol):
+    """Two forms of one network: the same outputs in training mode, and the same gradients
+    of Σ sin(output) w.r.t. the parameters and the inputs."""
+
+    def run(module):
+        def f(params, inputs):
+            out, _ = module.apply(
+                {**variables, "params": params}, inputs, None, train=True, mutable=["batch_stats"]
+            )
+            return jnp.sum(jnp.sin(out)), out
+
+        return jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(variables["params"], inputs)
+
+    (_, out_a), grads_a = run(module_a)
+    (_, out_b), grads_b = run(module_b)
+    np.testing.assert_allclose(out_a, out_b, rtol=1e-6, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b)):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize("resolution", [28, 32])
 def test_dcgan_same_function_and_gradients_with_slices(resolution, placement):
     """G and D with 4 slices against 1: same parameters (the nn.Conv names D always had),
@@ -107,20 +127,7 @@ def test_dcgan_same_function_and_gradients_with_slices(resolution, placement):
             jax.tree.structure(variables)
         )
 
-        def run(module):
-            def f(params, inputs):
-                out, _ = module.apply(
-                    {**variables, "params": params}, inputs, None, train=True, mutable=["batch_stats"]
-                )
-                return jnp.sum(jnp.sin(out)), out
-
-            return jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(variables["params"], inputs)
-
-        (_, out_a), grads_a = run(whole)
-        (_, out_b), grads_b = run(sliced)
-        np.testing.assert_allclose(out_a, out_b, rtol=1e-6, atol=1e-6)
-        for a, b in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b)):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        _assert_same_training_step(whole, sliced, variables, inputs, rtol=1e-5, atol=1e-6)
     names = dcgan.Discriminator(resolution=resolution, width=8).init(jax.random.key(0), x, None)
     assert {"Conv_0", "Conv_1", "logit"} <= set(names["params"])
 
@@ -157,27 +164,37 @@ def test_taps_kernel_grad_against_a_brute_force_sum(shape):
     )
 
 
+_TAPS_CASES = {  # layer: (input shape, kernel shape, output shape, reference Flax layer, ours)
+    "down": (
+        (8, 10, 6, 3),
+        (4, 4, 3, 5),
+        (8, 5, 3, 5),
+        nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False),
+        batch_slices.down_sliced,
+    ),
+    "up": (
+        (8, 5, 3, 6),
+        (4, 4, 6, 2),
+        (8, 10, 6, 2),
+        nn.ConvTranspose(2, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)), use_bias=False),
+        batch_slices.up_sliced,
+    ),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(_TAPS_CASES))
 @pytest.mark.parametrize("n", [1, 2])
-def test_sliced_layers_with_taps_weight_gradients(n, placement):
+def test_sliced_layers_with_taps_weight_gradients(layer, n, placement):
     """down_sliced and up_sliced with the taps weight gradient: output, both gradients and
     the R1-style second-order term equal the plain layers'."""
-    x = jax.random.normal(jax.random.key(0), (8, 10, 6, 3))
-    kernel = jax.random.normal(jax.random.key(1), (4, 4, 3, 5)) * 0.2
-    v = jax.random.normal(jax.random.key(2), (8, 5, 3, 5))
-    conv = nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False)
-    plain = lambda x, k: conv.apply({"params": {"kernel": k}}, x)  # noqa: E731
-    taps = lambda x, k: batch_slices.down_sliced(x, k, n, True)  # noqa: E731
-    for ours, want in zip(_loss_and_grads(taps, x, kernel, v), _loss_and_grads(plain, x, kernel, v)):
-        np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-5)
-
-    x = jax.random.normal(jax.random.key(3), (8, 5, 3, 6))
-    kernel = jax.random.normal(jax.random.key(4), (4, 4, 6, 2)) * 0.2
-    v = jax.random.normal(jax.random.key(5), (8, 10, 6, 2))
-    up = nn.ConvTranspose(2, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)), use_bias=False)
-    plain = lambda x, k: up.apply({"params": {"kernel": k}}, x)  # noqa: E731
-    taps = lambda x, k: batch_slices.up_sliced(x, k, n, True)  # noqa: E731
-    for ours, want in zip(_loss_and_grads(taps, x, kernel, v), _loss_and_grads(plain, x, kernel, v)):
-        np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-5)
+    x_shape, kernel_shape, y_shape, reference, ours = _TAPS_CASES[layer]
+    x = jax.random.normal(jax.random.key(0), x_shape)
+    kernel = jax.random.normal(jax.random.key(1), kernel_shape) * 0.2
+    v = jax.random.normal(jax.random.key(2), y_shape)
+    plain = lambda x, k: reference.apply({"params": {"kernel": k}}, x)  # noqa: E731
+    taps = lambda x, k: ours(x, k, n, True)  # noqa: E731
+    for got, want in zip(_loss_and_grads(taps, x, kernel, v), _loss_and_grads(plain, x, kernel, v)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_use_taps_rule(monkeypatch):
@@ -208,17 +225,5 @@ def test_dcgan_same_function_and_gradients_with_taps(resolution):
     ):
         variables = make("conv").init(jax.random.key(2), inputs, None, train=False)
 
-        def run(module):
-            def f(params, inputs):
-                out, _ = module.apply(
-                    {**variables, "params": params}, inputs, None, train=True, mutable=["batch_stats"]
-                )
-                return jnp.sum(jnp.sin(out)), out
-
-            return jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(variables["params"], inputs)
-
-        (_, out_a), grads_a = run(make("conv"))
-        (_, out_b), grads_b = run(make("taps"))
-        np.testing.assert_allclose(out_a, out_b, rtol=1e-6, atol=1e-6)
-        for a, b in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b)):  # float32 sums reordered
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        # the taps sum in another order: float32 rounding differs
+        _assert_same_training_step(make("conv"), make("taps"), variables, inputs, rtol=1e-4, atol=1e-5)
