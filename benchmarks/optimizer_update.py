@@ -3,16 +3,15 @@
     python benchmarks/optimizer_update.py --configs dcgan_cifar10,demo_fashion_mnist
 
 Jits one update of both networks' parameters (optax Adam with the config's settings, the
-update applied, the EMA of G moved) on fixed random gradients, buffers donated as in the
-train step, and times it (median of ``--runs`` runs of 20 updates), per leaf as optax
-does it and with the parameters flattened into one vector (`optax.flatten`). The
-bandwidth column divides the least traffic the update needs (read g, m, v, θ and write
-m, v, θ for every parameter; read θ_G, EMA and write EMA for G's) by the time.
+update applied, the EMA of G moved) on fixed random gradients passed in as arguments,
+buffers donated as in the train step, and times it (`common.median_time` of ``--runs``
+runs of 20 updates), per leaf as optax does it and with the parameters flattened into one
+vector (`optax.flatten`). The bandwidth column divides the least traffic the update needs
+(read g, m, v, θ and write m, v, θ for every parameter; read θ_G, EMA and write EMA for
+G's) by the time.
 """
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +22,7 @@ from gan_jax import build, parallel
 
 
 def time_update(tx, params, grads, decay: float, runs: int) -> float:
-    def update(params, opt_state, ema):
+    def update(params, opt_state, ema, grads):
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         ema = jax.tree.map(lambda e, p: e + (1.0 - decay) * (p - e), ema, params["g"])
@@ -31,18 +30,16 @@ def time_update(tx, params, grads, decay: float, runs: int) -> float:
 
     step = jax.jit(update, donate_argnums=(0, 1, 2))
     params = jax.tree.map(jnp.array, params)
-    carry = (params, tx.init(params), jax.tree.map(jnp.array, params["g"]))
-    for _ in range(3):
-        carry = step(*carry)
-    jax.block_until_ready(carry)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+    holder = {"carry": (params, tx.init(params), jax.tree.map(jnp.array, params["g"]))}
+
+    def twenty_updates():
+        carry = holder["carry"]
         for _ in range(20):
-            carry = step(*carry)
-        jax.block_until_ready(carry)
-        times.append((time.perf_counter() - start) / 20)
-    return statistics.median(times)
+            carry = step(*carry, grads)
+        holder["carry"] = carry
+        return carry
+
+    return common.median_time(twenty_updates, jax.block_until_ready, warmup=1, runs=runs) / 20
 
 
 def main():

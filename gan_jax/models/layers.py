@@ -265,8 +265,7 @@ def _adjoint_bwd(residuals, dy):
     x, kernel = residuals
     adjoint = adjoint_kernel(kernel)
     dx = conv_4x4_s2(dy, adjoint)
-    _, kernel_vjp = jax.vjp(lambda v: conv_4x4_s2(dy, v), adjoint)
-    return dx, adjoint_kernel(kernel_vjp(x)[0])
+    return dx, adjoint_kernel(batch_slices.down_kernel_grad(dy, x, adjoint))
 
 
 @jax.custom_vjp
