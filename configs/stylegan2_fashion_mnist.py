@@ -20,6 +20,7 @@ fd_fmnist 124.4, precision 0.68, recall 0.005 on 10k EMA samples against the tes
 far from converged at that budget (DCGAN in the same 20 minutes: fd_fmnist 10.3).
 """
 
+from gan_jax import presets
 from gan_jax.config import base_config
 
 
@@ -42,6 +43,7 @@ def get_config():
         config.optimizer[side].update(learning_rate=0.0025, b1=0.0, b2=0.99, eps=1e-8)
     config.regularizer.update(r1_gamma=0.01, r1_every=16, pl_weight=2.0, pl_every=4)
     config.ema.update(half_life_kimg=10.0, rampup=0.05)
+    presets.nvlabs_loop(config)
     config.batch_size = 32
     config.num_steps = 4000
     config.log_every = 100

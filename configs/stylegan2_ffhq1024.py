@@ -17,6 +17,7 @@ Cited: FID 2.84 (the StyleGAN2 paper's Table 1, config F, 50k samples).
 Result here: not yet measured here.
 """
 
+from gan_jax import presets
 from gan_jax.config import base_config
 
 
@@ -40,6 +41,7 @@ def get_config():
         config.optimizer[side].update(learning_rate=0.002, b1=0.0, b2=0.99, eps=1e-8)
     config.regularizer.update(r1_gamma=10.0, r1_every=16, pl_weight=2.0, pl_every=4)
     config.ema.update(half_life_kimg=10.0)
+    presets.nvlabs_loop(config)
     config.batch_size = 32
     config.num_steps = 25_000_000 // 32
     config.log_every = 500

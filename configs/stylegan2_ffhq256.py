@@ -17,6 +17,7 @@ full 70k images with x-flips, 50k samples against the full dataset.
 Result here: not yet measured here.
 """
 
+from gan_jax import presets
 from gan_jax.config import base_config
 
 
@@ -40,6 +41,7 @@ def get_config():
     config.regularizer.update(r1_gamma=1.0, r1_every=16, pl_weight=2.0, pl_every=4)
     config.augment.update(kind="ada", ada_target=0.6, ada_interval=4, ada_kimg=500.0)
     config.ema.update(half_life_kimg=20.0)
+    presets.nvlabs_loop(config)
     config.batch_size = 64
     config.num_steps = 25_000_000 // 64
     config.log_every = 500

@@ -11,6 +11,13 @@ and the phase then takes one optimizer step on
 which for a loss that is a mean over the batch is exactly ∇_θ L(θ; batch) when no layer
 mixes images within a batch: the update of the single big batch, to float rounding.
 
+``config.microbatches_as='rounds'`` takes the micro-batches as NVlabs' loop takes its rounds
+of ``batch_gpu`` images instead (the StyleGAN2 presets, `gan_jax.presets.nvlabs_loop`):
+the step's gradient is the sum M·g of the rounds' mean gradients (Adam's update is the
+same but for its ε, which then weighs M times less), and each round reads the carried
+state the round before it left (path length's running mean moves once per round, as
+NVlabs' ``pl_mean`` buffer does).
+
 What differs from the big batch (docs/fine_tuning.md, "Gradient accumulation"):
 
 - **BatchNorm** (DCGAN, SNGAN/BigGAN generators) normalises each micro-batch with its own
@@ -20,8 +27,8 @@ What differs from the big batch (docs/fine_tuning.md, "Gradient accumulation"):
 - **Randomness**: each micro-batch folds its index into the phase's keys, so augmentation
   and per-pixel noise are drawn independently per micro-batch, not as one big draw.
 
-Every term sees the carried state of the phase's start (the LeCam anchors, path length's
-mean), as in the big batch; their new values combine by the term's ``carried_reduce``:
+As in the big batch, every term sees the carried state of the phase's start (the LeCam
+anchors, path length's mean); their new values combine by the term's ``carried_reduce``:
 the mean of the micro-batches' updates for running averages of batch means (the big
 batch's update exactly) and their sum for tallies (ADA's sign count).
 Metrics are the means over micro-batches; the gradient norm is that of g.
@@ -66,32 +73,36 @@ def combine_carried(phase: Phase, start: dict, stacked: dict) -> dict:
 
 
 def value_and_grad(
-    phase: Phase, models, state, inputs: PhaseInputs, params: PyTree, vars_field: str, microbatches: int
+    phase: Phase, models, state, inputs: PhaseInputs, params: PyTree, microbatches: int, rounds: bool = False
 ):
-    """``(loss, metrics, carried, new collections, gradient)`` of the phase's loss at
-    ``params``; with ``microbatches`` M > 1, accumulated over M micro-batches (module
-    docstring). ``vars_field`` names the phase network's collections in the state
-    (``'d_vars'``/``'g_vars'``), threaded through the micro-batches in order."""
+    """``(loss, metrics, carried, collections, gradient)`` of the phase's loss at ``params``;
+    with ``microbatches`` M > 1, accumulated over M micro-batches as the big batch, or with
+    ``rounds`` as NVlabs' rounds (module docstring). ``collections`` maps the state's fields
+    ``d_vars`` and ``g_vars`` to the networks' collections after the phase, threaded through
+    the micro-batches in order."""
     if microbatches == 1:
-        (loss, (metrics, carried, new_vars)), grads = jax.value_and_grad(
+        (loss, (metrics, carried, collections)), grads = jax.value_and_grad(
             phase_loss(phase, models, state, inputs), has_aux=True
         )(params)
-        return loss, metrics, carried, new_vars, grads
+        return loss, metrics, carried, collections, grads
 
     def one(carry, x):
-        variables, total = carry
-        micro = PhaseInputs(x["real"], x["real_y"], x["z"], x["fake_y"], x["keys"], inputs.aux)
-        at = state.replace(**{vars_field: variables})
-        (loss, (metrics, carried, new_vars)), grads = jax.value_and_grad(
-            phase_loss(phase, models, at, micro), has_aux=True
+        collections, aux, total = carry
+        micro = PhaseInputs(x["real"], x["real_y"], x["z"], x["fake_y"], x["keys"], aux)
+        (loss, (metrics, carried, collections)), grads = jax.value_and_grad(
+            phase_loss(phase, models, state.replace(**collections), micro), has_aux=True
         )(params)
-        return (new_vars, jax.tree.map(jnp.add, total, grads)), (loss, metrics, carried)
+        aux = {**aux, **carried} if rounds else aux
+        return (collections, aux, jax.tree.map(jnp.add, total, grads)), (loss, metrics, carried)
 
     zeros = jax.tree.map(jnp.zeros_like, params)
-    (new_vars, total), (losses, metrics, carried) = jax.lax.scan(
-        one, (getattr(state, vars_field), zeros), split(inputs, microbatches)
+    start = {"d_vars": state.d_vars, "g_vars": state.g_vars}
+    (collections, aux, total), (losses, metrics, carried) = jax.lax.scan(
+        one, (start, inputs.aux, zeros), split(inputs, microbatches)
     )
-    grads = jax.tree.map(lambda g: g / microbatches, total)
     metrics = jax.tree.map(lambda v: jnp.mean(v, axis=0), metrics)
+    if rounds:
+        return jnp.mean(losses), metrics, {name: aux[name] for name in carried}, collections, total
+    grads = jax.tree.map(lambda g: g / microbatches, total)
     carried = combine_carried(phase, inputs.aux, carried)
-    return jnp.mean(losses), metrics, carried, new_vars, grads
+    return jnp.mean(losses), metrics, carried, collections, grads

@@ -127,18 +127,23 @@ def ada_augment(x: jax.Array, key: jax.Array, p: jax.Array, pipeline: str = "bgc
     return augment_ada.ada_pipeline(x, key, p, pipeline)
 
 
-def ada_adjust(p: jax.Array, sign_sum: jax.Array, count: jax.Array, target: float, kimg: float) -> jax.Array:
+def ada_adjust(
+    p: jax.Array, sign_sum: jax.Array, count: jax.Array, target: float, kimg: float, shown: int
+) -> jax.Array:
     """One ADA update of p from the real scores seen since the last one.
 
-    r_t = E[sign(D(x_real))],   p ← clip(p + sign(r_t − target) · n / (kimg · 1000), 0, 1)
+    r_t = E[sign(D(x_real))],   p ← max(p + sign(r_t − target) · n / (kimg · 1000), 0)
 
     Karras et al. 2020, section 3: r_t near 1 means D is confident on every training
-    image (over-fitting), so p rises; n is the number of real images the estimate used,
-    so p can move from 0 to 1 in ``kimg`` thousand images. Target 0.6 in the paper.
+    image (over-fitting), so p rises. r_t averages the ``count`` scores tallied
+    (``sign_sum`` their sum); n = ``shown`` is the number of real images trained on since
+    the last update (batch × interval), so p can move from 0 to 1 in ``kimg`` thousand
+    images. Target 0.6 in the paper. As in NVlabs' training loop p is bounded below only:
+    above 1 every op fires on every image, as at 1.
     """
     r_t = sign_sum / jnp.maximum(count, 1.0)
-    step = jnp.sign(r_t - target) * count / (kimg * 1000.0)
-    return jnp.clip(p + jnp.where(count > 0, step, 0.0), 0.0, 1.0)
+    step = jnp.sign(r_t - target) * shown / (kimg * 1000.0)
+    return jnp.maximum(p + jnp.where(count > 0, step, 0.0), 0.0)
 
 
 def probability(aux: dict) -> jax.Array:

@@ -55,13 +55,21 @@ class Run:
         """Shapes, dtypes and shardings of the state, for restoring a checkpoint."""
         return state_lib.abstract_state(*self._state_args())
 
+    def models(self) -> phases_lib.Models:
+        """What the phases run: both networks, the augmentation, G's running collections."""
+        return phases_lib.Models(
+            self.g_model,
+            self.d_model,
+            augment.make_augment(self.config),
+            phases_lib.running_collections(self.config),
+        )
+
     def step_fn(self, lazy_due: dict[str, bool] | None = None) -> Callable:
         """The pure (uncompiled) train step (``lazy_due``: `train_step.make_train_step`)."""
-        models = phases_lib.Models(self.g_model, self.d_model, augment.make_augment(self.config))
         return train_step_lib.make_train_step(
             self.config,
             self.phases,
-            models,
+            self.models(),
             self.g_tx,
             self.d_tx,
             lazy_due,

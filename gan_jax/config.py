@@ -8,6 +8,10 @@ seed                 int: initialisation, noise and data order all derive from i
 batch_size           int: global batch (over all devices and processes)
 num_steps            int: train steps; one step = ``n_critic`` D updates + 1 G update
 n_critic             int: D updates per G update (each on its own real batch)
+phase_order          'd_first' (D main, D reg, G main, G reg: Goodfellow et al. 2014, Algorithm 1;
+                     DCGAN, SNGAN, BigGAN and R3GAN's loop) | 'g_first' (G main, G reg, D main,
+                     D reg: NVlabs' StyleGAN2-ADA loop, whose G step sees D before the step's D
+                     update); see `gan_jax.phases.build_phases`
 log_every            int: progress line, metrics.jsonl and TensorBoard scalars
 sample_every         int: PNG grid of EMA samples from a fixed noise batch (0: only at the end)
 checkpoint_every     int: orbax checkpoint (one is always written at the end)
@@ -38,6 +42,10 @@ model.conv_weight_grad  DCGAN-only: the weight gradient of D's first and G's las
 model.w_dim, mapping_layers, mapping_lr_mul, channel_base, channel_max, style_mixing_prob,
   w_avg_beta, mbstd_group, mbstd_channels, conv_clamp, num_bf16_res, fused_modconv
                      StyleGAN2-only, see gan_jax.models.stylegan2
+model.w_avg_update   StyleGAN2-only: which training passes move w̄, the centre of truncation:
+                     'every_pass' (NVlabs: every training-mode pass of the mapping network, G
+                     main's, the path-length batch's and the generated batch of D main) or
+                     'g_main' (G main's only)
 model.z_dim          latent size
 model.g_width/d_width  channels of the layer nearest the image
 model.num_classes    0: unconditional; N: class-conditional on the dataset's N labels
@@ -56,6 +64,9 @@ schedule.*           shape ('cosine' | 'linear') and kimg (duration; 0: the whol
 loss.d_loss/g_loss   one of `gan_jax.losses.D_LOSSES` / `G_LOSSES` ('relativistic': RpGAN)
 loss.fake_labels     'sampled' (uniform classes for generated images) | 'real' (the real
                      batch's classes, pairing each generated image with a real one: R3GAN)
+loss.g_real_batch    'shared' (G's phase pairs with the step's last D batch) | 'own' (G's phase
+                     reads a real batch of its own, the step reading n_critic + 1 batches: R3GAN's
+                     loop); only for a G loss that reads real images (relativistic)
 regularizer.*        r1_gamma, r1_every, r2_gamma, r2_every (every > 1: lazy, own phase),
                      gp_lambda, lecam_lambda, lecam_decay, pl_weight, pl_every, pl_decay,
                      pl_batch_shrink: see `gan_jax.regularizers`, `gan_jax.terms`
@@ -67,6 +78,10 @@ sample.num_images    images in the sample grid
 sample.standing_stats  batch used to recompute BatchNorm statistics of the EMA generator
 microbatches         int M: gradient accumulation, M sequential micro-batches of batch_size / M
                      per update (docs/fine_tuning.md says what BatchNorm statistics then are)
+microbatches_as      'big_batch' (the mean of the M gradients, running averages moved once by
+                     the batch's statistics: the big batch's update) | 'rounds' (NVlabs' rounds
+                     of batch_gpu images: gradients summed, running averages chained through
+                     the rounds), see `gan_jax.accumulate`
 init_from            fine-tuning: start step 0 from the G, D and EMA of a workdir, checkpoint
                      folder or converted model (init_optimizer: its Adam states too);
                      freeze_d: the first N D blocks from the image stay fixed (Mo et al. 2020)
@@ -109,6 +124,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.batch_size = 64
     c.num_steps = 10_000
     c.n_critic = 1
+    c.phase_order = "d_first"  # 'd_first': D, D reg, G, G reg | 'g_first': G, G reg, D, D reg (NVlabs)
     c.log_every = 100
     c.sample_every = 1000
     c.checkpoint_every = 1000
@@ -118,6 +134,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.lazy_dispatch = "variants"  # lazy phases: 'variants' (one program per due pattern) | 'cond'
     c.resume_changes = False  # True: resume even though seed, dataset or model differ from config.json
     c.microbatches = 1  # M > 1: each update accumulates gradients over M sequential slices of the batch
+    c.microbatches_as = "big_batch"  # M slices as the 'big_batch' (mean, one update) | NVlabs' 'rounds'
     c.init_from = ""  # fine-tuning: a workdir, checkpoint folder or converted model to start from
     c.init_optimizer = False  # init_from: also take both optimizers' states (default: fresh Adam)
     c.freeze_d = 0  # fine-tuning: the first N discriminator blocks (from the image) stay frozen
@@ -165,6 +182,7 @@ def base_config() -> ml_collections.ConfigDict:
             channel_max=512,
             style_mixing_prob=0.9,  # stylegan2: probability of mixing two latents in training (0: off)
             w_avg_beta=0.995,  # stylegan2: decay of the running mean of w used by truncation
+            w_avg_update="every_pass",  # stylegan2: w̄ moves in 'every_pass' of G's mapping (NVlabs) | 'g_main'
             mbstd_group=4,  # stylegan2: minibatch-std group size (D)
             mbstd_channels=1,  # stylegan2: minibatch-std feature maps (0: off)
             conv_clamp=256.0,  # stylegan2: clamp every convolution's output to ±conv_clamp (0: off)
@@ -184,6 +202,7 @@ def base_config() -> ml_collections.ConfigDict:
             d_loss="non_saturating",
             g_loss="non_saturating",
             fake_labels="sampled",  # classes of generated images: 'sampled' uniformly | 'real': the real batch's
+            g_real_batch="shared",  # real images G's phase reads: 'shared' (D's last batch) | 'own' (R3GAN)
         )
     )
     c.regularizer = ml_collections.ConfigDict(
@@ -261,6 +280,12 @@ def base_config() -> ml_collections.ConfigDict:
         )
     )
     return c
+
+
+def real_batches_per_step(config: ml_collections.ConfigDict) -> int:
+    """Real batches one train step reads: one per D update, and one more for G's phase
+    when it has its own (``loss.g_real_batch='own'``)."""
+    return config.n_critic + (config.loss.g_real_batch == "own")
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:

@@ -19,6 +19,27 @@ _POSITIVE = (
     "microbatches",
 )
 _NON_NEGATIVE = ("sample_every", "eval_every", "freeze_d")
+PHASE_ORDERS = ("d_first", "g_first")
+
+
+def _check_loop(config: ml_collections.ConfigDict) -> None:
+    """The fields that say how a step runs its phases and what they read."""
+    if config.phase_order not in PHASE_ORDERS:
+        raise ConfigError(f"phase_order={config.phase_order!r} must be one of {', '.join(PHASE_ORDERS)}")
+    if config.loss.g_real_batch not in ("shared", "own"):
+        raise ConfigError(f"loss.g_real_batch={config.loss.g_real_batch!r} must be 'shared' or 'own'")
+    if config.loss.g_real_batch == "own" and config.loss.g_loss not in losses.PAIRED_G_LOSSES:
+        raise ConfigError(
+            f"loss.g_real_batch='own' reads a real batch for G's phase, but loss.g_loss="
+            f"{config.loss.g_loss!r} reads no real images; use 'shared' or a loss among "
+            f"{sorted(losses.PAIRED_G_LOSSES)}"
+        )
+    if config.microbatches_as not in ("big_batch", "rounds"):
+        raise ConfigError(f"microbatches_as={config.microbatches_as!r} must be 'big_batch' or 'rounds'")
+    if config.model.w_avg_update not in ("every_pass", "g_main"):
+        raise ConfigError(
+            f"model.w_avg_update={config.model.w_avg_update!r} must be 'every_pass' or 'g_main'"
+        )
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -45,6 +66,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"loss.fake_labels={config.loss.fake_labels!r} must be 'sampled' or 'real'")
     if config.loss.g_loss not in losses.G_LOSSES:
         raise ConfigError(f"loss.g_loss={config.loss.g_loss!r} is not one of {sorted(losses.G_LOSSES)}")
+    _check_loop(config)
     ds = config.dataset
     if ds.channels not in (1, 3):
         raise ConfigError(f"dataset.channels={ds.channels} must be 1 or 3")

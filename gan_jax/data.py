@@ -7,8 +7,9 @@ any number of hosts, devices or workers.
 
 A dataset is what `gan_jax.datasets.load_dataset` returns: ``len()``, ``labels``,
 ``num_classes``, ``description``, ``in_memory`` and ``read(indices) -> uint8 (n, R, R, C)``;
-every source goes through ``read``. Each process reads only its own columns of the
-(K, B) batch (`local_columns`) and hands them to `jax.make_array_from_process_local_data`,
+every source goes through ``read``. A step reads K real batches of B, K =
+`gan_jax.config.real_batches_per_step` (one per D update, and G's own when it has one).
+Each process reads only its own columns of the (K, B) batch (`local_columns`) and hands them to `jax.make_array_from_process_local_data`,
 giving one global ``jax.Array`` sharded on the batch axis. A background thread prepares
 and transfers ``dataset.prefetch`` batches ahead, overlapping the host work with the
 running step. Images travel as uint8 and are scaled to [-1, 1] inside the step.
@@ -33,6 +34,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from gan_jax import data_order, parallel
+from gan_jax.config import real_batches_per_step
 from gan_jax.data_order import step_indices, stream_indices  # noqa: F401 (data.step_indices)
 
 
@@ -49,7 +51,7 @@ def _reader(dataset, config: ml_collections.ConfigDict):
         data_order.host_batch,
         dataset,
         config.seed,
-        config.n_critic,
+        real_batches_per_step(config),
         config.batch_size,
         local_columns(config.batch_size),
         config.dataset.mirror,

@@ -3,7 +3,8 @@
 Examples are drawn without replacement, epoch after epoch, each epoch a fresh
 permutation seeded by (seed, epoch). Position ``p`` of the stream is example
 ``perm[epoch = p // E][p % E]`` of an epoch of E examples, and step ``s`` takes
-positions ``[s·K·B, (s+1)·K·B)`` with K = ``n_critic``, B = ``batch_size``.
+positions ``[s·K·B, (s+1)·K·B)`` with K real batches per step (``n_critic``, plus one
+when G's phase reads its own), B = ``batch_size``.
 
 The epoch is the dataset's N examples, or 2N with ``mirror`` (NVlabs' ``--mirror``):
 example ``N + i`` is image ``i`` flipped left-right, with its label. The flip is part of
@@ -38,10 +39,10 @@ def stream_indices(seed: int, start: int, count: int, num_examples: int) -> np.n
     return out
 
 
-def step_indices(seed: int, step: int, n_critic: int, batch_size: int, num_examples: int) -> np.ndarray:
-    """(n_critic, batch_size) example indices of one train step's global batch."""
-    per_step = n_critic * batch_size
-    return stream_indices(seed, step * per_step, per_step, num_examples).reshape(n_critic, batch_size)
+def step_indices(seed: int, step: int, batches: int, batch_size: int, num_examples: int) -> np.ndarray:
+    """(batches, batch_size) example indices of one train step's global batch."""
+    per_step = batches * batch_size
+    return stream_indices(seed, step * per_step, per_step, num_examples).reshape(batches, batch_size)
 
 
 def epoch_length(dataset, mirror: bool) -> int:
@@ -64,10 +65,10 @@ def read_examples(dataset, indices, mirror: bool) -> tuple[np.ndarray, np.ndarra
 
 
 def host_batch(
-    dataset, seed: int, n_critic: int, batch_size: int, columns: slice, mirror: bool, step: int
+    dataset, seed: int, batches: int, batch_size: int, columns: slice, mirror: bool, step: int
 ) -> dict[str, np.ndarray]:
     """The ``columns`` of step ``step``'s global batch: ``image`` uint8 (K, b, R, R, C) and
     ``label`` int32 (K, b), b the columns' width."""
-    idx = step_indices(seed, step, n_critic, batch_size, epoch_length(dataset, mirror))[:, columns]
+    idx = step_indices(seed, step, batches, batch_size, epoch_length(dataset, mirror))[:, columns]
     images, labels = read_examples(dataset, idx.ravel(), mirror)
     return {"image": images.reshape(*idx.shape, *images.shape[1:]), "label": labels.reshape(idx.shape)}

@@ -7,7 +7,13 @@
     G main : the G terms with every = 1 (adversarial, weight penalty)
     G reg  : the lazy G terms (path length every k_G steps), loss × k_G
 
-as NVlabs' StyleGAN2 splits its work into Dmain, Dreg, Gmain and Greg. A network with a lazy
+as NVlabs' StyleGAN2 splits its work into Dmain, Dreg, Gmain and Greg. ``config.phase_order``
+says which network goes first: 'd_first' (D main, D reg, G main, G reg), the alternation of
+Goodfellow et al. 2014 (Algorithm 1) that DCGAN, SNGAN, BigGAN and R3GAN's loop follow, where
+G's step sees the D of this step; or 'g_first' (G main, G reg, D main, D reg), the order of
+NVlabs' StyleGAN2-ADA ``training_loop.py``, where G's step sees D as the previous step left
+it. A term that observes (ADA's tally of D's real scores) also joins its network's lazy
+phase, after that phase's own terms, when the lazy phase runs D on the real batch. A network with a lazy
 phase gets Adam with learning rate × c and β₁, β₂ to the power c, c = k/(k+1) (Karras et al.
 2020, appendix B; `optimizer_scale`), so that the optimizer's step size and memory per image
 stay what they are without laziness. Main and lazy phases share the network's optimizer.
@@ -17,9 +23,12 @@ function of the parameters being differentiated, G held fixed) or `GView` (the r
 Views compute what terms ask for once, lazily: a term that asks for D's scores on the real
 and generated batch gets the same arrays as every other term of the phase.
 
-A D phase never changes G's parameters or collections and a G phase never changes D's:
-the other network runs in training mode (batch statistics) but its collection updates are
-discarded.
+A D phase never changes G's parameters and a G phase never changes D's. The other network
+runs in training mode (batch statistics) but its collection updates are discarded, with
+one exception, ``Models.g_running``: G's collections that every training-mode pass of G
+moves, in any phase (StyleGAN2's w̄ with ``model.w_avg_update='every_pass'``, as NVlabs'
+mapping network updates ``w_avg`` in Gmain, Greg and Dmain alike). Within a phase the
+collections thread from one forward pass to the next in the order the terms run them.
 """
 
 import dataclasses
@@ -61,11 +70,15 @@ def lazy_metrics(phases: tuple["Phase", ...]) -> dict[str, tuple[str, ...]]:
     return {f"{p.prefix}_ran": p.metric_names for p in phases if p.every > 1}
 
 
+NETWORK_ORDER = {"d_first": ("d", "g"), "g_first": ("g", "d")}
+
+
 def build_phases(config: ml_collections.ConfigDict) -> tuple[Phase, ...]:
-    """D main, [D reg], G main, [G reg] for the terms ``config`` turns on."""
+    """[D main, D reg, G main, G reg] for the terms ``config`` turns on, in
+    ``config.phase_order`` (the lazy phases only where a term is lazy)."""
     terms = configured_terms(config)
     phases = []
-    for net in ("d", "g"):
+    for net in NETWORK_ORDER[config.phase_order]:
         mine = [t for t in terms if t.network == net]
         phases.append(Phase(f"{net.upper()} main", net, tuple(t for t in mine if t.every == 1), 1))
         lazy = [t for t in mine if t.every > 1]
@@ -76,8 +89,16 @@ def build_phases(config: ml_collections.ConfigDict) -> tuple[Phase, ...]:
                 f"different intervals {intervals}; give them one interval"
             )
         if lazy:
-            phases.append(Phase(f"{net.upper()} reg", net, tuple(lazy), intervals[0]))
+            observers = tuple(t for t in mine if t.every == 1 and t.observes_lazy)
+            phases.append(Phase(f"{net.upper()} reg", net, tuple(lazy) + observers, intervals[0]))
     return tuple(phases)
+
+
+def running_collections(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+    """G's collections that every training-mode pass of G moves, whatever the phase
+    (`Models.g_running`): StyleGAN2's w̄ with ``model.w_avg_update='every_pass'``."""
+    model = config.model
+    return ("w_avg",) if model.architecture == "stylegan2" and model.w_avg_update == "every_pass" else ()
 
 
 def lazy_interval(phases: tuple[Phase, ...], network: str) -> int:
@@ -130,7 +151,9 @@ class PhaseInputs:
 
 
 class _View:
-    """Shared by both views: the models, the other network's fixed state, the inputs."""
+    """Shared by both views: the models, the other network's fixed state, the inputs, and
+    both networks' collections as this phase's forward passes leave them (``d_vars``,
+    ``g_vars``)."""
 
     def __init__(self, models: "Models", state, inputs: PhaseInputs, params: PyTree):
         self._m, self._state, self._in, self.params = models, state, inputs, params
@@ -139,9 +162,14 @@ class _View:
         self.step = state.step  # completed steps before this one (scheduled hyperparameters)
         self._p = augment.probability(inputs.aux)
         self._cache: dict[str, Any] = {}
+        self.d_vars, self.g_vars = state.d_vars, state.g_vars
 
     def key(self, name: str) -> jax.Array:
         return self._in.keys[name]
+
+    def collections(self) -> dict[str, PyTree]:
+        """Both networks' collections after the phase: the state fields they replace."""
+        return {"d_vars": self.d_vars, "g_vars": self.g_vars}
 
     def _augment(self, x: jax.Array, real: bool) -> jax.Array:
         return self._m.augment(x, self._in.keys["aug_real" if real else "aug_fake"], self._p)
@@ -149,29 +177,31 @@ class _View:
     def _d(self, d_params, d_vars, x, y, real: bool):
         return apply_model(self._m.d, d_params, d_vars, self._augment(x, real), y, train=True)
 
-    def _g(self, g_params, *args, **kwargs):
-        return apply_model(
+    def _g(self, g_params, *args, keep: str = "running", **kwargs) -> jax.Array:
+        """G in training mode with this phase's randomness, from the phase's current G
+        collections; ``keep`` 'all' keeps every collection update, 'running' only those of
+        `Models.g_running` (the rest are dropped)."""
+        out, new = apply_model(
             self._m.g,
             g_params,
-            self._state.g_vars,
+            self.g_vars,
             *args,
             train=True,
             rngs=g_rngs(self._in.keys["g"]),
             **kwargs,
         )
+        kept = new if keep == "all" else {k: new[k] for k in self._m.g_running if k in new}
+        self.g_vars = {**self.g_vars, **kept}
+        return out
 
 
 class DView(_View):
     """D's phase: ``params`` are D's (differentiated); G is a fixed function."""
 
-    def __init__(self, models, state, inputs, params):
-        super().__init__(models, state, inputs, params)
-        self.new_vars = state.d_vars  # D's collections after this phase's forward passes
-
     def fake(self) -> jax.Array:
         """G(z, c̃), a constant for D's gradient."""
         if "fake" not in self._cache:
-            out, _ = self._g(self._state.g_params, self._in.z, self.fake_y)
+            out = self._g(self._state.g_params, self._in.z, self.fake_y)
             self._cache["fake"] = jax.lax.stop_gradient(out)
         return self._cache["fake"]
 
@@ -180,9 +210,17 @@ class DView(_View):
         if "scores" not in self._cache:
             real, d_vars = self._d(self.params, self._state.d_vars, self.real, self.real_y, True)
             fake, d_vars = self._d(self.params, d_vars, self.fake(), self.fake_y, False)
-            self.new_vars = d_vars
+            self.d_vars = d_vars
             self._cache["scores"] = (real, fake)
         return self._cache["scores"]
+
+    def real_scores(self) -> jax.Array:
+        """D(T(x)) on the real batch, a constant: `scores`' when a term of this phase asked
+        for them, else one forward pass as `d` makes it (the real pass of R1 in D's lazy
+        phase, whose augmentation it shares)."""
+        if "scores" in self._cache:
+            return jax.lax.stop_gradient(self._cache["scores"][0])
+        return jax.lax.stop_gradient(self.d(self.real, self.real_y))
 
     def d(self, x: jax.Array, y: jax.Array, real: bool = True) -> jax.Array:
         """D(T(x)) for any images, augmented as this phase's real (or generated) batch is,
@@ -193,14 +231,10 @@ class DView(_View):
 class GView(_View):
     """G's phase: ``params`` are G's (differentiated); D is a fixed function."""
 
-    def __init__(self, models, state, inputs, params):
-        super().__init__(models, state, inputs, params)
-        self.new_vars = state.g_vars
-
     def fake(self) -> jax.Array:
         """G(z, c̃) in training mode; G's collection updates are kept."""
         if "fake" not in self._cache:
-            self._cache["fake"], self.new_vars = self._g(self.params, self._in.z, self.fake_y)
+            self._cache["fake"] = self._g(self.params, self._in.z, self.fake_y, keep="all")
         return self._cache["fake"]
 
     def fake_scores(self) -> jax.Array:
@@ -219,8 +253,8 @@ class GView(_View):
 
     def apply(self, *args: Any, method: str | None = None, **kwargs: Any) -> Any:
         """G (or one of its methods) with the parameters being differentiated, in training
-        mode with this phase's randomness; collection updates are dropped."""
-        return self._g(self.params, *args, method=method, **kwargs)[0]
+        mode with this phase's randomness; only `Models.g_running`'s updates are kept."""
+        return self._g(self.params, *args, method=method, **kwargs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,10 +262,12 @@ class Models:
     g: nn.Module
     d: nn.Module
     augment: Any  # augment(images, key, p) -> images
+    g_running: tuple[str, ...] = ()  # G's collections every training pass moves (`running_collections`)
 
 
 def phase_loss(phase: Phase, models: Models, state, inputs: PhaseInputs):
-    """``params -> (k · Σ term losses, (metrics, new carried states, view))`` for jax.grad."""
+    """``params -> (k · Σ term losses, (metrics, new carried states, both networks'
+    collections))`` for jax.grad."""
     view_cls = DView if phase.network == "d" else GView
 
     def loss_fn(params):
@@ -243,7 +279,7 @@ def phase_loss(phase: Phase, models: Models, state, inputs: PhaseInputs):
             metrics.update(term_metrics)
             if term.carried is not None:
                 carried[term.name] = new
-        return total * phase.every, (metrics, carried, view.new_vars)
+        return total * phase.every, (metrics, carried, view.collections())
 
     return loss_fn
 
@@ -293,8 +329,9 @@ def lazy_inputs(
     aux: dict,
     real_classes: bool = False,
 ) -> PhaseInputs:
-    """Inputs of a lazy phase: the step's last real batch and its own noise and classes
-    (``real_classes``: the real batch's classes, `config.loss.fake_labels='real'`)."""
+    """Inputs of a lazy phase: the real batch of its network's last main update (D's last,
+    or G's) and its own noise and classes (``real_classes``: the real batch's classes,
+    `config.loss.fake_labels='real'`)."""
     k = phase_keys(step_keys, phase)
     b = real.shape[0]
     fake_y = real_y if real_classes else keys_lib.sample_labels(k["y"], b, num_classes)

@@ -84,8 +84,9 @@ def ema_decay(config: ml_collections.ConfigDict, step: jax.Array) -> jax.Array:
 
     With ``ema.half_life_kimg`` h > 0 (StyleGAN2's form, Karras et al. 2020): the average
     halves its memory every h thousand images, β = 0.5^(B / (1000 h)) for global batch B;
-    with ``ema.rampup`` r > 0 the half-life is min(h·1000, r·n) images after n images, so
-    early averages forget the initialisation quickly. Otherwise β = ``ema.decay``, or
+    with ``ema.rampup`` r > 0 the half-life is min(h·1000, r·n) images, n = t·B the images
+    seen *before* this step (NVlabs' ``cur_nimg``; β = 0 at the first step, so the average
+    starts as a copy of G), and early averages forget the initialisation quickly. Otherwise β = ``ema.decay``, or
     min(β, (1+t)/(10+t)) with ``ema.warmup`` (as TensorFlow's ExponentialMovingAverage with
     ``num_updates``), which keeps short runs from averaging in the random initialisation
     for ~1/(1-β) steps.
@@ -97,7 +98,7 @@ def ema_decay(config: ml_collections.ConfigDict, step: jax.Array) -> jax.Array:
             schedules.value(config, ema.half_life_kimg, ema.final_half_life_kimg, step) * 1000.0, jnp.float32
         )
         if ema.rampup:
-            seen = (step.astype(jnp.float32) + 1.0) * batch
+            seen = step.astype(jnp.float32) * batch
             half_life = jnp.minimum(half_life, seen * ema.rampup)
         return jnp.power(0.5, batch / jnp.maximum(half_life, 1e-8))
     decay = jnp.asarray(ema.decay, jnp.float32)
@@ -108,8 +109,15 @@ def ema_decay(config: ml_collections.ConfigDict, step: jax.Array) -> jax.Array:
 
 
 def update_ema(ema: PyTree, params: PyTree, decay: jax.Array) -> PyTree:
-    """θ_ema ← β·θ_ema + (1-β)·θ."""
-    return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
+    """θ_ema ← β·θ_ema + (1-β)·θ, computed as ``torch.lerp(θ, θ_ema, β)`` computes it (NVlabs'
+    and R3GAN's update): θ + β(θ_ema − θ) for β < ½, θ_ema − (1 − β)(θ_ema − θ) otherwise,
+    exact at β = 0 and β = 1 and rounded as the references round."""
+
+    def lerp(e, p):
+        diff = e - p
+        return jnp.where(jnp.abs(decay) < 0.5, p + decay * diff, e - diff * (1.0 - decay))
+
+    return jax.tree.map(lerp, ema, params)
 
 
 def split_variables(variables: PyTree) -> tuple[PyTree, dict]:

@@ -41,6 +41,9 @@ class Term:
     # How the carried updates of a step's micro-batches combine (`gan_jax.accumulate`):
     # 'mean' for running averages of batch means (the big batch's update), 'sum' for tallies.
     carried_reduce: str = "mean"
+    # An observer (every = 1, zero loss) also runs in its network's lazy phase, after the
+    # lazy terms, to read what that phase computes (ADA's tally of D's real scores).
+    observes_lazy: bool = False
 
 
 def _f32(value: float) -> jax.Array:
@@ -170,15 +173,20 @@ def lecam(config: ml_collections.ConfigDict) -> Term | None:
 
 
 def ada(config: ml_collections.ConfigDict) -> Term | None:
-    """ADA's over-fitting tally: Σ sign(D(x)) over the real images of each D update, and p
-    moved by `augment.ada_adjust` every ``augment.ada_interval`` steps. No loss of its own;
-    p is what every view augments with (`augment.probability`)."""
+    """ADA's over-fitting tally: Σ sign(D(x)) over every batch of real images D scores in
+    training (each D update's, and the R1 pass of D's lazy phase, as NVlabs reports
+    ``Loss/signs/real`` from Dmain and Dreg alike), and p moved by `augment.ada_adjust`
+    every ``augment.ada_interval`` steps. No loss of its own; p is what every view augments
+    with (`augment.probability`)."""
     aug = config.augment
     if aug.kind != "ada":
         return None
+    reg = config.regularizer
+    r1_lazy = reg.r1_every > 1 and bool(reg.r1_gamma or reg.final_r1_gamma)
+    shown = config.batch_size * config.n_critic * aug.ada_interval  # real images per adjustment
 
     def fn(view, carried):
-        real, _ = view.scores()
+        real = view.real_scores()
         new = {
             **carried,
             "sign_sum": carried["sign_sum"] + jnp.sum(jnp.sign(real)),
@@ -194,7 +202,7 @@ def ada(config: ml_collections.ConfigDict) -> Term | None:
             return {**carried, "p": jnp.asarray(p, jnp.float32)}
         due = (step + 1) % aug.ada_interval == 0
         p = augment.ada_adjust(
-            carried["p"], carried["sign_sum"], carried["count"], aug.ada_target, aug.ada_kimg
+            carried["p"], carried["sign_sum"], carried["count"], aug.ada_target, aug.ada_kimg, shown
         )
         zero = _f32(0.0)
         return {
@@ -211,6 +219,7 @@ def ada(config: ml_collections.ConfigDict) -> Term | None:
         end_of_step=end_of_step,
         metrics=("ada_p",),
         carried_reduce="sum",
+        observes_lazy=r1_lazy,
     )
 
 
@@ -239,15 +248,16 @@ def path_length(config: ml_collections.ConfigDict) -> Term | None:
     )
 
 
-# Main terms first, in the order their losses are summed.
+# Main terms first, in the order their losses are summed; ADA, which only observes, after
+# the terms that score the real batch.
 TERMS: dict[str, Callable[[ml_collections.ConfigDict], Term | None]] = {
     "d_adv": d_adversarial,
-    "ada": ada,
     "d_penalty": _weight_penalty("d"),
     "lecam": lecam,
     "r1": r1,
     "r2": r2,
     "gp": gradient_penalty,
+    "ada": ada,
     "g_adv": g_adversarial,
     "g_penalty": _weight_penalty("g"),
     "path_length": path_length,

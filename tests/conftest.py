@@ -90,12 +90,12 @@ def pytest_report_header(config):
 
 def lazy_phase_update(config, name: str):
     """(state, state after one run of the lazy phase ``name`` on the first batch, its metrics)."""
-    from gan_jax import augment, build, data, datasets, keys, phases
+    from gan_jax import build, data, datasets, keys, phases
     from gan_jax import train_step as ts
 
     run = build.build(config)
     state = run.init_state()
-    models = phases.Models(run.g_model, run.d_model, augment.make_augment(config))
+    models = run.models()
     phase = next(p for p in run.phases if p.name == name)
     batch = data.to_global(
         data.host_batch(datasets.load_dataset(config.dataset), config, 0), run.mesh, config.batch_size
@@ -118,13 +118,13 @@ def update_setup(config):
     """(state, d_update, g_update, real, labels, z) for one D main or G main phase on the
     first batch: ``d_update(state, real, real_y, z, fake_y, key)``, ``g_update(state, z,
     fake_y, key)``, each returning (state, metrics)."""
-    from gan_jax import augment, build, data, datasets, keys, phases
+    from gan_jax import build, data, datasets, keys, phases
     from gan_jax import train_step as ts
 
     run = build.build(config)
     state = run.init_state()
-    models = phases.Models(run.g_model, run.d_model, augment.make_augment(config))
-    d_main, g_main = (p for p in run.phases if p.every == 1)
+    models = run.models()
+    d_main, g_main = (next(p for p in run.phases if p.name == n) for n in ("D main", "G main"))
 
     def inputs(real, real_y, z, fake_y, key, aux):
         names = ("aug_real", "aug_fake", "gp", "g")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import load_config, synthetic_images
-from gan_jax import accumulate, augment, build, keys as keys_lib, parallel, phases as phases_lib
+from gan_jax import accumulate, build, keys as keys_lib, parallel, phases as phases_lib
 from gan_jax.errors import ConfigError
 from gan_jax.terms import Term
 from gan_jax.trainer import train_and_evaluate
@@ -54,17 +54,15 @@ def _phase_inputs(run, state, phase, seed=0):
 def test_accumulated_gradient_equals_the_big_batch(r3gan_config, network, counts):
     run = build.build(r3gan_config, parallel.create_mesh(jax.devices()[:1]))
     state = run.init_state()
-    models = phases_lib.Models(run.g_model, run.d_model, augment.make_augment(r3gan_config))
+    models = run.models()
     phase = next(p for p in run.phases if p.network == network and p.every == 1)
     if network == "d":
         assert {t.name for t in phase.terms} >= {"d_adv", "r1", "r2", "lecam"}
     inputs = _phase_inputs(run, state, phase)
-    params, vars_field = getattr(state, f"{network}_params"), f"{network}_vars"
+    params = getattr(state, f"{network}_params")
 
     def grads(m):
-        return jax.jit(lambda s: accumulate.value_and_grad(phase, models, s, inputs, params, vars_field, m))(
-            state
-        )
+        return jax.jit(lambda s: accumulate.value_and_grad(phase, models, s, inputs, params, m))(state)
 
     loss1, metrics1, carried1, _, grads1 = grads(1)
     scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(grads1))

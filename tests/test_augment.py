@@ -86,12 +86,22 @@ def test_diffaugment_policy_subsets():
 
 def test_ada_adjust_moves_p_up_when_d_overfits_and_down_otherwise():
     p = jnp.float32(0.5)
-    # r_t = 0.9 > 0.6: D is sure about real images; 64 images at kimg=1 move p by 0.064
-    up = augment.ada_adjust(p, jnp.float32(0.9 * 64), jnp.float32(64), 0.6, 1.0)
-    down = augment.ada_adjust(p, jnp.float32(0.1 * 64), jnp.float32(64), 0.6, 1.0)
+    # r_t = 0.9 > 0.6: D is sure about real images; 64 images shown at kimg=1 move p by 0.064
+    up = augment.ada_adjust(p, jnp.float32(0.9 * 64), jnp.float32(64), 0.6, 1.0, 64)
+    down = augment.ada_adjust(p, jnp.float32(0.1 * 64), jnp.float32(64), 0.6, 1.0, 64)
     assert float(up) == pytest.approx(0.564) and float(down) == pytest.approx(0.436)
-    assert float(augment.ada_adjust(jnp.float32(0.0), jnp.float32(-64), jnp.float32(64), 0.6, 1.0)) == 0.0
-    assert float(augment.ada_adjust(p, jnp.float32(0), jnp.float32(0), 0.6, 1.0)) == 0.5  # nothing seen
+    assert float(augment.ada_adjust(jnp.float32(0.0), jnp.float32(-64), jnp.float32(64), 0.6, 1.0, 64)) == 0.0
+    assert float(augment.ada_adjust(p, jnp.float32(0), jnp.float32(0), 0.6, 1.0, 64)) == 0.5  # nothing seen
+
+
+def test_ada_adjust_moves_by_the_images_shown_whatever_was_tallied_and_is_not_capped_at_1():
+    """NVlabs' step is batch × interval / (kimg · 1000), however many scores the tally holds
+    (its Dreg passes add a second look at some batches), and p is clamped below only."""
+    # 96 scores tallied (64 shown + a lazy R1 pass over 32), mean 0.75 > 0.6
+    p = augment.ada_adjust(jnp.float32(0.99), jnp.float32(72), jnp.float32(96), 0.6, 1.0, 64)
+    assert float(p) == pytest.approx(0.99 + 0.064)
+    p = augment.ada_adjust(jnp.float32(0.01), jnp.float32(-96), jnp.float32(96), 0.6, 1.0, 64)
+    assert float(p) == 0.0
 
 
 @pytest.mark.slow  # make test-all

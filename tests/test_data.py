@@ -20,7 +20,7 @@ def test_stream_is_position_addressable():
 
 
 def test_step_indices_tile_the_stream():
-    steps = [data.step_indices(0, s, n_critic=2, batch_size=4, num_examples=30) for s in range(3)]
+    steps = [data.step_indices(0, s, batches=2, batch_size=4, num_examples=30) for s in range(3)]
     assert steps[0].shape == (2, 4)
     np.testing.assert_array_equal(
         np.concatenate([s.ravel() for s in steps]), data.stream_indices(0, 0, 24, 30)

@@ -39,10 +39,10 @@ def _equal(a, b) -> bool:
 def test_stylegan2_phases(sg_config):
     run = build.build(sg_config)
     assert [(p.name, [t.name for t in p.terms], p.every) for p in run.phases] == [
-        ("D main", ["d_adv"], 1),
-        ("D reg", ["r1"], 4),
         ("G main", ["g_adv"], 1),
         ("G reg", ["path_length"], 2),
+        ("D main", ["d_adv"], 1),
+        ("D reg", ["r1"], 4),
     ]
     assert set(run.init_state().aux) == {"path_length"}
 

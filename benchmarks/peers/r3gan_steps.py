@@ -1,0 +1,170 @@
+"""Runs K whole training steps of brownvc/R3GAN on given inputs and draws.
+
+Run with a Python that has torch, beside (never inside) gan_jax; `tests/test_parity_steps.py`
+writes the plan and reads the result:
+
+    python benchmarks/peers/r3gan_steps.py --checkout PATH/R3GAN --plan plan.npz --out peer.npz
+
+``--checkout`` defaults to $R3GAN_CHECKOUT. Everything that computes is the checkout's:
+``training.networks`` (G and D built as its ``train.py`` builds them), ``training.loss.R3GANLoss``
+(RpGAN with R1 and R2 through ``R3GAN.Trainer``), ``training.augment.AugmentPipe`` with the
+arguments of its ``train.py --aug``, and every schedule by ``training.training_loop
+.cosine_decay_with_warmup``. What this file adds is the body of its loop's ``while True``,
+in its order: D's real batch and z, G's real batch and z; the learning rate, β₂, γ, EMA
+length and augmentation probability at ``cur_nimg`` (the images before the step); phase D
+then phase G, each: zero the gradients, enable the module's, ``accumulate_gradients`` (one
+round, gain 1), set every group's lr and betas (0, β₂), Adam step; the EMA of G with
+β = 0.5^(batch / max(ema_nimg, 1e-8)), buffers copied; ``cur_nimg += batch``. Adam's β₁ is
+written 0.0 where brownvc writes 0: the torch this runs with refuses an int beside a float.
+
+The plan (.npz) holds ``meta`` (JSON: the networks' arguments, batch, the schedules'
+base/final values and length, Adam's ε, ``steps``, ``seed``) and per step t: ``t<t>.real0``,
+``t<t>.real0_c`` (D's batch), ``t<t>.real1``, ``t<t>.real1_c`` (G's), and per phase P in (D, G)
+``t<t>.<P>.gen_z`` and ``t<t>.<P>.r0.aug`` (the AugmentPipe's draws, one call after another;
+`fed_random`). Nothing is drawn during the steps.
+
+The result (.npz): ``init.G.*`` / ``init.D.*`` before training, and after each step t:
+``t<t>.G.*``, ``t<t>.D.*``, ``t<t>.G_ema.*`` and ``t<t>.lr``, ``.beta2``, ``.gamma``,
+``.ema_beta``, ``.aug_p``: the values the step used.
+"""
+
+import argparse
+import copy
+import json
+import os
+import sys
+import types
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import fed_random  # noqa: E402
+import r3gan_export  # noqa: E402
+from stylegan2_steps import state_dict  # noqa: E402
+
+AUGMENT = dict(  # brownvc/R3GAN train.py, --aug
+    xflip=1, rotate90=1, xint=1, scale=1, rotate=1, aniso=1, xfrac=1,
+    brightness=0.5, contrast=0.5, lumaflip=0.5, hue=0.5, saturation=0.5, cutout=1,
+)  # fmt: skip
+SCHEDULES = ("lr", "beta2", "gamma", "ema", "aug")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--checkout",
+        default=os.environ.get("R3GAN_CHECKOUT", ""),
+        help="brownvc/R3GAN checkout (default: $R3GAN_CHECKOUT)",
+    )
+    p.add_argument("--plan", required=True)
+    p.add_argument("--out", required=True)
+    return p.parse_args(argv)
+
+
+class Loop:
+    """R3GAN's networks, loss, optimizers, schedules and EMA for one run of the plan."""
+
+    def __init__(self, meta: dict):
+        import torch
+        from training import augment, loss, networks, training_loop
+
+        args = types.SimpleNamespace(**meta)
+        torch.manual_seed(args.seed)
+        g_kw, d_kw = r3gan_export.constructor_kwargs(args)
+        self.g = networks.Generator(**g_kw).train().requires_grad_(False)
+        self.d = networks.Discriminator(**d_kw).train().requires_grad_(False)
+        self.g_ema = copy.deepcopy(self.g).eval()
+        self.augment_pipe = None
+        if args.aug:
+            self.augment_pipe = augment.AugmentPipe(**AUGMENT).train().requires_grad_(False)
+        self.loss = loss.R3GANLoss(G=self.g, D=self.d, augment_pipe=self.augment_pipe)
+        self.phases = [
+            dict(
+                name=name,
+                module=module,
+                opt=torch.optim.Adam(module.parameters(), betas=[0.0, 0.0], eps=args.eps),
+            )
+            for name, module in (("D", self.d), ("G", self.g))
+        ]
+        self.decay = training_loop.cosine_decay_with_warmup
+        self.args, self.cur_nimg = args, 0
+
+    def schedule(self) -> dict[str, float]:
+        """Every scheduled value at ``cur_nimg``, as the loop computes them."""
+        a = self.args
+        return {
+            name: self.decay(self.cur_nimg, base_value=base, final_value=final, total_nimg=a.decay_nimg)
+            for name, (base, final) in a.schedules.items()
+        }
+
+    def run_phase(self, phase: dict, plan, feeder, t: int, values: dict) -> None:
+        import torch
+
+        key, real = f"t{t}.{phase['name']}", "real0" if phase["name"] == "D" else "real1"
+        img = torch.from_numpy(plan[f"t{t}.{real}"]).to(torch.float32) / 127.5 - 1
+        c = torch.from_numpy(plan[f"t{t}.{real}_c"])
+        z = torch.from_numpy(plan[f"{key}.gen_z"])
+        feeder.load(key, fed_random.entries(plan, f"{key}.r0.aug"))
+        phase["opt"].zero_grad(set_to_none=True)
+        phase["module"].requires_grad_(True)
+        self.loss.accumulate_gradients(
+            phase=phase["name"], real_img=img, real_c=c, gen_z=z, gamma=values["gamma"], gain=1
+        )
+        phase["module"].requires_grad_(False)
+        feeder.check_empty()
+        for group in phase["opt"].param_groups:
+            group["lr"] = values["lr"]
+            group["betas"] = (0.0, values["beta2"])
+        phase["opt"].step()
+
+    def step(self, plan, feeder, t: int) -> dict[str, float]:
+        import torch
+
+        values = self.schedule()
+        if self.augment_pipe is not None:
+            self.augment_pipe.p.copy_(torch.as_tensor(values["aug"]))
+        for phase in self.phases:
+            self.run_phase(phase, plan, feeder, t, values)
+        ema_beta = 0.5 ** (self.args.batch / max(values["ema"], 1e-8))
+        with torch.no_grad():
+            for p_ema, p in zip(self.g_ema.parameters(), self.g.parameters()):
+                p_ema.copy_(p.lerp(p_ema, ema_beta))
+            for b_ema, b in zip(self.g_ema.buffers(), self.g.buffers()):
+                b_ema.copy_(b)
+        self.cur_nimg += self.args.batch
+        return {**values, "ema_beta": ema_beta}
+
+    def snapshot(self, prefix: str) -> dict[str, np.ndarray]:
+        out = {**state_dict(f"{prefix}G.", self.g), **state_dict(f"{prefix}D.", self.d)}
+        out.update(state_dict(f"{prefix}G_ema.", self.g_ema))
+        return out
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if not args.checkout or not os.path.isdir(os.path.join(args.checkout, "training")):
+        sys.exit(f"no brownvc/R3GAN checkout at {args.checkout!r} (--checkout or $R3GAN_CHECKOUT)")
+    import torch
+
+    torch.set_num_threads(1)
+    r3gan_export.import_checkout(args.checkout)
+    from training import augment
+
+    with np.load(args.plan, allow_pickle=False) as f:
+        plan = dict(f)
+    meta = json.loads(str(plan["meta"]))
+    loop = Loop(meta)
+    out = loop.snapshot("init.")
+    feeder = fed_random.Feeder(torch, "training.augment")
+    augment.torch = feeder
+    for t in range(meta["steps"]):
+        values = loop.step(plan, feeder, t)
+        out.update(loop.snapshot(f"t{t}."))
+        out.update({f"t{t}.{name}": np.float64(v) for name, v in values.items()})
+    np.savez(args.out, **out)
+    print(f"R3GAN: {meta['steps']} steps, wrote {len(out)} arrays to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

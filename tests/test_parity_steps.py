@@ -1,0 +1,380 @@
+"""Whole training steps against the references' own loops: from the same weights, on the same
+real batches, with every random number the same (z, classes, style-mixing cut-offs,
+per-pixel noise, path-length noise, every augmentation parameter: `tests/step_draws.py`),
+K consecutive steps of gan_jax's production step (`build.Run.stepper`) against
+
+* NVlabs' stylegan2-ada-pytorch: its ``StyleGAN2Loss``, ``AugmentPipe``, Adam with the
+  lazy c-scaling, EMA with ramp-up and ADA's tally and step, in its loop's order
+  (`benchmarks/peers/stylegan2_steps.py`);
+* brownvc/R3GAN: its ``R3GANLoss``, augmentation and schedules (learning rate, β₂, γ, EMA
+  length, augmentation probability) computed by its own ``cosine_decay_with_warmup``
+  (`benchmarks/peers/r3gan_steps.py`),
+
+compared after every step: every parameter of G, D and the EMA generator within 1% of one
+Adam step (|Δ| ≤ 0.01 · the step's learning rate, lazy scaling included), every carried
+scalar (w̄, the path-length mean, ADA's p) within 1e-5 relative.
+
+Needs, named by environment variables (each test skips, saying which is absent):
+
+    GAN_JAX_TORCH_PYTHON   a Python with torch and numpy
+    STYLEGAN2_ADA_PYTORCH  a checkout of github.com/NVlabs/stylegan2-ada-pytorch
+    R3GAN_CHECKOUT         a checkout of github.com/brownvc/R3GAN
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import step_draws
+from conftest import REPO, load_config, synthetic_images
+from gan_jax import build, convert_r3gan, convert_stylegan2 as cv, data, datasets, parallel, schedules
+from gan_jax.phases import lazy_interval, optimizer_scale
+from gan_jax.state import ema_decay
+
+TORCH_PYTHON = os.environ.get("GAN_JAX_TORCH_PYTHON", "")
+CHECKOUTS = {
+    "nvlabs": os.environ.get("STYLEGAN2_ADA_PYTORCH", ""),
+    "r3gan": os.environ.get("R3GAN_CHECKOUT", ""),
+}
+PEERS = {"nvlabs": "stylegan2_steps.py", "r3gan": "r3gan_steps.py"}
+STEPS = 6
+ADAM_STEP_FRACTION, SCALAR_RTOL = 0.01, 1e-5
+# Adam moves a parameter by lr·g/(|g| + ε) (β₁ = 0, first step): where |g| is within an order
+# of magnitude of ε, the step is decided by the gradient's float32 rounding. At the presets'
+# ε = 1e-8 one of 256 elements of a 4×4 constant had |g| = 3e-8 in the conditional case,
+# and rounding at 5e-5 of the gradient's scale moved its step by 2.4% of lr on both sides'
+# own correct arithmetic. Both sides run with ε = 1e-12 instead, so that no gradient sits there.
+ADAM_EPS = 1e-12
+
+
+def _missing(peer: str) -> str:
+    absent = []
+    if not TORCH_PYTHON or not os.path.exists(TORCH_PYTHON):
+        absent.append(f"GAN_JAX_TORCH_PYTHON (a Python with torch; now {TORCH_PYTHON!r})")
+    checkout, var = CHECKOUTS[peer], {"nvlabs": "STYLEGAN2_ADA_PYTORCH", "r3gan": "R3GAN_CHECKOUT"}[peer]
+    if not checkout or not os.path.isdir(os.path.join(checkout, "training")):
+        absent.append(f"{var} (a checkout; now {checkout!r})")
+    return "; ".join(absent)
+
+
+def _skip_without(peer: str):
+    reason = _missing(peer)
+    return pytest.mark.skipif(bool(reason), reason=f"peer absent: {reason}")
+
+
+def _dataset(tmp_path, size: int, channels: int, classes: int) -> str:
+    path = str(tmp_path / f"squares{size}x{channels}.npz")
+    images, labels = synthetic_images(n=64, size=28, channels=channels)
+    np.savez(path, images=images, labels=labels % max(classes, 1))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# StyleGAN2 against NVlabs
+
+
+def stylegan2_config(tmp_path, conditional: bool, microbatches: int = 1):
+    """The StyleGAN2 presets at 16 px and 16 channels, batch 8, with every lazy interval and
+    ADA's adjustment inside six steps: fashion_mnist's (1 channel, residual D, style mixing,
+    path length) or cifar10's (3 channels, 5 classes, 'orig' D, neither)."""
+    config = load_config("stylegan2_cifar10" if conditional else "stylegan2_fashion_mnist")
+    channels, classes = (3, 5) if conditional else (1, 0)
+    path = _dataset(tmp_path, 16, channels, classes)
+    config.dataset.update(source="npz", path=path, resolution=16, channels=channels, resize="resize")
+    config.model.update(
+        num_classes=classes, z_dim=16, w_dim=16, channel_base=128, channel_max=16, mbstd_group=4
+    )
+    config.regularizer.update(r1_gamma=0.5, r1_every=3)
+    if not conditional:
+        config.regularizer.pl_every = 2
+    config.augment.update(kind="ada", ada_pipeline="bgc", ada_p=0.3, ada_interval=2, ada_kimg=0.08)
+    config.ema.update(half_life_kimg=0.04, rampup=0.5)
+    config.update(batch_size=8, microbatches=microbatches, num_steps=STEPS)
+    for side in ("g", "d"):
+        config.optimizer[side].eps = ADAM_EPS
+    return config
+
+
+def nvlabs_meta(config) -> dict:
+    """NVlabs' arguments for ``config``'s networks and loop. NVlabs always regularises G
+    lazily (``G_reg_interval=4``, its lr·c and β^c even where path length is off): with
+    no path length the gan_jax preset states the scaled values, undone here."""
+    m, reg, aug = config.model, config.regularizer, config.augment
+    g_every = reg.pl_every if reg.pl_weight else 4
+    undo = 1.0 if reg.pl_weight else 1.0 / optimizer_scale(g_every)
+    g, d = config.optimizer.g, config.optimizer.d
+    return dict(
+        resolution=config.dataset.resolution,
+        img_channels=config.dataset.channels,
+        num_classes=m.num_classes,
+        z_dim=m.z_dim,
+        w_dim=m.w_dim,
+        mapping_layers=m.mapping_layers,
+        mapping_lr_mul=m.mapping_lr_mul,
+        w_avg_beta=m.w_avg_beta,
+        channel_base=m.channel_base,
+        channel_max=m.channel_max,
+        conv_clamp=m.conv_clamp,
+        num_fp16_res=0,
+        mbstd_group=m.mbstd_group,
+        mbstd_channels=m.mbstd_channels,
+        d_architecture=m.d_architecture,
+        batch=config.batch_size,
+        batch_gpu=config.batch_size // config.microbatches,
+        style_mixing_prob=m.style_mixing_prob,
+        r1_gamma=reg.r1_gamma,
+        d_reg_interval=reg.r1_every,
+        pl_weight=reg.pl_weight,
+        pl_decay=reg.pl_decay,
+        pl_batch_shrink=reg.pl_batch_shrink,
+        g_reg_interval=g_every,
+        g_lr=g.learning_rate * undo,
+        g_betas=[g.b1**undo, g.b2**undo],
+        g_eps=g.eps,
+        d_lr=d.learning_rate,
+        d_betas=[d.b1, d.b2],
+        d_eps=d.eps,
+        ema_kimg=config.ema.half_life_kimg,
+        ema_rampup=config.ema.rampup or None,
+        augpipe=list(step_draws.augment_ada.PIPELINES[aug.ada_pipeline]) if aug.kind == "ada" else [],
+        ada_p=aug.ada_p,
+        ada_target=aug.ada_target or None,
+        ada_interval=aug.ada_interval,
+        ada_kimg=aug.ada_kimg,
+        steps=STEPS,
+        seed=0,
+    )
+
+
+def run_peer(peer: str, plan: dict, tmp_path) -> dict[str, np.ndarray]:
+    plan_path, out = str(tmp_path / f"{peer}_plan.npz"), str(tmp_path / f"{peer}_out.npz")
+    np.savez(plan_path, **plan)
+    script = os.path.join(REPO, "benchmarks", "peers", PEERS[peer])
+    args = [TORCH_PYTHON, script, "--checkout", CHECKOUTS[peer], "--plan", plan_path, "--out", out]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+        raise AssertionError(f"{PEERS[peer]} failed ({done.returncode}): {done.stderr[-3000:]}")
+    with np.load(out, allow_pickle=False) as f:
+        return dict(f)
+
+
+def _host_batches(run, steps: int) -> list[dict]:
+    dataset = datasets.load_dataset(run.config.dataset)
+    return [jax.device_get(b) for b in data.batches(dataset, run.config, run.mesh, 0, steps)]
+
+
+def _worst(ours, theirs, unit: float) -> tuple[str, float]:
+    """(path, max |Δ| / unit) of the leaf that differs most."""
+    flat_ours = jax.tree_util.tree_flatten_with_path(ours)[0]
+    flat_theirs = dict(jax.tree_util.tree_flatten_with_path(theirs)[0])
+    worst = ("", 0.0)
+    for path, a in flat_ours:
+        b = flat_theirs[path]
+        assert np.shape(a) == np.shape(b), jax.tree_util.keystr(path)
+        err = float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) / unit if np.size(a) else 0.0
+        worst = max(worst, (jax.tree_util.keystr(path), err), key=lambda x: x[1])
+    return worst
+
+
+def _rel(a, b, floor: float = 1e-12) -> float:
+    """max |a − b| / max(max |b|, floor)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), floor))
+
+
+def _report(rows: list[dict]) -> str:
+    lines = []
+    for row in rows:
+        nets = ", ".join(f"{n} {p} {e:.4f}" for n, (p, e) in row["worst"].items())
+        scalars = ", ".join(f"{k} {v:.1e}" for k, v in row["scalars"].items())
+        lines.append(f"step {row['step']}: worst |Δ|/(lr): {nets}; scalars rel: {scalars}")
+    return "\n".join(lines)
+
+
+def _check(rows: list[dict]) -> None:
+    print("\n" + _report(rows))
+    bad = [
+        (row["step"], name, worst)
+        for row in rows
+        for name, worst in row["worst"].items()
+        if worst[1] > ADAM_STEP_FRACTION
+    ]
+    bad += [(row["step"], k, v) for row in rows for k, v in row["scalars"].items() if v > SCALAR_RTOL]
+    assert not bad, f"over tolerance: {bad}\n{_report(rows)}"
+
+
+def stylegan2_rows(run, peer: dict, batches: list[dict]) -> list[dict]:
+    """Steps gan_jax from NVlabs' initial weights and compares each step's state."""
+    config = run.config
+    init = {k[len("init.") :]: v for k, v in peer.items() if k.startswith("init.")}
+    state, _ = cv.state_from_state_dict(run, init)
+    stepper = run.stepper()
+    units = {
+        net: config.optimizer[net].learning_rate * optimizer_scale(lazy_interval(run.phases, net))
+        for net in ("g", "d")
+    }
+    rows = []
+    for t, batch in enumerate(batches):
+        batch = data.to_global(batch, run.mesh, config.batch_size)
+        state, _ = stepper(state, batch, run.keys["train"], t)
+        host = jax.device_get(state)
+        g, g_vars = cv.convert(peer, f"t{t}.G.", run.g_model)
+        ema, _ = cv.convert(peer, f"t{t}.G_ema.", run.g_model)
+        d, _ = cv.convert(peer, f"t{t}.D.", run.d_model, config.dataset.channels)
+        worst = {
+            "G": _worst(host.g_params, g, units["g"]),
+            "D": _worst(host.d_params, d, units["d"]),
+            "G_ema": _worst(host.ema_params, ema, units["g"]),
+        }
+        scalars = {
+            "w_avg": _rel(
+                host.g_vars["w_avg"]["mapping_network"]["w_avg"], g_vars["w_avg"]["mapping_network"]["w_avg"]
+            )
+        }
+        if "path_length" in host.aux:
+            scalars["pl_mean"] = _rel(host.aux["path_length"]["mean"], peer[f"t{t}.pl_mean"])
+        if "ada" in host.aux:
+            scalars["ada_p"] = _rel(host.aux["ada"]["p"], peer[f"t{t}.ada_p"])
+        rows.append(dict(step=t, worst=worst, scalars=scalars))
+    return rows
+
+
+STYLEGAN2_CASES = {
+    "uncond-ada": dict(conditional=False),
+    "cond-ada": dict(conditional=True),
+    "uncond-ada-2devices": dict(conditional=False, devices=2),
+    "uncond-ada-2microbatches": dict(conditional=False, microbatches=2),
+}
+
+
+@_skip_without("nvlabs")
+@pytest.mark.parametrize("case", list(STYLEGAN2_CASES))
+def test_stylegan2_steps_equal_nvlabs(case, tmp_path):
+    spec = dict(STYLEGAN2_CASES[case])
+    devices = spec.pop("devices", 1)
+    config = stylegan2_config(tmp_path, **spec)
+    run = build.build(config, parallel.create_mesh(jax.devices()[:devices]))
+    batches = _host_batches(run, STEPS)
+    variables = {"params": run.init_state().g_params, **run.init_state().g_vars}
+    plan = {"meta": np.array(json.dumps(nvlabs_meta(config)))}
+    for t, batch in enumerate(batches):
+        plan.update(step_draws.step_plan(run, variables, batch, t))
+    peer = run_peer("nvlabs", plan, tmp_path)
+    _check(stylegan2_rows(run, peer, batches))
+
+
+# ---------------------------------------------------------------------------------------------
+# R3GAN against brownvc
+
+
+def r3gan_config(tmp_path, conditional: bool):
+    """The R3GAN preset at 16 px (3 stages of 16 channels, 2 groups, 1 block), batch 8, with
+    every schedule over the six steps (48 images) so each value moves at every step: the
+    Fashion-MNIST preset's numbers, with RGB images (R3GAN's networks have three channels),
+    and for the conditional case 5 classes and the 'bgcc' augmentation scheduled to 0.5."""
+    classes = 5 if conditional else 0
+    config = load_config("r3gan_fashion_mnist")
+    path = _dataset(tmp_path, 16, 3, classes)
+    config.dataset.update(source="npz", path=path, resolution=16, channels=3, resize="resize")
+    config.model.update(
+        num_classes=classes,
+        z_dim=16,
+        stage_widths=(16, 16, 16),
+        stage_groups=(2, 2, 2),
+        stage_blocks=(1, 1, 1),
+    )
+    config.regularizer.update(r1_gamma=0.5, final_r1_gamma=0.05, r2_gamma=0.5, final_r2_gamma=0.05)
+    config.ema.update(half_life_kimg=0.0, final_half_life_kimg=0.02)
+    config.schedule.kimg = 8 * STEPS / 1000
+    if conditional:
+        config.augment.update(kind="ada", ada_pipeline="bgcc", ada_target=0.0, ada_p=0.0, final_ada_p=0.5)
+    config.update(batch_size=8, num_steps=STEPS)
+    for side in ("g", "d"):
+        config.optimizer[side].eps = ADAM_EPS
+    return config
+
+
+def r3gan_meta(config) -> dict:
+    """brownvc's arguments: the networks as its train.py builds them, the schedules'
+    (base, final) pairs over ``decay_nimg``, augmentation on or off."""
+    m, reg, opt = config.model, config.regularizer, config.optimizer.d
+    return dict(
+        resolution=config.dataset.resolution,
+        num_classes=m.num_classes,
+        z_dim=m.z_dim,
+        widths=list(m.stage_widths),
+        groups=list(m.stage_groups),
+        blocks=list(m.stage_blocks),
+        expansion=m.expansion,
+        batch=config.batch_size,
+        eps=opt.eps,
+        decay_nimg=config.schedule.kimg * 1000,
+        schedules=dict(
+            lr=(opt.learning_rate, opt.final_learning_rate),
+            beta2=(opt.b2, opt.final_b2),
+            gamma=(reg.r1_gamma, reg.final_r1_gamma),
+            ema=(config.ema.half_life_kimg * 1000, config.ema.final_half_life_kimg * 1000),
+            aug=(config.augment.ada_p, config.augment.final_ada_p or 0.0),
+        ),
+        aug=config.augment.kind == "ada",
+        steps=STEPS,
+        seed=0,
+    )
+
+
+def r3gan_rows(run, peer: dict, batches: list[dict]) -> list[dict]:
+    """Steps gan_jax from brownvc's initial weights and compares each step's state and the
+    scheduled values each step used."""
+    config = run.config
+    init = {k[len("init.") :]: v for k, v in peer.items() if k.startswith("init.")}
+    state, _ = cv.state_from_state_dict(run, init, convert_r3gan.convert)
+    stepper = run.stepper()
+    rows = []
+    for t, batch in enumerate(batches):
+        batch = data.to_global(batch, run.mesh, config.batch_size)
+        p = float(state.aux["ada"]["p"]) if "ada" in state.aux else 0.0
+        state, metrics = stepper(state, batch, run.keys["train"], t)
+        host = jax.device_get(state)
+        lr = float(metrics["d_learning_rate"])
+        convert = lambda prefix, model: convert_r3gan.convert(peer, prefix, model)[0]  # noqa: E731
+        worst = {
+            "G": _worst(host.g_params, convert(f"t{t}.G.", run.g_model), lr),
+            "D": _worst(host.d_params, convert(f"t{t}.D.", run.d_model), lr),
+            "G_ema": _worst(host.ema_params, convert(f"t{t}.G_ema.", run.g_model), lr),
+        }
+        reg = config.regularizer
+        scalars = {
+            "lr": _rel(metrics["g_learning_rate"], peer[f"t{t}.lr"]),
+            "beta2": _rel(metrics["d_b2"], peer[f"t{t}.beta2"]),
+            "gamma": _rel(
+                schedules.value(config, reg.r1_gamma, reg.final_r1_gamma, jnp.asarray(t)), peer[f"t{t}.gamma"]
+            ),
+            "ema_beta": _rel(ema_decay(config, jnp.asarray(t)), peer[f"t{t}.ema_beta"], floor=1e-6),
+            "aug_p": _rel(p, peer[f"t{t}.aug"], floor=1e-6),
+        }
+        rows.append(dict(step=t, worst=worst, scalars=scalars))
+    return rows
+
+
+R3GAN_CASES = {"uncond": dict(conditional=False), "cond-aug": dict(conditional=True)}
+
+
+@_skip_without("r3gan")
+@pytest.mark.parametrize("case", list(R3GAN_CASES))
+def test_r3gan_steps_equal_brownvc(case, tmp_path):
+    config = r3gan_config(tmp_path, **R3GAN_CASES[case])
+    run = build.build(config, parallel.create_mesh(jax.devices()[:1]))
+    batches = _host_batches(run, STEPS)
+    assert batches[0]["image"].shape[0] == 2  # D's real batch and G's own
+    plan = {"meta": np.array(json.dumps(r3gan_meta(config)))}
+    for t, batch in enumerate(batches):
+        plan.update(step_draws.step_plan(run, {}, batch, t))
+    peer = run_peer("r3gan", plan, tmp_path)
+    _check(r3gan_rows(run, peer, batches))
