@@ -23,7 +23,6 @@ Needs, named by environment variables (each test skips, saying which is absent):
 
 import json
 import os
-import subprocess
 import sys
 
 import jax
@@ -33,6 +32,9 @@ import pytest
 
 import step_draws
 from conftest import REPO, load_config, synthetic_images
+
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+import peer_loops  # noqa: E402
 from gan_jax import build, convert_r3gan, convert_stylegan2 as cv, data, datasets, parallel, schedules
 from gan_jax.phases import lazy_interval, optimizer_scale
 from gan_jax.state import ema_decay
@@ -101,66 +103,11 @@ def stylegan2_config(tmp_path, conditional: bool, microbatches: int = 1):
     return config
 
 
-def nvlabs_meta(config) -> dict:
-    """NVlabs' arguments for ``config``'s networks and loop. NVlabs always regularises G
-    lazily (``G_reg_interval=4``, its lr·c and β^c even where path length is off): with
-    no path length the gan_jax preset states the scaled values, undone here."""
-    m, reg, aug = config.model, config.regularizer, config.augment
-    g_every = reg.pl_every if reg.pl_weight else 4
-    undo = 1.0 if reg.pl_weight else 1.0 / optimizer_scale(g_every)
-    g, d = config.optimizer.g, config.optimizer.d
-    return dict(
-        resolution=config.dataset.resolution,
-        img_channels=config.dataset.channels,
-        num_classes=m.num_classes,
-        z_dim=m.z_dim,
-        w_dim=m.w_dim,
-        mapping_layers=m.mapping_layers,
-        mapping_lr_mul=m.mapping_lr_mul,
-        w_avg_beta=m.w_avg_beta,
-        channel_base=m.channel_base,
-        channel_max=m.channel_max,
-        conv_clamp=m.conv_clamp,
-        num_fp16_res=0,
-        mbstd_group=m.mbstd_group,
-        mbstd_channels=m.mbstd_channels,
-        d_architecture=m.d_architecture,
-        batch=config.batch_size,
-        batch_gpu=config.batch_size // config.microbatches,
-        style_mixing_prob=m.style_mixing_prob,
-        r1_gamma=reg.r1_gamma,
-        d_reg_interval=reg.r1_every,
-        pl_weight=reg.pl_weight,
-        pl_decay=reg.pl_decay,
-        pl_batch_shrink=reg.pl_batch_shrink,
-        g_reg_interval=g_every,
-        g_lr=g.learning_rate * undo,
-        g_betas=[g.b1**undo, g.b2**undo],
-        g_eps=g.eps,
-        d_lr=d.learning_rate,
-        d_betas=[d.b1, d.b2],
-        d_eps=d.eps,
-        ema_kimg=config.ema.half_life_kimg,
-        ema_rampup=config.ema.rampup or None,
-        augpipe=list(step_draws.augment_ada.PIPELINES[aug.ada_pipeline]) if aug.kind == "ada" else [],
-        ada_p=aug.ada_p,
-        ada_target=aug.ada_target or None,
-        ada_interval=aug.ada_interval,
-        ada_kimg=aug.ada_kimg,
-        steps=STEPS,
-        seed=0,
-    )
-
-
 def run_peer(peer: str, plan: dict, tmp_path) -> dict[str, np.ndarray]:
     plan_path, out = str(tmp_path / f"{peer}_plan.npz"), str(tmp_path / f"{peer}_out.npz")
     np.savez(plan_path, **plan)
-    script = os.path.join(REPO, "benchmarks", "peers", PEERS[peer])
-    args = [TORCH_PYTHON, script, "--checkout", CHECKOUTS[peer], "--plan", plan_path, "--out", out]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=900)
-    if done.returncode:
-        sys.stderr.write(done.stderr)
-        raise AssertionError(f"{PEERS[peer]} failed ({done.returncode}): {done.stderr[-3000:]}")
+    args = ["--checkout", CHECKOUTS[peer], "--plan", plan_path, "--out", out]
+    peer_loops.run_peer(TORCH_PYTHON, PEERS[peer], args, timeout=900)
     with np.load(out, allow_pickle=False) as f:
         return dict(f)
 
@@ -263,7 +210,7 @@ def test_stylegan2_steps_equal_nvlabs(case, tmp_path):
     run = build.build(config, parallel.create_mesh(jax.devices()[:devices]))
     batches = _host_batches(run, STEPS)
     variables = {"params": run.init_state().g_params, **run.init_state().g_vars}
-    plan = {"meta": np.array(json.dumps(nvlabs_meta(config)))}
+    plan = {"meta": np.array(json.dumps(peer_loops.nvlabs_meta(config, STEPS)))}
     for t, batch in enumerate(batches):
         plan.update(step_draws.step_plan(run, variables, batch, t))
     peer = run_peer("nvlabs", plan, tmp_path)
@@ -299,34 +246,6 @@ def r3gan_config(tmp_path, conditional: bool):
     for side in ("g", "d"):
         config.optimizer[side].eps = ADAM_EPS
     return config
-
-
-def r3gan_meta(config) -> dict:
-    """brownvc's arguments: the networks as its train.py builds them, the schedules'
-    (base, final) pairs over ``decay_nimg``, augmentation on or off."""
-    m, reg, opt = config.model, config.regularizer, config.optimizer.d
-    return dict(
-        resolution=config.dataset.resolution,
-        num_classes=m.num_classes,
-        z_dim=m.z_dim,
-        widths=list(m.stage_widths),
-        groups=list(m.stage_groups),
-        blocks=list(m.stage_blocks),
-        expansion=m.expansion,
-        batch=config.batch_size,
-        eps=opt.eps,
-        decay_nimg=config.schedule.kimg * 1000,
-        schedules=dict(
-            lr=(opt.learning_rate, opt.final_learning_rate),
-            beta2=(opt.b2, opt.final_b2),
-            gamma=(reg.r1_gamma, reg.final_r1_gamma),
-            ema=(config.ema.half_life_kimg * 1000, config.ema.final_half_life_kimg * 1000),
-            aug=(config.augment.ada_p, config.augment.final_ada_p or 0.0),
-        ),
-        aug=config.augment.kind == "ada",
-        steps=STEPS,
-        seed=0,
-    )
 
 
 def r3gan_rows(run, peer: dict, batches: list[dict]) -> list[dict]:
@@ -373,7 +292,7 @@ def test_r3gan_steps_equal_brownvc(case, tmp_path):
     run = build.build(config, parallel.create_mesh(jax.devices()[:1]))
     batches = _host_batches(run, STEPS)
     assert batches[0]["image"].shape[0] == 2  # D's real batch and G's own
-    plan = {"meta": np.array(json.dumps(r3gan_meta(config)))}
+    plan = {"meta": np.array(json.dumps(peer_loops.r3gan_meta(config, STEPS)))}
     for t, batch in enumerate(batches):
         plan.update(step_draws.step_plan(run, {}, batch, t))
     peer = run_peer("r3gan", plan, tmp_path)

@@ -98,34 +98,34 @@ class Loop:
             for name, (base, final) in a.schedules.items()
         }
 
-    def run_phase(self, phase: dict, plan, feeder, t: int, values: dict) -> None:
+    def run_phase(self, phase: dict, real_u8, real_c, gen_z, values: dict) -> None:
         import torch
 
-        key, real = f"t{t}.{phase['name']}", "real0" if phase["name"] == "D" else "real1"
-        img = torch.from_numpy(plan[f"t{t}.{real}"]).to(torch.float32) / 127.5 - 1
-        c = torch.from_numpy(plan[f"t{t}.{real}_c"])
-        z = torch.from_numpy(plan[f"{key}.gen_z"])
-        feeder.load(key, fed_random.entries(plan, f"{key}.r0.aug"))
+        img = real_u8.to(torch.float32) / 127.5 - 1
         phase["opt"].zero_grad(set_to_none=True)
         phase["module"].requires_grad_(True)
         self.loss.accumulate_gradients(
-            phase=phase["name"], real_img=img, real_c=c, gen_z=z, gamma=values["gamma"], gain=1
+            phase=phase["name"], real_img=img, real_c=real_c, gen_z=gen_z, gamma=values["gamma"], gain=1
         )
         phase["module"].requires_grad_(False)
-        feeder.check_empty()
         for group in phase["opt"].param_groups:
             group["lr"] = values["lr"]
             group["betas"] = (0.0, values["beta2"])
         phase["opt"].step()
 
-    def step(self, plan, feeder, t: int) -> dict[str, float]:
+    def step(self, phase_inputs) -> dict[str, float]:
+        """One iteration; ``phase_inputs(name)`` gives phase D's and G's (uint8 images
+        (B, C, R, R), one-hot classes, z, before) with ``before()`` run first (feeding)."""
         import torch
 
         values = self.schedule()
         if self.augment_pipe is not None:
             self.augment_pipe.p.copy_(torch.as_tensor(values["aug"]))
         for phase in self.phases:
-            self.run_phase(phase, plan, feeder, t, values)
+            real_u8, real_c, gen_z, before = phase_inputs(phase["name"])
+            if before is not None:
+                before()
+            self.run_phase(phase, real_u8, real_c, gen_z, values)
         ema_beta = 0.5 ** (self.args.batch / max(values["ema"], 1e-8))
         with torch.no_grad():
             for p_ema, p in zip(self.g_ema.parameters(), self.g.parameters()):
@@ -139,6 +139,20 @@ class Loop:
         out = {**state_dict(f"{prefix}G.", self.g), **state_dict(f"{prefix}D.", self.d)}
         out.update(state_dict(f"{prefix}G_ema.", self.g_ema))
         return out
+
+
+def planned_inputs(plan: dict, feeder, t: int):
+    """``phase_inputs`` for step t of a plan: D on real0, G on real1, each phase's z, its
+    augmentation draws fed before it runs."""
+    import torch
+
+    def phase_inputs(name: str):
+        key, real = f"t{t}.{name}", "real0" if name == "D" else "real1"
+        before = lambda: feeder.load(key, fed_random.entries(plan, f"{key}.r0.aug"))  # noqa: E731
+        tensors = (plan[f"t{t}.{real}"], plan[f"t{t}.{real}_c"], plan[f"{key}.gen_z"])
+        return (*map(torch.from_numpy, tensors), before)
+
+    return phase_inputs
 
 
 def main(argv=None) -> None:
@@ -159,7 +173,8 @@ def main(argv=None) -> None:
     feeder = fed_random.Feeder(torch, "training.augment")
     augment.torch = feeder
     for t in range(meta["steps"]):
-        values = loop.step(plan, feeder, t)
+        values = loop.step(planned_inputs(plan, feeder, t))
+        feeder.check_empty()
         out.update(loop.snapshot(f"t{t}."))
         out.update({f"t{t}.{name}": np.float64(v) for name, v in values.items()})
     np.savez(args.out, **out)

@@ -26,7 +26,8 @@ and three queues of draws (`fed_random`) for the phase's r-th round: ``t<t>.<P>.
 (per-pixel noise, in layer order), ``.loss`` (style mixing's cut-off, coin and second z;
 path length's noise) and ``.aug`` (the AugmentPipe's draws, one D call after another).
 A phase the plan gives no inputs (NVlabs' Greg when path length is off, which computes
-nothing but still exists) gets zeros. The networks are built from ``seed`` as the training
+nothing but still exists) gets zeros. `Loop` itself takes any z and classes and draws
+nothing of its own; `benchmarks/peers/train_peer.py` trains with it. The networks are built from ``seed`` as the training
 loop builds them; nothing is drawn during the steps: every random call is fed.
 
 The result (.npz): ``init.G.*`` / ``init.D.*`` the state dicts before training, and after
@@ -112,21 +113,21 @@ class Loop:
             self.ada_stats = training_stats.Collector(regex="Loss/signs/real")
         self.cur_nimg, self.batch_idx = 0, 0
 
-    def run_phase(self, phase: dict, plan, feeders, t: int, real_img, real_c) -> None:
-        import torch
-
-        a, key = self.args, f"t{t}.{phase['name']}"
-        if f"{key}.gen_z" in plan:
-            gen_z = torch.from_numpy(plan[f"{key}.gen_z"]).split(a.batch_gpu)
-            gen_c = torch.from_numpy(plan[f"{key}.gen_c"]).split(a.batch_gpu)
-        else:  # a phase that computes nothing here (Greg without path length): unused zeros
-            gen_z = torch.zeros([a.batch, a.z_dim]).split(a.batch_gpu)
-            gen_c = torch.zeros([a.batch, a.num_classes]).split(a.batch_gpu)
+    def run_phase(self, phase: dict, real_img, real_c, gen_z, gen_c, before_round=None) -> None:
+        """One phase on the step's real batch and the phase's z and classes, in rounds of
+        ``batch_gpu``; ``before_round(r)`` runs before round r (feeding its draws)."""
+        a = self.args
         phase["opt"].zero_grad(set_to_none=True)
         phase["module"].requires_grad_(True)
-        for r, (img, c, z, zc) in enumerate(zip(real_img, real_c, gen_z, gen_c)):
-            for name, feeder in feeders.items():
-                feeder.load(f"{key} round {r}", fed_random.entries(plan, f"{key}.r{r}.{name}"))
+        rounds = zip(
+            real_img.split(a.batch_gpu),
+            real_c.split(a.batch_gpu),
+            gen_z.split(a.batch_gpu),
+            gen_c.split(a.batch_gpu),
+        )
+        for r, (img, c, z, zc) in enumerate(rounds):
+            if before_round is not None:
+                before_round(r)
             self.loss.accumulate_gradients(
                 phase=phase["name"],
                 real_img=img,
@@ -136,24 +137,23 @@ class Loop:
                 sync=True,
                 gain=phase["interval"],
             )
-            for feeder in feeders.values():
-                feeder.check_empty()
         phase["module"].requires_grad_(False)
         for param in phase["module"].parameters():
             if param.grad is not None:
                 self.misc.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
         phase["opt"].step()
 
-    def step(self, plan, feeders, t: int) -> None:
+    def step(self, real_u8, real_c, phase_inputs) -> None:
+        """One iteration of the loop on uint8 images (B, C, R, R) and their one-hot classes;
+        ``phase_inputs(name)`` gives each due phase's (z, classes, before_round)."""
         import torch
 
         a = self.args
-        real_img = (torch.from_numpy(plan[f"t{t}.real0"]).to(torch.float32) / 127.5 - 1).split(a.batch_gpu)
-        real_c = torch.from_numpy(plan[f"t{t}.real0_c"]).split(a.batch_gpu)
+        real_img = real_u8.to(torch.float32) / 127.5 - 1
         for phase in self.phases:
             if self.batch_idx % phase["interval"] != 0:
                 continue
-            self.run_phase(phase, plan, feeders, t, real_img, real_c)
+            self.run_phase(phase, real_img, real_c, *phase_inputs(phase["name"]))
         ema_nimg = a.ema_kimg * 1000
         if a.ema_rampup is not None:
             ema_nimg = min(ema_nimg, self.cur_nimg * a.ema_rampup)
@@ -184,6 +184,24 @@ class Loop:
         return out
 
 
+def planned_inputs(plan: dict, feeders: dict, t: int, args):
+    """``phase_inputs`` for step t of a plan: its z and classes, its draws fed round by round."""
+    import torch
+
+    def phase_inputs(name: str):
+        key = f"t{t}.{name}"
+        if f"{key}.gen_z" not in plan:  # a phase that computes nothing here (Greg without path length)
+            return torch.zeros([args.batch, args.z_dim]), torch.zeros([args.batch, args.num_classes]), None
+
+        def before_round(r: int) -> None:
+            for feeder_name, feeder in feeders.items():
+                feeder.load(f"{key} round {r}", fed_random.entries(plan, f"{key}.r{r}.{feeder_name}"))
+
+        return torch.from_numpy(plan[f"{key}.gen_z"]), torch.from_numpy(plan[f"{key}.gen_c"]), before_round
+
+    return phase_inputs
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if not args.checkout or not os.path.isdir(os.path.join(args.checkout, "training")):
@@ -201,7 +219,10 @@ def main(argv=None) -> None:
     out = loop.snapshot("init.")
     feeders = install_feeders(args.checkout)
     for t in range(meta["steps"]):
-        loop.step(plan, feeders, t)
+        real, real_c = torch.from_numpy(plan[f"t{t}.real0"]), torch.from_numpy(plan[f"t{t}.real0_c"])
+        loop.step(real, real_c, planned_inputs(plan, feeders, t, loop.args))
+        for feeder in feeders.values():
+            feeder.check_empty()
         out.update(loop.snapshot(f"t{t}."))
     np.savez(args.out, **out)
     print(f"NVlabs: {meta['steps']} steps, wrote {len(out)} arrays to {args.out}")
