@@ -15,6 +15,13 @@
 #   pipeline       the input pipeline's images/s against what each step consumes
 #   fid_jax        gan_jax's FID Inception pool3 features of random images, random weights
 #   fid_torch      pytorch-fid's network on the same weights and images: the differences
+#   ref_jax        the models people train today: StyleGAN2 at 256 px (NVlabs' paper256) and
+#                  1024 px (config F), R3GAN at 256 px (its FFHQ-256 preset), each in float32 and
+#                  with its highest resolutions in bf16: s/kimg over whole lazy cycles, GPU
+#                  memory, MFU (suite_reference_jax.py)
+#   ref_nvlabs     NVlabs' own training iteration on the StyleGAN2 rows, its CUDA kernels
+#                  (suite_reference_torch.py; needs STYLEGAN2_ADA_PYTORCH, a checkout)
+#   ref_r3gan      brownvc's on the R3GAN row (needs R3GAN_CHECKOUT)
 #   report         OUT/gpu_suite.json and OUT/gpu_suite.md (suite_report.py)
 #
 # Environment:
@@ -23,10 +30,11 @@
 #   GAN_JAX_PYTHON        the Python with gan_jax (default: this checkout's .venv, else python)
 #   GAN_JAX_TORCH_PYTHON  a Python with torch and pytorch-fid for the PyTorch side (default:
 #                         python, when it imports torch); without it those checks are skipped
+#   STYLEGAN2_ADA_PYTORCH, R3GAN_CHECKOUT   the reference codebases' checkouts (absent: skipped)
 #   GAN_JAX_SUITE_DRY_RUN=1   the same as --dry-run: every check at tiny sizes, for a CPU
 #   GAN_JAX_SUITE_LIMITS=0    no per-check time limits (a dry run has none)
 #
-# Time: each check has a limit (seconds, below; together 480 s, the issue's 8 minutes); the
+# Time: each check has a limit (seconds, below; together 480 s, 8 minutes of device time); the
 # step checks write each row as soon as it is measured, so a limit loses only the row in
 # progress. A check that fails, runs out of time or lacks its peer is recorded in
 # OUT/status.jsonl with the reason, and the suite goes on; logs are in OUT/logs/.
@@ -52,15 +60,16 @@ SUFFIX=$([ "$DRY" = 1 ] && echo dryrun_ || true)
 OUT=${OUT:-$REPO/benchmarks/results/gpu_suite_${SUFFIX}$(date +%Y-%m-%d)}
 LOGS=$OUT/logs
 mkdir -p "$LOGS"
-rm -f "$OUT"/status.jsonl "$OUT"/jax_steps.jsonl "$OUT"/torch_eager.jsonl "$OUT"/torch_compile.jsonl
+rm -f "$OUT"/status.jsonl "$OUT"/jax_steps.jsonl "$OUT"/torch_eager.jsonl "$OUT"/torch_compile.jsonl \
+  "$OUT"/reference_*.jsonl
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 LIMITED=1
 if [ "$DRY" = 1 ] || [ "${GAN_JAX_SUITE_LIMITS:-1}" = 0 ]; then LIMITED=0; fi
 declare -A LIMIT=(
-  [plan]=20 [machine]=15 [peaks]=20 [jax_steps]=165 [torch_eager]=55 [torch_compile]=125
-  [pipeline]=20 [fid_jax]=30 [fid_torch]=20 [report]=10
+  [plan]=25 [machine]=10 [peaks]=15 [jax_steps]=100 [torch_eager]=35 [torch_compile]=60
+  [pipeline]=10 [fid_jax]=20 [fid_torch]=15 [ref_jax]=100 [ref_nvlabs]=55 [ref_r3gan]=30 [report]=5
 )
 
 status() {  # check status seconds detail: one JSON line in OUT/status.jsonl
@@ -133,4 +142,18 @@ elif check fid_jax "$PY" benchmarks/suite_fid_inception.py --plan "$OUT/plan.jso
 else
   skip fid_torch "gan_jax's features were not computed (fid_jax did not finish)"
 fi
+check ref_jax "$PY" benchmarks/suite_reference_jax.py --plan "$OUT/plan.json" --peaks "$OUT/peaks.json" \
+  --out "$OUT/reference_gan_jax.jsonl"
+for peer in nvlabs r3gan; do
+  var=$([ "$peer" = nvlabs ] && echo STYLEGAN2_ADA_PYTORCH || echo R3GAN_CHECKOUT)
+  checkout=${!var:-}
+  if [ -n "$TORCH_WHY" ]; then
+    skip "ref_$peer" "$TORCH_WHY"
+  elif [ -z "$checkout" ] || [ ! -d "$checkout/training" ]; then
+    skip "ref_$peer" "no checkout: set $var to a checkout of the $peer code"
+  else
+    check "ref_$peer" "$TORCH_PY" benchmarks/suite_reference_torch.py --plan "$OUT/plan.json" --peer "$peer" \
+      --checkout "$checkout" --out "$OUT/reference_$peer.jsonl"
+  fi
+done
 check report "$PY" benchmarks/suite_report.py --out "$OUT"

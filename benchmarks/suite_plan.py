@@ -4,8 +4,10 @@
 
 Writes the plan every check of the suite reads: the three models as gan_jax configs (with
 their G and D parameter counts, which the PyTorch peers must match), batch sizes, dtypes,
-how many steps each timing takes, the matmul size of the peak measurement, and the sizes of
-the input-pipeline and Inception checks.
+how many steps each timing takes, the matmul size of the peak measurement, the sizes of
+the input-pipeline and Inception checks, and the reference models (`REFERENCE`: StyleGAN2
+at 256 and 1024 px against NVlabs, R3GAN at 256 px against brownvc) with the arguments of
+their peers' loops (`peer_loops`).
 
 The models, as the issue names them:
 
@@ -47,15 +49,50 @@ DRY_RUN = {
     },
 }
 DTYPES = ("bfloat16", "float32")  # bfloat16 first: the goals are about it
+# The models people train today, each against the code it reproduces, timed over whole
+# lazy cycles as s/kimg (NVlabs' tables): (config, peer, batch, reduced-precision
+# resolutions). Batches are one GPU's: NVlabs' paper256 (64) and config F (32) on one GPU;
+# R3GAN's FFHQ-256 preset trains batch 256 on 8 GPUs, 32 on each.
+REFERENCE = {
+    "StyleGAN2-256": ("stylegan2_ffhq256", "nvlabs", 64, 4),
+    "StyleGAN2-1024": ("stylegan2_ffhq1024", "nvlabs", 32, 4),
+    "R3GAN-256": ("r3gan_ffhq256", "r3gan", 32, 4),
+}
+_DRY_MAPPING = {"model.z_dim": 32, "model.w_dim": 32, "model.mapping_layers": 2}
+REFERENCE_DRY = {
+    "StyleGAN2-256": {
+        "dataset.resolution": 32,
+        "model.channel_base": 256,
+        "model.channel_max": 16,
+        **_DRY_MAPPING,
+    },
+    "StyleGAN2-1024": {
+        "dataset.resolution": 32,
+        "model.channel_base": 128,
+        "model.channel_max": 8,
+        **_DRY_MAPPING,
+    },
+    "R3GAN-256": {
+        "dataset.resolution": 32,
+        "model.stage_widths": (16, 16, 16, 16),
+        "model.stage_groups": (2, 2, 2, 2),
+        "model.stage_blocks": (1, 1, 1, 1),
+    },
+}
+# float32, or the N highest resolutions in reduced precision: gan_jax bfloat16
+# (model.num_bf16_res), NVlabs float16 (num_fp16_res, its conv_clamp), R3GAN bfloat16.
+PRECISIONS = ("mixed", "float32")
 SIZES = {
     False: {
         "timing": {"warmup": 2, "runs": 5, "steps": 2},
+        "cycles": {"warmup": 1, "runs": 2},
         "matmul_n": 8192,
         "pipeline": {"batches": 100, "examples": 4096},
         "fid": {"images": 64, "size": 32},
     },
     True: {
         "timing": {"warmup": 3, "runs": 2, "steps": 1},
+        "cycles": {"warmup": 1, "runs": 1},
         "matmul_n": 256,
         "pipeline": {"batches": 10, "examples": 64},
         "fid": {"images": 2, "size": 32},
@@ -74,6 +111,47 @@ def model_config(name: str, dry_run: bool):
     config.batch_size = DRY_RUN["batch"] if dry_run else batch
     config.dataset.source = "synthetic"  # nothing on disk; the step benchmarks make their own batches
     return config, overrides
+
+
+def reference_config(name: str, dry_run: bool):
+    """The gan_jax config of one reference model, float32 (``model.num_bf16_res`` 0), on
+    synthetic data; the dry run narrow and at 32 px, batch 4, two reduced resolutions."""
+    config_name, _, batch, _ = REFERENCE[name]
+    config = common.load_config(config_name)
+    for key, value in (REFERENCE_DRY[name] if dry_run else {}).items():
+        section, field = key.split(".")
+        config[section][field] = value
+    config.model.num_bf16_res = 0
+    config.batch_size = DRY_RUN["batch"] if dry_run else batch
+    config.dataset.source = "synthetic"
+    config.lazy_dispatch = "cond"  # one program per model: the suite's time goes to steps, not compiles
+    return config
+
+
+def reference_entry(name: str, dry_run: bool) -> dict:
+    """A reference model's plan entry: its config, the peer's arguments, the lazy cycle."""
+    import math
+
+    import peer_loops
+
+    config = reference_config(name, dry_run)
+    _, peer, _, reduced = REFERENCE[name]
+    run = build.build(config)
+    cycle = math.lcm(*(p.every for p in run.phases))
+    meta_fn = peer_loops.nvlabs_meta if peer == "nvlabs" else peer_loops.r3gan_meta
+    g_params, d_params = param_counts(config)
+    return {
+        "name": name,
+        "config_file": f"configs/{REFERENCE[name][0]}.py",
+        "peer": peer,
+        "batch": config.batch_size,
+        "reduced_res": 2 if dry_run else reduced,
+        "cycle_steps": cycle,
+        "g_params": g_params,
+        "d_params": d_params,
+        "config": json.loads(config_lib.to_json(config)),
+        "peer_meta": meta_fn(config, 0),
+    }
 
 
 def param_counts(config) -> tuple[int, int]:
@@ -100,7 +178,15 @@ def make_plan(dry_run: bool) -> dict:
                 "config": json.loads(config_lib.to_json(config)),
             }
         )
-    return {"dry_run": dry_run, "models": models, "dtypes": list(DTYPES), **SIZES[dry_run]}
+    reference = [reference_entry(name, dry_run) for name in REFERENCE]
+    return {
+        "dry_run": dry_run,
+        "models": models,
+        "dtypes": list(DTYPES),
+        "reference": reference,
+        "precisions": list(PRECISIONS),
+        **SIZES[dry_run],
+    }
 
 
 def load(path: str) -> dict:
@@ -124,6 +210,9 @@ def main():
     for m in plan["models"]:
         print(f"{m['name']}: {m['config_file']} {m['overrides']}, batch {m['batch']}, ", end="")
         print(f"n_critic {m['n_critic']}, params G {m['g_params']:,} + D {m['d_params']:,}")
+    for m in plan["reference"]:
+        print(f"{m['name']}: {m['config_file']} against {m['peer']}, batch {m['batch']}, ", end="")
+        print(f"cycle {m['cycle_steps']} steps, params G {m['g_params']:,} + D {m['d_params']:,}")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     common.write_json(args.out, plan)
 

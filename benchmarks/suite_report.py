@@ -4,9 +4,10 @@
 
 Reads what the checks wrote under ``OUT`` (plan.json, machine.json, peaks.json,
 jax_steps.jsonl, torch_eager.jsonl, torch_compile.jsonl, pipeline.json, fid_inception.json,
-status.jsonl: one line per check from `benchmarks/gpu_suite.sh`) and writes
+reference_*.jsonl, status.jsonl: one line per check from `benchmarks/gpu_suite.sh`) and writes
 ``OUT/gpu_suite.json`` and ``OUT/gpu_suite.md``: the machine, the measured matmul peaks, one
-row per (dtype, model) with gan_jax's and PyTorch's images/s, the ratios and the MFU, the
+row per (dtype, model) with gan_jax's and PyTorch's images/s, the ratios and the MFU, a
+table of the reference models' s/kimg beside NVlabs' and brownvc's own code, the
 input pipeline against the step, the Inception comparison, each goal met or not, and every
 check's status with the reason when it was skipped, failed or ran out of time. A dry run is
 labelled as such at the top of both. Only Python's standard library is used.
@@ -194,6 +195,67 @@ PIPELINE_COLUMNS = [
     ("ratio", "ratio", "ratio"),
 ]
 CHECK_COLUMNS = [("check", "check"), ("status", "status"), ("seconds", "seconds"), ("detail", "detail")]
+REFERENCE_COLUMNS = [
+    ("model", "model"),
+    ("precision", "precision"),
+    ("batch", "batch"),
+    ("peer", "reference"),
+    ("gan_jax_s_kimg", "gan_jax s/kimg"),
+    ("peer_s_kimg", "reference s/kimg"),
+    ("speedup", "reference ÷ gan_jax time", "ratio"),
+    ("gan_jax_img_s", "gan_jax img/s"),
+    ("gan_jax_mem_gb", "gan_jax GPU GB"),
+    ("peer_mem_gb", "reference GPU GB"),
+    ("mfu", "gan_jax MFU (≤)", "pct"),
+    ("notes", "notes"),
+]
+REFERENCE_PRECISION = (
+    "'mixed': the model's highest resolutions in reduced precision (gan_jax bfloat16, "
+    "model.num_bf16_res; NVlabs float16, num_fp16_res, with its conv_clamp; R3GAN bfloat16, "
+    "FP16Stages), the rest float32; 'float32': all float32 (gan_jax at JAX's default "
+    "precision, TF32 on NVIDIA GPUs; the references with TF32 off, as their training scripts "
+    "leave it)"
+)
+
+
+def reference_rows(plan: dict, ours: list[dict], peers: list[dict]) -> list[dict]:
+    """One row per (reference model, precision): gan_jax's and the reference code's s/kimg
+    over whole lazy cycles, their ratio, memory and gan_jax's MFU bound."""
+    rows = []
+    for precision in plan.get("precisions", []):
+        for m in plan.get("reference", []):
+            row = {"model": m["name"], "precision": precision, "batch": m["batch"], "peer": m["peer"]}
+            notes = []
+            mine = next(
+                (r for r in ours if r.get("model") == m["name"] and r.get("precision") == precision), None
+            )
+            theirs = next(
+                (r for r in peers if r.get("model") == m["name"] and r.get("precision") == precision), None
+            )
+            if mine and "error" not in mine:
+                row.update(
+                    gan_jax_s_kimg=mine["s_per_kimg"],
+                    gan_jax_img_s=mine["images_per_s"],
+                    gan_jax_mem_gb=mine.get("peak_memory_mb", 0) / 1024 or None,
+                    mfu=mine.get("mfu"),
+                )
+            else:
+                notes.append(f"gan_jax: {mine['error'] if mine else 'not measured'}")
+            if theirs and "error" not in theirs:
+                row.update(
+                    peer_s_kimg=theirs["s_per_kimg"],
+                    peer_mem_gb=(theirs.get("peak_memory_mb") or 0) / 1024 or None,
+                )
+                plugins = theirs.get("cuda_plugins")
+                if plugins and not all(plugins.values()):
+                    notes.append(f"{m['peer']}'s CUDA kernels not loaded: {plugins}")
+                if "gan_jax_s_kimg" in row:
+                    row["speedup"] = row["peer_s_kimg"] / row["gan_jax_s_kimg"]
+            else:
+                notes.append(f"{m['peer']}: {theirs['error'] if theirs else 'not measured'}")
+            row["notes"] = "; ".join(notes)
+            rows.append(row)
+    return rows
 
 
 def render(report: dict) -> str:
@@ -230,6 +292,17 @@ def render(report: dict) -> str:
         )
     out += [f"- {dt}: {note}" for dt, note in PRECISION.items()]
     out += ["", markdown_table(report["steps"], STEP_COLUMNS), ""]
+    out += ["## The models people train today: gan_jax against the reference code (s/kimg)", ""]
+    for m in report.get("reference_models", []):
+        out.append(
+            f"- {m['name']}: `{m['config_file']}`, batch {m['batch']}, against {m['peer']}; lazy cycle "
+            f"{m['cycle_steps']} steps (every phase at its rate); params G {m['g_params']:,} + D {m['d_params']:,}"
+        )
+    out += [f"- precision: {REFERENCE_PRECISION}", ""]
+    out += [
+        markdown_table(report["reference"], REFERENCE_COLUMNS) if report.get("reference") else "not measured",
+        "",
+    ]
     out += ["## Input pipeline against the step", ""]
     out += [
         markdown_table(report["pipeline"], PIPELINE_COLUMNS) if report["pipeline"] else "not measured",
@@ -294,6 +367,15 @@ def build_report(out_dir: str) -> dict:
         "steps": steps,
         "pipeline": pipeline,
         "fid_inception": read_json(path("fid_inception.json")),
+        "reference_models": [
+            {k: m[k] for k in ("name", "config_file", "batch", "peer", "cycle_steps", "g_params", "d_params")}
+            for m in plan.get("reference", [])
+        ],
+        "reference": reference_rows(
+            plan,
+            read_lines(path("reference_gan_jax.jsonl")),
+            read_lines(path("reference_nvlabs.jsonl")) + read_lines(path("reference_r3gan.jsonl")),
+        ),
         "goals": goal_lines(steps, pipeline),
         "checks": read_lines(path("status.jsonl")),
     }

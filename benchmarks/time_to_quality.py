@@ -73,6 +73,7 @@ import common
 from train_step import apply_overrides
 from gan_jax import build, data, data_order, datasets, parallel, sample
 from gan_jax import __version__ as gan_jax_version
+from gan_jax.config import real_batches_per_step
 from gan_jax.keys import sample_noise
 from gan_jax.metrics import evaluator
 from gan_jax.metrics import features as features_lib
@@ -303,7 +304,7 @@ def train_torch(config, budgets_min: list[float], expected_params: tuple[int, in
             f"PyTorch peer has {counts} parameters, gan_jax {expected_params}: not the same network"
         )
     step = torch_peer_step.GANStep(g, d, config, device, dtype)
-    mirror, k, b = config.dataset.mirror, config.n_critic, config.batch_size
+    mirror, k, b = config.dataset.mirror, real_batches_per_step(config), config.batch_size
     rows, states, first_step_s, t = [], [], None, 0
     while len(rows) < len(budgets_min):
         batch = data_order.host_batch(dataset, config.seed, k, b, slice(None), mirror, t)

@@ -22,13 +22,14 @@ import numpy as np
 
 import common
 from gan_jax import build, parallel
+from gan_jax.config import real_batches_per_step
 from gan_jax.state import count_params
 
 
 def synthetic_batch(config, batch_size: int, mesh) -> dict:
     """A device-resident batch in the step's layout: uint8 images, int32 labels."""
     rng = np.random.default_rng(0)
-    res, ch, k = config.dataset.resolution, config.dataset.channels, config.n_critic
+    res, ch, k = config.dataset.resolution, config.dataset.channels, real_batches_per_step(config)
     images = rng.integers(0, 256, (k, batch_size, res, res, ch), dtype=np.uint8)
     labels = rng.integers(0, max(config.model.num_classes, 1), (k, batch_size)).astype(np.int32)
     sharding = parallel.data_sharded(mesh, leading_unsharded=1)

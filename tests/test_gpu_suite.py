@@ -37,7 +37,7 @@ TIMING = {"warmup": 0, "runs": 1, "steps": 1}
 def dry_plan():
     """The dry run's plan, batches 8 (one image per fake device)."""
     plan = suite_plan.make_plan(dry_run=True)
-    for model in plan["models"]:
+    for model in plan["models"] + plan["reference"]:
         model["batch"] = model["config"]["batch_size"] = 8
     return plan
 
@@ -92,6 +92,62 @@ def test_plan_has_the_issues_models(dry_plan):
         assert config.model.dtype == "bfloat16"
         assert config.dataset.resolution == full[m["name"]].dataset.resolution
         assert config.n_critic == full[m["name"]].n_critic and m["g_params"] > 0 < m["d_params"]
+
+
+def test_plan_has_the_reference_models_with_their_peers_arguments(dry_plan):
+    full = {name: suite_plan.reference_config(name, dry_run=False) for name in suite_plan.REFERENCE}
+    assert [(n, c.model.architecture, c.dataset.resolution, c.batch_size) for n, c in full.items()] == [
+        ("StyleGAN2-256", "stylegan2", 256, 64),
+        ("StyleGAN2-1024", "stylegan2", 1024, 32),
+        ("R3GAN-256", "r3gan", 256, 32),
+    ]
+    # NVlabs' paper256 and config F: 8-layer mapping, cbase 16384 / 32768
+    assert (full["StyleGAN2-256"].model.channel_base, full["StyleGAN2-1024"].model.channel_base) == (
+        16384,
+        32768,
+    )
+    assert dry_plan["precisions"] == ["mixed", "float32"]
+    by_name = {e["name"]: e for e in dry_plan["reference"]}
+    assert [e["cycle_steps"] for e in by_name.values()] == [16, 16, 1]  # lcm(16, 4); R3GAN has no lazy phase
+    sg2 = by_name["StyleGAN2-256"]["peer_meta"]
+    assert (sg2["d_reg_interval"], sg2["g_reg_interval"], sg2["pl_weight"]) == (16, 4, 2.0)
+    assert tuple(by_name["R3GAN-256"]["peer_meta"]["schedules"]["gamma"]) == (150.0, 15.0)
+
+
+def test_reference_row_over_a_lazy_cycle(dry_plan):
+    """gan_jax's R3GAN row at the dry run's size: s/kimg from seconds per step and batch,
+    the reduced-precision resolutions set for 'mixed'."""
+    import suite_reference_jax
+
+    entry = next(e for e in dry_plan["reference"] if e["name"] == "R3GAN-256")
+    assert suite_reference_jax.config_of(entry, "mixed").model.num_bf16_res == entry["reduced_res"] == 2
+    row = suite_reference_jax.measure(entry, "mixed", {"warmup": 0, "runs": 1}, {"bfloat16": 1.0})
+    assert row["s_per_kimg"] == pytest.approx(row["step_ms"] / entry["batch"], rel=1e-9)
+    assert row["images_per_s"] == pytest.approx(1000.0 * entry["batch"] / row["step_ms"], rel=1e-9)
+    assert 0 < row["mfu"] and "upper bound" in row["mfu_source"]
+
+
+def test_reference_report_rows():
+    plan = {
+        "precisions": ["mixed"],
+        "reference": [
+            {"name": "A", "batch": 8, "peer": "nvlabs"},
+            {"name": "B", "batch": 8, "peer": "r3gan"},
+        ],
+    }
+    ours = [{"model": "A", "precision": "mixed", "s_per_kimg": 2.0, "images_per_s": 4000.0}]
+    theirs = [
+        {
+            "model": "A",
+            "precision": "mixed",
+            "s_per_kimg": 3.0,
+            "cuda_plugins": {"bias_act": True, "upfirdn2d": False},
+        },
+        {"model": "B", "precision": "mixed", "error": "ValueError: counts"},
+    ]
+    rows = suite_report.reference_rows(plan, ours, theirs)
+    assert rows[0]["speedup"] == 1.5 and "upfirdn2d" in rows[0]["notes"]
+    assert "gan_jax: not measured" in rows[1]["notes"] and "ValueError" in rows[1]["notes"]
 
 
 # ----------------------------------------------------------------------------
@@ -257,6 +313,36 @@ def test_torch_peers_have_gan_jaxs_parameter_counts(tmp_path, dry_plan):
     assert len(rows) == 6
     for name, g, d, g_expected, d_expected in rows:
         assert (g, d) == (g_expected, d_expected), name
+
+
+@pytest.mark.parametrize("peer, var", [("nvlabs", "STYLEGAN2_ADA_PYTORCH"), ("r3gan", "R3GAN_CHECKOUT")])
+def test_reference_peers_time_their_loops_with_gan_jaxs_parameter_counts(tmp_path, dry_plan, peer, var):
+    checkout = os.environ.get(var, "")
+    if not TORCH_PYTHON or not os.path.isdir(os.path.join(checkout, "training")):
+        pytest.skip(f"{NO_TORCH if not TORCH_PYTHON else f'{var} is unset (a checkout of the {peer} code)'}")
+    plan = dict(dry_plan, cycles={"warmup": 0, "runs": 1}, precisions=["float32"])
+    plan["reference"] = [dict(e, cycle_steps=2) for e in plan["reference"]]
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    out = tmp_path / "rows.jsonl"
+    script = os.path.join(BENCHMARKS, "suite_reference_torch.py")
+    run_torch(
+        script,
+        "--plan",
+        str(tmp_path / "plan.json"),
+        "--peer",
+        peer,
+        "--checkout",
+        checkout,
+        "--out",
+        str(out),
+    )
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = [e for e in plan["reference"] if e["peer"] == peer]
+    assert [r["model"] for r in rows] == [e["name"] for e in expected] and all(
+        "error" not in r for r in rows
+    ), rows
+    for row, entry in zip(rows, expected):  # the counts are checked inside; a mismatch is an error row
+        assert row["params"] == [entry["g_params"], entry["d_params"]] and row["s_per_kimg"] > 0
 
 
 @pytest.mark.slow

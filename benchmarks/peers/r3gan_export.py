@@ -71,14 +71,16 @@ def import_checkout(checkout: str):
 
 
 def constructor_kwargs(args) -> tuple[dict, dict]:
-    """R3GAN's Generator and Discriminator arguments as its train.py passes them."""
+    """R3GAN's Generator and Discriminator arguments as its train.py passes them
+    (``args.fp16_stages``, if set: the stages R3GAN computes in bfloat16, e.g. [-1, -2, -3])."""
+    fp16 = list(getattr(args, "fp16_stages", []))
     g_kw = dict(
         NoiseDimension=args.z_dim,
         WidthPerStage=args.widths,
         CardinalityPerStage=args.groups,
         BlocksPerStage=args.blocks,
         ExpansionFactor=args.expansion,
-        FP16Stages=[],
+        FP16Stages=fp16,
         c_dim=args.num_classes,
         img_resolution=args.resolution,
     )
@@ -87,7 +89,7 @@ def constructor_kwargs(args) -> tuple[dict, dict]:
         CardinalityPerStage=args.groups[::-1],
         BlocksPerStage=args.blocks[::-1],
         ExpansionFactor=args.expansion,
-        FP16Stages=[],
+        FP16Stages=[x + len(fp16) for x in fp16],  # as its train.py counts D's stages
         c_dim=args.num_classes,
         img_resolution=args.resolution,
     )

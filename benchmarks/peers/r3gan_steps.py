@@ -71,13 +71,14 @@ class Loop:
 
         args = types.SimpleNamespace(**meta)
         torch.manual_seed(args.seed)
+        self.device = torch.device(meta.get("device", "cpu"))
         g_kw, d_kw = r3gan_export.constructor_kwargs(args)
-        self.g = networks.Generator(**g_kw).train().requires_grad_(False)
-        self.d = networks.Discriminator(**d_kw).train().requires_grad_(False)
+        self.g = networks.Generator(**g_kw).train().requires_grad_(False).to(self.device)
+        self.d = networks.Discriminator(**d_kw).train().requires_grad_(False).to(self.device)
         self.g_ema = copy.deepcopy(self.g).eval()
         self.augment_pipe = None
         if args.aug:
-            self.augment_pipe = augment.AugmentPipe(**AUGMENT).train().requires_grad_(False)
+            self.augment_pipe = augment.AugmentPipe(**AUGMENT).train().requires_grad_(False).to(self.device)
         self.loss = loss.R3GANLoss(G=self.g, D=self.d, augment_pipe=self.augment_pipe)
         self.phases = [
             dict(
@@ -101,7 +102,8 @@ class Loop:
     def run_phase(self, phase: dict, real_u8, real_c, gen_z, values: dict) -> None:
         import torch
 
-        img = real_u8.to(torch.float32) / 127.5 - 1
+        img = real_u8.to(self.device).to(torch.float32) / 127.5 - 1
+        real_c, gen_z = real_c.to(self.device), gen_z.to(self.device)
         phase["opt"].zero_grad(set_to_none=True)
         phase["module"].requires_grad_(True)
         self.loss.accumulate_gradients(

@@ -88,15 +88,16 @@ class Loop:
         args = types.SimpleNamespace(**meta)
         torch.manual_seed(meta["seed"])
         self.args, self.misc = args, nv.misc
-        self.g, self.d = build_networks(nv, args)
+        self.device = torch.device(meta.get("device", "cpu"))  # cuda: NVlabs' own CUDA kernels
+        self.g, self.d = (net.to(self.device) for net in build_networks(nv, args))
         self.g_ema = copy.deepcopy(self.g).eval()
         self.augment_pipe = None
         if args.augpipe:
             self.augment_pipe = augment.AugmentPipe(**{op: 1 for op in args.augpipe})
-            self.augment_pipe.train().requires_grad_(False)
+            self.augment_pipe.train().requires_grad_(False).to(self.device)
             self.augment_pipe.p.copy_(torch.as_tensor(args.ada_p))
         self.loss = nv.loss.StyleGAN2Loss(
-            device=torch.device("cpu"),
+            device=self.device,
             G_mapping=self.g.mapping,
             G_synthesis=self.g.synthesis,
             D=self.d,
@@ -149,11 +150,15 @@ class Loop:
         import torch
 
         a = self.args
-        real_img = real_u8.to(torch.float32) / 127.5 - 1
+        real_img = real_u8.to(self.device).to(torch.float32) / 127.5 - 1
+        real_c = real_c.to(self.device)
         for phase in self.phases:
             if self.batch_idx % phase["interval"] != 0:
                 continue
-            self.run_phase(phase, real_img, real_c, *phase_inputs(phase["name"]))
+            gen_z, gen_c, before_round = phase_inputs(phase["name"])
+            self.run_phase(
+                phase, real_img, real_c, gen_z.to(self.device), gen_c.to(self.device), before_round
+            )
         ema_nimg = a.ema_kimg * 1000
         if a.ema_rampup is not None:
             ema_nimg = min(ema_nimg, self.cur_nimg * a.ema_rampup)
