@@ -124,7 +124,6 @@ def reference_config(name: str, dry_run: bool):
     config.model.num_bf16_res = 0
     config.batch_size = DRY_RUN["batch"] if dry_run else batch
     config.dataset.source = "synthetic"
-    config.lazy_dispatch = "cond"  # one program per model: the suite's time goes to steps, not compiles
     return config
 
 

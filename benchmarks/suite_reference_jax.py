@@ -5,21 +5,22 @@
 
 For each precision of the plan ('mixed': the model's ``reduced_res`` highest resolutions
 in bfloat16, `model.num_bf16_res`; 'float32') and each reference model (StyleGAN2-256,
-StyleGAN2-1024, R3GAN-256): the config's own step with its lazy phases (one program that
-decides under `jax.lax.cond`, ``lazy_dispatch='cond'``), on device-resident synthetic
-uint8 batches, parameter counts checked against the plan's. Compile time is measured
-apart; then ``cycles.warmup`` untimed cycles and the median of ``cycles.runs`` timed cycles
-of ``cycle_steps`` = lcm of the lazy intervals (16 for StyleGAN2: every phase at its
-rate), the device synchronised at the end of each. s/kimg = seconds per step / batch ×
-1000, as NVlabs' tables count it. FLOPs per step are XLA's count of the compiled program,
-which counts both branches of each `cond` once: an upper bound on the average step's, so
-the MFU printed is an upper bound too (its source says so).
+StyleGAN2-1024, R3GAN-256): the config's own step with its lazy phases as training runs
+them (``lazy_dispatch='variants'``: one compiled program per pattern of due lazy phases,
+three for StyleGAN2), on device-resident synthetic uint8 batches, parameter counts checked
+against the plan's. Compilation of the programs is measured apart; then
+``cycles.warmup`` untimed cycles and the median of ``cycles.runs`` timed cycles of
+``cycle_steps`` = lcm of the lazy intervals (16 for StyleGAN2: every phase at its rate),
+the device synchronised at the end of each. s/kimg = seconds per step / batch × 1000, as
+NVlabs' tables count it. FLOPs per step: the mean over the cycle of XLA's count of each
+step's program; MFU divides it by the measured matmul peak of the precision's dtype.
 
 One JSON line per (model, precision), appended as soon as it is measured.
 """
 
 import argparse
 import json
+import math
 import time
 import traceback
 
@@ -39,6 +40,20 @@ def config_of(entry: dict, precision: str):
     return config
 
 
+def compiled_variants(run, state, batch, key) -> tuple[dict, float]:
+    """{due pattern: compiled step} for every pattern of due lazy phases a cycle meets
+    (`build.Run.stepper`'s programs, ``lazy_dispatch='variants'``), and the seconds their
+    compilation took."""
+    lazy = [p for p in run.phases if p.every > 1]
+    cycle = math.lcm(1, *(p.every for p in lazy))
+    patterns = sorted({tuple(t % p.every == 0 for p in lazy) for t in range(cycle)})
+    programs, start = {}, time.perf_counter()
+    for due in patterns:
+        step = run.train_step(dict(zip((p.name for p in lazy), due)) if lazy else None)
+        programs[due] = step.lower(state, batch, key).compile()
+    return programs, time.perf_counter() - start
+
+
 def time_cycles(config, entry: dict, cycles: dict) -> dict:
     mesh = parallel.create_mesh()
     run = build.build(config, mesh)
@@ -50,21 +65,22 @@ def time_cycles(config, entry: dict, cycles: dict) -> dict:
         )
     state, key = run.init_state(), run.keys["train"]
     batch = train_step.synthetic_batch(config, config.batch_size, mesh)
-    lowered = run.train_step().lower(state, batch, key)
-    start = time.perf_counter()
-    compiled = lowered.compile()
-    compile_s = time.perf_counter() - start
-    holder, steps = {"state": state}, entry["cycle_steps"]
+    programs, compile_s = compiled_variants(run, state, batch, key)
+    lazy = [p for p in run.phases if p.every > 1]
+    order = [programs[tuple(t % p.every == 0 for p in lazy)] for t in range(entry["cycle_steps"])]
+    flops = [suite_mfu.step_flops(program) for program in order]
+    holder = {"state": state}
 
     def cycle():
         s = holder["state"]
-        for _ in range(steps):
-            s, metrics = compiled(s, batch, key)
+        for program in order:
+            s, metrics = program(s, batch, key)
         holder["state"] = s
         return metrics
 
-    seconds = common.median_time(cycle, jax.block_until_ready, cycles["warmup"], cycles["runs"]) / steps
-    return {"seconds": seconds, "flops": suite_mfu.step_flops(compiled), "compile_s": compile_s}
+    seconds = common.median_time(cycle, jax.block_until_ready, cycles["warmup"], cycles["runs"]) / len(order)
+    mean_flops = sum(flops) / len(flops) if all(flops) else None
+    return {"seconds": seconds, "flops": mean_flops, "compile_s": compile_s, "programs": len(programs)}
 
 
 def measure(entry: dict, precision: str, cycles: dict, peaks: dict) -> dict:
@@ -76,13 +92,13 @@ def measure(entry: dict, precision: str, cycles: dict, peaks: dict) -> dict:
         s_per_kimg=t["seconds"] / entry["batch"] * 1000,
         images_per_s=entry["batch"] / t["seconds"],
         compile_s=t["compile_s"],
+        programs=t["programs"],
         gflop_per_step=t["flops"] / 1e9 if t["flops"] else None,
         peak_memory_mb=(common.peak_memory_bytes() or 0) / 2**20,
     )
     peak = peaks.get("bfloat16" if precision == "mixed" else "float32")
     if t["flops"] and peak:
         row["mfu"] = suite_mfu.mfu(t["flops"], t["seconds"], peak * 1e12)
-        row["mfu_source"] = "upper bound: XLA counts both branches of each lazy phase's cond"
     return row
 
 

@@ -206,7 +206,7 @@ REFERENCE_COLUMNS = [
     ("gan_jax_img_s", "gan_jax img/s"),
     ("gan_jax_mem_gb", "gan_jax GPU GB"),
     ("peer_mem_gb", "reference GPU GB"),
-    ("mfu", "gan_jax MFU (≤)", "pct"),
+    ("mfu", "gan_jax MFU", "pct"),
     ("notes", "notes"),
 ]
 REFERENCE_PRECISION = (

@@ -124,7 +124,7 @@ def test_reference_row_over_a_lazy_cycle(dry_plan):
     row = suite_reference_jax.measure(entry, "mixed", {"warmup": 0, "runs": 1}, {"bfloat16": 1.0})
     assert row["s_per_kimg"] == pytest.approx(row["step_ms"] / entry["batch"], rel=1e-9)
     assert row["images_per_s"] == pytest.approx(1000.0 * entry["batch"] / row["step_ms"], rel=1e-9)
-    assert 0 < row["mfu"] and "upper bound" in row["mfu_source"]
+    assert 0 < row["mfu"] and row["programs"] == 1  # no lazy phase: one program
 
 
 def test_reference_report_rows():
