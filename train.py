@@ -6,10 +6,10 @@
 ``--config`` also takes the name of a shipped config (``--config dcgan_fashion_mnist``).
 Every config field can be overridden with ``--config.<field>=<value>``. Running again
 on the same workdir resumes from its latest checkpoint. Installed, the same command is
-``gan-jax-train`` (`gan_jax.train_cli`).
+``gan-jax-train`` (`gan_jax.tools.train`).
 """
 
-from gan_jax import train_cli
+from gan_jax.tools import train as train_cli
 
 if __name__ == "__main__":
     train_cli.console_main()

@@ -77,8 +77,8 @@ SITE=$(mktemp -d)
 "$VENV/bin/python" -m pip install -q --no-index --no-deps --no-compile --target "$SITE" "$DEST"/*.whl
 export PYTHONPATH=$SITE JAX_PLATFORMS=cpu
 cd "$(mktemp -d)"
-"$VENV/bin/python" -c 'import gan_jax, gan_jax.trainer, gan_jax.metrics.evaluator, ml_collections, array_record; print("gan_jax", gan_jax.__version__, "imports")'
+"$VENV/bin/python" -c 'import gan_jax, gan_jax.run.trainer, gan_jax.metrics.evaluator, ml_collections, array_record; print("gan_jax", gan_jax.__version__, "imports")'
 "$VENV/bin/python" "$REPO/benchmarks/suite_plan.py" --dry-run --out plan.json
-"$VENV/bin/python" -m gan_jax.train_cli --config tiny --workdir tiny --config.dataset.source=synthetic \
+"$VENV/bin/python" -m gan_jax.tools.train --config tiny --workdir tiny --config.dataset.source=synthetic \
   --config.num_steps=2 --config.sample_every=0 --config.log_every=1
 echo "dry run: the wheel set installs with --no-deps over the stand-in and gan_jax trains"

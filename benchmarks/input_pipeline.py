@@ -6,7 +6,7 @@
     python benchmarks/input_pipeline.py --config stylegan2_ffhq256 --batch_size 32 \\
         --pack /data/pack256 --workers 0,1,2 --step_overrides model.channel_max=64
 
-The pipeline (`gan_jax.data.batches`: index arithmetic, reading and decoding the batch,
+The pipeline (`gan_jax.data.pipeline.batches`: index arithmetic, reading and decoding the batch,
 host-to-device transfer, prefetch thread) is drained on its own and timed in images/s;
 then the config's compiled train step is timed on device-resident batches
 (`train_step.bench_one`) and its consumption (batch × n_critic per step) set against it.
@@ -14,7 +14,7 @@ The ratio pipeline / step says how much headroom the input has (the goal on acce
 is ≥ 5×).
 
 Data: the config's dataset (decoded into memory), or with ``--pack DIR`` a packed
-dataset (`python -m gan_jax.dataset_tool`) streamed and decoded per batch, once per
+dataset (`python -m gan_jax.tools.dataset_tool`) streamed and decoded per batch, once per
 ``--workers`` value (0: in the prefetch thread; W > 0: W grain worker processes). Without
 the config's dataset on disk, ``--synthetic`` uses a random in-memory dataset of its shape.
 """
@@ -29,8 +29,10 @@ import numpy as np
 
 import common
 import train_step as jax_bench
-from gan_jax import data, datasets, parallel
-from gan_jax.packed import read_info
+from gan_jax import parallel
+from gan_jax.data import pipeline as data
+from gan_jax.data import sources as datasets
+from gan_jax.data.packed import read_info
 
 
 def pipeline_images_per_s(config, steps: int, warmup: int = 20) -> float:

@@ -30,7 +30,8 @@ import numpy as np  # noqa: E402
 import common  # noqa: E402
 from train_step import apply_overrides, synthetic_batch  # noqa: E402
 
-from gan_jax import build, parallel  # noqa: E402
+from gan_jax import parallel  # noqa: E402
+from gan_jax.training import build
 
 
 def due_pattern(run, step: int) -> dict[str, bool]:

@@ -1,4 +1,4 @@
-"""Fused vs non-fused modulated convolution (`gan_jax.models.stylegan2_layers.modulated_conv2d`).
+"""Fused vs non-fused modulated convolution (`gan_jax.models.stylegan2.layers.modulated_conv2d`).
 
     python benchmarks/modconv.py [--out benchmarks/results/modconv_cpu.json]
 
@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 
 import common
-from gan_jax.models import stylegan2_layers as sl
-from gan_jax.models import upfirdn2d as fir
+from gan_jax.models.stylegan2 import layers as sl
+from gan_jax.ops import upfirdn2d as fir
 
 # (batch, channels in = out, input size, up): StyleGAN2 layer shapes scaled to a CPU.
 SHAPES = [(1, 256, 16, 1), (8, 256, 16, 1), (8, 128, 32, 1), (8, 256, 8, 2), (32, 128, 16, 1)]

@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import optax
 
 import common
-from gan_jax import build, parallel
+from gan_jax import parallel
+from gan_jax.training import build
 
 
 def time_update(tx, params, grads, decay: float, runs: int) -> float:

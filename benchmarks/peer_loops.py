@@ -11,8 +11,8 @@ import os
 import subprocess
 import sys
 
-from gan_jax import augment_ada
-from gan_jax.phases import optimizer_scale
+from gan_jax.augment import ada as augment_ada
+from gan_jax.training.phases import optimizer_scale
 
 PEERS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers")
 

@@ -30,7 +30,8 @@ import jax
 
 import common
 import train_step as step_bench
-from gan_jax import build, parallel
+from gan_jax import parallel
+from gan_jax.training import build
 
 _INSTRUCTION = re.compile(r"^\s*(?:ROOT )?%([\w.\-]+) = (\S+) (\w[\w\-]*)\(")
 _COMPUTATION = re.compile(r"^(?:ENTRY )?%([\w.\-]+) ")

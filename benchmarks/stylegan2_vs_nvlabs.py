@@ -50,8 +50,9 @@ import jax  # noqa: E402
 import common  # noqa: E402
 from train_step import apply_overrides, synthetic_batch  # noqa: E402
 
-from gan_jax import build, parallel  # noqa: E402
-from gan_jax.state import count_params  # noqa: E402
+from gan_jax import parallel  # noqa: E402
+from gan_jax.training import build
+from gan_jax.training.state import count_params  # noqa: E402
 
 PEER = os.path.join(common.REPO, "benchmarks", "peers", "stylegan2_step.py")
 

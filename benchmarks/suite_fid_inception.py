@@ -27,7 +27,8 @@ import numpy as np
 from flax import traverse_util
 
 import suite_plan
-from gan_jax.metrics import convert_inception, inception
+from gan_jax.metrics import inception
+from gan_jax.convert import inception as convert_inception
 
 
 def random_state_dict(seed: int = 0) -> dict[str, np.ndarray]:

@@ -29,9 +29,10 @@ import common
 import suite_mfu
 import suite_plan
 import train_step
-from gan_jax import build, parallel
+from gan_jax import parallel
+from gan_jax.training import build
 from gan_jax.models import layers
-from gan_jax.state import count_params
+from gan_jax.training.state import count_params
 
 
 def flops_per_step(config, compiled, state, batch, key, mesh) -> float | None:

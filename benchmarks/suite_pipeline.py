@@ -5,7 +5,7 @@ model's step consumes.
         --out OUT/pipeline.json
 
 For each model of the plan, at its batch size and resolution: `input_pipeline.pipeline_images_per_s`
-drains ``gan_jax.data.batches`` (index arithmetic, gathering the batch from the in-memory
+drains ``gan_jax.data.pipeline.batches`` (index arithmetic, gathering the batch from the in-memory
 uint8 array, host-to-device transfer, prefetch thread) over ``pipeline.batches`` step
 batches of ``n_critic`` × batch images from an in-memory synthetic dataset of
 ``pipeline.examples`` images (``dataset.source='synthetic'``). The step's consumption is

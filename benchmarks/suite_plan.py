@@ -28,8 +28,9 @@ import json
 import os
 
 import common
-from gan_jax import build, config as config_lib
-from gan_jax.state import count_params
+from gan_jax import config as config_lib
+from gan_jax.training import build
+from gan_jax.training.state import count_params
 
 MODELS = {
     "DCGAN-64": ("dcgan_celeba64", 128, {}),

@@ -30,8 +30,9 @@ import common
 import suite_mfu
 import suite_plan
 import train_step
-from gan_jax import build, config as config_lib, parallel
-from gan_jax.state import count_params
+from gan_jax import config as config_lib, parallel
+from gan_jax.training import build
+from gan_jax.training.state import count_params
 
 
 def config_of(entry: dict, precision: str):

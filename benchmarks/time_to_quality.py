@@ -11,14 +11,14 @@ non-saturating loss, Adam(2e-4, b1 0.5) at a constant learning rate, EMA of G) o
 Fashion-MNIST train split, by each framework in turn (gan_jax first), never at once.
 
 * gan_jax: what `train.py` runs: `build.build(config)`, ``run.stepper()`` (the compiled
-  step: D update, G update, EMA) fed by `gan_jax.data.batches` (the prefetch thread), at
+  step: D update, G update, EMA) fed by `gan_jax.data.pipeline.batches` (the prefetch thread), at
   most `trainer.MAX_IN_FLIGHT` steps ahead of the device.
 * PyTorch: `torch_peer.make_dcgan` (parameter counts checked equal to gan_jax's; weights
   N(0, 0.02) as there, and here BatchNorm scales N(1, 0.02) and biases 0 as gan_jax
   initialises them) run by `torch_peer_step.GANStep` (the same D update, G update and EMA),
   eager, ``torch.set_num_threads`` = the CPU count. Its EMA decay is set before every step
   to gan_jax's (`ema_decay_at`: the warm-up min(β, (1+t)/(10+t)) included). Its batches are
-  `gan_jax.data_order.host_batch`'s, the very images in the very order (epochs of
+  `gan_jax.data.order.host_batch`'s, the very images in the very order (epochs of
   permutations seeded by (seed, epoch)) gan_jax's pipeline reads, scaled to [-1, 1] as
   gan_jax's step does (x·2/255 − 1) and laid out channels-last.
 
@@ -42,11 +42,11 @@ Scoring, after training, identical for both frameworks (`make_scorer`): the same
 ``--num_samples`` z ~ N(0, I) (drawn from the run's ``eval`` key), images of the EMA
 generator quantised to uint8 as PNGs are (`features.to_uint8`), features of gan_jax's
 Fashion-MNIST classifier, Fréchet distance against the cached features of the test split
-(`evaluator.reference_sets`, the cache `gan_jax.evaluate` and the trainer use). That is
+(`evaluation.reference_sets`, the cache `gan_jax.tools.evaluate` and the trainer use). That is
 ``config.eval``'s fd_fmnist, as configs/demo_fashion_mnist.py evaluates, over other z.
 
 BatchNorm when sampling: gan_jax samples its EMA generator with standing statistics
-(`gan_jax.sample`): the BatchNorm statistics are recomputed for the EMA weights as the
+(`gan_jax.training.sample`): the BatchNorm statistics are recomputed for the EMA weights as the
 batch statistics (biased variance) of one forward pass in training mode over the run's
 standing batch (``sample.standing_stats`` z from the ``sample`` key), then every image is
 made in inference mode with them. The PyTorch EMA generator is sampled the same way
@@ -71,14 +71,20 @@ import numpy as np
 
 import common
 from train_step import apply_overrides
-from gan_jax import build, data, data_order, datasets, parallel, sample
+from gan_jax import parallel
+from gan_jax.training import build
+from gan_jax.data import pipeline as data
+from gan_jax.data import order as data_order
+from gan_jax.data import sources as datasets
+from gan_jax.training import sample
 from gan_jax import __version__ as gan_jax_version
 from gan_jax.config import real_batches_per_step
-from gan_jax.keys import sample_noise
+from gan_jax.training.keys import sample_noise
 from gan_jax.metrics import evaluator
+from gan_jax.run import evaluation
 from gan_jax.metrics import features as features_lib
-from gan_jax.state import count_params
-from gan_jax.trainer import MAX_IN_FLIGHT
+from gan_jax.training.state import count_params
+from gan_jax.run.trainer import MAX_IN_FLIGHT
 
 FRAMEWORKS = ("gan_jax", "torch")
 METRIC = "fd_fmnist"
@@ -160,7 +166,7 @@ def recipe_problems(config, with_torch: bool = True) -> list[str]:
 
 
 def ema_decay_at(config, step: int) -> float:
-    """gan_jax's EMA decay after ``step`` completed steps (`gan_jax.state.ema_decay` for
+    """gan_jax's EMA decay after ``step`` completed steps (`gan_jax.training.state.ema_decay` for
     ``ema.decay`` with or without ``ema.warmup``), for the PyTorch step."""
     decay = float(config.ema.decay)
     return min(decay, (1.0 + step) / (10.0 + step)) if config.ema.warmup else decay
@@ -277,7 +283,7 @@ def align_init(torch, g, d) -> None:
 
 def to_torch_batch(torch, batch: dict, device: str) -> tuple[list, list]:
     """A host batch (uint8 (K, B, H, W, C), int32 (K, B)) → K channels-last float batches in
-    [-1, 1] (as `gan_jax.keys.to_float_images`) and K int64 label vectors."""
+    [-1, 1] (as `gan_jax.training.keys.to_float_images`) and K int64 label vectors."""
     images = torch.from_numpy(batch["image"]).to(device)
     reals = [
         (x.permute(0, 3, 1, 2).float() * (2.0 / 255.0) - 1.0).contiguous(memory_format=torch.channels_last)
@@ -381,7 +387,7 @@ def make_scorer(config, run, num_samples: int):
     z (n, z_dim) → float images (n, H, W, C) in [-1, 1]) for the same ``num_samples`` z,
     quantised to uint8, against the reference features of ``config.eval.split``."""
     nets = evaluator.feature_nets(config, [METRIC])
-    real = evaluator.reference_sets(config, nets, config.eval.split, run.mesh)
+    real = evaluation.reference_sets(config, nets, config.eval.split, run.mesh)
     bs = config.eval.batch_size
     extract = features_lib.make_extractor(nets["fmnist"], run.mesh, bs)
     z = np.asarray(sample_noise(jax.random.fold_in(run.keys["eval"], 0), num_samples, config.model.z_dim))

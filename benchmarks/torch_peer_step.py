@@ -1,4 +1,4 @@
-"""One GAN training step in PyTorch for any of the suite's peers: what `gan_jax.train_step`
+"""One GAN training step in PyTorch for any of the suite's peers: what `gan_jax.training.train_step`
 runs for the DCGAN, SNGAN and BigGAN configs (speed peer only, never a dependency).
 
 A step: ``n_critic`` D updates, each on its own real batch (real labels with it) and on

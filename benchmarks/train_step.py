@@ -21,9 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import common
-from gan_jax import build, parallel
+from gan_jax import parallel
+from gan_jax.training import build
 from gan_jax.config import real_batches_per_step
-from gan_jax.state import count_params
+from gan_jax.training.state import count_params
 
 
 def synthetic_batch(config, batch_size: int, mesh) -> dict:

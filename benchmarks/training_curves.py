@@ -21,7 +21,7 @@ What is trained (``--model``):
 
 For each seed s: the peer builds its networks from torch seed s (``init.npz``), which
 gan_jax converts into step 0 of its run; both read the batches gan_jax's pipeline reads
-for seed s (`gan_jax.data_order`: epochs of permutations; the peer gets the indices);
+for seed s (`gan_jax.data.order`: epochs of permutations; the peer gets the indices);
 everything else each draws from its own generator. gan_jax trains with `train.py`'s
 trainer (`trainer.train_and_evaluate`), checkpointing at every curve point; the peer
 keeps its EMA generator there. Both resume: kill a job and start it again.
@@ -48,7 +48,14 @@ import numpy as np
 import common
 import peer_loops
 from time_to_quality import make_scorer
-from gan_jax import build, checkpoint, convert_r3gan, convert_stylegan2, data_order, datasets, runs, trainer
+from gan_jax.training import build
+from gan_jax.run import checkpoint
+from gan_jax.convert import r3gan as convert_r3gan
+from gan_jax.convert import stylegan2 as convert_stylegan2
+from gan_jax.data import order as data_order
+from gan_jax.data import sources as datasets
+from gan_jax.run import loading as runs
+from gan_jax.run import trainer
 from gan_jax import config as config_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -7,7 +7,7 @@ Hardware: a CPU; set num_steps for the time you have.
 Data: the Debian package dataset-fashion-mnist when installed (read as IDX files),
 otherwise tfds 'fashion_mnist'; 28 px images padded to 32 (R3GAN works at powers of two;
 the fd_fmnist metric undoes the padding).
-Recipe: `gan_jax.presets.r3gan` with the CIFAR-10 preset's structure narrowed for the CPU:
+Recipe: `gan_jax.config.presets.r3gan` with the CIFAR-10 preset's structure narrowed for the CPU:
 4 stages (4-32 px) of 32 channels, 4 groups of 16 expanded channels, unconditional,
 batch 32, gamma 0.05 -> 0.005, EMA half-life 0 -> 10k images, no augmentation, every
 schedule over 40k images (1,250 steps: about what one core trains in 20 minutes).
@@ -16,7 +16,7 @@ fd_fmnist 316.2 on 10k EMA samples against the test split, the very start of tra
 (DCGAN in the same 20 minutes: 10.3).
 """
 
-from gan_jax import presets
+from gan_jax.config import presets
 from gan_jax.config import base_config
 
 

@@ -6,13 +6,13 @@ Command:
 
 Hardware: 8 GPUs in the paper (batch 256); any accelerator count whose total divides the batch.
 Data: an image folder of FFHQ at 256x256 (--config.dataset.path=DIR).
-Recipe: `gan_jax.presets.r3gan` with the preset's numbers below (docs/r3gan.md lists
+Recipe: `gan_jax.config.presets.r3gan` with the preset's numbers below (docs/r3gan.md lists
 them side by side, and what differs from the authors' training loop).
 Cited: FID 2.75 as reported by Huang et al. 2024.
 Result here: not yet measured here.
 """
 
-from gan_jax import presets
+from gan_jax.config import presets
 from gan_jax.config import base_config
 
 

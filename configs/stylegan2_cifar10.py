@@ -20,7 +20,7 @@ Cited: FID 2.42 conditional (the paper's abstract; IS 10.14) and 2.92 unconditio
 Result here: not yet measured here.
 """
 
-from gan_jax import presets
+from gan_jax.config import presets
 from gan_jax.config import base_config
 
 

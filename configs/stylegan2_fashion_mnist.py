@@ -20,7 +20,7 @@ fd_fmnist 124.4, precision 0.68, recall 0.005 on 10k EMA samples against the tes
 far from converged at that budget (DCGAN in the same 20 minutes: fd_fmnist 10.3).
 """
 
-from gan_jax import presets
+from gan_jax.config import presets
 from gan_jax.config import base_config
 
 

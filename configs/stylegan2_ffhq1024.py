@@ -17,7 +17,7 @@ Cited: FID 2.84 (the StyleGAN2 paper's Table 1, config F, 50k samples).
 Result here: not yet measured here.
 """
 
-from gan_jax import presets
+from gan_jax.config import presets
 from gan_jax.config import base_config
 
 

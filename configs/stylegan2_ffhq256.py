@@ -17,7 +17,7 @@ full 70k images with x-flips, 50k samples against the full dataset.
 Result here: not yet measured here.
 """
 
-from gan_jax import presets
+from gan_jax.config import presets
 from gan_jax.config import base_config
 
 

@@ -15,7 +15,7 @@ Expected result: none; it checks that the whole pipeline runs and resumes.
 import os
 
 from gan_jax.config import base_config
-from gan_jax.datasets import KNOWN_LOCAL
+from gan_jax.data.sources import KNOWN_LOCAL
 
 
 def get_config():

@@ -93,7 +93,7 @@ def all_processes(flag: bool) -> bool:
 
 def check_batch_size(batch_size: int, mesh: Mesh, microbatches: int = 1) -> None:
     """The global batch must split evenly over the devices (and so over processes), and each
-    device's share over the ``microbatches`` of gradient accumulation (`gan_jax.accumulate`)."""
+    device's share over the ``microbatches`` of gradient accumulation (`gan_jax.training.accumulate`)."""
     n = mesh.devices.size
     if batch_size <= 0 or batch_size % n:
         raise ConfigError(

@@ -90,8 +90,12 @@ def pytest_report_header(config):
 
 def lazy_phase_update(config, name: str):
     """(state, state after one run of the lazy phase ``name`` on the first batch, its metrics)."""
-    from gan_jax import build, data, datasets, keys, phases
-    from gan_jax import train_step as ts
+    from gan_jax.training import build
+    from gan_jax.data import pipeline as data
+    from gan_jax.data import sources as datasets
+    from gan_jax.training import keys
+    from gan_jax.training import phases
+    from gan_jax.training import train_step as ts
 
     run = build.build(config)
     state = run.init_state()
@@ -118,8 +122,12 @@ def update_setup(config):
     """(state, d_update, g_update, real, labels, z) for one D main or G main phase on the
     first batch: ``d_update(state, real, real_y, z, fake_y, key)``, ``g_update(state, z,
     fake_y, key)``, each returning (state, metrics)."""
-    from gan_jax import build, data, datasets, keys, phases
-    from gan_jax import train_step as ts
+    from gan_jax.training import build
+    from gan_jax.data import pipeline as data
+    from gan_jax.data import sources as datasets
+    from gan_jax.training import keys
+    from gan_jax.training import phases
+    from gan_jax.training import train_step as ts
 
     run = build.build(config)
     state = run.init_state()

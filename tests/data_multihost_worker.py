@@ -4,7 +4,7 @@
 
 Joins `jax.distributed` as process PROCESS_ID of 2 (two CPU devices each, from the
 environment), draws the first 3 global batches of configs/tiny.py (``dataset.mirror``
-on) from the pack through `gan_jax.data.batches`, read in this process, then again with
+on) from the pack through `gan_jax.data.pipeline.batches`, read in this process, then again with
 WORKERS worker processes, and writes to OUT.npz: ``read``, every example index its
 dataset was asked for in this process, in order; ``image``, ``label``, the rows of each
 global batch this process's devices hold, with ``columns``, their places on the batch
@@ -20,7 +20,9 @@ import sys
 import jax
 import numpy as np
 
-from gan_jax import data, datasets, parallel
+from gan_jax import parallel
+from gan_jax.data import pipeline as data
+from gan_jax.data import sources as datasets
 
 TINY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "tiny.py")
 

@@ -1,6 +1,6 @@
 """The random numbers gan_jax's train steps draw, by the role a reference loop gives them.
 
-A gan_jax step draws everything from its named keys (`gan_jax.keys.step_keys`); a peer
+A gan_jax step draws everything from its named keys (`gan_jax.training.keys.step_keys`); a peer
 (NVlabs' or brownvc's loop) draws from torch's generator in call order. To run both on the
 same numbers, `plan` recomputes every draw of K steps from gan_jax's own derivations —
 `train_step.phase_inputs` for z and the classes, `accumulate.split` for micro-batches,
@@ -26,7 +26,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import accumulate, augment_ada, keys as keys_lib, phases as phases_lib, train_step as ts
+from gan_jax.training import accumulate
+from gan_jax.augment import ada as augment_ada
+from gan_jax.training import keys as keys_lib
+from gan_jax.training import phases as phases_lib
+from gan_jax.training import train_step as ts
 from gan_jax.models import stylegan2
 
 NVLABS_NAMES = {"G main": "Gmain", "G reg": "Greg", "D main": "Dmain", "D reg": "Dreg"}
@@ -105,7 +109,7 @@ def aug_draws(config, key, shape) -> list:
 
 
 def _micro(inputs, m: int) -> list[dict]:
-    """The phase's inputs as M micro-batches (rows and keys), as `gan_jax.accumulate` cuts them."""
+    """The phase's inputs as M micro-batches (rows and keys), as `gan_jax.training.accumulate` cuts them."""
     if m == 1:
         return [dict(z=inputs.z, fake_y=inputs.fake_y, real=inputs.real, keys=inputs.keys)]
     parts = accumulate.split(inputs, m)

@@ -6,10 +6,14 @@ import numpy as np
 import pytest
 
 from conftest import load_config, synthetic_images
-from gan_jax import accumulate, build, keys as keys_lib, parallel, phases as phases_lib
+from gan_jax import parallel
+from gan_jax.training import accumulate
+from gan_jax.training import build
+from gan_jax.training import keys as keys_lib
+from gan_jax.training import phases as phases_lib
 from gan_jax.errors import ConfigError
-from gan_jax.terms import Term
-from gan_jax.trainer import train_and_evaluate
+from gan_jax.training.terms import Term
+from gan_jax.run.trainer import train_and_evaluate
 
 BATCH = 16
 

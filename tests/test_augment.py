@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import augment, augment_filter
-from gan_jax import augment_ada as ada
-from gan_jax import augment_geometry as geo
+from gan_jax import augment
+from gan_jax.augment import filter as augment_filter
+from gan_jax.augment import ada
+from gan_jax.augment import geometry as geo
 from gan_jax.config import base_config
 
 
@@ -109,7 +110,9 @@ def test_ada_p_follows_the_sign_of_d_real_inside_the_step(tiny_config):
     """Train tiny runs with ADA adjusting every step: p rises with a target D(real) easily
     exceeds (−1: every positive score counts as over-fitting) and falls with one it cannot
     reach (1)."""
-    from gan_jax import build, data, datasets
+    from gan_jax.training import build
+    from gan_jax.data import pipeline as data
+    from gan_jax.data import sources as datasets
 
     results = {}
     for target in (-1.0, 1.0):
@@ -141,7 +144,7 @@ def test_config_rejects_unknown_augmentations():
 
 
 # ---------------------------------------------------------------------------------------------
-# ADA's pipeline (gan_jax.augment_ada, augment_geometry, augment_filter)
+# ADA's pipeline (gan_jax.augment.ada, augment_geometry, augment_filter)
 
 
 def _smooth_images(b=4, size=32, c=3, seed=0):
@@ -171,8 +174,8 @@ def test_identity_through_the_geometric_path_reproduces_the_input():
 
 def test_resampling_matrices_equal_upfirdn2d():
     """The geometric path up- and down-samples by matrix products; they are the same linear
-    maps as `gan_jax.models.upfirdn2d` with NVlabs' paddings (to float32 rounding)."""
-    from gan_jax.models import upfirdn2d
+    maps as `gan_jax.ops.upfirdn2d` with NVlabs' paddings (to float32 rounding)."""
+    from gan_jax.ops import upfirdn2d
 
     x = _images(2, 12, 3)
     up = upfirdn2d.upsample2d(x, geo.FILTER, up=2)

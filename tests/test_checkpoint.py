@@ -4,9 +4,11 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import build, checkpoint, parallel
+from gan_jax import parallel
+from gan_jax.training import build
+from gan_jax.run import checkpoint
 from gan_jax.errors import CheckpointError
-from gan_jax.trainer import train_and_evaluate
+from gan_jax.run.trainer import train_and_evaluate
 
 
 def _abstract(config, mesh):

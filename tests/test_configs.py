@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO, load_config, synthetic_images
 from gan_jax.config import validate
-from gan_jax.trainer import train_and_evaluate
+from gan_jax.run.trainer import train_and_evaluate
 
 CONFIGS = sorted(
     os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(REPO, "configs", "*.py"))
@@ -85,7 +85,7 @@ def test_config_trains_two_steps_when_shrunk(name, tmp_path):
 
 def test_tiny_runs_on_a_machine_without_any_dataset(tmp_path, monkeypatch):
     """No Debian Fashion-MNIST files, no tfds data, no network: tiny trains on its built-in data."""
-    from gan_jax import datasets
+    from gan_jax.data import sources as datasets
 
     monkeypatch.setitem(datasets.KNOWN_LOCAL, "fashion_mnist", [str(tmp_path / "not_installed")])
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "no_tfds"))

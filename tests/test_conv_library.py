@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from gan_jax.models import batch_slices as bs
+from gan_jax.ops import batch_slices as bs
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 

@@ -6,9 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import convert_stylegan2 as cv
+from gan_jax.convert import stylegan2 as cv
+from gan_jax.convert.common import from_torch
 from gan_jax.errors import ConfigError
-from gan_jax.models import stylegan2, upfirdn2d
+from gan_jax.models import stylegan2
+from gan_jax.ops import upfirdn2d
 
 SMALL = dict(channel_base=256, channel_max=16)
 
@@ -30,7 +32,7 @@ def torch_state(model, prefix, variables, seed=0):
     for name, (collection, keys, shape) in cv.torch_layout(model).items():
         value = rng.standard_normal(shape).astype(np.float32)
         state[prefix + name] = value
-        want[(collection,) + keys] = cv._from_torch(value) if collection == "params" else value
+        want[(collection,) + keys] = from_torch(value) if collection == "params" else value
     for res in (4, 8, 16):  # NVlabs' filter buffers, which the converter checks and drops
         state[f"{prefix}b{res}.resample_filter"] = upfirdn2d.setup_filter((1, 3, 3, 1))
     return state, want

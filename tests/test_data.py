@@ -3,7 +3,9 @@
 import jax
 import numpy as np
 
-from gan_jax import data, datasets, parallel
+from gan_jax import parallel
+from gan_jax.data import pipeline as data
+from gan_jax.data import sources as datasets
 
 
 def test_each_epoch_is_a_permutation():

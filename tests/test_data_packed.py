@@ -1,4 +1,4 @@
-"""Training on a pack (python -m gan_jax.dataset_tool): the batches stream from disk, a pure
+"""Training on a pack (python -m gan_jax.tools.dataset_tool): the batches stream from disk, a pure
 function of (seed, step) like the in-memory sources', pixel for pixel the same as the npz
 the pack was made from; x-flips, processes' columns, worker processes and a resume."""
 
@@ -13,10 +13,13 @@ import numpy as np
 import pytest
 
 from conftest import REPO, load_config, synthetic_images
-from gan_jax import data, data_order, datasets, parallel
+from gan_jax import parallel
+from gan_jax.data import pipeline as data
+from gan_jax.data import order as data_order
+from gan_jax.data import sources as datasets
 from gan_jax.errors import DataError
-from gan_jax.pack_writer import Request, pack
-from gan_jax.trainer import train_and_evaluate
+from gan_jax.data.pack_writer import Request, pack
+from gan_jax.run.trainer import train_and_evaluate
 
 N = 256  # conftest's synthetic squares: 28x28x1, 4 classes
 WORKER = os.path.join(REPO, "tests", "data_multihost_worker.py")

@@ -1,4 +1,4 @@
-"""python -m gan_jax.dataset_tool and gan_jax.packed: every source packed and read back."""
+"""python -m gan_jax.tools.dataset_tool and gan_jax.data.packed: every source packed and read back."""
 
 import json
 import os
@@ -14,10 +14,11 @@ from PIL import Image
 
 from conftest import REPO
 from test_datasets import write_idx
-from gan_jax import pack_writer, packed
+from gan_jax.data import pack_writer
+from gan_jax.data import packed
 from gan_jax.errors import DataError
-from gan_jax.image_files import decode_image, fit_resolution
-from gan_jax.pack_writer import Request, pack
+from gan_jax.data.files import decode_image, fit_resolution
+from gan_jax.data.pack_writer import Request, pack
 
 
 def quiet(_message: str) -> None:
@@ -167,7 +168,7 @@ def test_npz_with_max_examples_and_more_shards_than_examples(tmp_path):
 
 
 def test_synthetic_source_makes_each_example_from_its_index(tmp_path):
-    from gan_jax.pack_sources import synthetic_image
+    from gan_jax.data.pack_sources import synthetic_image
 
     info = pack(
         Request("synthetic:25:16", resolution=16, shards=3), str(tmp_path / "s"), workers=2, log=quiet
@@ -289,7 +290,7 @@ def test_damaged_packs_are_refused(tmp_path):
 
 def run_tool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "gan_jax.dataset_tool", *args],
+        [sys.executable, "-m", "gan_jax.tools.dataset_tool", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -346,7 +347,7 @@ def test_a_killed_pack_resumes_identically(tmp_path):
     assert run_tool(*args, "--dest", str(tmp_path / "clean")).returncode == 0
     dest = tmp_path / "out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "gan_jax.dataset_tool", *args, "--dest", str(dest)],
+        [sys.executable, "-m", "gan_jax.tools.dataset_tool", *args, "--dest", str(dest)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

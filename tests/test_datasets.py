@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import FASHION_MNIST_DIR
-from gan_jax import datasets
+from gan_jax.data import sources as datasets
 from gan_jax.config import base_config
 from gan_jax.errors import DataError
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from gan_jax import checkpoint
-from gan_jax.trainer import train_and_evaluate
+from gan_jax.run import checkpoint
+from gan_jax.run.trainer import train_and_evaluate
 
 
 def _evaluate_cli(workdir, *args, cache):
-    cmd = [sys.executable, "-m", "gan_jax.evaluate", "--workdir", str(workdir), *args]
+    cmd = [sys.executable, "-m", "gan_jax.tools.evaluate", "--workdir", str(workdir), *args]
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "GAN_JAX_CACHE": str(cache)}
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
 
@@ -69,9 +69,9 @@ def test_inception_metrics_end_to_end_with_random_weights(tiny_config, tmp_path)
     import numpy as np
 
     from conftest import random_inception_state_dict, synthetic_images
-    from gan_jax.metrics import convert_inception
+    from gan_jax.convert import inception as convert_inception
     from gan_jax.metrics import evaluator as evaluator_lib
-    from gan_jax import build
+    from gan_jax.training import build
 
     weights = tmp_path / "inception.npz"
     np.savez(weights, **convert_inception.convert(random_inception_state_dict()))
@@ -95,7 +95,7 @@ def test_inception_metrics_end_to_end_with_random_weights(tiny_config, tmp_path)
 
 
 def test_a_damaged_config_json_is_one_line(tmp_path):
-    from gan_jax import evaluate as evaluate_lib
+    from gan_jax.tools import evaluate as evaluate_lib
     from gan_jax.errors import ConfigError
 
     (tmp_path / "config.json").write_bytes(b'{"seed": 0,\xff')

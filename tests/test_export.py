@@ -1,4 +1,4 @@
-"""`python -m gan_jax.export` and `gan_jax.load_generator`: generate's pixels without the
+"""`python -m gan_jax.tools.export` and `gan_jax.load_generator`: generate's pixels without the
 training code, for every architecture; the file's layout; one-line errors."""
 
 import json
@@ -13,9 +13,15 @@ from safetensors import safe_open
 
 import gan_jax
 from conftest import REPO, load_config, synthetic_images
-from gan_jax import build, checkpoint, export, exported, generate as gen, runs, sample
+from gan_jax.training import build
+from gan_jax.run import checkpoint
+from gan_jax.tools import export
+from gan_jax.run import exported
+from gan_jax.tools import generate as gen
+from gan_jax.run import loading as runs
+from gan_jax.training import sample
 from gan_jax.errors import CheckpointError, ConfigError
-from gan_jax.trainer import train_and_evaluate
+from gan_jax.run.trainer import train_and_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +108,8 @@ def test_loading_needs_no_training_code(files, tmp_path):
         "import sys, numpy as np, gan_jax\n"
         f"g = gan_jax.load_generator({files['cond']!r})\n"
         f"np.save({str(tmp_path / 'x.npy')!r}, g(seeds=[3, 1], class_=1))\n"
-        "ours = {'gan_jax.trainer', 'gan_jax.build', 'gan_jax.checkpoint', 'gan_jax.datasets',\n"
-        "        'gan_jax.config', 'gan_jax.export', 'gan_jax.generate'}\n"
+        "ours = {'gan_jax.run.trainer', 'gan_jax.training.build', 'gan_jax.run.checkpoint', 'gan_jax.data.sources',\n"
+        "        'gan_jax.config', 'gan_jax.tools.export', 'gan_jax.tools.generate'}\n"
         "print(sorted(m for m in sys.modules if m in ours or m.startswith(('optax', 'orbax'))))\n"
     )
     result = subprocess.run(
@@ -123,7 +129,7 @@ def test_loading_needs_no_training_code(files, tmp_path):
 def _export_cli(tmp_path, *args):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO}
     return subprocess.run(
-        [sys.executable, "-m", "gan_jax.export", *args],
+        [sys.executable, "-m", "gan_jax.tools.export", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -23,9 +23,13 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
-from gan_jax import build, checkpoint, parallel, runs, train_step
+from gan_jax import parallel
+from gan_jax.training import build
+from gan_jax.run import checkpoint
+from gan_jax.run import loading as runs
+from gan_jax.training import train_step
 from gan_jax.errors import CheckpointError, NonFiniteError
-from gan_jax.trainer import train_and_evaluate
+from gan_jax.run.trainer import train_and_evaluate
 
 KILLS = int(os.environ.get("GAN_JAX_TEST_KILLS", "10"))
 
@@ -489,7 +493,7 @@ def test_a_checkpoint_without_manifest_is_restored_with_a_warning(tiny_config, t
 
 
 def test_a_second_training_process_on_a_workdir_is_refused(synthetic_npz, tmp_path, compile_cache):
-    from gan_jax import workdir_lock
+    from gan_jax.run import workdir_lock
 
     os.makedirs(tmp_path / "samples")
     with workdir_lock.hold(str(tmp_path)):  # this test process is the running trainer

@@ -8,10 +8,12 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import build, finetune, parallel
+from gan_jax import parallel
+from gan_jax.training import build
+from gan_jax.run import finetune
 from gan_jax.errors import ConfigError
-from gan_jax.runs import load_checkpoint
-from gan_jax.trainer import train_and_evaluate
+from gan_jax.run.loading import load_checkpoint
+from gan_jax.run.trainer import train_and_evaluate
 
 NETWORKS = ("g_params", "g_vars", "d_params", "d_vars", "ema_params")
 

@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 
 from conftest import load_config
-from gan_jax import build, data, datasets, freeze, parallel
+from gan_jax import parallel
+from gan_jax.training import build
+from gan_jax.data import pipeline as data
+from gan_jax.data import sources as datasets
+from gan_jax.training import freeze
 from gan_jax.errors import ConfigError
 
 

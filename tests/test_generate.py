@@ -1,4 +1,4 @@
-"""`python -m gan_jax.generate`: seeds, grids, classes, truncation, interpolations, outputs, errors."""
+"""`python -m gan_jax.tools.generate`: seeds, grids, classes, truncation, interpolations, outputs, errors."""
 
 import os
 import subprocess
@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, load_config
-from gan_jax import checkpoint, generate as gen
+from gan_jax.run import checkpoint
+from gan_jax.tools import generate as gen
 from gan_jax.errors import CheckpointError, ConfigError
-from gan_jax.trainer import train_and_evaluate
+from gan_jax.run.trainer import train_and_evaluate
 
 CELL = 28 + 2  # tiny config: 28 px images, grids padded by 2
 
@@ -242,7 +243,7 @@ def _generate_cli(tmp_path, *args, devices=1):
         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
     }
     return subprocess.run(
-        [sys.executable, "-m", "gan_jax.generate", *args],
+        [sys.executable, "-m", "gan_jax.tools.generate", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -32,9 +32,11 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, load_config
-from gan_jax import build, checkpoint, parallel
+from gan_jax import parallel
+from gan_jax.training import build
+from gan_jax.run import checkpoint
 from gan_jax.metrics import evaluator, features
-from gan_jax.state import GANState
+from gan_jax.training.state import GANState
 
 WORKER = os.path.join(REPO, "tests", "multihost_worker.py")
 TIMEOUT_S = 300

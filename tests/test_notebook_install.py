@@ -208,7 +208,7 @@ def test_install_cell_installs_from_a_clone_in_a_fresh_venv(tmp_path):
         [
             python,
             "-c",
-            "import gan_jax, gan_jax.cli; print(gan_jax.__file__); print(gan_jax.cli.shipped_configs_dir())",
+            "import gan_jax, gan_jax.tools.cli; print(gan_jax.__file__); print(gan_jax.tools.cli.shipped_configs_dir())",
         ],
         cwd=elsewhere,
     )

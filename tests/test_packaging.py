@@ -18,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_config_names_resolve_to_the_shipped_files_and_paths_stay(capsys):
-    from gan_jax import cli
+    from gan_jax.tools import cli
 
     tiny = os.path.join(REPO, "configs", "tiny.py")
     assert os.path.samefile(cli.resolve_config_spec("tiny"), tiny)

@@ -67,7 +67,7 @@ def test_from_every_process_places_the_whole_value_with_the_sharding():
 
 
 def _compiled_step(config, mesh):
-    from gan_jax import build
+    from gan_jax.training import build
 
     run = build.build(config, mesh)
     state = run.init_state()

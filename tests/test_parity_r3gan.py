@@ -9,7 +9,7 @@ Needs two things outside gan_jax, named by environment variables:
 
 `benchmarks/peers/r3gan_export.py` builds R3GAN's networks there, moves every parameter
 off its initial value, and writes the state dicts, inputs and outputs; this converts the
-weights (`gan_jax.convert_r3gan`) and compares images and scores to 1e-4, max abs.
+weights (`gan_jax.convert.r3gan`) and compares images and scores to 1e-4, max abs.
 """
 
 import os
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import convert_r3gan as cv
+from gan_jax.convert import r3gan as cv
 from gan_jax.models import r3gan
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

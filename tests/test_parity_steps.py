@@ -35,9 +35,15 @@ from conftest import REPO, load_config, synthetic_images
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 import peer_loops  # noqa: E402
-from gan_jax import build, convert_r3gan, convert_stylegan2 as cv, data, datasets, parallel, schedules
-from gan_jax.phases import lazy_interval, optimizer_scale
-from gan_jax.state import ema_decay
+from gan_jax import parallel
+from gan_jax.training import build
+from gan_jax.convert import r3gan as convert_r3gan
+from gan_jax.convert import stylegan2 as cv
+from gan_jax.data import pipeline as data
+from gan_jax.data import sources as datasets
+from gan_jax.training import schedules
+from gan_jax.training.phases import lazy_interval, optimizer_scale
+from gan_jax.training.state import ema_decay
 
 TORCH_PYTHON = os.environ.get("GAN_JAX_TORCH_PYTHON", "")
 CHECKOUTS = {

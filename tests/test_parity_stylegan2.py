@@ -7,7 +7,7 @@ Needs two things outside gan_jax, named by environment variables:
 
 `benchmarks/peers/stylegan2_export.py` builds NVlabs' networks there, moves every
 parameter off its initial value, and writes the state dicts, inputs and outputs; this
-converts the weights (`gan_jax.convert_stylegan2`) and compares: ws to 1e-5, images
+converts the weights (`gan_jax.convert.stylegan2`) and compares: ws to 1e-5, images
 (both modulated-convolution forms) and discriminator scores to 1e-4, max abs.
 """
 
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import convert_stylegan2 as cv
+from gan_jax.convert import stylegan2 as cv
 from gan_jax.models import stylegan2
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

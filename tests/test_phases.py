@@ -6,9 +6,13 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax import build, data, datasets, terms, trainer
+from gan_jax.training import build
+from gan_jax.data import pipeline as data
+from gan_jax.data import sources as datasets
+from gan_jax.training import terms
+from gan_jax.run import trainer
 from gan_jax.errors import ConfigError
-from gan_jax.state import make_optimizer
+from gan_jax.training.state import make_optimizer
 
 
 def _train(config, num_steps):

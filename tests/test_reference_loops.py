@@ -10,11 +10,16 @@ import numpy as np
 import pytest
 
 from conftest import load_config, synthetic_images
-from gan_jax import accumulate, build, data, datasets, keys as keys_lib
-from gan_jax import state as state_lib, train_step as ts
+from gan_jax.training import accumulate
+from gan_jax.training import build
+from gan_jax.data import pipeline as data
+from gan_jax.data import sources as datasets
+from gan_jax.training import keys as keys_lib
+from gan_jax.training import state as state_lib
+from gan_jax.training import train_step as ts
 from gan_jax.config import real_batches_per_step, validate
 from gan_jax.errors import ConfigError
-from gan_jax.models.stylegan2_mapping import lerp
+from gan_jax.models.stylegan2.mapping import lerp
 
 
 @pytest.fixture

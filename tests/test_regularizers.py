@@ -6,9 +6,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gan_jax import regularizers
+from gan_jax.training import regularizers
 from gan_jax.config import base_config
-from gan_jax.state import make_optimizer
+from gan_jax.training.state import make_optimizer
 
 PARAMS = {
     "conv": {"kernel": jnp.array([[1.0, -2.0], [3.0, 0.5]]), "bias": jnp.array([10.0, -10.0])},

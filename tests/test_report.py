@@ -1,4 +1,4 @@
-"""Training-time visuals: what TensorBoard receives, and `python -m gan_jax.report`."""
+"""Training-time visuals: what TensorBoard receives, and `python -m gan_jax.tools.report`."""
 
 import glob
 import io
@@ -16,9 +16,9 @@ from PIL import Image
 from tensorboardX.proto import event_pb2
 
 from conftest import REPO, load_config
-from gan_jax import report
+from gan_jax.tools import report
 from gan_jax.errors import ConfigError
-from gan_jax.trainer import train_and_evaluate
+from gan_jax.run.trainer import train_and_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,11 @@ def test_report_errors(tmp_path):
 def _report_cli(*args):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO}
     return subprocess.run(
-        [sys.executable, "-m", "gan_jax.report", *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "gan_jax.tools.report", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -136,7 +140,7 @@ def test_report_cli(workdir, tmp_path):
 def test_report_output_of_the_wrong_kind_is_one_line(tmp_path):
     import json as _json
 
-    from gan_jax import report
+    from gan_jax.tools import report
     from gan_jax.errors import ConfigError
 
     (tmp_path / "metrics.jsonl").write_text(_json.dumps({"step": 1, "d_loss": 1.0, "g_loss": 1.0}) + "\n")

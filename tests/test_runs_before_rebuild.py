@@ -27,8 +27,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from gan_jax import config as config_lib, exported
-from gan_jax.trainer import train_and_evaluate
+from gan_jax import config as config_lib
+from gan_jax.run import exported
+from gan_jax.run.trainer import train_and_evaluate
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "runs_before_rebuild")
 RUNS = ("dcgan", "stylegan2")
@@ -63,10 +64,10 @@ def test_an_old_run_resumes_from_its_checkpoint(tmp_path, name):
 def test_an_old_run_generates_and_exports(tmp_path, name):
     path = workdir(tmp_path, name)
     grid = str(tmp_path / "grid.png")
-    done = tool("gan_jax.generate", f"--workdir={path}", "--seeds=0-3", f"--out={grid}")
+    done = tool("gan_jax.tools.generate", f"--workdir={path}", "--seeds=0-3", f"--out={grid}")
     assert done.returncode == 0 and os.path.getsize(grid) > 0, done.stderr[-2000:]
     out = str(tmp_path / "g.safetensors")
-    done = tool("gan_jax.export", f"--workdir={path}", f"--out={out}")
+    done = tool("gan_jax.tools.export", f"--workdir={path}", f"--out={out}")
     assert done.returncode == 0, done.stderr[-2000:]
     generator = exported.load_generator(out, batch_size=4)
     images = generator(np.arange(4))

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from gan_jax import sample
+from gan_jax.training import sample
 from gan_jax.models import dcgan
 
 

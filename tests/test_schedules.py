@@ -8,7 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax import schedules, state as state_lib
+from gan_jax.training import schedules
+from gan_jax.training import state as state_lib
 from gan_jax.config import base_config
 from gan_jax.errors import ConfigError
 from gan_jax.config import validate
@@ -138,7 +139,7 @@ def test_scheduled_ada_p_needs_fixed_p():
 def test_scheduled_run_resumes_bit_exactly_and_logs_its_rates(tiny_config, tmp_path):
     import json
 
-    from gan_jax.trainer import train_and_evaluate
+    from gan_jax.run.trainer import train_and_evaluate
     from test_trainer import _equal
 
     tiny_config.schedule.kimg = 6 * tiny_config.batch_size / 1000  # fixed N: 6 steps

@@ -11,9 +11,13 @@ import numpy as np
 import pytest
 
 from conftest import REPO, lazy_phase_update, load_config, synthetic_images
-from gan_jax import build, checkpoint, convert_stylegan2 as cv, generate, runs
-from gan_jax import sample
-from gan_jax.trainer import train_and_evaluate
+from gan_jax.training import build
+from gan_jax.run import checkpoint
+from gan_jax.convert import stylegan2 as cv
+from gan_jax.tools import generate
+from gan_jax.run import loading as runs
+from gan_jax.training import sample
+from gan_jax.run.trainer import train_and_evaluate
 
 
 @pytest.fixture
@@ -121,7 +125,7 @@ def test_converted_weights_make_a_run_that_generate_samples(sg_config, tmp_path)
     cmd = [
         sys.executable,
         "-m",
-        "gan_jax.convert_stylegan2",
+        "gan_jax.tools.convert_stylegan2",
         f"--src={tmp_path / 'net.npz'}",
         f"--config={config_path}",
         f"--workdir={workdir}",
@@ -162,7 +166,8 @@ def test_truncation_and_style_figures_on_a_saved_run(sg_config, tmp_path):
     """generate --trunc 0 gives every seed the w̄ image and --trunc 1 the plain samples; the
     ψ sweep's ψ = 0 row repeats one image; a mixing cell that takes every layer from its
     column seed is that seed's image."""
-    from gan_jax import checkpoint as ckpt, style_figures
+    from gan_jax.run import checkpoint as ckpt
+    from gan_jax.tools import style_figures
 
     sg_config.model.z_dim = 8
     run = build.build(sg_config)

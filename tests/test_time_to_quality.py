@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import pytest
 
 from conftest import REPO, load_config
-from gan_jax import state as state_lib
+from gan_jax.training import state as state_lib
 
 BENCHMARKS = os.path.join(REPO, "benchmarks")
 sys.path.insert(0, BENCHMARKS)
@@ -54,7 +54,8 @@ def test_budgets():
 _SAMPLING_PARITY = """
 import jax, numpy as np, torch
 import common, time_to_quality as t
-from gan_jax import build, sample
+from gan_jax.training import build
+from gan_jax.training import sample
 
 config = common.load_config("dcgan_fashion_mnist")
 run = build.build(config)

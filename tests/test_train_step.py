@@ -7,7 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import build, data, datasets, keys as keys_lib, parallel
+from gan_jax import parallel
+from gan_jax.training import build
+from gan_jax.data import pipeline as data
+from gan_jax.data import sources as datasets
+from gan_jax.training import keys as keys_lib
 
 
 def _setup(config, devices=None):

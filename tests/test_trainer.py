@@ -12,8 +12,9 @@ import pytest
 
 from conftest import REPO
 from test_checkpoint import _abstract
-from gan_jax import checkpoint, parallel
-from gan_jax.trainer import train_and_evaluate
+from gan_jax import parallel
+from gan_jax.run import checkpoint
+from gan_jax.run.trainer import train_and_evaluate
 
 
 def _equal(a, b) -> bool:
@@ -174,7 +175,7 @@ def test_resuming_with_another_seed_or_dataset_is_refused_other_changes_logged(t
 
 
 def test_out_of_device_memory_is_one_line(capsys, monkeypatch):
-    from gan_jax import cli
+    from gan_jax.tools import cli
 
     def main(argv):
         raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 81.2GiB.\nmore")

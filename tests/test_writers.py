@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib
-from gan_jax import hparams, wandb_writer, writers
+from gan_jax.run import hparams
+from gan_jax.run import wandb_writer
+from gan_jax.run import writers
 from gan_jax.errors import ConfigError
 
 
@@ -247,7 +249,7 @@ def test_training_resumed_from_an_earlier_checkpoint_logs_each_step_once(
 ):
     """A run that logged past its last checkpoint (here: checkpoint 8 removed) resumes from
     step 4; TensorBoard shows each step once, the new values; wandb continues the same run."""
-    from gan_jax.trainer import train_and_evaluate
+    from gan_jax.run.trainer import train_and_evaluate
 
     tiny_config.num_steps, tiny_config.sample_every = 8, 0
     tiny_config.wandb.update(enabled=True, mode="offline")

@@ -8,7 +8,7 @@ Run with a Python that has torch, beside (never inside) gan_jax:
 A case is OPS[:P[:SIZE[:CHANNELS]]] (AugmentPipe op names, each with multiplier 1;
 defaults 0.6, 32, 3). ``--checkout`` defaults to $STYLEGAN2_ADA_PYTORCH. Every
 ``torch.rand``/``torch.randn`` the pipe makes is recorded in call order, so that
-gan_jax can replay the same draws (`gan_jax.augment_ada.augment_with`). For case i the
+gan_jax can replay the same draws (`gan_jax.augment.ada.augment_with`). For case i the
 file holds, under the prefix ``case<i>.``:
 
 * ``in.img`` (B, C, H, W) float32: images uniform in [−1, 1];

@@ -13,7 +13,7 @@ Architecture: three 3x3 convolutions (32, 64, 64 channels, ReLU), each followed 
 
 Input: (B, 28, 28, 1) float images in [0, 1].
 
-Trained by ``python -m gan_jax.metrics.train_classifier`` on the Fashion-MNIST
+Trained by ``python -m gan_jax.tools.train_classifier`` on the Fashion-MNIST
 train split (60k images), 10 epochs of Adam (learning rate 1e-3, cosine decay),
 batch 128, seed 0, with random horizontal flips; 9.4 minutes on a 2-core CPU.
 Test accuracy on the Fashion-MNIST test split (10k images): 91.70% (`TEST_ACCURACY`,
@@ -61,8 +61,7 @@ def load_params(path: str = WEIGHTS):
     """Parameters from an `.npz` written by `save_params`, checked against the architecture."""
     if not os.path.exists(path):
         raise GanJaxError(
-            f"classifier weights {path} are missing; train them with "
-            f"python -m gan_jax.metrics.train_classifier"
+            f"classifier weights {path} are missing; train them with python -m gan_jax.tools.train_classifier"
         )
     with np.load(path, allow_pickle=False) as f:
         loaded = {k: f[k] for k in f.files}

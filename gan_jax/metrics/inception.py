@@ -18,7 +18,7 @@ Input: (B, H, W, 3) floats in [0, 1] (or uint8 through `preprocess`), bilinearly
 resized to 299x299 and scaled to [-1, 1] as in pytorch-fid.
 
 Parameter names follow the published PyTorch layout (``Mixed_5b.branch1x1.conv.weight``
-becomes ``Mixed_5b/branch1x1/kernel``), so `gan_jax.metrics.convert_inception` maps
+becomes ``Mixed_5b/branch1x1/kernel``), so `gan_jax.convert.inception` maps
 one onto the other one-to-one, checking every name and shape.
 """
 
@@ -221,7 +221,7 @@ def weights_path(path: str | None = None) -> str:
         raise GanJaxError(
             f"Inception weights not found ({path or f'set ${WEIGHTS_ENV}'}). Convert the FID "
             f"Inception weights you have (pytorch-fid's pt_inception-2015-12-05-6726825d.pth) with "
-            f"python -m gan_jax.metrics.convert_inception --src FILE.pth --out inception_fid.npz, "
+            f"python -m gan_jax.tools.convert_inception --src FILE.pth --out inception_fid.npz, "
             f"then point ${WEIGHTS_ENV} (or eval.inception_weights) at the .npz"
         )
     if os.path.isdir(path):

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.models import batch_slices
+from gan_jax.ops import batch_slices
 
 
 class ConditionalBatchNorm(nn.Module):

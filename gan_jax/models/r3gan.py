@@ -45,9 +45,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.errors import ConfigError
-from gan_jax.models import upfirdn2d
-from gan_jax.models.grouped_conv import grouped_conv
-from gan_jax.models.stylegan2_layers import block_resolutions
+from gan_jax.ops import upfirdn2d
+from gan_jax.ops.grouped_conv import grouped_conv
+from gan_jax.models.stylegan2.layers import block_resolutions
 
 G_FIELDS = ("z_dim", "stage_widths", "stage_blocks", "stage_groups", "expansion", "embed_dim", "num_bf16_res")
 D_FIELDS = ("stage_widths", "stage_blocks", "stage_groups", "expansion", "embed_dim", "num_bf16_res")

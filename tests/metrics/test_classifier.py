@@ -28,7 +28,7 @@ def test_wrong_weight_file_names_the_parameter(tmp_path):
 
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR), reason="dataset-fashion-mnist not installed")
 def test_test_accuracy_matches_the_docstring():
-    from gan_jax.metrics.train_classifier import load_split
+    from gan_jax.tools.train_classifier import load_split
 
     x, y = load_split("test")
     net = features.get_feature_net("fmnist")

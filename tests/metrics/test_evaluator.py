@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from conftest import FASHION_MNIST_DIR
-from gan_jax import datasets, parallel
+from gan_jax import parallel
+from gan_jax.data import sources as datasets
 from gan_jax.config import base_config
 from gan_jax.errors import ConfigError
 from gan_jax.metrics import evaluator, features, fid
+from gan_jax.run import evaluation
 
 
 def test_compute_labels_every_result_with_its_protocol():
@@ -39,10 +41,10 @@ def test_reference_features_are_cached(tmp_path, synthetic_npz):
     config.dataset.source, config.dataset.path = "npz", synthetic_npz
     net = features.get_feature_net("fmnist")
     extract = features.make_extractor(net, parallel.create_mesh(), 64)
-    first = evaluator.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path))
+    first = evaluation.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path))
     cached = [f for _, _, fs in os.walk(tmp_path) for f in fs]
     assert len(cached) == 1 and cached[0].endswith(".npz")
-    second = evaluator.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path))
+    second = evaluation.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path))
     np.testing.assert_array_equal(first, second)
     assert first.shape == (256, 128)
 
@@ -52,14 +54,14 @@ def test_a_subset_of_classes_has_its_own_reference(tmp_path, synthetic_npz):
     config.dataset.source, config.dataset.path = "npz", synthetic_npz
     net = features.get_feature_net("fmnist")
     extract = features.make_extractor(net, parallel.create_mesh(), 64)
-    every = evaluator.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path))
+    every = evaluation.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path))
     config.dataset.classes = (1,)
-    one = evaluator.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path))
+    one = evaluation.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path))
     labels = np.load(synthetic_npz)["labels"]
     np.testing.assert_allclose(one, every[labels == 1], rtol=1e-5, atol=1e-5)
     config.dataset.classes = ()  # the full reference again, from its own cache entry
     np.testing.assert_array_equal(
-        evaluator.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path)), every
+        evaluation.reference_features(config.dataset, "train", net, extract, 64, str(tmp_path)), every
     )
 
 

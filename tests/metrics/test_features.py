@@ -3,7 +3,8 @@
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import parallel, sample
+from gan_jax import parallel
+from gan_jax.training import sample
 from gan_jax.metrics import features
 
 

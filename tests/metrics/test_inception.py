@@ -7,7 +7,8 @@ import pytest
 
 from conftest import random_inception_state_dict as random_state_dict
 from gan_jax.errors import GanJaxError
-from gan_jax.metrics import convert_inception, inception
+from gan_jax.metrics import inception
+from gan_jax.convert import inception as convert_inception
 
 # Facts of the published pytorch-fid network (torchvision Inception3, 1008 classes, no aux head).
 PUBLISHED_SHAPES = {

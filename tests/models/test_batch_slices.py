@@ -1,4 +1,4 @@
-"""DCGAN's convolutions on batch slices (`gan_jax.models.batch_slices`): the same function
+"""DCGAN's convolutions on batch slices (`gan_jax.ops.batch_slices`): the same function
 and the same gradients as the plain layers, the slicing rule, and the DCGAN networks
 built with slices."""
 
@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.models import batch_slices, dcgan, layers
+from gan_jax.models import dcgan, layers
+from gan_jax.ops import batch_slices
 
 
 @pytest.fixture(params=["one device", "several devices"])

@@ -83,7 +83,7 @@ def test_d_update_does_not_touch_g_spectral_state_and_g_update_advances_it(tiny_
 
 
 def test_sampling_with_standing_stats_works_with_spectral_generator():
-    from gan_jax import sample
+    from gan_jax.training import sample
 
     g = biggan.Generator(resolution=28, channels=1, width=8, num_classes=3, shared_dim=8)
     z, y = jax.random.normal(jax.random.key(0), (6, 12)), jnp.arange(6) % 3

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.models import grouped_conv as gc
+from gan_jax.ops import grouped_conv as gc
 
 
 def _brute_force(x, kernel, groups, padding):

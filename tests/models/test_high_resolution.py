@@ -11,8 +11,8 @@ from conftest import load_config
 from gan_jax import models
 from gan_jax.errors import ConfigError
 from gan_jax.models import biggan
-from gan_jax.pack_writer import Request, pack
-from gan_jax.trainer import train_and_evaluate
+from gan_jax.data.pack_writer import Request, pack
+from gan_jax.run.trainer import train_and_evaluate
 
 SMALL = {  # model fields that keep the widest layer a few channels wide
     "dcgan": dict(g_width=2, d_width=2),

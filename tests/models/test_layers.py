@@ -70,7 +70,7 @@ def test_unconditional_models_ignore_labels():
 
 
 def test_conditional_run_end_to_end(tiny_config, tmp_path):
-    from gan_jax.trainer import train_and_evaluate
+    from gan_jax.run.trainer import train_and_evaluate
     from PIL import Image
 
     tiny_config.model.num_classes = 4

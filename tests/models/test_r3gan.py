@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from gan_jax.errors import ConfigError
-from gan_jax.models import r3gan, upfirdn2d
+from gan_jax.models import r3gan
+from gan_jax.ops import upfirdn2d
 
 
 def _naive_grouped_conv(x, kernel, groups):

@@ -13,8 +13,8 @@ import pytest
 from gan_jax.config import base_config
 from gan_jax.errors import ConfigError
 from gan_jax.models import build_models, stylegan2
-from gan_jax.models import stylegan2_layers as sl
-from gan_jax.models import upfirdn2d as fir
+from gan_jax.models.stylegan2 import layers as sl
+from gan_jax.ops import upfirdn2d as fir
 
 SMALL = dict(z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=16)
 NUM_CLASSES = 3

@@ -4,7 +4,7 @@ with the FIR filter, and subsampling, one output pixel at a time."""
 import numpy as np
 import pytest
 
-from gan_jax.models import upfirdn2d as fir
+from gan_jax.ops import upfirdn2d as fir
 
 
 def reference(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0):
