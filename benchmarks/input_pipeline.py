@@ -4,7 +4,7 @@
     python benchmarks/input_pipeline.py --config dcgan_celeba64 --batch_size 64 \\
         --pack /data/pack64 --workers 0,1,2
     python benchmarks/input_pipeline.py --config stylegan2_ffhq256 --batch_size 32 \\
-        --pack /data/pack256 --workers 0,1,2 --step_overrides model.channel_max=64
+        --pack /data/pack256 --workers 0,1,2 --step_overrides model.stylegan2.channel_max=64
 
 The pipeline (`gan_jax.data.pipeline.batches`: index arithmetic, reading and decoding the batch,
 host-to-device transfer, prefetch thread) is drained on its own and timed in images/s;

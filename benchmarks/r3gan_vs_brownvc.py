@@ -56,6 +56,7 @@ def check_comparable(config) -> list[str]:
     """Refuses settings brownvc's step has no counterpart for; sets three image channels and
     switches augmentation off; returns notes on what it changed."""
     m, reg, loss = config.model, config.regularizer, config.loss
+    s = config.model.r3gan
     problems = []
     if m.architecture != "r3gan":
         problems.append(f"model.architecture={m.architecture!r} (needs 'r3gan')")
@@ -65,8 +66,8 @@ def check_comparable(config) -> list[str]:
         problems.append("R1 and R2 must be every step with one γ (brownvc: both, every step)")
     if reg.gp_lambda or reg.lecam_lambda or config.n_critic != 1:
         problems.append("gp_lambda, lecam_lambda must be 0 and n_critic 1")
-    if m.num_bf16_res:
-        problems.append("model.num_bf16_res must be 0 (timed in float32)")
+    if s.num_bf16_res:
+        problems.append("model.r3gan.num_bf16_res must be 0 (timed in float32)")
     if problems:
         raise SystemExit("not comparable with brownvc/R3GAN's step: " + "; ".join(problems))
     notes = []
@@ -81,8 +82,9 @@ def check_comparable(config) -> list[str]:
 
 def peer_arguments(config) -> list[str]:
     m, opt = config.model, config.optimizer.d
+    s = config.model.r3gan
     widths, blocks, groups = r3gan.stage_plan(
-        config.dataset.resolution, m.g_width, m.stage_widths, m.stage_blocks, m.stage_groups, m.expansion
+        config.dataset.resolution, s.g_width, s.stage_widths, s.stage_blocks, s.stage_groups, s.expansion
     )
     ints = lambda v: ",".join(map(str, v))  # noqa: E731
     return [
@@ -92,7 +94,7 @@ def peer_arguments(config) -> list[str]:
         f"--widths={ints(widths)}",
         f"--blocks={ints(blocks)}",
         f"--groups={ints(groups)}",
-        f"--expansion={m.expansion}",
+        f"--expansion={s.expansion}",
         f"--batch={config.batch_size}",
         f"--lr={opt.learning_rate}",
         f"--beta2={opt.b2}",

@@ -1,7 +1,7 @@
 """Two variants of a config's train step timed in alternation: the speed-up of B over A.
 
     python benchmarks/step_ab.py --configs dcgan_cifar10,dcgan_celeba64 --batch_sizes 64,128 \
-        --a model.conv_weight_grad=conv --b model.conv_weight_grad=auto
+        --a ops.conv_weight_grad=conv --b ops.conv_weight_grad=auto
 
 On a shared or throttled machine the speed of the host drifts by more than the difference
 being measured, so two variants timed one after the other (`train_step.py --variants`)
@@ -73,7 +73,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default="dcgan_cifar10,dcgan_celeba64")
     parser.add_argument("--batch_sizes", default="64,128")
-    parser.add_argument("--a", default="", help="overrides of variant A, e.g. model.conv_weight_grad=conv")
+    parser.add_argument("--a", default="", help="overrides of variant A, e.g. ops.conv_weight_grad=conv")
     parser.add_argument("--b", default="", help="overrides of variant B")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=2, help="steps per variant per round")

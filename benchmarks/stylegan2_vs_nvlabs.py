@@ -3,7 +3,7 @@
     GAN_JAX_TORCH_PYTHON=/path/to/torch/python STYLEGAN2_ADA_PYTORCH=/path/to/checkout \
         python benchmarks/stylegan2_vs_nvlabs.py --config stylegan2_fashion_mnist --cycles 5
 
-    (narrower or other shapes: --override model.channel_base=512 --override batch_size=16 ...;
+    (narrower or other shapes: --override model.stylegan2.channel_base=512 --override batch_size=16 ...;
     on a machine with more cores, prefix `taskset -c 0,1` so that both see the same two)
 
 What is timed, in each framework, over whole cycles of lcm(r1_every, pl_every) steps (16
@@ -100,24 +100,25 @@ def check_comparable(config) -> list[str]:
 def peer_arguments(config) -> list[str]:
     """NVlabs' construction and training arguments for the shapes and settings of ``config``."""
     m, reg, opt = config.model, config.regularizer, config.optimizer
+    s = config.model.stylegan2
     values = {
         "resolution": config.dataset.resolution,
         "img-channels": config.dataset.channels,
         "num-classes": m.num_classes,
         "z-dim": m.z_dim,
-        "w-dim": m.w_dim,
-        "mapping-layers": m.mapping_layers,
-        "mapping-lr-mul": m.mapping_lr_mul,
-        "w-avg-beta": m.w_avg_beta,
-        "channel-base": m.channel_base,
-        "channel-max": m.channel_max,
-        "conv-clamp": m.conv_clamp or 0.0,
-        "num-fp16-res": m.num_bf16_res,
-        "mbstd-group": m.mbstd_group,
-        "mbstd-channels": m.mbstd_channels,
-        "d-architecture": m.d_architecture,
+        "w-dim": s.w_dim,
+        "mapping-layers": s.mapping_layers,
+        "mapping-lr-mul": s.mapping_lr_mul,
+        "w-avg-beta": s.w_avg_beta,
+        "channel-base": s.channel_base,
+        "channel-max": s.channel_max,
+        "conv-clamp": s.conv_clamp or 0.0,
+        "num-fp16-res": s.num_bf16_res,
+        "mbstd-group": s.mbstd_group,
+        "mbstd-channels": s.mbstd_channels,
+        "d-architecture": s.d_architecture,
         "batch": config.batch_size,
-        "style-mixing-prob": m.style_mixing_prob,
+        "style-mixing-prob": s.style_mixing_prob,
         "r1-gamma": reg.r1_gamma,
         "d-reg-interval": reg.r1_every,
         "pl-weight": reg.pl_weight,
@@ -221,7 +222,7 @@ def main() -> None:
         "--override",
         action="append",
         default=[],
-        help="section.field=value, e.g. model.channel_base=512 or batch_size=16",
+        help="section.field=value, e.g. model.stylegan2.channel_base=512 or batch_size=16",
     )
     parser.add_argument("--cycles", type=int, default=5, help="timed cycles (median)")
     parser.add_argument(
@@ -256,8 +257,8 @@ def main() -> None:
         f"--cycles={args.cycles}",
         f"--warmup-cycles={warmup}",
     ]
-    res, m = config.dataset.resolution, config.model
-    widths = {2**i: min(m.channel_base // 2**i, m.channel_max) for i in range(2, res.bit_length())}
+    res, s = config.dataset.resolution, config.model.stylegan2
+    widths = {2**i: min(s.channel_base // 2**i, s.channel_max) for i in range(2, res.bit_length())}
     print(
         f"{args.config} {' '.join(args.override)}: batch {config.batch_size}, {res} px, "
         f"channels per resolution {widths}; cycles of {cycle} steps, {warmup} warm-up + "

@@ -38,15 +38,20 @@ MODELS = {
     "BigGAN-128": (
         "biggan_cifar10",
         256,
-        {"dataset.resolution": 128, "model.g_width": 96, "model.d_width": 96, "model.attention_res": 64},
+        {
+            "dataset.resolution": 128,
+            "model.biggan.g_width": 96,
+            "model.biggan.d_width": 96,
+            "model.biggan.attention_res": 64,
+        },
     ),
 }
 DRY_RUN = {
     "batch": 4,
     "overrides": {
-        "DCGAN-64": {"model.g_width": 8, "model.d_width": 8},
-        "SNGAN-32": {"model.g_width": 16, "model.d_width": 16},
-        "BigGAN-128": {"model.g_width": 8, "model.d_width": 8, "model.shared_dim": 16},
+        "DCGAN-64": {"model.dcgan.g_width": 8, "model.dcgan.d_width": 8},
+        "SNGAN-32": {"model.sngan.g_width": 16, "model.sngan.d_width": 16},
+        "BigGAN-128": {"model.biggan.g_width": 8, "model.biggan.d_width": 8, "model.biggan.shared_dim": 16},
     },
 }
 DTYPES = ("bfloat16", "float32")  # bfloat16 first: the goals are about it
@@ -59,29 +64,29 @@ REFERENCE = {
     "StyleGAN2-1024": ("stylegan2_ffhq1024", "nvlabs", 32, 4),
     "R3GAN-256": ("r3gan_ffhq256", "r3gan", 32, 4),
 }
-_DRY_MAPPING = {"model.z_dim": 32, "model.w_dim": 32, "model.mapping_layers": 2}
+_DRY_MAPPING = {"model.z_dim": 32, "model.stylegan2.w_dim": 32, "model.stylegan2.mapping_layers": 2}
 REFERENCE_DRY = {
     "StyleGAN2-256": {
         "dataset.resolution": 32,
-        "model.channel_base": 256,
-        "model.channel_max": 16,
+        "model.stylegan2.channel_base": 256,
+        "model.stylegan2.channel_max": 16,
         **_DRY_MAPPING,
     },
     "StyleGAN2-1024": {
         "dataset.resolution": 32,
-        "model.channel_base": 128,
-        "model.channel_max": 8,
+        "model.stylegan2.channel_base": 128,
+        "model.stylegan2.channel_max": 8,
         **_DRY_MAPPING,
     },
     "R3GAN-256": {
         "dataset.resolution": 32,
-        "model.stage_widths": (16, 16, 16, 16),
-        "model.stage_groups": (2, 2, 2, 2),
-        "model.stage_blocks": (1, 1, 1, 1),
+        "model.r3gan.stage_widths": (16, 16, 16, 16),
+        "model.r3gan.stage_groups": (2, 2, 2, 2),
+        "model.r3gan.stage_blocks": (1, 1, 1, 1),
     },
 }
 # float32, or the N highest resolutions in reduced precision: gan_jax bfloat16
-# (model.num_bf16_res), NVlabs float16 (num_fp16_res, its conv_clamp), R3GAN bfloat16.
+# (model.<architecture>.num_bf16_res), NVlabs float16 (num_fp16_res, its conv_clamp), R3GAN bfloat16.
 PRECISIONS = ("mixed", "float32")
 SIZES = {
     False: {
@@ -101,28 +106,35 @@ SIZES = {
 }
 
 
+def set_field(config, dotted: str, value) -> None:
+    """``config.<dotted> = value`` for a dotted field name."""
+    *path, field = dotted.split(".")
+    node = config
+    for part in path:
+        node = node[part]
+    node[field] = value
+
+
 def model_config(name: str, dry_run: bool):
     """The gan_jax config of one suite model (``model.dtype`` float32; the checks set it)."""
     config_name, batch, overrides = MODELS[name]
     config = common.load_config(config_name)
     overrides = {**overrides, **(DRY_RUN["overrides"][name] if dry_run else {})}
     for key, value in overrides.items():
-        section, field = key.split(".")
-        config[section][field] = value
+        set_field(config, key, value)
     config.batch_size = DRY_RUN["batch"] if dry_run else batch
     config.dataset.source = "synthetic"  # nothing on disk; the step benchmarks make their own batches
     return config, overrides
 
 
 def reference_config(name: str, dry_run: bool):
-    """The gan_jax config of one reference model, float32 (``model.num_bf16_res`` 0), on
+    """The gan_jax config of one reference model, float32 (``num_bf16_res`` 0), on
     synthetic data; the dry run narrow and at 32 px, batch 4, two reduced resolutions."""
     config_name, _, batch, _ = REFERENCE[name]
     config = common.load_config(config_name)
     for key, value in (REFERENCE_DRY[name] if dry_run else {}).items():
-        section, field = key.split(".")
-        config[section][field] = value
-    config.model.num_bf16_res = 0
+        set_field(config, key, value)
+    config.model[config.model.architecture].num_bf16_res = 0
     config.batch_size = DRY_RUN["batch"] if dry_run else batch
     config.dataset.source = "synthetic"
     return config

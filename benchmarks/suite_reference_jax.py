@@ -4,7 +4,7 @@
         --out OUT/reference_jax.jsonl
 
 For each precision of the plan ('mixed': the model's ``reduced_res`` highest resolutions
-in bfloat16, `model.num_bf16_res`; 'float32') and each reference model (StyleGAN2-256,
+in bfloat16, ``model.<architecture>.num_bf16_res``; 'float32') and each reference model (StyleGAN2-256,
 StyleGAN2-1024, R3GAN-256): the config's own step with its lazy phases as training runs
 them (``lazy_dispatch='variants'``: one compiled program per pattern of due lazy phases,
 three for StyleGAN2), on device-resident synthetic uint8 batches, parameter counts checked
@@ -37,7 +37,7 @@ from gan_jax.training.state import count_params
 
 def config_of(entry: dict, precision: str):
     config = config_lib.from_dict(entry["config"])
-    config.model.num_bf16_res = entry["reduced_res"] if precision == "mixed" else 0
+    config.model[config.model.architecture].num_bf16_res = entry["reduced_res"] if precision == "mixed" else 0
     return config
 
 

@@ -211,7 +211,7 @@ REFERENCE_COLUMNS = [
 ]
 REFERENCE_PRECISION = (
     "'mixed': the model's highest resolutions in reduced precision (gan_jax bfloat16, "
-    "model.num_bf16_res; NVlabs float16, num_fp16_res, with its conv_clamp; R3GAN bfloat16, "
+    "model.<architecture>.num_bf16_res; NVlabs float16, num_fp16_res, with its conv_clamp; R3GAN bfloat16, "
     "FP16Stages), the rest float32; 'float32': all float32 (gan_jax at JAX's default "
     "precision, TF32 on NVIDIA GPUs; the references with TF32 off, as their training scripts "
     "leave it)"

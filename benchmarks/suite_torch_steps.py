@@ -45,7 +45,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def namespace(value):
-    """A JSON config as nested attributes (``config.model.g_width``), as the peers read it."""
+    """A JSON config as nested attributes (``config.model.dcgan.g_width``), as the peers read it."""
     if isinstance(value, dict):
         return SimpleNamespace(**{k: namespace(v) for k, v in value.items()})
     return value

@@ -56,9 +56,9 @@ class DCGANDiscriminator(nn.Module):
 
 
 def make_dcgan(config) -> tuple[nn.Module, nn.Module]:
-    res, ch, m = config.dataset.resolution, config.dataset.channels, config.model
-    g = DCGANGenerator(res, ch, m.g_width, m.z_dim)
-    d = DCGANDiscriminator(res, ch, m.d_width)
+    res, ch, m, s = config.dataset.resolution, config.dataset.channels, config.model, config.model.dcgan
+    g = DCGANGenerator(res, ch, s.g_width, m.z_dim)
+    d = DCGANDiscriminator(res, ch, s.d_width)
     for module in (g, d):
         for p in module.modules():
             if isinstance(p, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):

@@ -269,11 +269,11 @@ class BigGANDiscriminator(nn.Module):
 
 
 def make_sngan(config) -> tuple[nn.Module, nn.Module]:
-    """SNGAN's G and D for a gan_jax config (attribute access: ``config.model.g_width``)."""
-    res, ch, m = config.dataset.resolution, config.dataset.channels, config.model
+    """SNGAN's G and D for a gan_jax config (attribute access: ``config.model.sngan.g_width``)."""
+    res, ch, m, s = config.dataset.resolution, config.dataset.channels, config.model, config.model.sngan
     if m.num_classes:
         raise ValueError("the SNGAN peer is unconditional (model.num_classes=0)")
-    g, d = SNGANGenerator(res, ch, m.g_width, m.z_dim), SNGANDiscriminator(res, ch, m.d_width)
+    g, d = SNGANGenerator(res, ch, s.g_width, m.z_dim), SNGANDiscriminator(res, ch, s.d_width)
     for net in (g, d):
         _init_weights(net, nn.init.xavier_uniform_, (nn.Conv2d, nn.Linear))
     return g, d
@@ -281,9 +281,9 @@ def make_sngan(config) -> tuple[nn.Module, nn.Module]:
 
 def make_biggan(config) -> tuple[nn.Module, nn.Module]:
     """BigGAN's G and D for a gan_jax config."""
-    res, ch, m = config.dataset.resolution, config.dataset.channels, config.model
+    res, ch, m, s = config.dataset.resolution, config.dataset.channels, config.model, config.model.biggan
     g = BigGANGenerator(
-        res, ch, m.g_width, m.z_dim, m.num_classes, m.shared_dim, m.hierarchical_z, m.attention_res
+        res, ch, s.g_width, m.z_dim, m.num_classes, s.shared_dim, s.hierarchical_z, s.attention_res
     )
-    d = BigGANDiscriminator(res, ch, m.d_width, m.num_classes, m.attention_res)
+    d = BigGANDiscriminator(res, ch, s.d_width, m.num_classes, s.attention_res)
     return g, d

@@ -46,7 +46,7 @@ def flops_of(compiled) -> float | None:
 
 def model_flops(config, state, batch, key, mesh) -> float | None:
     """FLOPs of one step as the model defines it: XLA's count for the step compiled with
-    every layer in its plain form (``model.conv_transpose='native'``), so that a faster
+    every layer in its plain form (``ops.conv_transpose='native'``), so that a faster
     reformulation doing extra multiply-adds (the sub-pixel convolution's zero taps) does
     not inflate MFU."""
     plain = config.copy_and_resolve_references()
@@ -135,13 +135,13 @@ def main():
         "--set",
         action="append",
         default=[],
-        help="config override, e.g. model.conv_transpose=native; each --variants entry is run as well",
+        help="config override, e.g. ops.conv_transpose=native; each --variants entry is run as well",
     )
     parser.add_argument(
         "--variants",
         default="",
         help="';'-separated override lists to compare, "
-        "e.g. 'model.conv_transpose=native;model.conv_transpose=subpixel'",
+        "e.g. 'ops.conv_transpose=native;ops.conv_transpose=subpixel'",
     )
     parser.add_argument("--out", default="")
     args = parser.parse_args()

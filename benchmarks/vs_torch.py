@@ -1,7 +1,7 @@
 """gan_jax against the same GAN in PyTorch, timed side by side in one run.
 
     python benchmarks/vs_torch.py --configs dcgan_cifar10,dcgan_celeba64 --batch_sizes 128
-    python benchmarks/vs_torch.py ... --variants "model.conv_batch_slices=1;"   # before/after
+    python benchmarks/vs_torch.py ... --variants "ops.conv_batch_slices=1;"   # before/after
 
 For each config and batch size: gan_jax's compiled train step (`train_step.bench_one`),
 then PyTorch eager and `torch.compile` running the same step (`torch_peer_step.GANStep`)

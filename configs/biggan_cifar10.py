@@ -24,16 +24,8 @@ def get_config():
     config.dataset.name = "cifar10"
     config.dataset.resolution = 32
     config.dataset.channels = 3
-    config.model.update(
-        architecture="biggan",
-        num_classes=10,
-        z_dim=128,
-        g_width=256,
-        d_width=256,
-        shared_dim=128,
-        hierarchical_z=True,
-        attention_res=0,
-    )
+    config.model.update(architecture="biggan", num_classes=10, z_dim=128)
+    config.model.biggan.update(g_width=256, d_width=256, shared_dim=128, hierarchical_z=True, attention_res=0)
     config.loss.d_loss = config.loss.g_loss = "hinge"
     for side in ("g", "d"):
         config.optimizer[side].update(learning_rate=2e-4, b1=0.0, b2=0.999)

@@ -22,16 +22,8 @@ def get_config():
     config.dataset.name = "fashion_mnist"
     config.dataset.resolution = 28
     config.dataset.channels = 1
-    config.model.update(
-        architecture="biggan",
-        num_classes=10,
-        z_dim=120,
-        g_width=32,
-        d_width=32,
-        shared_dim=64,
-        hierarchical_z=True,
-        attention_res=14,
-    )
+    config.model.update(architecture="biggan", num_classes=10, z_dim=120)
+    config.model.biggan.update(g_width=32, d_width=32, shared_dim=64, hierarchical_z=True, attention_res=14)
     config.loss.d_loss = config.loss.g_loss = "hinge"
     for side in ("g", "d"):
         config.optimizer[side].update(learning_rate=2e-4, b1=0.0, b2=0.999)

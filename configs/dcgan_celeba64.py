@@ -21,8 +21,8 @@ def get_config():
     config.dataset.resolution = 64
     config.dataset.channels = 3
     config.dataset.resize = "resize"
-    config.model.g_width = 64
-    config.model.d_width = 64
+    config.model.dcgan.g_width = 64
+    config.model.dcgan.d_width = 64
     config.batch_size = 128
     config.num_steps = 40_000
     config.log_every = 200

@@ -19,8 +19,8 @@ def get_config():
     config.dataset.source = "tfds"
     config.dataset.resolution = 32
     config.dataset.channels = 3
-    config.model.g_width = 64
-    config.model.d_width = 64
+    config.model.dcgan.g_width = 64
+    config.model.dcgan.d_width = 64
     config.batch_size = 128
     config.num_steps = 50_000
     config.log_every = 200

@@ -35,8 +35,8 @@ def get_config():
     config.dataset.resolution = 28
     config.dataset.channels = 1
     config.batch_size = 64
-    config.model.g_width = 48
-    config.model.d_width = 48
+    config.model.dcgan.g_width = 48
+    config.model.dcgan.d_width = 48
     config.num_steps = 20_000
     for side in ("g", "d"):
         config.optimizer[side].update(learning_rate=6e-4, final_learning_rate=0.0)

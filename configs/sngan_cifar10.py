@@ -24,8 +24,8 @@ def get_config():
     config.dataset.channels = 3
     config.model.architecture = "sngan"
     config.model.z_dim = 128
-    config.model.g_width = 256
-    config.model.d_width = 128
+    config.model.sngan.g_width = 256
+    config.model.sngan.d_width = 128
     config.loss.d_loss = config.loss.g_loss = "hinge"
     for side in ("g", "d"):
         config.optimizer[side].update(learning_rate=2e-4, b1=0.0, b2=0.9)

@@ -22,8 +22,8 @@ def get_config():
     config.dataset.channels = 1
     config.model.architecture = "sngan"
     config.model.z_dim = 128
-    config.model.g_width = 32
-    config.model.d_width = 32
+    config.model.sngan.g_width = 32
+    config.model.sngan.d_width = 32
     config.loss.d_loss = config.loss.g_loss = "hinge"
     for side in ("g", "d"):
         config.optimizer[side].update(learning_rate=2e-4, b1=0.0, b2=0.9)

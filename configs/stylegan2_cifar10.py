@@ -27,10 +27,8 @@ from gan_jax.config import base_config
 def get_config():
     config = base_config()
     config.dataset.update(name="cifar10", resolution=32, channels=3)
-    config.model.update(
-        architecture="stylegan2",
-        num_classes=10,
-        z_dim=512,
+    config.model.update(architecture="stylegan2", num_classes=10, z_dim=512)
+    config.model.stylegan2.update(
         w_dim=512,
         mapping_layers=2,
         channel_base=32768,

@@ -27,10 +27,8 @@ from gan_jax.config import base_config
 def get_config():
     config = base_config()
     config.dataset.update(name="fashion_mnist", resolution=32, channels=1, resize="pad")
-    config.model.update(
-        architecture="stylegan2",
-        num_classes=0,
-        z_dim=128,
+    config.model.update(architecture="stylegan2", num_classes=0, z_dim=128)
+    config.model.stylegan2.update(
         w_dim=128,
         mapping_layers=2,
         channel_base=1024,

@@ -24,10 +24,8 @@ from gan_jax.config import base_config
 def get_config():
     config = base_config()
     config.dataset.update(name="ffhq", source="folder", resolution=1024, channels=3)
-    config.model.update(
-        architecture="stylegan2",
-        num_classes=0,
-        z_dim=512,
+    config.model.update(architecture="stylegan2", num_classes=0, z_dim=512)
+    config.model.stylegan2.update(
         w_dim=512,
         mapping_layers=8,
         channel_base=32768,

@@ -27,8 +27,8 @@ def get_config():
     config.dataset.channels = 1
     config.dataset.max_examples = 256
     config.model.z_dim = 16
-    config.model.g_width = 8
-    config.model.d_width = 8
+    config.model.dcgan.g_width = 8
+    config.model.dcgan.d_width = 8
     config.batch_size = 16
     config.num_steps = 8
     config.log_every = 2

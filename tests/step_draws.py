@@ -89,7 +89,7 @@ def g_pass_draws(run, variables, z, y, key, method: str = "call") -> tuple[list,
             n_mix = len(draws)
             run.g_model.apply(variables, ws, train=True, rngs=rngs, method="synthesis")
     if method == "call":
-        n_mix = 3 if run.config.model.style_mixing_prob > 0 else 0
+        n_mix = 3 if run.config.model.stylegan2.style_mixing_prob > 0 else 0
     mixing = [(kind, v) for kind, v in draws[:n_mix]]
     noise = [(kind, _nchw(v)) for kind, v in draws[n_mix:]]
     return mixing, noise

@@ -27,8 +27,9 @@ def r3gan_config(tmp_path_factory):
     np.savez(path, images=images, labels=labels % 4)
     config = load_config("r3gan_fashion_mnist")
     config.dataset.update(source="npz", path=path, resolution=16, resize="resize")
-    config.model.update(
-        z_dim=8, g_width=8, d_width=8, stage_widths=(), stage_groups=(), stage_blocks=(), embed_dim=0
+    config.model.update(z_dim=8)
+    config.model.r3gan.update(
+        g_width=8, d_width=8, stage_widths=(), stage_groups=(), stage_blocks=(), embed_dim=0
     )
     config.regularizer.update(r1_every=1, r2_every=1, lecam_lambda=0.3)
     config.update(batch_size=BATCH, num_steps=2, log_every=1, sample_every=0, checkpoint_every=2)

@@ -29,7 +29,7 @@ def test_restore_onto_fewer_devices_is_exact(tiny_config, tmp_path):
 def test_incompatible_model_is_refused(tiny_config, tmp_path):
     tiny_config.num_steps = 2
     train_and_evaluate(tiny_config, str(tmp_path))
-    tiny_config.model.g_width = 16
+    tiny_config.model.dcgan.g_width = 16
     manager = checkpoint.make_manager(str(tmp_path), tiny_config)
     with pytest.raises(
         CheckpointError,

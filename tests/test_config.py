@@ -66,13 +66,13 @@ def test_expected_configs_exist():
         ("sample.standing_stats", 0, "sample.standing_stats=0 must be >= 1"),
         ("sample.num_images", 0, "sample.num_images=0 must be >= 1"),
         ("model.z_dim", 0, "model.z_dim=0 must be >= 1"),
-        ("model.conv_batch_slices", -1, "model.conv_batch_slices=-1 must be >= 0"),
+        ("ops.conv_batch_slices", -1, "ops.conv_batch_slices=-1 must be >= 0"),
         (
-            "model.conv_weight_grad",
+            "ops.conv_weight_grad",
             "im2col",
-            "model.conv_weight_grad='im2col' must be one of auto, conv, taps",
+            "ops.conv_weight_grad='im2col' must be one of auto, conv, taps",
         ),
-        ("model.g_width", 0, "model.g_width=0 must be >= 1"),
+        ("model.dcgan.g_width", 0, "model.dcgan.g_width=0 must be >= 1"),
         ("seed", -1, "seed=-1 must be >= 0"),
     ],
 )
@@ -96,9 +96,9 @@ def test_invalid_values(field, value, match):
             "stylegan2",
             "bfloat16",
             "only used by the DCGAN, SNGAN and BigGAN; model.architecture='stylegan2' "
-            "would ignore it: set model.num_bf16_res instead",
+            "would ignore it: set model.stylegan2.num_bf16_res instead",
         ),
-        ("r3gan", "bfloat16", "set model.num_bf16_res instead"),
+        ("r3gan", "bfloat16", "set model.r3gan.num_bf16_res instead"),
     ],
 )
 def test_compute_dtypes_a_model_would_ignore_are_refused(architecture, dtype, match):

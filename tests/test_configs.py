@@ -55,13 +55,15 @@ def test_config_trains_two_steps_when_shrunk(name, tmp_path):
     narrow layers on synthetic data of its resolution and channels."""
     config = load_config(name)
     if config.model.architecture == "stylegan2":  # the same networks, narrow and at most 64 px
-        config.model.update(
-            z_dim=8, w_dim=8, channel_base=256, channel_max=8, mbstd_group=min(config.model.mbstd_group, 4)
+        config.model.update(z_dim=8)
+        config.model.stylegan2.update(
+            w_dim=8, channel_base=256, channel_max=8, mbstd_group=min(config.model.stylegan2.mbstd_group, 4)
         )
         config.dataset.resolution = min(config.dataset.resolution, 64)
         config.lazy_dispatch = "cond"  # one program for both steps: half the compile time
     if config.model.architecture == "r3gan":  # the same stages, 8 channels wide, at most 64 px
-        config.model.update(z_dim=8, stage_widths=(), stage_groups=(), stage_blocks=(), embed_dim=0)
+        config.model.update(z_dim=8)
+        config.model.r3gan.update(stage_widths=(), stage_groups=(), stage_blocks=(), embed_dim=0)
         config.dataset.resolution = min(config.dataset.resolution, 64)
     config.model.num_classes = min(config.model.num_classes, 10)  # ImageNet's 1000: 10 here
     res, ch = config.dataset.resolution, config.dataset.channels
@@ -70,7 +72,7 @@ def test_config_trains_two_steps_when_shrunk(name, tmp_path):
     path = str(tmp_path / "data.npz")
     np.savez(path, images=images, labels=labels)
     config.dataset.update(source="npz", path=path, cache_dir="")
-    config.model.update(g_width=8, d_width=8, shared_dim=8)
+    config.model.biggan.update(g_width=8, d_width=8, shared_dim=8)
     config.update(batch_size=8, num_steps=2, log_every=1, sample_every=0, checkpoint_every=2, eval_every=0)
     config.sample.update(num_images=min(config.sample.num_images, 20), standing_stats=16)
     workdir = tmp_path / "run"

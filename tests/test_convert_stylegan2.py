@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gan_jax.convert import stylegan2 as cv
-from gan_jax.convert.common import from_torch
+from gan_jax.convert.common import from_torch, load_state_dict
 from gan_jax.errors import ConfigError
 from gan_jax.models import stylegan2
 from gan_jax.ops import upfirdn2d
@@ -49,7 +49,7 @@ def test_generator_round_trip_through_npz(tmp_path):
     path = str(tmp_path / "g.npz")
     other_network = {"D.b16.conv0.weight": np.zeros((1,), np.float32)}  # ignored: another prefix
     np.savez(path, **state, **other_network)
-    params, collections = cv.convert(cv.load_state_dict(path), "G_ema.", g)
+    params, collections = cv.convert(load_state_dict(path), "G_ema.", g)
     assert set(collections) == {"w_avg", "noise_const"}
     converted = {"params": params, **collections}
     assert jax.tree.structure(converted) == jax.tree.structure(jax.tree.map(np.asarray, variables))
@@ -123,6 +123,6 @@ def test_wrong_prefix_and_file_type(g_state, tmp_path):
     with pytest.raises(ConfigError, match=r"no tensors named D\.\*"):
         cv.convert(state, "D.", discriminator())
     with pytest.raises(ConfigError, match="npz or .safetensors"):
-        cv.load_state_dict(str(tmp_path / "g.pkl"))
+        load_state_dict(str(tmp_path / "g.pkl"))
     with pytest.raises(ConfigError, match="missing tensor G.mapping.embed"):
         cv.convert({k: v for k, v in state.items() if ".embed." not in k}, "G.", g)

@@ -212,21 +212,19 @@ def _architecture_config(name: str, npz: str):
     if name == "stylegan2":
         config = load_config("stylegan2_fashion_mnist")
         config.dataset.update(source="npz", path=npz, resolution=8, resize="resize")
-        config.model.update(z_dim=8, w_dim=8, channel_base=64, channel_max=8, mbstd_group=2)
+        config.model.update(z_dim=8)
+        config.model.stylegan2.update(w_dim=8, channel_base=64, channel_max=8, mbstd_group=2)
         config.sample.standing_stats = 8
     elif name == "r3gan":
         config.dataset.update(resolution=8, resize="resize")
-        config.model.update(
-            architecture="r3gan",
-            g_width=8,
-            d_width=8,
-            stage_widths=(8, 8),
-            stage_blocks=(1, 1),
-            stage_groups=(1, 1),
+        config.model.update(architecture="r3gan")
+        config.model.r3gan.update(
+            g_width=8, d_width=8, stage_widths=(8, 8), stage_blocks=(1, 1), stage_groups=(1, 1)
         )
     else:
         config.dataset.update(resolution=32, resize="resize")
-        config.model.update(architecture=name, g_width=8, d_width=8, num_classes=3, shared_dim=4)
+        config.model.update(architecture=name, num_classes=3)
+        config.model[name].update(g_width=8, d_width=8, **({"shared_dim": 4} if name == "biggan" else {}))
     return config
 
 

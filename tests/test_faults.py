@@ -208,8 +208,8 @@ def test_a_second_signal_aborts_at_once(synthetic_npz, tmp_path, compile_cache):
         compile_cache,
         2,
         signal.SIGINT,
-        "--config.model.g_width=128",
-        "--config.model.d_width=128",
+        "--config.model.dcgan.g_width=128",
+        "--config.model.dcgan.d_width=128",
     )
     for line in proc.stderr:
         if "received SIGINT" in line:
@@ -402,11 +402,11 @@ BAD_INPUTS = {
         "cannot decode image",
     ),
     "another model": (
-        ["--config.model.g_width=16"],
-        "was trained with another model.g_width (model.g_width: 8 -> 16)",
+        ["--config.model.dcgan.g_width=16"],
+        "was trained with another model.dcgan.g_width (model.dcgan.g_width: 8 -> 16)",
     ),
     "incompatible checkpoint": (
-        ["--config.model.g_width=16", "--config.resume_changes=True"],
+        ["--config.model.dcgan.g_width=16", "--config.resume_changes=True"],
         "was written by a different model: g_params/BatchNorm_0/bias is float32[16]",
     ),
 }

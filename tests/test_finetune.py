@@ -73,7 +73,7 @@ def test_init_optimizer_takes_both_optimizer_states(source, tiny_config):
 
 def test_a_differently_shaped_model_is_refused_naming_the_parameter(source, tiny_config):
     tiny_config.init_from = source
-    tiny_config.model.d_width = 16
+    tiny_config.model.dcgan.d_width = 16
     with pytest.raises(ConfigError) as e:
         _start(tiny_config)
     message = str(e.value)

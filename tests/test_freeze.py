@@ -15,7 +15,7 @@ from gan_jax.errors import ConfigError
 
 def _d_params(name, **model):
     config = load_config(name)
-    config.model.update(**model)
+    config.model[config.model.architecture].update(**model)
     return config, build.build(config, parallel.create_mesh(jax.devices()[:1])).abstract_state().d_params
 
 

@@ -85,7 +85,9 @@ def test_plan_has_the_issues_models(dry_plan):
         ("SNGAN-32", 256, 32),
         ("BigGAN-128", 256, 128),
     ]
-    assert full["BigGAN-128"].model.attention_res == 64 and full["BigGAN-128"].model.g_width == 96
+    assert (
+        full["BigGAN-128"].model.biggan.attention_res == 64 and full["BigGAN-128"].model.biggan.g_width == 96
+    )
     assert dry_plan["dry_run"] and dry_plan["dtypes"] == ["bfloat16", "float32"]
     for m in dry_plan["models"]:  # the dry run keeps each model's layout and step
         config = suite_plan.config_of(m, "bfloat16")

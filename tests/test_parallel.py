@@ -93,7 +93,7 @@ def test_every_device_computes_only_its_share_of_the_batch(tiny_config, architec
     config.dataset.update(resolution=32, channels=1)
     config.model.update(architecture=architecture, num_classes=0)
     if architecture == "stylegan2":
-        config.model.update(w_dim=8, mapping_layers=1, channel_base=64, channel_max=8)
+        config.model.stylegan2.update(w_dim=8, mapping_layers=1, channel_base=64, channel_max=8)
     one_flops, (one_state, one_metrics) = _compiled_step(config, parallel.create_mesh(jax.devices()[:1]))
     all_flops, (all_state, all_metrics) = _compiled_step(config, parallel.create_mesh())
     assert all_flops < 1.3 * one_flops / 8, (all_flops, one_flops)

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from gan_jax.convert import r3gan as cv
+from gan_jax.convert.common import load_state_dict
 from gan_jax.models import r3gan
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,7 +60,7 @@ def export(tmp_path, case: dict) -> dict[str, np.ndarray]:
     if done.returncode:
         sys.stderr.write(done.stderr)
         raise AssertionError(f"the R3GAN export failed ({done.returncode}): {done.stderr[-2000:]}")
-    return cv.load_state_dict(out)
+    return load_state_dict(out)
 
 
 def models(peer: dict[str, np.ndarray]):

@@ -95,9 +95,8 @@ def stylegan2_config(tmp_path, conditional: bool, microbatches: int = 1):
     channels, classes = (3, 5) if conditional else (1, 0)
     path = _dataset(tmp_path, 16, channels, classes)
     config.dataset.update(source="npz", path=path, resolution=16, channels=channels, resize="resize")
-    config.model.update(
-        num_classes=classes, z_dim=16, w_dim=16, channel_base=128, channel_max=16, mbstd_group=4
-    )
+    config.model.update(num_classes=classes, z_dim=16)
+    config.model.stylegan2.update(w_dim=16, channel_base=128, channel_max=16, mbstd_group=4)
     config.regularizer.update(r1_gamma=0.5, r1_every=3)
     if not conditional:
         config.regularizer.pl_every = 2
@@ -236,13 +235,8 @@ def r3gan_config(tmp_path, conditional: bool):
     config = load_config("r3gan_fashion_mnist")
     path = _dataset(tmp_path, 16, 3, classes)
     config.dataset.update(source="npz", path=path, resolution=16, channels=3, resize="resize")
-    config.model.update(
-        num_classes=classes,
-        z_dim=16,
-        stage_widths=(16, 16, 16),
-        stage_groups=(2, 2, 2),
-        stage_blocks=(1, 1, 1),
-    )
+    config.model.update(num_classes=classes, z_dim=16)
+    config.model.r3gan.update(stage_widths=(16, 16, 16), stage_groups=(2, 2, 2), stage_blocks=(1, 1, 1))
     config.regularizer.update(r1_gamma=0.5, final_r1_gamma=0.05, r2_gamma=0.5, final_r2_gamma=0.05)
     config.ema.update(half_life_kimg=0.0, final_half_life_kimg=0.02)
     config.schedule.kimg = 8 * STEPS / 1000

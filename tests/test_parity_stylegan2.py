@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from gan_jax.convert import stylegan2 as cv
+from gan_jax.convert.common import load_state_dict
 from gan_jax.models import stylegan2
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,7 +64,7 @@ def export(tmp_path, case: dict) -> dict[str, np.ndarray]:
     if done.returncode:
         sys.stderr.write(done.stderr)
         raise AssertionError(f"the NVlabs export failed ({done.returncode}): {done.stderr[-2000:]}")
-    return cv.load_state_dict(out)
+    return load_state_dict(out)
 
 
 def gan_jax_outputs(peer: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

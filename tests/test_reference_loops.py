@@ -30,7 +30,8 @@ def sg_config(tmp_path_factory):
     np.savez(path, images=images, labels=labels)
     config = load_config("stylegan2_fashion_mnist")
     config.dataset.update(source="npz", path=path, resolution=8, resize="resize")
-    config.model.update(z_dim=8, w_dim=8, channel_base=64, channel_max=8, mbstd_group=2, w_avg_beta=0.5)
+    config.model.update(z_dim=8)
+    config.model.stylegan2.update(w_dim=8, channel_base=64, channel_max=8, mbstd_group=2, w_avg_beta=0.5)
     config.regularizer.update(r1_every=2, pl_every=2)
     config.update(batch_size=8, num_steps=4, lazy_dispatch="cond")
     return config
@@ -44,7 +45,8 @@ def r3_config(tmp_path_factory):
     np.savez(path, images=images, labels=labels)
     config = load_config("r3gan_fashion_mnist")
     config.dataset.update(source="npz", path=path, resolution=8, resize="resize")
-    config.model.update(z_dim=8, stage_widths=(8, 8), stage_groups=(1, 1), stage_blocks=(1, 1))
+    config.model.update(z_dim=8)
+    config.model.r3gan.update(stage_widths=(8, 8), stage_groups=(1, 1), stage_blocks=(1, 1))
     config.update(batch_size=8, num_steps=4)
     return config
 
@@ -89,7 +91,7 @@ def test_stylegan2_presets_take_nvlabs_order_and_the_others_keep_theirs(sg_confi
         assert load_config(preset).phase_order == "d_first", preset
     for preset in ("stylegan2_fashion_mnist", "stylegan2_cifar10", "stylegan2_ffhq256", "stylegan2_ffhq1024"):
         config = load_config(preset)
-        assert (config.phase_order, config.model.w_avg_update) == ("g_first", "every_pass"), preset
+        assert (config.phase_order, config.model.stylegan2.w_avg_update) == ("g_first", "every_pass"), preset
     sg_config.phase_order = "d_first"
     assert names(sg_config) == ["D main", "D reg", "G main", "G reg"]
     sg_config.phase_order = "random"
@@ -150,7 +152,7 @@ def test_w_avg_moves_in_every_mapping_pass_or_in_g_main_only(sg_config, mode):
     z, G reg on the first B/shrink rows of its own, D main on its generated batch — moves
     w̄ ← lerp(mean w, w̄, β) with G's parameters as that phase found them; D reg runs no G.
     'g_main': G main alone moves it."""
-    sg_config.model.w_avg_update = mode
+    sg_config.model.stylegan2.w_avg_update = mode
     run = build.build(sg_config)
     state = run.init_state()
     state = state.replace(
@@ -167,7 +169,7 @@ def test_w_avg_moves_in_every_mapping_pass_or_in_g_main_only(sg_config, mode):
             continue
         variables = {"params": before.g_params, **before.g_vars}
         ws = run.g_model.apply(variables, inputs.z[:rows], inputs.fake_y[:rows], method="mapping")
-        want = lerp(jnp.mean(ws[:, 0], axis=0), _w_avg(before.g_vars), sg_config.model.w_avg_beta)
+        want = lerp(jnp.mean(ws[:, 0], axis=0), _w_avg(before.g_vars), sg_config.model.stylegan2.w_avg_beta)
         assert np.abs(want - _w_avg(before.g_vars)).max() > 0.01  # a move the check can see
         np.testing.assert_allclose(_w_avg(after.g_vars), want, rtol=1e-5, atol=1e-6, err_msg=phase.name)
 

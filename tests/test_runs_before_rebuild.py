@@ -7,8 +7,8 @@ checkpoint of step 2) written by commit 0bd1e9e with
         --config.num_steps=2 --config.checkpoint_every=2 --config.sample_every=0 --config.log_every=1
     python train.py --config configs/stylegan2_fashion_mnist.py --workdir W/stylegan2 \\
         --config.dataset.source=synthetic --config.dataset.resolution=8 --config.dataset.max_examples=64 \\
-        --config.model.z_dim=8 --config.model.w_dim=8 --config.model.channel_base=64 \\
-        --config.model.channel_max=8 --config.model.mbstd_group=2 --config.batch_size=8 \\
+        --config.model.z_dim=8 --config.model.stylegan2.w_dim=8 --config.model.stylegan2.channel_base=64 \\
+        --config.model.stylegan2.channel_max=8 --config.model.stylegan2.mbstd_group=2 --config.batch_size=8 \\
         --config.num_steps=2 --config.checkpoint_every=2 --config.sample_every=0 --config.log_every=1 \\
         --config.sample.num_images=4 --config.sample.standing_stats=8
 

@@ -136,10 +136,10 @@ def test_n_critic_uses_a_new_real_batch_per_d_update(tiny_config):
 
 _CONV_OPERANDS = re.compile(r"stablehlo\.convolution.*:\s*\((tensor<[^>]*>),\s*(tensor<[^>]*>)\)")
 # The smallest config of each architecture that has every kind of layer it uses.
-_BF16_ARCHITECTURES = {
-    "dcgan": dict(num_classes=4),
-    "sngan": dict(num_classes=4),
-    "biggan": dict(num_classes=4, shared_dim=8, attention_res=14),
+_BF16_ARCHITECTURES = {  # model.<architecture> fields
+    "dcgan": {},
+    "sngan": {},
+    "biggan": dict(shared_dim=8, attention_res=14),
 }
 
 
@@ -165,7 +165,8 @@ def test_bfloat16_model_dtype_computes_every_convolution_in_bfloat16_and_keeps_f
     """model.dtype='bfloat16': every convolution of the train step (forward and both
     gradients, G and D) takes bfloat16 operands, where with float32 none does; the step
     runs, and parameters, collections, optimizer states and losses stay float32."""
-    tiny_config.model.update(architecture=architecture, **_BF16_ARCHITECTURES[architecture])
+    tiny_config.model.update(architecture=architecture, num_classes=4)
+    tiny_config.model[architecture].update(**_BF16_ARCHITECTURES[architecture])
     tiny_config.loss.d_loss = tiny_config.loss.g_loss = "hinge"
     *_, f32 = _step_and_convolutions(tiny_config)
     assert f32 and not any("bf16" in t for pair in f32 for t in pair)

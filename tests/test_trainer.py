@@ -86,7 +86,9 @@ def test_unknown_config_field_is_one_line_and_status_2(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "modle" in lines[0]
-    assert "did you mean 'model.z_dim'?" in lines[0] and "model.g_width" in lines[0]  # names the valid fields
+    assert (
+        "did you mean 'model.z_dim'?" in lines[0] and "model.dcgan.g_width" in lines[0]
+    )  # names the valid fields
     assert not os.path.exists(tmp_path / "checkpoints")
 
 

@@ -2,7 +2,8 @@
 
 Experiment files in ``configs/`` start from `base_config()` and change what they need;
 `validate` (`gan_jax.config.checks`) turns an impossible combination into one
-`ConfigError` line before any work starts. Field reference:
+`ConfigError` line before any work starts. A config.json written before the per-architecture
+sections existed is read into them (`upgrade`). Field reference:
 
 seed                 int: initialisation, noise and data order all derive from it
 batch_size           int: global batch (over all devices and processes)
@@ -28,33 +29,28 @@ eval.*               metrics, num_samples, split, batch_size, cache_dir, best_me
 dataset.*            source, name, path, split, resolution, channels, resize, classes,
                      max_examples, ...: see `gan_jax.data.sources`; mirror, workers, prefetch:
                      see `gan_jax.data.pipeline`
-model.architecture   'dcgan' | 'sngan' (ResNet, spectrally normalised D) | 'biggan'
-model.shared_dim, model.hierarchical_z, model.attention_res   BigGAN-only, see gan_jax.models.biggan
-model.conv_transpose  DCGAN-only: how the transposed convolutions are computed (same function),
-                     see gan_jax.models.layers.conv_transpose_4x4_s2
-model.conv_batch_slices  DCGAN-only: how many batch slices each 4x4 stride-2 convolution runs
-                     on (same function; 0: by layer size on the CPU, 1 elsewhere), see
-                     gan_jax.ops.batch_slices
-model.conv_weight_grad  DCGAN-only: the weight gradient of D's first and G's last layer: 'conv'
-                     (as XLA differentiates it), 'taps' (16 matrix products over the input's
-                     strided taps, same function) or 'auto' (taps on the CPU for <= 4 channels
-                     and >= 512 KiB per device), see gan_jax.ops.batch_slices.use_taps
-model.w_dim, mapping_layers, mapping_lr_mul, channel_base, channel_max, style_mixing_prob,
-  w_avg_beta, mbstd_group, mbstd_channels, conv_clamp, num_bf16_res, fused_modconv
-                     StyleGAN2-only, see gan_jax.models.stylegan2
-model.w_avg_update   StyleGAN2-only: which training passes move w̄, the centre of truncation:
-                     'every_pass' (NVlabs: every training-mode pass of the mapping network, G
-                     main's, the path-length batch's and the generated batch of D main) or
-                     'g_main' (G main's only)
-model.z_dim          latent size
-model.g_width/d_width  channels of the layer nearest the image
-model.num_classes    0: unconditional; N: class-conditional on the dataset's N labels
-model.bn_momentum    BatchNorm running-average momentum (Flax convention)
-model.dtype          compute dtype of the DCGAN, SNGAN and BigGAN ('float32', 'bfloat16'):
-                     parameters and optimizer states stay float32, convolutions and linear
-                     layers compute in bfloat16, normalisation statistics, spectral norm and
-                     the outputs (images, logits, losses) stay float32; StyleGAN2 and R3GAN
-                     use model.num_bf16_res instead
+model.*              the fields every architecture has: architecture ('dcgan' | 'sngan' (ResNet,
+                     spectrally normalised D) | 'biggan' | 'stylegan2' | 'r3gan'), z_dim,
+                     num_classes (0: unconditional; N: conditional on the dataset's N labels),
+                     dtype (compute dtype of the DCGAN, SNGAN and BigGAN, 'float32' or
+                     'bfloat16': parameters, optimizer states, normalisation statistics,
+                     spectral norm and the outputs stay float32; StyleGAN2 and R3GAN set
+                     num_bf16_res in their section instead)
+model.<architecture>.*  that architecture's own fields, only read when it is the one built
+                     (`ARCHITECTURE_FIELDS`): dcgan, sngan: g_width, d_width (channels of the
+                     layer nearest the image), bn_momentum (Flax convention); biggan: those and
+                     shared_dim, hierarchical_z, attention_res (see gan_jax.models.biggan);
+                     stylegan2: w_dim, mapping_layers, mapping_lr_mul, channel_base,
+                     channel_max, style_mixing_prob, w_avg_beta, w_avg_update ('every_pass':
+                     w̄ moves in every training pass of the mapping network, as NVlabs'; or
+                     'g_main'), mbstd_group, mbstd_channels, conv_clamp, num_bf16_res,
+                     d_architecture (see gan_jax.models.stylegan2); r3gan: g_width, d_width,
+                     stage_widths, stage_blocks, stage_groups, expansion, embed_dim,
+                     num_bf16_res (see gan_jax.models.r3gan)
+ops.*                how backend-specific operations compute, the same function either way
+                     (so never part of a run's identity): conv_transpose, conv_batch_slices,
+                     conv_weight_grad (DCGAN's 4×4 stride-2 convolutions), fused_modconv
+                     (StyleGAN2's modulated convolutions); see gan_jax.ops
 optimizer.{g,d}.*    learning_rate, b1, b2, eps (Adam); weight_decay (decoupled, AdamW);
                      l1, l2 (explicit loss penalties); grad_clip (global norm, 0: off);
                      final_learning_rate, final_b2 (scheduled, see schedule.*)
@@ -117,6 +113,71 @@ def _optimizer() -> ml_collections.ConfigDict:
     )
 
 
+def _widths(**more) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(dict(g_width=64, d_width=64, **more))
+
+
+def _model() -> ml_collections.ConfigDict:
+    """The fields every architecture has, and one section per architecture."""
+    m = ml_collections.ConfigDict(dict(architecture="dcgan", z_dim=100, num_classes=0, dtype="float32"))
+    m.dcgan = _widths(bn_momentum=0.9)
+    m.sngan = _widths(bn_momentum=0.9)
+    m.biggan = _widths(
+        bn_momentum=0.9,
+        shared_dim=128,  # size of the shared class embedding
+        hierarchical_z=True,  # a chunk of z for each generator block
+        attention_res=0,  # feature-map size with self-attention (0: none)
+    )
+    m.stylegan2 = ml_collections.ConfigDict(
+        dict(
+            w_dim=512,  # size of w, the mapping network's output
+            mapping_layers=8,  # G's mapping depth (NVlabs' cifar config: 2)
+            mapping_lr_mul=0.01,  # learning-rate multiplier of the mapping layers (G and D)
+            channel_base=32768,  # channels at resolution r: min(channel_base // r, channel_max)
+            channel_max=512,
+            style_mixing_prob=0.9,  # probability of mixing two latents in training (0: off)
+            w_avg_beta=0.995,  # decay of the running mean of w used by truncation
+            w_avg_update="every_pass",  # w̄ moves in 'every_pass' of G's mapping (NVlabs) | 'g_main'
+            mbstd_group=4,  # minibatch-std group size (D)
+            mbstd_channels=1,  # minibatch-std feature maps (0: off)
+            conv_clamp=256.0,  # clamp every convolution's output to ±conv_clamp (0: off)
+            num_bf16_res=0,  # compute the N highest resolutions in bfloat16
+            d_architecture="resnet",  # 'resnet' (residual D) | 'orig' (plain D, NVlabs' cifar)
+        )
+    )
+    m.r3gan = _widths(
+        stage_widths=(),  # channels per stage, 4x4 first (empty: g_width / d_width each)
+        stage_blocks=(),  # residual blocks per stage (empty: 2 each)
+        stage_groups=(),  # groups of each stage's 3x3 conv (empty: expanded width / 16)
+        expansion=2,  # inverted-bottleneck expansion factor
+        embed_dim=0,  # class embedding size (0: z_dim in G, the 4x4 width in D)
+        num_bf16_res=0,  # compute the N highest resolutions in bfloat16
+    )
+    return m
+
+
+def _ops() -> ml_collections.ConfigDict:
+    """How backend-specific operations compute (the same function either way, `gan_jax.ops`)."""
+    return ml_collections.ConfigDict(
+        dict(
+            conv_transpose="auto",  # dcgan: 'native' | 'adjoint' | 'subpixel' | 'auto' (adjoint on CPU)
+            conv_batch_slices=0,  # dcgan: batch slices per 4x4 stride-2 conv; 0: by layer size
+            conv_weight_grad="auto",  # dcgan: 'conv' | 'taps' | 'auto' (taps on CPU for <= 4 channels)
+            fused_modconv="auto",  # stylegan2: 'fused' | 'nonfused' | 'auto'
+        )
+    )
+
+
+ARCHITECTURES = ("dcgan", "sngan", "biggan", "stylegan2", "r3gan")
+ARCHITECTURE_FIELDS = {name: tuple(_model()[name].keys()) for name in ARCHITECTURES}
+OPS_FIELDS = tuple(_ops().keys())
+
+
+def architecture_section(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """``config.model.<architecture>``: the built architecture's own fields."""
+    return config.model[config.model.architecture]
+
+
 def base_config() -> ml_collections.ConfigDict:
     """Every field with its default: DCGAN, Adam(2e-4, 0.5), non-saturating loss."""
     c = ml_collections.ConfigDict()
@@ -160,42 +221,8 @@ def base_config() -> ml_collections.ConfigDict:
             convert_channels=False,  # folder: convert images with another channel count (grey <-> RGB, drop alpha)
         )
     )
-    c.model = ml_collections.ConfigDict(
-        dict(
-            architecture="dcgan",
-            z_dim=100,
-            g_width=64,
-            d_width=64,
-            num_classes=0,
-            bn_momentum=0.9,
-            dtype="float32",
-            shared_dim=128,  # biggan: size of the shared class embedding
-            hierarchical_z=True,  # biggan: a chunk of z for each generator block
-            attention_res=0,  # biggan: feature-map size with self-attention (0: none)
-            conv_transpose="auto",  # dcgan: 'native' | 'adjoint' | 'subpixel' (same function) | 'auto' (adjoint on CPU)
-            conv_batch_slices=0,  # dcgan: batch slices per 4x4 stride-2 conv (same function); 0: auto
-            conv_weight_grad="auto",  # dcgan: 'conv' | 'taps' (same function) | 'auto' (taps on CPU for <= 4 channels)
-            w_dim=512,  # stylegan2: size of w, the mapping network's output
-            mapping_layers=8,  # stylegan2: G's mapping depth (NVlabs' cifar config: 2)
-            mapping_lr_mul=0.01,  # stylegan2: learning-rate multiplier of the mapping layers (G and D)
-            channel_base=32768,  # stylegan2: channels at resolution r: min(channel_base // r, channel_max)
-            channel_max=512,
-            style_mixing_prob=0.9,  # stylegan2: probability of mixing two latents in training (0: off)
-            w_avg_beta=0.995,  # stylegan2: decay of the running mean of w used by truncation
-            w_avg_update="every_pass",  # stylegan2: w̄ moves in 'every_pass' of G's mapping (NVlabs) | 'g_main'
-            mbstd_group=4,  # stylegan2: minibatch-std group size (D)
-            mbstd_channels=1,  # stylegan2: minibatch-std feature maps (0: off)
-            conv_clamp=256.0,  # stylegan2: clamp every convolution's output to ±conv_clamp (0: off)
-            num_bf16_res=0,  # stylegan2, r3gan: compute the N highest resolutions in bfloat16
-            fused_modconv="auto",  # stylegan2: 'fused' | 'nonfused' | 'auto' (see stylegan2.use_fused)
-            d_architecture="resnet",  # stylegan2: 'resnet' (residual D) | 'orig' (plain D, NVlabs' cifar)
-            stage_widths=(),  # r3gan: channels per stage, 4x4 first (empty: g_width / d_width each)
-            stage_blocks=(),  # r3gan: residual blocks per stage (empty: 2 each)
-            stage_groups=(),  # r3gan: groups of each stage's 3x3 conv (empty: expanded width / 16)
-            expansion=2,  # r3gan: inverted-bottleneck expansion factor
-            embed_dim=0,  # r3gan: class embedding size (0: z_dim in G, the 4x4 width in D)
-        )
-    )
+    c.model = _model()
+    c.ops = _ops()
     c.optimizer = ml_collections.ConfigDict(dict(g=_optimizer(), d=_optimizer()))
     c.loss = ml_collections.ConfigDict(
         dict(
@@ -292,11 +319,35 @@ def to_json(config: ml_collections.ConfigDict) -> str:
     return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
 
 
+def upgrade(values: dict) -> dict:
+    """A saved config's values in today's schema. Before the per-architecture sections,
+    ``model`` held every architecture's fields and the ops' knobs side by side: the built
+    architecture's go to ``model.<architecture>``, the knobs to ``ops``, the other
+    architectures' (at their defaults, never read) are dropped."""
+    model = dict(values.get("model", {}))
+    arch = model.get("architecture", "dcgan")
+    moved = {k for k in model if k not in ("architecture", "z_dim", "num_classes", "dtype", *ARCHITECTURES)}
+    if not moved:
+        return values
+    section = dict(model.get(arch, {}))
+    ops = dict(values.get("ops", {}))
+    for key in moved:
+        value = model.pop(key)
+        if key in OPS_FIELDS:
+            ops.setdefault(key, value)
+        elif key in ARCHITECTURE_FIELDS.get(arch, ()):
+            section.setdefault(key, value)
+    if arch in ARCHITECTURE_FIELDS:
+        model[arch] = section
+    return {**values, "model": model, "ops": ops}
+
+
 def from_dict(values: dict) -> ml_collections.ConfigDict:
-    """`base_config()` with the fields of a saved config (``config.json``, a checkpoint's) set."""
+    """`base_config()` with the fields of a saved config (``config.json``, a checkpoint's) set,
+    an old one `upgrade`d first."""
     config = base_config()
     try:
-        config.update_from_flattened_dict(_flatten(values))
+        config.update_from_flattened_dict(_flatten(upgrade(values)))
     except (KeyError, TypeError) as e:
         raise ConfigError(f"the saved config does not fit this version of gan_jax: {e}") from None
     return config
@@ -320,10 +371,17 @@ _IDENTITY = (
 _UNLOGGED = ("resume_changes",)
 
 
+def _is_identity(name: str, architecture: str) -> bool:
+    """Whether a field's change makes another experiment: the data, the seed, the model's
+    common fields and its architecture's own (not another architecture's, nor ``ops``)."""
+    common = tuple(f"model.{k}" for k in ("architecture", "z_dim", "num_classes", "dtype"))
+    return name in _IDENTITY or name in common or name.startswith(f"model.{architecture}.")
+
+
 def resume_differences(saved: dict, config: ml_collections.ConfigDict) -> tuple[list[str], list[str]]:
     """(identity changes, other changes) between a workdir's saved config.json and the config
     of a resuming start, each as 'field: old -> new'."""
-    old, new = _flatten(saved), _flatten(config.to_dict())
+    old, new = _flatten(upgrade(saved)), _flatten(config.to_dict())
     defaults = _flatten(base_config().to_dict())
     identity, other = [], []
     for name in sorted(set(old) | set(new)):
@@ -337,7 +395,7 @@ def resume_differences(saved: dict, config: ml_collections.ConfigDict) -> tuple[
         if a == b or name in _UNLOGGED:
             continue
         line = f"{name}: {a!r} -> {b!r}"
-        (identity if name in _IDENTITY or name.startswith("model.") else other).append(line)
+        (identity if _is_identity(name, config.model.architecture) else other).append(line)
     return identity, other
 
 

@@ -39,9 +39,44 @@ def _check_loop(config: ml_collections.ConfigDict) -> None:
         )
     if config.microbatches_as not in ("big_batch", "rounds"):
         raise ConfigError(f"microbatches_as={config.microbatches_as!r} must be 'big_batch' or 'rounds'")
-    if config.model.w_avg_update not in ("every_pass", "g_main"):
+    w_avg_update = config.model.stylegan2.w_avg_update
+    if w_avg_update not in ("every_pass", "g_main"):
+        raise ConfigError(f"model.stylegan2.w_avg_update={w_avg_update!r} must be 'every_pass' or 'g_main'")
+
+
+def _check_ops(ops: ml_collections.ConfigDict) -> None:
+    if ops.conv_transpose not in ("auto", *layers.IMPLS):
         raise ConfigError(
-            f"model.w_avg_update={config.model.w_avg_update!r} must be 'every_pass' or 'g_main'"
+            f"ops.conv_transpose={ops.conv_transpose!r} must be one of {', '.join(('auto', *layers.IMPLS))}"
+        )
+    if ops.conv_batch_slices < 0:
+        raise ConfigError(f"ops.conv_batch_slices={ops.conv_batch_slices} must be >= 0 (0: by layer size)")
+    if ops.conv_weight_grad not in batch_slices.WEIGHT_GRADS:
+        raise ConfigError(
+            f"ops.conv_weight_grad={ops.conv_weight_grad!r} must be one of {', '.join(batch_slices.WEIGHT_GRADS)}"
+        )
+    if ops.fused_modconv not in ("auto", "fused", "nonfused"):
+        raise ConfigError(f"ops.fused_modconv={ops.fused_modconv!r} must be one of auto, fused, nonfused")
+
+
+def _check_model(model: ml_collections.ConfigDict) -> None:
+    """The common fields and the built architecture's section."""
+    if model.architecture not in model:
+        raise ConfigError(
+            f"unknown model.architecture {model.architecture!r}; choose one of "
+            f"dcgan, sngan, biggan, stylegan2, r3gan"
+        )
+    if model.num_classes < 0:
+        raise ConfigError(f"model.num_classes={model.num_classes} must be >= 0")
+    if model.z_dim < 1:
+        raise ConfigError(f"model.z_dim={model.z_dim} must be >= 1")
+    section = model[model.architecture]
+    for field in ("g_width", "d_width"):
+        if field in section and section[field] < 1:
+            raise ConfigError(f"model.{model.architecture}.{field}={section[field]} must be >= 1")
+    if model.architecture == "stylegan2" and section.d_architecture not in ("resnet", "orig"):
+        raise ConfigError(
+            f"model.stylegan2.d_architecture={section.d_architecture!r} must be 'resnet' or 'orig'"
         )
 
 
@@ -108,25 +143,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     if not 0.0 <= aug.ada_p <= 1.0 or aug.ada_interval < 1 or aug.ada_kimg <= 0:
         raise ConfigError("augment.ada_p must be in [0, 1], ada_interval >= 1, ada_kimg > 0")
-    if config.model.conv_transpose not in ("auto", *layers.IMPLS):
-        raise ConfigError(
-            f"model.conv_transpose={config.model.conv_transpose!r} must be one of "
-            f"{', '.join(('auto', *layers.IMPLS))}"
-        )
-    if config.model.conv_batch_slices < 0:
-        raise ConfigError(
-            f"model.conv_batch_slices={config.model.conv_batch_slices} must be >= 0 (0: by layer size)"
-        )
-    if config.model.conv_weight_grad not in batch_slices.WEIGHT_GRADS:
-        raise ConfigError(
-            f"model.conv_weight_grad={config.model.conv_weight_grad!r} must be one of "
-            f"{', '.join(batch_slices.WEIGHT_GRADS)}"
-        )
-    if config.model.num_classes < 0:
-        raise ConfigError(f"model.num_classes={config.model.num_classes} must be >= 0")
-    for field in ("z_dim", "g_width", "d_width"):
-        if config.model[field] < 1:
-            raise ConfigError(f"model.{field}={config.model[field]} must be >= 1")
+    _check_ops(config.ops)
+    _check_model(config.model)
     if config.seed < 0:
         raise ConfigError(f"seed={config.seed} must be >= 0")
     if ds.max_examples < 0:
@@ -150,7 +168,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     arch = config.model.architecture
     if config.model.dtype != "float32" and arch not in ("dcgan", "sngan", "biggan"):
         hint = (
-            "set model.num_bf16_res instead (bfloat16 at the highest resolutions)"
+            f"set model.{arch}.num_bf16_res instead (bfloat16 at the highest resolutions)"
             if arch in ("stylegan2", "r3gan")
             else "it computes in float32"
         )

@@ -15,10 +15,10 @@ def nvlabs_loop(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     the order Gmain, Greg, Dmain, Dreg (G's update sees D before the step's D update), and
     w̄ moved by every training pass of the mapping network (G main, the path-length batch,
     D main's generated batch), and ``microbatches`` taken as NVlabs' ``batch_gpu`` rounds
-    (gradients summed, path length's mean moved by each round in turn). The EMA ramp-up and ADA's tally and step are
-    NVlabs' in every config."""
+    (gradients summed, path length's mean moved by each round in turn). The EMA ramp-up
+    and ADA's tally and step are NVlabs' in every config."""
     config.phase_order = "g_first"
-    config.model.w_avg_update = "every_pass"
+    config.model.stylegan2.w_avg_update = "every_pass"
     config.microbatches_as = "rounds"
     return config
 
@@ -44,10 +44,8 @@ def r3gan(
     β₂ 0.9 → 0.99, γ ``gamma[0]`` → ``gamma[1]``, EMA half-life 0 → ``ema_kimg``,
     augmentation probability 0 → ``aug_p`` (ADA's ops with cutout, 'bgcc'; off when 0).
     The run lasts the schedule: ``decay_kimg`` thousand images."""
-    config.model.update(
-        architecture="r3gan",
-        num_classes=num_classes,
-        z_dim=64,
+    config.model.update(architecture="r3gan", num_classes=num_classes, z_dim=64)
+    config.model.r3gan.update(
         stage_widths=tuple(widths),
         stage_blocks=(2,) * len(widths),
         stage_groups=tuple(groups),

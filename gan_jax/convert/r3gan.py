@@ -24,12 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.convert.common import from_torch, load_state_dict, torch_shape
+from gan_jax.convert.common import from_torch, torch_shape
 from gan_jax.errors import ConfigError
 from gan_jax.models import r3gan
 from gan_jax.ops import upfirdn2d
-
-__all__ = ["convert", "load_state_dict", "torch_layout"]
 
 
 def _torch_name(keys: tuple[str, ...], model) -> str:
@@ -65,10 +63,10 @@ def _plan(model):
     return r3gan.stage_plan(
         model.resolution,
         model.width,
-        model.stage_widths,
-        model.stage_blocks,
-        model.stage_groups,
-        model.expansion,
+        model.r3gan.stage_widths,
+        model.r3gan.stage_blocks,
+        model.r3gan.stage_groups,
+        model.r3gan.expansion,
     )
 
 

@@ -7,7 +7,7 @@ import ml_collections
 from gan_jax.errors import ConfigError
 from gan_jax.models import biggan, dcgan, r3gan, resnet, stylegan2
 
-# Each has layout(), Generator, Discriminator and optionally G_FIELDS / D_FIELDS.
+# Each has layout(), Generator and Discriminator.
 _MODULES = {"dcgan": dcgan, "sngan": resnet, "biggan": biggan, "stylegan2": stylegan2, "r3gan": r3gan}
 ARCHITECTURES = tuple(_MODULES)
 
@@ -27,8 +27,98 @@ def resolutions(architecture: str) -> list[int]:
     return found
 
 
+def _dcgan_like(config, section) -> tuple[dict, dict]:
+    """(G's, D's) fields of the DCGAN, SNGAN and BigGAN: widths, BatchNorm, compute dtype."""
+    common = dict(
+        resolution=config.dataset.resolution,
+        num_classes=config.model.num_classes,
+        dtype=jnp.dtype(config.model.dtype),
+    )
+    g = dict(common, channels=config.dataset.channels, width=section.g_width, bn_momentum=section.bn_momentum)
+    return g, dict(common, width=section.d_width)
+
+
+def _dcgan(config) -> tuple[nn.Module, nn.Module]:
+    g, d = _dcgan_like(config, config.model.dcgan)
+    ops = config.ops
+    slices, grads = ops.conv_batch_slices, ops.conv_weight_grad
+    return (
+        dcgan.Generator(
+            **g, conv_transpose=ops.conv_transpose, conv_batch_slices=slices, conv_weight_grad=grads
+        ),
+        dcgan.Discriminator(
+            **d, bn_momentum=config.model.dcgan.bn_momentum, conv_batch_slices=slices, conv_weight_grad=grads
+        ),
+    )
+
+
+def _sngan(config) -> tuple[nn.Module, nn.Module]:
+    g, d = _dcgan_like(config, config.model.sngan)
+    return resnet.Generator(**g), resnet.Discriminator(**d)
+
+
+def _biggan(config) -> tuple[nn.Module, nn.Module]:
+    s = config.model.biggan
+    g, d = _dcgan_like(config, s)
+    return (
+        biggan.Generator(
+            **g, shared_dim=s.shared_dim, hierarchical_z=s.hierarchical_z, attention_res=s.attention_res
+        ),
+        biggan.Discriminator(**d, attention_res=s.attention_res),
+    )
+
+
+def _stylegan2(config) -> tuple[nn.Module, nn.Module]:
+    s, m = config.model.stylegan2, config.model
+    common = dict(
+        resolution=config.dataset.resolution,
+        num_classes=m.num_classes,
+        mapping_lr_mul=s.mapping_lr_mul,
+        channel_base=s.channel_base,
+        channel_max=s.channel_max,
+        conv_clamp=s.conv_clamp,
+        num_bf16_res=s.num_bf16_res,
+    )
+    g = stylegan2.Generator(
+        **common,
+        channels=config.dataset.channels,
+        z_dim=m.z_dim,
+        w_dim=s.w_dim,
+        mapping_layers=s.mapping_layers,
+        style_mixing_prob=s.style_mixing_prob,
+        w_avg_beta=s.w_avg_beta,
+        fused_modconv=config.ops.fused_modconv,
+    )
+    d = stylegan2.Discriminator(
+        **common, mbstd_group=s.mbstd_group, mbstd_channels=s.mbstd_channels, d_architecture=s.d_architecture
+    )
+    return g, d
+
+
+def _r3gan(config) -> tuple[nn.Module, nn.Module]:
+    s, m = config.model.r3gan, config.model
+    common = dict(
+        resolution=config.dataset.resolution,
+        num_classes=m.num_classes,
+        stage_widths=tuple(s.stage_widths),
+        stage_blocks=tuple(s.stage_blocks),
+        stage_groups=tuple(s.stage_groups),
+        expansion=s.expansion,
+        embed_dim=s.embed_dim,
+        num_bf16_res=s.num_bf16_res,
+    )
+    return (
+        r3gan.Generator(**common, channels=config.dataset.channels, width=s.g_width, z_dim=m.z_dim),
+        r3gan.Discriminator(**common, width=s.d_width),
+    )
+
+
+_BUILDERS = {"dcgan": _dcgan, "sngan": _sngan, "biggan": _biggan, "stylegan2": _stylegan2, "r3gan": _r3gan}
+
+
 def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
-    """(generator, discriminator) for ``config.model.architecture``.
+    """(generator, discriminator) for ``config.model.architecture``, each given the common
+    ``model`` fields it uses and its architecture's section (``model.<architecture>``).
 
     Both are called as ``model(inputs, labels, train=...)``. The generator maps
     ``(B, model.z_dim)`` noise to ``(B, R, R, C)`` images in [-1, 1] with
@@ -39,18 +129,8 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
     of the class embeddings (`layers.embed_classes`); one-hot weights give exactly the
     images of the int labels.
     """
-    m = config.model
-    if m.architecture not in _MODULES:
-        raise ConfigError(f"unknown model.architecture {m.architecture!r}; choose one of {ARCHITECTURES}")
-    module, res = _MODULES[m.architecture], config.dataset.resolution
-    module.layout(res)
-    common = dict(
-        resolution=res, num_classes=m.num_classes, bn_momentum=m.bn_momentum, dtype=jnp.dtype(m.dtype)
-    )
-    # Architecture-specific model.* fields each module declares it takes.
-    g_extra = {name: m[name] for name in getattr(module, "G_FIELDS", ())}
-    d_extra = {name: m[name] for name in getattr(module, "D_FIELDS", ())}
-    return (
-        module.Generator(channels=config.dataset.channels, width=m.g_width, **common, **g_extra),
-        module.Discriminator(width=m.d_width, **common, **d_extra),
-    )
+    arch = config.model.architecture
+    if arch not in _MODULES:
+        raise ConfigError(f"unknown model.architecture {arch!r}; choose one of {ARCHITECTURES}")
+    _MODULES[arch].layout(config.dataset.resolution)
+    return _BUILDERS[arch](config)

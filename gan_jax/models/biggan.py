@@ -7,12 +7,12 @@ What makes it BigGAN rather than SNGAN (`gan_jax.models.resnet`, whose blocks it
   BatchNorm gets its gain and bias as linear functions of it (`ModulatedBatchNorm`),
   instead of a separate class table per layer. Given class weights w instead of ids,
   e = Σ_c w_c e(c) (`layers.embed_classes`).
-* **Hierarchical latents** (``model.hierarchical_z``): z is split into one chunk per
+* **Hierarchical latents** (``model.biggan.hierarchical_z``): z is split into one chunk per
   up-block plus one for the input layer; block i's BatchNorms see [e(c), zᵢ], so noise
   enters at every scale.
 * **Spectral normalisation in G as well as D** (Zhang et al. 2019, SAGAN), with
   orthogonal initialisation everywhere.
-* **Self-attention** (SAGAN) at one resolution in each network (``model.attention_res``;
+* **Self-attention** (SAGAN) at one resolution in each network (``model.biggan.attention_res``;
   0 turns it off).
 * **Projection discriminator** (Miyato & Koyama 2018) on D's pooled features.
 
@@ -75,10 +75,6 @@ D_CHANNELS = {
         (16, False),
     ),
 }
-
-
-G_FIELDS = ("shared_dim", "hierarchical_z", "attention_res")  # model.* fields the modules take
-D_FIELDS = ("attention_res",)
 
 
 def layout(resolution: int) -> tuple[int, int]:
@@ -159,7 +155,6 @@ class Discriminator(nn.Module):
     resolution: int = 32
     width: int = 256
     num_classes: int = 0
-    bn_momentum: float = 0.9  # unused (no BatchNorm in D); kept so every D takes the same fields
     dtype: jnp.dtype = jnp.float32
     attention_res: int = 0
 

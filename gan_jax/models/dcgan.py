@@ -26,9 +26,6 @@ from gan_jax.errors import ConfigError
 from gan_jax.models.layers import ConditionalBatchNorm, DownConv, Projection, UpConv
 
 RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # resolution → (base size, doublings)
-# model.* fields beyond the common ones
-G_FIELDS = ("conv_transpose", "conv_batch_slices", "conv_weight_grad")
-D_FIELDS = ("conv_batch_slices", "conv_weight_grad")
 
 _weight_init = nn.initializers.normal(0.02)
 
@@ -50,12 +47,12 @@ def layout(resolution: int) -> tuple[int, int]:
 # The 4×4 stride-2 transposed convolutions double the size, the geometry of PyTorch's
 # ConvTranspose2d(k=4, s=2, p=1); `layers.UpConv` computes them natively, as the adjoint
 # of a strided convolution or as a sub-pixel convolution, the same function
-# (``model.conv_transpose``; 'auto' picks the adjoint on CPU). D's 4×4 stride-2
+# (``ops.conv_transpose``; 'auto' picks the adjoint on CPU). D's 4×4 stride-2
 # convolutions (`layers.DownConv`) are PyTorch's Conv2d(k=4, s=2, p=1). On the CPU both
 # run over slices of the batch when a layer's activations are large
-# (``model.conv_batch_slices``, `models.batch_slices`), and the weight gradients of the
+# (``ops.conv_batch_slices``, `models.batch_slices`), and the weight gradients of the
 # few-channel layers (D's first, G's last) are computed by their input's taps
-# (``model.conv_weight_grad``).
+# (``ops.conv_weight_grad``).
 
 
 class Generator(nn.Module):

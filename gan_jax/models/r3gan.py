@@ -49,8 +49,6 @@ from gan_jax.ops import upfirdn2d
 from gan_jax.ops.grouped_conv import grouped_conv
 from gan_jax.models.stylegan2.layers import block_resolutions
 
-G_FIELDS = ("z_dim", "stage_widths", "stage_blocks", "stage_groups", "expansion", "embed_dim", "num_bf16_res")
-D_FIELDS = ("stage_widths", "stage_blocks", "stage_groups", "expansion", "embed_dim", "num_bf16_res")
 
 ACT_GAIN = math.sqrt(2.0 / (1.0 + 0.2**2))  # He gain of leaky ReLU(0.2)
 FILTER = (1.0, 3.0, 3.0, 1.0)  # [1, 2, 1] convolved with [1, 1]
@@ -86,7 +84,7 @@ def stage_plan(
         if w <= 0 or g <= 0 or (w * expansion) % g:
             raise ConfigError(
                 f"R3GAN stage of width {w} x expansion {expansion} cannot split "
-                f"into {g} groups (model.stage_widths / stage_groups)"
+                f"into {g} groups (model.r3gan.stage_widths / stage_groups)"
             )
     return widths, blocks, groups
 
@@ -187,8 +185,6 @@ class Generator(nn.Module):
     expansion: int = 2
     embed_dim: int = 0  # class embedding size (0: z_dim)
     num_bf16_res: int = 0
-    bn_momentum: float = 0.9  # unused (no normalisation); part of the common model fields
-    dtype: jnp.dtype = jnp.float32  # unused: per-stage dtypes come from num_bf16_res
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -236,8 +232,6 @@ class Discriminator(nn.Module):
     expansion: int = 2
     embed_dim: int = 0  # projection size (0: the 4×4 stage's width)
     num_bf16_res: int = 0
-    bn_momentum: float = 0.9
-    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:

@@ -185,7 +185,6 @@ class Discriminator(nn.Module):
     resolution: int = 32
     width: int = 128
     num_classes: int = 0
-    bn_momentum: float = 0.9  # unused (no BatchNorm in D); kept so every D takes the same fields
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact

@@ -27,7 +27,7 @@ over the strided taps of the input (`taps_kernel_grad`), one per kernel position
 
 XLA:CPU turns a weight gradient into a convolution whose batch is the input channels,
 after transposing both operands; with 1–4 channels that convolution is nearly all
-transposition. `use_taps` makes the choice (``model.conv_weight_grad``: 'auto', 'conv',
+transposition. `use_taps` makes the choice (``ops.conv_weight_grad``: 'auto', 'conv',
 'taps'); 'auto' takes the taps on the CPU for inputs of at most 4 channels holding at
 least 512 KiB per device, where they measured faster (docs/benchmarks.md).
 

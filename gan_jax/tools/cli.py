@@ -123,7 +123,9 @@ def shipped_configs_dir() -> str:
                 return folder
     except ImportError:
         pass
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+    return os.path.join(
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs"
+    )
 
 
 def resolve_config_spec(spec: str) -> str:

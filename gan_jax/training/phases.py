@@ -26,7 +26,7 @@ and generated batch gets the same arrays as every other term of the phase.
 A D phase never changes G's parameters and a G phase never changes D's. The other network
 runs in training mode (batch statistics) but its collection updates are discarded, with
 one exception, ``Models.g_running``: G's collections that every training-mode pass of G
-moves, in any phase (StyleGAN2's w̄ with ``model.w_avg_update='every_pass'``, as NVlabs'
+moves, in any phase (StyleGAN2's w̄ with ``model.stylegan2.w_avg_update='every_pass'``, as NVlabs'
 mapping network updates ``w_avg`` in Gmain, Greg and Dmain alike). Within a phase the
 collections thread from one forward pass to the next in the order the terms run them.
 """
@@ -97,9 +97,13 @@ def build_phases(config: ml_collections.ConfigDict) -> tuple[Phase, ...]:
 
 def running_collections(config: ml_collections.ConfigDict) -> tuple[str, ...]:
     """G's collections that every training-mode pass of G moves, whatever the phase
-    (`Models.g_running`): StyleGAN2's w̄ with ``model.w_avg_update='every_pass'``."""
+    (`Models.g_running`): StyleGAN2's w̄ with ``model.stylegan2.w_avg_update='every_pass'``."""
     model = config.model
-    return ("w_avg",) if model.architecture == "stylegan2" and model.w_avg_update == "every_pass" else ()
+    return (
+        ("w_avg",)
+        if model.architecture == "stylegan2" and model.stylegan2.w_avg_update == "every_pass"
+        else ()
+    )
 
 
 def lazy_interval(phases: tuple[Phase, ...], network: str) -> int:

@@ -70,7 +70,8 @@ def test_conditional_generator_makes_different_images_per_class():
 def test_d_update_does_not_touch_g_spectral_state_and_g_update_advances_it(tiny_config):
     from conftest import update_setup
 
-    tiny_config.model.update(architecture="biggan", num_classes=4, shared_dim=8, attention_res=14)
+    tiny_config.model.update(architecture="biggan", num_classes=4)
+    tiny_config.model.biggan.update(shared_dim=8, attention_res=14)
     tiny_config.loss.d_loss = tiny_config.loss.g_loss = "hinge"
     state, d_update, g_update, real, y, z = update_setup(tiny_config)
     after_d, metrics = jax.jit(d_update)(state, real, y, z, y, jax.random.key(2))

@@ -17,7 +17,7 @@ from gan_jax.config import base_config
 def test_shapes_and_ranges(resolution, channels):
     config = base_config()
     config.dataset.resolution, config.dataset.channels = resolution, channels
-    config.model.g_width = config.model.d_width = 8
+    config.model.dcgan.g_width = config.model.dcgan.d_width = 8
     g, d = build_models(config)
     z = jax.random.normal(jax.random.key(0), (3, config.model.z_dim))
     g_vars = g.init(jax.random.key(1), z, train=False)

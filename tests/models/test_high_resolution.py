@@ -14,7 +14,7 @@ from gan_jax.models import biggan
 from gan_jax.data.pack_writer import Request, pack
 from gan_jax.run.trainer import train_and_evaluate
 
-SMALL = {  # model fields that keep the widest layer a few channels wide
+SMALL = {  # model.<architecture> fields that keep the widest layer a few channels wide
     "dcgan": dict(g_width=2, d_width=2),
     "sngan": dict(g_width=4, d_width=4),
     "biggan": dict(g_width=1, d_width=1, shared_dim=4, attention_res=0),
@@ -26,13 +26,14 @@ SMALL = {  # model fields that keep the widest layer a few channels wide
 def config_for(architecture: str, resolution: int, channels: int = 3):
     config = load_config("tiny")
     config.dataset.update(resolution=resolution, channels=channels)
-    config.model.update(architecture=architecture, num_classes=0, z_dim=16, **SMALL[architecture])
+    config.model.update(architecture=architecture, num_classes=0, z_dim=16)
+    config.model[architecture].update(**SMALL[architecture])
     return config
 
 
 def test_a_channel_base_that_leaves_no_channels_is_one_clear_error():
     config = config_for("stylegan2", 1024)
-    config.model.channel_base = 512
+    config.model.stylegan2.channel_base = 512
     g, _ = models.build_models(config)
     with pytest.raises(ConfigError, match="channel_base=512 leaves no channels at 1024x1024"):
         jax.eval_shape(lambda: g.init(jax.random.key(0), jnp.zeros((1, 16)), None, train=False))

@@ -56,29 +56,6 @@ from gan_jax.models.stylegan2.mapping import MappingNetwork
 
 __all__ = ["Discriminator", "Generator", "MappingNetwork", "SynthesisNetwork", "layout", "num_ws"]
 
-G_FIELDS = (
-    "z_dim",
-    "w_dim",
-    "mapping_layers",
-    "mapping_lr_mul",
-    "channel_base",
-    "channel_max",
-    "style_mixing_prob",
-    "w_avg_beta",
-    "conv_clamp",
-    "num_bf16_res",
-    "fused_modconv",
-)
-D_FIELDS = (
-    "mapping_lr_mul",
-    "channel_base",
-    "channel_max",
-    "mbstd_group",
-    "mbstd_channels",
-    "conv_clamp",
-    "num_bf16_res",
-    "d_architecture",
-)
 NOISE_MODES = ("random", "const", "none")
 FUSED_MODCONV = ("auto", "fused", "nonfused")
 
@@ -243,9 +220,6 @@ class Generator(nn.Module):
     resolution: int = 32
     channels: int = 3
     num_classes: int = 0
-    width: int = 0  # unused: widths come from channel_base / channel_max
-    bn_momentum: float = 0.9  # unused: no BatchNorm
-    dtype: jnp.dtype = jnp.float32  # must be float32; see num_bf16_res
     z_dim: int = 512
     w_dim: int = 512
     mapping_layers: int = 8
@@ -259,13 +233,8 @@ class Generator(nn.Module):
     fused_modconv: str = "auto"
 
     def setup(self):
-        if jnp.dtype(self.dtype) != jnp.float32:
-            raise ConfigError(
-                f"model.dtype={jnp.dtype(self.dtype).name}: StyleGAN2 chooses its "
-                f"precision per resolution; set model.num_bf16_res instead"
-            )
         if self.fused_modconv not in FUSED_MODCONV:
-            raise ConfigError(f"model.fused_modconv={self.fused_modconv!r} must be one of {FUSED_MODCONV}")
+            raise ConfigError(f"ops.fused_modconv={self.fused_modconv!r} must be one of {FUSED_MODCONV}")
         self.num_ws = num_ws(self.resolution)
         self.mapping_network = MappingNetwork(
             self.w_dim,

@@ -53,7 +53,7 @@ def minibatch_std(x: jax.Array, group_size: int, num_channels: int = 1) -> jax.A
     g = min(group_size, b) if group_size else b
     if b % g:
         raise ConfigError(
-            f"minibatch std: a batch of {b} does not split into groups of {g} (model.mbstd_group)"
+            f"minibatch std: a batch of {b} does not split into groups of {g} (model.stylegan2.mbstd_group)"
         )
     y = x.astype(jnp.float32).reshape(g, b // g, h, w, num_channels, c // num_channels)
     y = jnp.sqrt(jnp.mean(jnp.square(y - jnp.mean(y, axis=0)), axis=0) + 1e-8)
@@ -95,9 +95,6 @@ class Discriminator(nn.Module):
 
     resolution: int = 32
     num_classes: int = 0
-    width: int = 0  # unused: widths come from channel_base / channel_max
-    bn_momentum: float = 0.9  # unused: no BatchNorm
-    dtype: jnp.dtype = jnp.float32  # must be float32; see num_bf16_res
     mapping_lr_mul: float = 0.01
     channel_base: int = 32768
     channel_max: int = 512
@@ -110,17 +107,14 @@ class Discriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
-        if jnp.dtype(self.dtype) != jnp.float32:
-            raise ConfigError(
-                f"model.dtype={jnp.dtype(self.dtype).name}: StyleGAN2 chooses its "
-                f"precision per resolution; set model.num_bf16_res instead"
-            )
         if x.shape[1:3] != (self.resolution, self.resolution):
             raise ConfigError(
                 f"discriminator built for {self.resolution}px got images of shape {x.shape[1:]}"
             )
         if self.d_architecture not in ("resnet", "orig"):
-            raise ConfigError(f"model.d_architecture={self.d_architecture!r} must be 'resnet' or 'orig'")
+            raise ConfigError(
+                f"model.stylegan2.d_architecture={self.d_architecture!r} must be 'resnet' or 'orig'"
+            )
         channels = lambda res: channels_at(res, self.channel_base, self.channel_max)  # noqa: E731
         clamp = clamp_or_none(self.conv_clamp)
         low = reduced_precision_from(self.resolution, self.num_bf16_res)

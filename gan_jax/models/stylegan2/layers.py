@@ -348,7 +348,7 @@ def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
     channels = min(channel_base // resolution, channel_max)
     if channels < 1:
         raise ConfigError(
-            f"model.channel_base={channel_base} leaves no channels at {resolution}x{resolution} "
+            f"model.stylegan2.channel_base={channel_base} leaves no channels at {resolution}x{resolution} "
             f"(channel_base // resolution); raise it to at least {resolution}"
         )
     return channels
