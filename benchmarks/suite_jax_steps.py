@@ -31,14 +31,14 @@ import suite_plan
 import train_step
 from gan_jax import parallel
 from gan_jax.training import build
-from gan_jax.models import layers
+from gan_jax.ops import policy as ops_policy
 from gan_jax.training.state import count_params
 
 
 def flops_per_step(config, compiled, state, batch, key, mesh) -> float | None:
     """The model's FLOPs per step: the compiled step's count, or for DCGAN with a
     reformulated transposed convolution the count of its plain form."""
-    form = layers.resolve_conv_transpose(config.ops.conv_transpose)
+    form = ops_policy.for_devices(config.ops, list(mesh.devices.flat)).conv_transpose
     if config.model.architecture == "dcgan" and form != "native":
         return train_step.model_flops(config, state, batch, key, mesh)
     return suite_mfu.step_flops(compiled)

@@ -50,7 +50,7 @@ def model_flops(config, state, batch, key, mesh) -> float | None:
     reformulation doing extra multiply-adds (the sub-pixel convolution's zero taps) does
     not inflate MFU."""
     plain = config.copy_and_resolve_references()
-    plain.model.conv_transpose = "native"
+    plain.ops.conv_transpose = "native"
     step = build.build(plain, mesh).train_step()
     return flops_of(step.lower(state, batch, key).compile())
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from gan_jax.ops import batch_slices as bs
+from gan_jax.ops import conv4x4
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 
@@ -21,7 +21,7 @@ import conv_library  # noqa: E402
 def _step(x, kernel):
     """DCGAN's strided convolution with both gradients: a forward, an input-dilated
     convolution and a weight gradient in one program."""
-    y, vjp = jax.vjp(bs.down, x, kernel)
+    y, vjp = jax.vjp(conv4x4.down, x, kernel)
     dx, dk = vjp(jnp.ones_like(y) * 0.5 + y)
     return y, dx, dk
 
@@ -84,11 +84,11 @@ def test_parsed_convolutions_are_rebuilt_exactly(options):
 def test_rebuilt_forward_matches_the_layer():
     x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 8, 8, 20), np.float32))
     kernel = jnp.asarray(np.random.default_rng(1).standard_normal((4, 4, 20, 24), np.float32))
-    convs = conv_library.parse_convolutions(jax.jit(bs.down).lower(x, kernel).compile().as_text())
+    convs = conv_library.parse_convolutions(jax.jit(conv4x4.down).lower(x, kernel).compile().as_text())
     (conv,) = convs
     assert conv_library.role(conv) == "forward" and conv[1] == x.shape and conv[2] == kernel.shape
     np.testing.assert_allclose(
-        conv_library.conv_fn(conv)(x, kernel), bs.down(x, kernel), rtol=1e-5, atol=1e-5
+        conv_library.conv_fn(conv)(x, kernel), conv4x4.down(x, kernel), rtol=1e-5, atol=1e-5
     )
 
 

@@ -9,8 +9,7 @@ from gan_jax import augment
 from gan_jax.training import losses
 from gan_jax.training import schedules
 from gan_jax.errors import ConfigError
-from gan_jax.models import layers
-from gan_jax.ops import batch_slices
+from gan_jax.ops import conv4x4
 
 _POSITIVE = (
     "batch_size",
@@ -45,15 +44,15 @@ def _check_loop(config: ml_collections.ConfigDict) -> None:
 
 
 def _check_ops(ops: ml_collections.ConfigDict) -> None:
-    if ops.conv_transpose not in ("auto", *layers.IMPLS):
+    if ops.conv_transpose not in ("auto", *conv4x4.TRANSPOSE_FORMS):
         raise ConfigError(
-            f"ops.conv_transpose={ops.conv_transpose!r} must be one of {', '.join(('auto', *layers.IMPLS))}"
+            f"ops.conv_transpose={ops.conv_transpose!r} must be one of {', '.join(('auto', *conv4x4.TRANSPOSE_FORMS))}"
         )
     if ops.conv_batch_slices < 0:
         raise ConfigError(f"ops.conv_batch_slices={ops.conv_batch_slices} must be >= 0 (0: by layer size)")
-    if ops.conv_weight_grad not in batch_slices.WEIGHT_GRADS:
+    if ops.conv_weight_grad not in conv4x4.WEIGHT_GRADS:
         raise ConfigError(
-            f"ops.conv_weight_grad={ops.conv_weight_grad!r} must be one of {', '.join(batch_slices.WEIGHT_GRADS)}"
+            f"ops.conv_weight_grad={ops.conv_weight_grad!r} must be one of {', '.join(conv4x4.WEIGHT_GRADS)}"
         )
     if ops.fused_modconv not in ("auto", "fused", "nonfused"):
         raise ConfigError(f"ops.fused_modconv={ops.fused_modconv!r} must be one of auto, fused, nonfused")

@@ -1,11 +1,16 @@
 """Generator / discriminator pairs, built from ``config.model``."""
 
+import functools
+
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.errors import ConfigError
-from gan_jax.models import biggan, dcgan, r3gan, resnet, stylegan2
+from gan_jax.models import biggan, dcgan, layers, r3gan, resnet, stylegan2
+from gan_jax.ops import policy as ops_policy
+from gan_jax.ops.policy import Policy
 
 # Each has layout(), Generator and Discriminator.
 _MODULES = {"dcgan": dcgan, "sngan": resnet, "biggan": biggan, "stylegan2": stylegan2, "r3gan": r3gan}
@@ -38,26 +43,22 @@ def _dcgan_like(config, section) -> tuple[dict, dict]:
     return g, dict(common, width=section.d_width)
 
 
-def _dcgan(config) -> tuple[nn.Module, nn.Module]:
+def _dcgan(config, policy: Policy) -> tuple[nn.Module, nn.Module]:
     g, d = _dcgan_like(config, config.model.dcgan)
-    ops = config.ops
-    slices, grads = ops.conv_batch_slices, ops.conv_weight_grad
+    up = functools.partial(layers.UpConv, policy=policy)
+    down = functools.partial(layers.DownConv, policy=policy)
     return (
-        dcgan.Generator(
-            **g, conv_transpose=ops.conv_transpose, conv_batch_slices=slices, conv_weight_grad=grads
-        ),
-        dcgan.Discriminator(
-            **d, bn_momentum=config.model.dcgan.bn_momentum, conv_batch_slices=slices, conv_weight_grad=grads
-        ),
+        dcgan.Generator(**g, up_conv=up),
+        dcgan.Discriminator(**d, bn_momentum=config.model.dcgan.bn_momentum, down_conv=down),
     )
 
 
-def _sngan(config) -> tuple[nn.Module, nn.Module]:
+def _sngan(config, policy: Policy) -> tuple[nn.Module, nn.Module]:
     g, d = _dcgan_like(config, config.model.sngan)
     return resnet.Generator(**g), resnet.Discriminator(**d)
 
 
-def _biggan(config) -> tuple[nn.Module, nn.Module]:
+def _biggan(config, policy: Policy) -> tuple[nn.Module, nn.Module]:
     s = config.model.biggan
     g, d = _dcgan_like(config, s)
     return (
@@ -68,7 +69,7 @@ def _biggan(config) -> tuple[nn.Module, nn.Module]:
     )
 
 
-def _stylegan2(config) -> tuple[nn.Module, nn.Module]:
+def _stylegan2(config, policy: Policy) -> tuple[nn.Module, nn.Module]:
     s, m = config.model.stylegan2, config.model
     common = dict(
         resolution=config.dataset.resolution,
@@ -87,7 +88,7 @@ def _stylegan2(config) -> tuple[nn.Module, nn.Module]:
         mapping_layers=s.mapping_layers,
         style_mixing_prob=s.style_mixing_prob,
         w_avg_beta=s.w_avg_beta,
-        fused_modconv=config.ops.fused_modconv,
+        fused_modconv=policy.modconv,
     )
     d = stylegan2.Discriminator(
         **common, mbstd_group=s.mbstd_group, mbstd_channels=s.mbstd_channels, d_architecture=s.d_architecture
@@ -95,7 +96,7 @@ def _stylegan2(config) -> tuple[nn.Module, nn.Module]:
     return g, d
 
 
-def _r3gan(config) -> tuple[nn.Module, nn.Module]:
+def _r3gan(config, policy: Policy) -> tuple[nn.Module, nn.Module]:
     s, m = config.model.r3gan, config.model
     common = dict(
         resolution=config.dataset.resolution,
@@ -106,6 +107,7 @@ def _r3gan(config) -> tuple[nn.Module, nn.Module]:
         expansion=s.expansion,
         embed_dim=s.embed_dim,
         num_bf16_res=s.num_bf16_res,
+        grouped_conv=policy.grouped_conv,
     )
     return (
         r3gan.Generator(**common, channels=config.dataset.channels, width=s.g_width, z_dim=m.z_dim),
@@ -116,9 +118,13 @@ def _r3gan(config) -> tuple[nn.Module, nn.Module]:
 _BUILDERS = {"dcgan": _dcgan, "sngan": _sngan, "biggan": _biggan, "stylegan2": _stylegan2, "r3gan": _r3gan}
 
 
-def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
+def build_models(
+    config: ml_collections.ConfigDict, policy: Policy | None = None
+) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) for ``config.model.architecture``, each given the common
-    ``model`` fields it uses and its architecture's section (``model.<architecture>``).
+    ``model`` fields it uses, its architecture's section (``model.<architecture>``) and the
+    backend-specific forms of its ops (``policy``, `gan_jax.ops.policy`; default: for this
+    process's first device, as a run on it would decide).
 
     Both are called as ``model(inputs, labels, train=...)``. The generator maps
     ``(B, model.z_dim)`` noise to ``(B, R, R, C)`` images in [-1, 1] with
@@ -133,4 +139,4 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
     if arch not in _MODULES:
         raise ConfigError(f"unknown model.architecture {arch!r}; choose one of {ARCHITECTURES}")
     _MODULES[arch].layout(config.dataset.resolution)
-    return _BUILDERS[arch](config)
+    return _BUILDERS[arch](config, policy or ops_policy.for_devices(config.ops, jax.local_devices()[:1]))

@@ -18,6 +18,8 @@ Resolutions: 28 (7 → 14 → 28, MNIST-native), 32 (4 → 8 → 16 → 32) and
 step away doubles it (the paper's 64-px model is ``width=128``: 1024-512-256-128).
 """
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -26,6 +28,7 @@ from gan_jax.errors import ConfigError
 from gan_jax.models.layers import ConditionalBatchNorm, DownConv, Projection, UpConv
 
 RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # resolution → (base size, doublings)
+ModuleDef = Any
 
 _weight_init = nn.initializers.normal(0.02)
 
@@ -44,17 +47,6 @@ def layout(resolution: int) -> tuple[int, int]:
     return RESOLUTIONS[resolution]
 
 
-# The 4×4 stride-2 transposed convolutions double the size, the geometry of PyTorch's
-# ConvTranspose2d(k=4, s=2, p=1); `layers.UpConv` computes them natively, as the adjoint
-# of a strided convolution or as a sub-pixel convolution, the same function
-# (``ops.conv_transpose``; 'auto' picks the adjoint on CPU). D's 4×4 stride-2
-# convolutions (`layers.DownConv`) are PyTorch's Conv2d(k=4, s=2, p=1). On the CPU both
-# run over slices of the batch when a layer's activations are large
-# (``ops.conv_batch_slices``, `models.batch_slices`), and the weight gradients of the
-# few-channel layers (D's first, G's last) are computed by their input's taps
-# (``ops.conv_weight_grad``).
-
-
 class Generator(nn.Module):
     """DCGAN generator: ``(B, z_dim)`` noise [and ``(B,)`` class labels] → ``(B, H, W, C)``
     images in [-1, 1]. With ``num_classes`` > 0 every BatchNorm is class-conditional
@@ -66,11 +58,7 @@ class Generator(nn.Module):
     num_classes: int = 0
     bn_momentum: float = 0.9  # running = m·running + (1-m)·batch; PyTorch's 0.1
     dtype: jnp.dtype = jnp.float32
-    conv_transpose: str = (
-        "auto"  # 'native' | 'adjoint' | 'subpixel' | 'auto', see layers.conv_transpose_4x4_s2
-    )
-    conv_batch_slices: int = 0  # 0: by layer size on the CPU, see models.batch_slices
-    conv_weight_grad: str = "auto"  # 'auto' | 'conv' | 'taps', see models.batch_slices.use_taps
+    up_conv: ModuleDef = UpConv  # the 4×4 stride-2 transposed convolution, as the run computes it
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -98,25 +86,9 @@ class Generator(nn.Module):
         x = norm_relu(x.reshape(z.shape[0], base, base, features))
         for _ in range(ups - 1):
             features //= 2
-            x = UpConv(
-                features,
-                use_bias=False,
-                kernel_init=_weight_init,
-                dtype=self.dtype,
-                impl=self.conv_transpose,
-                batch_slices=self.conv_batch_slices,
-                weight_grad=self.conv_weight_grad,
-            )(x)
+            x = self.up_conv(features, use_bias=False, kernel_init=_weight_init, dtype=self.dtype)(x)
             x = norm_relu(x)
-        x = UpConv(
-            self.channels,
-            kernel_init=_weight_init,
-            dtype=self.dtype,
-            impl=self.conv_transpose,
-            batch_slices=self.conv_batch_slices,
-            weight_grad=self.conv_weight_grad,
-            name="to_image",
-        )(x)
+        x = self.up_conv(self.channels, kernel_init=_weight_init, dtype=self.dtype, name="to_image")(x)
         return jnp.tanh(x.astype(jnp.float32))
 
 
@@ -130,8 +102,7 @@ class Discriminator(nn.Module):
     num_classes: int = 0
     bn_momentum: float = 0.9
     dtype: jnp.dtype = jnp.float32
-    conv_batch_slices: int = 0  # 0: by layer size on the CPU, see models.batch_slices
-    conv_weight_grad: str = "auto"  # 'auto' | 'conv' | 'taps', see models.batch_slices.use_taps
+    down_conv: ModuleDef = DownConv  # the 4×4 stride-2 convolution, as the run computes it
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -142,13 +113,11 @@ class Discriminator(nn.Module):
             )
         x = x.astype(self.dtype)
         for i in range(downs):
-            x = DownConv(
+            x = self.down_conv(
                 self.width * 2**i,
                 use_bias=i == 0,
                 kernel_init=_weight_init,
                 dtype=self.dtype,
-                batch_slices=self.conv_batch_slices,
-                weight_grad=self.conv_weight_grad,
                 name=f"Conv_{i}",  # the names nn.Conv takes, so checkpoints are unchanged
             )(x)
             if i > 0:  # DCGAN leaves the first layer un-normalised.

@@ -1,11 +1,12 @@
-"""Layers shared by the GAN architectures."""
+"""Layers shared by the GAN architectures; the 4×4 stride-2 convolutions compute in the
+form their `gan_jax.ops.policy.Policy` names (`gan_jax.ops.conv4x4`)."""
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from gan_jax.ops import batch_slices
+from gan_jax.ops import conv4x4
+from gan_jax.ops.policy import Policy
 
 
 class ConditionalBatchNorm(nn.Module):
@@ -184,145 +185,21 @@ class SelfAttention(nn.Module):
         return x + (gamma * out).astype(x.dtype)
 
 
-# Per-axis tap selection of a 4-tap, stride-2 transposed convolution padded to double the
-# size: output 2m takes taps (0, 2) at inputs (m−1, m); output 2m+1 takes taps (1, 3) at
-# inputs (m, m+1). Row r of phase p says which tap multiplies input m−1+r.
-_PHASE_TAPS = np.zeros((2, 3, 4), np.float32)
-_PHASE_TAPS[0, 0, 0] = _PHASE_TAPS[0, 1, 2] = 1.0
-_PHASE_TAPS[1, 1, 1] = _PHASE_TAPS[1, 2, 3] = 1.0
-
-
-def subpixel_kernel(kernel: jax.Array) -> jax.Array:
-    """(4, 4, C_in, C_out) transposed-conv kernel → (3, 3, C_in, 4·C_out) stride-1 kernel
-    whose output channel (a, b, c) is the output pixel (2m+a, 2n+b) of channel c."""
-    taps = jnp.asarray(_PHASE_TAPS, kernel.dtype)
-    k = jnp.einsum("ark,bcl,klio->rciabo", taps, taps, kernel)
-    return k.reshape(3, 3, kernel.shape[2], 4 * kernel.shape[3])
-
-
-def conv_transpose_4x4_s2(x: jax.Array, kernel: jax.Array, impl: str = "adjoint") -> jax.Array:
-    """The 4×4, stride-2 transposed convolution that doubles H and W (Flax's
-    ``ConvTranspose(k, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))``, i.e. PyTorch's
-    ``ConvTranspose2d(k=4, s=2, p=1)``), in one of three exactly equivalent forms:
-
-    * ``native``: ``lax.conv_transpose`` (an input-dilated convolution), differentiated
-      by XLA;
-    * ``adjoint``: the same forward, with both gradients taken through the adjoint
-      stride-2 convolution (`adjoint_kernel`): ∂/∂x = down(dy, T(W)) and ∂/∂W from the
-      weight gradient of that down-convolution. XLA:CPU computes the input-dilated
-      forward fast but its gradients an order of magnitude more slowly than those of a
-      strided convolution; this form keeps the fast half of each;
-    * ``subpixel``: a stride-1 3×3 convolution to 4× the channels followed by
-      depth-to-space (Shi et al. 2016, "Real-Time Single Image and Video Super-Resolution
-      Using an Efficient Sub-Pixel Convolutional Neural Network"), with the adjoint
-      gradients. Each output phase (2m+a, 2n+b) is a 2×2 correlation of the input with
-      kernel taps selected from the 4×4 kernel (`subpixel_kernel`); the 3×3 window covers
-      all four phases, so the forward does 9/4 of the multiply-adds, but no
-      input-dilated convolution is left anywhere.
-
-    ``adjoint`` and ``subpixel`` are `jax.custom_vjp` functions: they support
-    reverse-mode differentiation (to any order), not forward-mode (`jax.jvp`); use
-    ``native`` for that.
-    """
-    if impl == "native":
-        return _dilated_forward(x, kernel)
-    if impl == "adjoint":
-        return _conv_transpose_adjoint(x, kernel)
-    return _conv_transpose_subpixel(x, kernel)
-
-
-def _dilated_forward(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    return jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)), dimension_numbers=_NHWC)
-
-
-_NHWC = ("NHWC", "HWIO", "NHWC")
-
-
-def _subpixel_forward(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    b, h, w, _ = x.shape
-    c = kernel.shape[3]
-    y = jax.lax.conv_general_dilated(
-        x, subpixel_kernel(kernel), (1, 1), ((1, 1), (1, 1)), dimension_numbers=_NHWC
-    )
-    return y.reshape(b, h, w, 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, c)
-
-
-def conv_4x4_s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """The 4×4, stride-2, padding-1 convolution that halves H and W (DCGAN's D layers)."""
-    return jax.lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=_NHWC)
-
-
-def adjoint_kernel(kernel: jax.Array) -> jax.Array:
-    """T(W): spatially flipped, input and output channels swapped. The 4×4 stride-2
-    up- and down-convolutions are adjoint through it, ⟨up(x, W), y⟩ = ⟨x, down(y, T(W))⟩,
-    and T is its own inverse."""
-    return jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
-
-
-def _adjoint_bwd(residuals, dy):
-    """Both gradients through the adjoint down-convolution, whose forward and weight
-    gradient XLA:CPU computes fast: ∂/∂x = down(dy, T(W)); ∂/∂W = T(∂/∂V ⟨x, down(dy, V)⟩)."""
-    x, kernel = residuals
-    adjoint = adjoint_kernel(kernel)
-    dx = conv_4x4_s2(dy, adjoint)
-    return dx, adjoint_kernel(batch_slices.down_kernel_grad(dy, x, adjoint))
-
-
-@jax.custom_vjp
-def _conv_transpose_adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    return _dilated_forward(x, kernel)
-
-
-@jax.custom_vjp
-def _conv_transpose_subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    return _subpixel_forward(x, kernel)
-
-
-_conv_transpose_adjoint.defvjp(lambda x, kernel: (_dilated_forward(x, kernel), (x, kernel)), _adjoint_bwd)
-_conv_transpose_subpixel.defvjp(lambda x, kernel: (_subpixel_forward(x, kernel), (x, kernel)), _adjoint_bwd)
-
-IMPLS = ("native", "adjoint", "subpixel")
-
-
-def resolve_conv_transpose(impl: str) -> str:
-    """'auto' → 'adjoint' on CPU (where XLA differentiates the native form 10–30x more
-    slowly), else 'native'."""
-    if impl == "auto":
-        return "adjoint" if jax.default_backend() == "cpu" else "native"
-    return impl
-
-
 class UpConv(nn.Module):
-    """4×4 stride-2 transposed convolution doubling H and W, with ``impl`` choosing the
-    equivalent computation (`conv_transpose_4x4_s2`). Parameters are those of
-    ``nn.ConvTranspose``: ``kernel`` (4, 4, C_in, C_out) and ``bias`` (C_out,).
-    The ``adjoint`` form runs on ``batch_slices`` slices of the batch
-    (`batch_slices.up_sliced`; 0: by layer size on the CPU, see `batch_slices.auto_slices`),
-    its weight gradient chosen by ``weight_grad`` (`batch_slices.use_taps`)."""
+    """4×4 stride-2 transposed convolution doubling H and W (PyTorch's ConvTranspose2d(k=4,
+    s=2, p=1)), computed in the form ``policy`` names (`gan_jax.ops.conv4x4.up_conv`).
+    Parameters are those of ``nn.ConvTranspose``: ``kernel`` (4, 4, C_in, C_out), ``bias``."""
 
     features: int
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
     dtype: jnp.dtype = jnp.float32
-    impl: str = "auto"
-    batch_slices: int = 0
-    weight_grad: str = "auto"
+    policy: Policy = Policy()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
-        impl = resolve_conv_transpose(self.impl)
-        b, h, w, c = x.shape
-        size = batch_slices.activation_bytes((b, 2 * h, 2 * w, self.features), (b, h, w, c))
-        n = batch_slices.resolve(self.batch_slices, b, size) if impl == "adjoint" else 1
-        itemsize = jnp.dtype(self.dtype).itemsize
-        taps = impl == "adjoint" and batch_slices.use_taps(
-            self.weight_grad, (b, 2 * h, 2 * w, self.features), itemsize
-        )  # the adjoint's weight gradient is down's, with the output gradient as its input
-        if n > 1 or taps:
-            y = batch_slices.up_sliced(x.astype(self.dtype), kernel.astype(self.dtype), n, taps)
-        else:
-            y = conv_transpose_4x4_s2(x.astype(self.dtype), kernel.astype(self.dtype), impl)
+        y = conv4x4.up_conv(x.astype(self.dtype), kernel.astype(self.dtype), self.policy)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(
                 self.dtype
@@ -332,27 +209,19 @@ class UpConv(nn.Module):
 
 class DownConv(nn.Module):
     """4×4 stride-2, padding-1 convolution halving H and W (DCGAN's discriminator layers),
-    with the parameters of ``nn.Conv(features, (4, 4), strides=(2, 2), padding=1)``:
-    ``kernel`` (4, 4, C_in, C_out) and ``bias``. With more than one ``batch_slices`` (0:
-    by layer size on the CPU, `batch_slices.auto_slices`) the convolution and both its
-    gradients run per batch slice (`batch_slices.down_sliced`), and so does a weight
-    gradient by the taps (``weight_grad``, `batch_slices.use_taps`); otherwise it is the
-    plain convolution, differentiated by XLA."""
+    computed as ``policy`` says (`gan_jax.ops.conv4x4.down_conv`), with the parameters of
+    ``nn.Conv(features, (4, 4), strides=(2, 2), padding=1)``: ``kernel`` and ``bias``."""
 
     features: int
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
     dtype: jnp.dtype = jnp.float32
-    batch_slices: int = 0
-    weight_grad: str = "auto"
+    policy: Policy = Policy()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
-        x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-        n = batch_slices.resolve(self.batch_slices, x.shape[0], batch_slices.activation_bytes(x.shape))
-        taps = batch_slices.use_taps(self.weight_grad, x.shape, jnp.dtype(self.dtype).itemsize)
-        y = batch_slices.down_sliced(x, kernel, n, taps) if n > 1 or taps else batch_slices.down(x, kernel)
+        y = conv4x4.down_conv(x.astype(self.dtype), kernel.astype(self.dtype), self.policy)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(
                 self.dtype

@@ -103,18 +103,19 @@ def _init(gain: float) -> nn.initializers.Initializer:
 
 class Conv(nn.Module):
     """A bias-free k×k convolution ('same' padding), kernel cast to the input's dtype;
-    through `grouped_conv` (the fast formulation for the backend; 1×1 ones as matmuls)."""
+    through `grouped_conv` in the run's ``form`` (`gan_jax.ops.policy`; 1×1 ones as matmuls)."""
 
     features: int
     kernel_size: int = 1
     groups: int = 1
     gain: float = 1.0
+    form: str = "native"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         k = self.kernel_size
         kernel = self.param("kernel", _init(self.gain), (k, k, x.shape[-1] // self.groups, self.features))
-        return grouped_conv(x, kernel.astype(x.dtype), self.groups, (k - 1) // 2)
+        return grouped_conv(x, kernel.astype(x.dtype), self.groups, (k - 1) // 2, self.form)
 
 
 class Linear(nn.Module):
@@ -145,15 +146,16 @@ class ResidualBlock(nn.Module):
     groups: int
     total_blocks: int  # L, blocks in the whole network (fix-up scaling)
     kernel_size: int = 3
+    grouped_conv: str = "native"  # the grouped convolution's form (`gan_jax.ops.grouped_conv`)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         c = x.shape[-1]
         gain = ACT_GAIN * self.total_blocks ** (-1.0 / 4.0)  # L^(−1/(2m−2)), m = 3 layers
         y = Conv(c * self.expansion, 1, gain=gain, name="conv1")(x)
-        y = Conv(c * self.expansion, self.kernel_size, self.groups, gain=gain, name="conv2")(
-            BiasedActivation(name="act1")(y)
-        )
+        y = Conv(
+            c * self.expansion, self.kernel_size, self.groups, gain=gain, form=self.grouped_conv, name="conv2"
+        )(BiasedActivation(name="act1")(y))
         y = Conv(c, 1, gain=0.0, name="conv3")(BiasedActivation(name="act2")(y))
         return x + y
 
@@ -185,6 +187,7 @@ class Generator(nn.Module):
     expansion: int = 2
     embed_dim: int = 0  # class embedding size (0: z_dim)
     num_bf16_res: int = 0
+    grouped_conv: str = "native"  # the form of the grouped convolutions (`gan_jax.ops.policy`)
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -216,7 +219,9 @@ class Generator(nn.Module):
                     x = Conv(w, 1, name=f"stage{i}_transition")(x)
                 x = upfirdn2d.upsample2d(x, f)
             for j in range(n):
-                x = ResidualBlock(self.expansion, g, total, name=f"stage{i}_block{j}")(x)
+                x = ResidualBlock(
+                    self.expansion, g, total, grouped_conv=self.grouped_conv, name=f"stage{i}_block{j}"
+                )(x)
         return Conv(self.channels, 1, name="aggregate")(x).astype(jnp.float32)
 
 
@@ -232,6 +237,7 @@ class Discriminator(nn.Module):
     expansion: int = 2
     embed_dim: int = 0  # projection size (0: the 4×4 stage's width)
     num_bf16_res: int = 0
+    grouped_conv: str = "native"  # the form of the grouped convolutions (`gan_jax.ops.policy`)
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -255,7 +261,9 @@ class Discriminator(nn.Module):
         for i, (w, n, g, dt) in enumerate(zip(widths, blocks, groups, dtypes)):
             x = x.astype(dt)
             for j in range(n):
-                x = ResidualBlock(self.expansion, g, total, name=f"stage{i}_block{j}")(x)
+                x = ResidualBlock(
+                    self.expansion, g, total, grouped_conv=self.grouped_conv, name=f"stage{i}_block{j}"
+                )(x)
             if i < last:
                 x = upfirdn2d.downsample2d(x, f)
                 if widths[i + 1] != w:

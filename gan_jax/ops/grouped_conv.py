@@ -7,16 +7,8 @@ into G slices of O/G; slice g of the output sees only slice g of the input:
 
 ``native`` is XLA's own grouped convolution (``feature_group_count``), which GPU and TPU
 run as one kernel. ``split`` is G dense convolutions on the slices, concatenated: the
-same arithmetic, and the fast path on XLA:CPU, whose grouped convolution is a slow
-generic loop. Forward and backward of a 3×3 'same' convolution, measured on a 2-core
-AMD EPYC (jax 0.10.2), ms:
-
-    batch × px × channels, groups   native   split
-    32 × 32² × 128, 8               3,609      67
-    32 × 16² × 128, 8                 738      10
-    4 × 16² × 1024, 64              8,229      28
-
-``auto`` (the default) takes ``split`` on the CPU backend and ``native`` elsewhere.
+same arithmetic, and much the faster form on XLA:CPU, whose grouped convolution is a
+generic loop (docs/r3gan.md, "Speed on this CPU"). `gan_jax.ops.policy` picks the form.
 
 A 1×1 convolution without groups or padding is `pointwise`: a matmul over the pixels
 flattened to 2-D, whose weight gradient XLA:CPU computes as one GEMM (about 5× faster
@@ -26,17 +18,8 @@ than the 1×1 convolution's or a 4-D contraction's; docs/benchmarks.md).
 import jax
 import jax.numpy as jnp
 
-IMPLS = ("auto", "native", "split")
+FORMS = ("native", "split")
 _NHWC = ("NHWC", "HWIO", "NHWC")
-
-
-def resolve(impl: str) -> str:
-    """'auto' → 'split' on the CPU backend, 'native' on GPU and TPU."""
-    if impl not in IMPLS:
-        raise ValueError(f"grouped convolution impl {impl!r}; expected one of {IMPLS}")
-    if impl == "auto":
-        return "split" if jax.default_backend() == "cpu" else "native"
-    return impl
 
 
 def pointwise(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -45,14 +28,17 @@ def pointwise(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return y.reshape(x.shape[:-1] + (kernel.shape[-1],))
 
 
-def grouped_conv(x: jax.Array, kernel: jax.Array, groups: int, padding: int, impl: str = "auto") -> jax.Array:
+def grouped_conv(
+    x: jax.Array, kernel: jax.Array, groups: int, padding: int, form: str = "native"
+) -> jax.Array:
     """Stride-1 correlation of NHWC ``x`` with the HWIO ``kernel`` (I = C/groups), padded
-    by ``padding`` on each side, in ``groups`` groups."""
+    by ``padding`` on each side, in ``groups`` groups, in ``form`` ('native' | 'split')."""
+    if form not in FORMS:
+        raise ValueError(f"grouped convolution form {form!r}; expected one of {FORMS}")
     if kernel.shape[:2] == (1, 1) and groups == 1 and padding == 0:
         return pointwise(x, kernel)
-    impl = resolve(impl)
     pad = ((padding, padding), (padding, padding))
-    if groups == 1 or impl == "native":
+    if groups == 1 or form == "native":
         return jax.lax.conv_general_dilated(
             x, kernel, (1, 1), pad, dimension_numbers=_NHWC, feature_group_count=groups
         )

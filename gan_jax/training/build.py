@@ -25,6 +25,7 @@ from gan_jax.training import sample
 from gan_jax.training import state as state_lib
 from gan_jax.training import train_step as train_step_lib
 from gan_jax.models import build_models
+from gan_jax.ops import policy as ops_policy
 from gan_jax.training.state import GANState
 
 
@@ -114,7 +115,7 @@ class Run:
 def build(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> Run:
     """The `Run` of ``config`` on ``mesh`` (default: every device, `parallel.create_mesh`)."""
     mesh = mesh if mesh is not None else parallel.create_mesh()
-    g_model, d_model = build_models(config)
+    g_model, d_model = build_models(config, ops_policy.for_devices(config.ops, list(mesh.devices.flat)))
     phases = phases_lib.build_phases(config)
     g_tx, d_tx = (
         state_lib.make_optimizer(

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gan_jax.models import dcgan, layers
+from gan_jax.ops.policy import Policy
 
 
 def test_conditional_batchnorm_by_hand():
@@ -139,16 +140,14 @@ def test_self_attention_is_identity_at_init_and_matches_brute_force():
         np.testing.assert_allclose(got[b], want, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("impl", ["native", "adjoint", "subpixel"])
-def test_upconv_equals_flax_conv_transpose_forward_and_gradients(impl):
-    """Every form of the 4x4 stride-2 transposed conv computes nn.ConvTranspose's function:
-    same output and same gradients w.r.t. input, kernel and bias, to float tolerance."""
-    from gan_jax.models.layers import UpConv
-
+@pytest.mark.parametrize("form", ["native", "adjoint", "subpixel"])
+def test_upconv_equals_flax_conv_transpose_forward_and_gradients(form):
+    """UpConv in each form of its policy computes nn.ConvTranspose's function, with its
+    parameters: same output and same gradients w.r.t. input, kernel and bias."""
     x = jax.random.normal(jax.random.key(0), (3, 5, 7, 6))
     reference = nn.ConvTranspose(4, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))
     params = reference.init(jax.random.key(1), x)
-    ours = UpConv(4, impl=impl)
+    ours = layers.UpConv(4, policy=Policy(conv_transpose=form))
     assert jax.tree.map(jnp.shape, ours.init(jax.random.key(1), x)) == jax.tree.map(jnp.shape, params)
     np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=1e-5)
     assert ours.apply(params, x).shape == (3, 10, 14, 4)
@@ -158,39 +157,3 @@ def test_upconv_equals_flax_conv_transpose_forward_and_gradients(impl):
     g_ours = jax.grad(loss(ours), argnums=(0, 1))(params, x)
     for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_ref)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
-def test_subpixel_kernel_places_each_tap_once():
-    from gan_jax.models.layers import subpixel_kernel
-
-    kernel = jnp.arange(16.0).reshape(4, 4, 1, 1) + 1
-    k3 = np.asarray(subpixel_kernel(kernel))[:, :, 0, :]  # (3, 3, 4 phases)
-    # every one of the 16 taps appears exactly once across the four phases, the rest are zeros
-    assert sorted(k3[k3 != 0].tolist()) == list(range(1, 17)) and np.count_nonzero(k3) == 16
-    # phase (0, 0) uses taps rows/cols (0, 2) at window offsets (0, 1)
-    np.testing.assert_array_equal(k3[:2, :2, 0], np.asarray(kernel)[::2, ::2, 0, 0])
-
-
-@pytest.mark.parametrize("impl", ["adjoint", "subpixel"])
-def test_dcgan_generator_same_function_and_gradients_with_each_form(impl):
-    from gan_jax.models import dcgan
-
-    z = jax.random.normal(jax.random.key(0), (4, 16))
-    native = dcgan.Generator(resolution=32, channels=3, width=8, conv_transpose="native")
-    other = native.clone(conv_transpose=impl)
-    variables = native.init(jax.random.key(1), z, None, train=False)
-
-    def loss(module):
-        def f(params):
-            out, _ = module.apply(
-                {**variables, "params": params}, z, None, train=True, mutable=["batch_stats"]
-            )
-            return jnp.sum(out * jnp.linspace(-1.0, 1.0, out.size).reshape(out.shape)), out
-
-        return jax.value_and_grad(f, has_aux=True)(variables["params"])
-
-    (_, a), grads_a = loss(native)
-    (_, b), grads_b = loss(other)
-    np.testing.assert_allclose(a, b, atol=1e-5)
-    for ga, gb in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b)):
-        np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-5)

@@ -39,7 +39,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.errors import ConfigError
 from gan_jax.ops import upfirdn2d as fir
 from gan_jax.models.stylegan2.discriminator import Discriminator
 from gan_jax.models.stylegan2.layers import (
@@ -57,7 +56,7 @@ from gan_jax.models.stylegan2.mapping import MappingNetwork
 __all__ = ["Discriminator", "Generator", "MappingNetwork", "SynthesisNetwork", "layout", "num_ws"]
 
 NOISE_MODES = ("random", "const", "none")
-FUSED_MODCONV = ("auto", "fused", "nonfused")
+FUSED_MODCONV = ("fused", "nonfused", "nvlabs")
 
 
 def layout(resolution: int) -> list[int]:
@@ -71,13 +70,10 @@ def num_ws(resolution: int) -> int:
 
 
 def use_fused(setting: str, train: bool, dtype, batch: int) -> bool:
-    """Whether a block runs `modulated_conv2d` fused. 'auto': on GPU, NVlabs' rule (fused
-    only outside training, in float32 or for a single sample); elsewhere non-fused, which
-    benchmarks/modconv.py measured 6–100× faster on CPU for batches of 8 and more (and
-    as fast for one sample)."""
-    if setting == "auto":
-        if jax.default_backend() != "gpu":
-            return False
+    """Whether a block runs `modulated_conv2d` fused: 'fused', 'nonfused', or 'nvlabs' (NVlabs'
+    rule: fused outside training, in float32 or for a single sample). The run decides which
+    (`gan_jax.ops.policy`: NVlabs' rule on a GPU, non-fused elsewhere)."""
+    if setting == "nvlabs":
         return not train and (jnp.dtype(dtype) == jnp.float32 or batch == 1)
     return setting == "fused"
 
@@ -146,7 +142,7 @@ class SynthesisBlock(nn.Module):
     first: bool
     dtype: jnp.dtype = jnp.float32
     conv_clamp: float | None = None
-    fused_modconv: str = "auto"
+    fused_modconv: str = "nonfused"  # 'fused' | 'nonfused' | 'nvlabs', see use_fused
 
     @nn.compact
     def __call__(self, x, img, ws, noise_mode: str, train: bool):
@@ -181,7 +177,7 @@ class SynthesisNetwork(nn.Module):
     channel_max: int = 512
     num_bf16_res: int = 0
     conv_clamp: float | None = None
-    fused_modconv: str = "auto"
+    fused_modconv: str = "nonfused"  # 'fused' | 'nonfused' | 'nvlabs', see use_fused
 
     @nn.compact
     def __call__(self, ws: jax.Array, noise_mode: str = "const", train: bool = False) -> jax.Array:
@@ -230,11 +226,11 @@ class Generator(nn.Module):
     w_avg_beta: float = 0.995
     conv_clamp: float | None = 256.0  # 0 or None: off
     num_bf16_res: int = 0
-    fused_modconv: str = "auto"
+    fused_modconv: str = "nonfused"  # 'fused' | 'nonfused' | 'nvlabs', see use_fused
 
     def setup(self):
         if self.fused_modconv not in FUSED_MODCONV:
-            raise ConfigError(f"ops.fused_modconv={self.fused_modconv!r} must be one of {FUSED_MODCONV}")
+            raise ValueError(f"fused_modconv={self.fused_modconv!r} must be one of {FUSED_MODCONV}")
         self.num_ws = num_ws(self.resolution)
         self.mapping_network = MappingNetwork(
             self.w_dim,
