@@ -4,7 +4,7 @@
 from absl import flags
 from ml_collections import config_flags
 
-from gan_jax.config import checks as config_checks
+from gan_jax import config as config_lib
 from gan_jax.convert.common import load_state_dict
 from gan_jax.errors import ConfigError
 from gan_jax.run import converted, writers
@@ -35,7 +35,7 @@ def main(argv: list[str], architecture: str, convert_fn, example: str) -> None:
         )
     writers.quiet_library_logs()
     config = cli.loaded_config(FLAGS.config)
-    config_checks.validate(config)
+    config_lib.validate(config)
     if config.model.architecture != architecture:
         raise ConfigError(
             f"model.architecture={config.model.architecture!r}: {module} makes "
