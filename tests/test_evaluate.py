@@ -60,7 +60,9 @@ def test_evaluate_cli_on_a_tiny_run(tiny_config, tmp_path):
 
 def test_evaluate_cli_user_errors(tmp_path):
     result = _evaluate_cli(tmp_path, "--metrics=fd_fmnist", cache=tmp_path)
-    assert result.returncode == 2 and result.stderr.startswith("error:") and "config.json" in result.stderr
+    assert (
+        result.returncode == 2 and result.stderr.startswith("error:") and "no checkpoint in" in result.stderr
+    )
 
 
 @pytest.mark.slow  # make test-all
@@ -112,3 +114,26 @@ def test_weights_or_cache_paths_of_the_wrong_kind(tmp_path):
 
     with pytest.raises(GanJaxError, match="is a directory; point it at the converted .npz"):
         inception.weights_path(str(tmp_path))
+
+
+def test_evaluate_reads_the_checkpoints_config_and_the_best_checkpoint(tiny_config, tmp_path):
+    """Like generate and export, evaluate samples with the config saved in the checkpoint
+    (config.json may have moved on: here it names another model), and --checkpoint best
+    evaluates best_checkpoint/."""
+    tiny_config.num_steps, tiny_config.eval_every = 4, 2
+    tiny_config.eval.update(metrics="fd_fmnist", num_samples=64, batch_size=32, split="train")
+    tiny_config.eval.cache_dir = str(tmp_path / "cache")
+    workdir = tmp_path / "run"
+    train_and_evaluate(tiny_config, str(workdir))
+    saved = json.loads((workdir / "config.json").read_text())
+    saved["model"]["dcgan"]["g_width"] = 999
+    (workdir / "config.json").write_text(json.dumps(saved))
+    best = checkpoint.read_best(str(workdir))
+    args = ["--metrics=fd_fmnist", "--num_samples=64", "--split=train"]
+    result = _evaluate_cli(workdir, *args, "--checkpoint=best", cache=tmp_path / "cache")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"the EMA generator at step {best['step']}:" in result.stdout
+    during = [json.loads(l) for l in open(workdir / "eval.jsonl")][:2]
+    value = {r["step"]: r["results"]["fd_fmnist"]["value"] for r in during}[best["step"]]
+    again = json.loads(open(workdir / "eval.jsonl").readlines()[-1])["results"]["fd_fmnist"]["value"]
+    assert again == pytest.approx(value, rel=1e-4)

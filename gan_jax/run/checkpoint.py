@@ -37,7 +37,7 @@ from etils import epath
 from gan_jax.run import tree_diff
 from gan_jax.run import writers
 from gan_jax.errors import CheckpointError
-from gan_jax.training.state import GANState
+from gan_jax.training.state import GANState, GeneratorState
 
 MANIFEST = "gan_jax_manifest.json"
 # Orbax rewrites its step metadata (commit time) after the manifest is taken.
@@ -201,12 +201,15 @@ def verify(folder: str) -> str | None:
 # Restoring
 
 
-def check_compatible(folder: str, abstract_state: GANState) -> None:
+def check_compatible(folder: str, abstract_state: GANState | GeneratorState) -> None:
     """Raises `CheckpointError` naming the first array whose shape or dtype differs
-    between the checkpoint in ``folder`` and the state this config builds."""
+    between the checkpoint in ``folder`` and the state this config builds (of a
+    `GeneratorState`, only the fields it has)."""
     metadata = ocp.PyTreeCheckpointHandler().metadata(epath.Path(folder) / "state")
     saved = tree_diff.arrays(getattr(metadata, "tree", metadata))
     wanted = tree_diff.arrays(abstract_state)
+    if isinstance(abstract_state, GeneratorState):
+        saved = {k: v for k, v in saved.items() if k.split("/")[0] in GeneratorState._fields}
     found = tree_diff.first_difference(saved, wanted, [*wanted, *sorted(set(saved) - set(wanted))])
     if found is None:
         return
@@ -251,8 +254,11 @@ class _Damaged(Exception):
     pass
 
 
-def restore(manager: ocp.CheckpointManager, abstract_state: GANState, step: int | None = None) -> GANState:
-    """Restores ``step`` (default: the latest) into the shardings of ``abstract_state``."""
+def restore(
+    manager: ocp.CheckpointManager, abstract_state: GANState | GeneratorState, step: int | None = None
+) -> GANState | GeneratorState:
+    """Restores ``step`` (default: the latest) into the shardings of ``abstract_state``; of a
+    `GeneratorState`, only the generator side is read (D and the optimizer states stay on disk)."""
     step = manager.latest_step() if step is None else step
     if step is None:
         raise CheckpointError(f"no checkpoint in {manager.directory}")
@@ -275,10 +281,21 @@ def restore(manager: ocp.CheckpointManager, abstract_state: GANState, step: int 
         ) from None
 
 
-def _read_state(manager: ocp.CheckpointManager, step: int, abstract_state: GANState) -> GANState:
+def _read_state(manager: ocp.CheckpointManager, step: int, abstract_state):
+    if isinstance(abstract_state, GeneratorState):
+        return _read_generator(manager, step, abstract_state)
     return manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))[
         "state"
     ]
+
+
+def _read_generator(manager: ocp.CheckpointManager, step: int, abstract: GeneratorState) -> GeneratorState:
+    item = abstract._asdict()
+    args = ocp.args.PyTreeRestore(
+        item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True
+    )
+    restored = manager.restore(step, args=ocp.args.Composite(state=args))["state"]
+    return GeneratorState(**{name: restored[name] for name in GeneratorState._fields})
 
 
 def damaged_dir(directory) -> str:

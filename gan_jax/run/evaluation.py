@@ -127,13 +127,14 @@ def reference_sets(
 
 def make_evaluation(
     config: ml_collections.ConfigDict,
-    run,
+    gen,
     metric_names: list[str] | None = None,
     num_samples: int | None = None,
     split: str | None = None,
 ) -> Callable[[object, dict], dict[str, dict]]:
     """``(ema_params, g_vars) -> results`` for ``config.eval`` (arguments override it), with
-    the samples of ``run``'s sampler (`gan_jax.training.build.Run`).
+    the samples of ``gen``'s sampler on its mesh, from its ``eval`` key stream
+    (`gan_jax.training.build.Generator`, or a whole `build.Run`).
 
     Builds the feature networks and loads (or computes and caches) the reference
     features once; each call then only generates and extracts.
@@ -142,10 +143,10 @@ def make_evaluation(
         metric_names = parse_metrics(config.eval.metrics, config.model.num_classes)
     num_samples = num_samples or config.eval.num_samples
     split = split or config.eval.split
-    key, mesh, sampler = run.keys["eval"], run.mesh, run.sampler()
+    key, mesh, sampler = gen.keys["eval"], gen.mesh, gen.sampler()
     nets = feature_nets(config, metric_names)
     real = reference_sets(config, nets, split, mesh)
-    generators = {
+    features = {
         name: make_generated_features(
             sampler, config.model.z_dim, config.model.num_classes, net, mesh, config.eval.batch_size
         )
@@ -153,7 +154,7 @@ def make_evaluation(
     }
 
     def evaluate(params, g_vars) -> dict[str, dict]:
-        fake = {n: gen(params, g_vars, key, num_samples) for n, gen in generators.items()}
+        fake = {n: of(params, g_vars, key, num_samples) for n, of in features.items()}
         return compute(metric_names, real, fake, split)
 
     return evaluate

@@ -17,8 +17,10 @@ noise, folded with the step), ``sample`` (the fixed noise of the sample grids) a
 
 import collections
 import contextlib
+import dataclasses
 import json
 import os
+from typing import Any, Callable, Iterator
 
 import jax
 import ml_collections
@@ -27,7 +29,6 @@ import numpy as np
 from gan_jax import config as config_lib, parallel
 from gan_jax.training import build as build_lib
 from gan_jax.run import checkpoint
-from gan_jax.config import checks as config_checks
 from gan_jax.data import pipeline as data
 from gan_jax.data import sources as datasets
 from gan_jax.run import finetune
@@ -141,7 +142,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     Returns the final state, or the state at which a SIGTERM/SIGINT stopped the run (after
     writing a checkpoint of it).
     """
-    config_checks.validate(config)
+    config_lib.validate(config)
     writers.quiet_library_logs()
     parallel.maybe_initialize_distributed(config)
     mesh = parallel.create_mesh()
@@ -171,69 +172,92 @@ def _train(config, workdir, run, mesh, dataset) -> GANState:
         manager.close()
 
 
-def _train_with(config, workdir, run, mesh, dataset, manager) -> GANState:
+@dataclasses.dataclass(frozen=True)
+class Steps:
+    """What advances the state: the step function (`build.Run.stepper`), the stream of real
+    batches, the train key stream, and which metrics only lazy phases write."""
+
+    step_fn: Callable
+    stream: Iterator
+    train_key: jax.Array
+    lazy: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Outputs:
+    """Where the run's results go: the workdir, its checkpoints, its metrics, its sample
+    grids, its evaluations and the best checkpoint they pick."""
+
+    workdir: str
+    manager: Any
+    writer: writers.MetricsWriter
+    sampler: Callable
+    evaluate: Callable | None = None
+    best_manager: Any = None
+
+
+def _start_state(config, workdir: str, run: build_lib.Run, manager) -> GANState:
+    """The latest intact checkpoint, or step 0 (fine-tuned from ``init_from`` if set)."""
     if manager.all_steps():
         check_resume_config(workdir, config)
         state = checkpoint.restore_latest(manager, run.abstract_state())
         writers.log(f"resumed from checkpoint at step {int(state.step)} in {manager.directory}")
-    else:
-        state = finetune.initial_state(run, config, run.init_state())
-        if config.init_from:
-            writers.log(
-                f"fine-tuning from {config.init_from}: G, D, EMA"
-                f"{' and optimizers' if config.init_optimizer else ''} taken; step 0"
-                f"{f', D blocks 1-{config.freeze_d} frozen' if config.freeze_d else ''}"
-            )
-    write_config(workdir, config)  # only now: a refused checkpoint leaves the workdir as it was
-    start_step = int(jax.device_get(state.step))
+        return state
+    state = finetune.initial_state(run, config, run.init_state())
+    if config.init_from:
+        writers.log(
+            f"fine-tuning from {config.init_from}: G, D, EMA"
+            f"{' and optimizers' if config.init_optimizer else ''} taken; step 0"
+            f"{f', D blocks 1-{config.freeze_d} frozen' if config.freeze_d else ''}"
+        )
+    return state
+
+
+def _describe(config, run: build_lib.Run, state: GANState, mesh, dataset, start_step: int) -> None:
+    """The run's opening lines: what resumes, on what, with which networks and phases."""
     if start_step >= config.num_steps:
         writers.log(
             f"nothing to train: the checkpoint is at step {start_step} and "
             f"num_steps={config.num_steps}; raise --config.num_steps to continue"
         )
-
     writers.log(
         f"devices: {mesh.devices.size} x {jax.devices()[0].device_kind} over "
         f"{jax.process_count()} process(es); data: {dataset.description}, "
         f"{len(dataset)} examples, {dataset.num_classes} classes"
     )
     writers.log(f"G: {count_params(state.g_params):,} params, D: {count_params(state.d_params):,} params")
-
     writers.log(
         "phases: "
         + "; ".join(f"{p.name} every {p.every}: {', '.join(t.name for t in p.terms)}" for p in run.phases)
     )
+
+
+def _train_with(config, workdir, run, mesh, dataset, manager) -> GANState:
+    state = _start_state(config, workdir, run, manager)
+    write_config(workdir, config)  # only now: a refused checkpoint leaves the workdir as it was
+    start_step = int(jax.device_get(state.step))
+    _describe(config, run, state, mesh, dataset, start_step)
     skipped_before = _skipped_steps(state)
-    step_fn = run.stepper()
-    sampler = make_grid_sampler(run)
-    evaluate = evaluation.make_evaluation(config, run) if config.eval_every else None
-    best_manager = checkpoint.make_best_manager(workdir) if evaluate else None
-    writer = writers.MetricsWriter(workdir, start_step, config)
+    evaluate = evaluation.make_evaluation(config, run.generator()) if config.eval_every else None
+    out = Outputs(
+        workdir,
+        manager,
+        writers.MetricsWriter(workdir, start_step, config),
+        make_grid_sampler(run),
+        evaluate,
+        checkpoint.make_best_manager(workdir) if evaluate else None,
+    )
     stream = data.batches(dataset, config, mesh, start_step, config.num_steps)
+    steps = Steps(run.stepper(), stream, run.keys["train"], phases_lib.lazy_metrics(run.phases))
     try:
         with preemption.stop_requests() as should_stop:
-            state = _loop(
-                config,
-                workdir,
-                state,
-                start_step,
-                step_fn,
-                stream,
-                run.keys["train"],
-                manager,
-                writer,
-                sampler,
-                evaluate,
-                best_manager,
-                should_stop,
-                phases_lib.lazy_metrics(run.phases),
-            )
+            state = _loop(config, state, steps, out, should_stop)
         checkpoint.wait(manager)
     finally:
         stream.close()
-        if best_manager:
-            best_manager.close()
-        writer.close()
+        if out.best_manager:
+            out.best_manager.close()
+        out.writer.close()
     _report_skipped(state, start_step, skipped_before)
     return state
 
@@ -261,28 +285,36 @@ def _report_skipped(state: GANState, start_step: int, before: int) -> None:
     writers.warn(f"{skipped} of {ran} steps were skipped as non-finite (nonfinite=skip)")
 
 
+def _log(config, state: GANState, done: int, fetched: list[dict], lazy: dict, progress, writer) -> None:
+    """The mean metrics since the last log, to metrics.jsonl, TensorBoard and the progress line."""
+    values = {**_mean_metrics(fetched, lazy), **progress.update(done)}
+    if config.nonfinite == "skip":
+        values["skipped_steps"] = float(jax.device_get(state.aux["nonfinite"]["skipped_steps"]))
+    writer.scalars(done, values)
+    writers.log(progress.line(done, values))
+
+
+def _on_schedule(config, state: GANState, done: int, save: bool, out: Outputs) -> None:
+    """A sample grid, a checkpoint and an evaluation, each when due (all at the last step)."""
+    last = done == config.num_steps
+    if (config.sample_every and done % config.sample_every == 0) or last:
+        write_samples(out.workdir, done, out.sampler(state), out.writer)
+    if save:
+        checkpoint.save(out.manager, state, config)
+    if out.evaluate and (done % config.eval_every == 0 or last):
+        run_evaluation(config, out.workdir, state, out.evaluate, out.writer, out.best_manager)
+
+
 def _loop(
-    config,
-    workdir,
-    state,
-    start_step,
-    step_fn,
-    stream,
-    train_key,
-    manager,
-    writer,
-    sampler,
-    evaluate,
-    best_manager,
-    should_stop,
-    lazy,
+    config, state: GANState, steps: Steps, out: Outputs, should_stop: Callable[[int], bool]
 ) -> GANState:
-    """Steps ``start_step + 1 .. num_steps``; on schedule: log, sample, checkpoint, evaluate."""
+    """Steps ``state.step + 1 .. num_steps``; on schedule: log, sample, checkpoint, evaluate."""
+    start_step = int(jax.device_get(state.step))
     progress = writers.Progress(start_step, config.num_steps, config.batch_size)
     pending: list[dict] = []  # metrics of the steps since the last log, still on device
     in_flight: collections.deque = collections.deque()  # one output of each step not yet waited for
-    for step, batch in zip(range(start_step, config.num_steps), stream):
-        state, metrics = step_fn(state, batch, train_key, step)
+    for step, batch in zip(range(start_step, config.num_steps), steps.stream):
+        state, metrics = steps.step_fn(state, batch, steps.train_key, step)
         pending.append(metrics)
         # Dispatch runs ahead of the device; keeping it at most MAX_IN_FLIGHT steps ahead
         # still overlaps host and device work, and bounds how long a stop request waits.
@@ -290,32 +322,20 @@ def _loop(
         if len(in_flight) > MAX_IN_FLIGHT:
             in_flight.popleft().block_until_ready()
         done = step + 1
-        last = done == config.num_steps
-        stop = should_stop(done)
+        last, stop = done == config.num_steps, should_stop(done)
         save = done % config.checkpoint_every == 0 or last or stop
-        log = done % config.log_every == 0 or last or stop
-        if log or save:  # a state is saved only once its metrics are known to be finite
-            fetched = jax.device_get(pending)
-            check_finite(fetched, done - len(pending) + 1, manager)
-        if log:
-            values = {**_mean_metrics(fetched, lazy), **progress.update(done)}
-            if config.nonfinite == "skip":
-                skipped = state.aux["nonfinite"]["skipped_steps"]
-                values["skipped_steps"] = float(jax.device_get(skipped))
-            pending = []
-            writer.scalars(done, values)
-            writers.log(progress.line(done, values))
+        if done % config.log_every == 0 or last or stop or save:
+            fetched = jax.device_get(pending)  # a state is saved only once its metrics are finite
+            check_finite(fetched, done - len(pending) + 1, out.manager)
+            if done % config.log_every == 0 or last or stop:
+                _log(config, state, done, fetched, steps.lazy, progress, out.writer)
+                pending = []
         with progress.paused():
-            if (config.sample_every and done % config.sample_every == 0) or last:
-                write_samples(workdir, done, sampler(state), writer)
-            if save:
-                checkpoint.save(manager, state, config)
-            if evaluate and (done % config.eval_every == 0 or last):
-                run_evaluation(config, workdir, state, evaluate, writer, best_manager)
+            _on_schedule(config, state, done, save, out)
         if stop and not last:
-            checkpoint.wait(manager)
+            checkpoint.wait(out.manager)
             writers.log(
-                f"stopped at step {done} on request; checkpoint written in {manager.directory}. "
+                f"stopped at step {done} on request; checkpoint written in {out.manager.directory}. "
                 f"Run the same command to resume"
             )
             break

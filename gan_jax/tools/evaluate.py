@@ -1,7 +1,7 @@
 """Evaluate a run's EMA generator and print a table.
 
     python -m gan_jax.tools.evaluate --workdir W [--metrics fd_fmnist,kd_fmnist,pr_fmnist,dc_fmnist]
-        [--num_samples 10000] [--checkpoint STEP] [--split test] [--samples ema|init|real:SPLIT]
+        [--num_samples 10000] [--checkpoint STEP|best] [--split test] [--samples ema|init|real:SPLIT]
         [--inception_weights inception_fid.npz]   # for fid, kid, is, pr, dc
         [--classes 7[,9]]                          # the reference: only these classes' images
 
@@ -22,10 +22,10 @@ from absl import flags
 
 from gan_jax import config as config_lib, parallel
 from gan_jax.training import build
-from gan_jax.run import checkpoint
+from gan_jax.run import loading as runs
 from gan_jax.tools import cli
 from gan_jax.data import sources as datasets
-from gan_jax.errors import CheckpointError, ConfigError
+from gan_jax.errors import ConfigError
 from gan_jax.metrics import evaluator
 from gan_jax.run import evaluation
 from gan_jax.metrics import features as features_lib
@@ -36,7 +36,7 @@ def define_flags() -> None:
     flags.DEFINE_string("workdir", None, "The run to evaluate.")
     flags.DEFINE_string("metrics", "fd_fmnist,kd_fmnist,pr_fmnist,dc_fmnist", "Comma-separated metric names.")
     flags.DEFINE_integer("num_samples", None, "Generated images (default: the config's eval.num_samples).")
-    flags.DEFINE_integer("checkpoint", None, "Checkpoint step (default: the latest).")
+    flags.DEFINE_string("checkpoint", None, "Checkpoint step, or 'best' (default: the latest).")
     flags.DEFINE_string("split", None, "Reference split (default: the config's eval.split).")
     flags.DEFINE_string("samples", "ema", "ema | init | real:SPLIT")
     flags.DEFINE_string("inception_weights", None, "Converted FID Inception .npz (for fid, kid, is, pr, dc).")
@@ -83,21 +83,47 @@ def real_features(config, split: str, nets: dict, num_samples: int, mesh) -> dic
     return out
 
 
+def _with_request(config: ml_collections.ConfigDict, inception_weights: str | None, classes: str | None):
+    """The run's config with the command line's reference classes and Inception weights."""
+    if classes:
+        config.dataset.classes = parse_classes(classes)
+    if inception_weights:
+        config.eval.inception_weights = inception_weights
+    return config
+
+
+def _generator(workdir: str, samples: str, which: str | None, mesh) -> tuple:
+    """(build.Generator, its state, what it is) for ``--samples ema`` (the checkpoint's
+    config and EMA generator) or ``init`` (the untrained generator of config.json)."""
+    if samples == "ema":
+        gen, state, step = runs.restore_generator(workdir, which, mesh=mesh)
+        return gen, state, f"the EMA generator at step {step}"
+    if samples == "init":
+        gen = build.build_generator(load_run_config(workdir), mesh)
+        return gen, gen.init_state(), "the untrained generator"
+    raise ConfigError(f"--samples={samples!r}: use ema, init or real:SPLIT")
+
+
 def run(
     workdir: str,
     metric_names: str,
     num_samples: int | None,
-    step: int | None,
+    which: str | None,
     split: str | None,
     samples: str,
     inception_weights: str | None = None,
     classes: str | None = None,
 ) -> tuple[dict[str, dict], str]:
-    config = load_run_config(workdir)
-    if classes:
-        config.dataset.classes = parse_classes(classes)
-    if inception_weights:
-        config.eval.inception_weights = inception_weights
+    """(results, what was evaluated). ``which``: the checkpoint (None: the latest; a step;
+    'best'); the config is the one saved with it (``config.json`` for ``init`` and ``real:``)."""
+    mesh = parallel.create_mesh()
+    if samples.startswith("real:"):
+        gen = state = None
+        config = load_run_config(workdir)
+    else:
+        gen, state, what = _generator(workdir, samples, which, mesh)
+        config = gen.config
+    config = _with_request(config, inception_weights, classes)
     names = evaluator.parse_metrics(metric_names, config.model.num_classes)
     split = split or config.eval.split
     num_samples = config.eval.num_samples if num_samples is None else num_samples
@@ -106,26 +132,13 @@ def run(
             f"--num_samples={num_samples}: the metrics need at least 2 samples "
             f"(their statistics are over samples; 10000 is the usual count)"
         )
-    mesh = parallel.create_mesh()
-    run_ = build.build(config, mesh)
-
-    if samples.startswith("real:"):
+    if gen is None:
         nets = evaluator.feature_nets(config, names)
         fake = real_features(config, samples[5:], nets, num_samples, mesh)
         real = evaluation.reference_sets(config, nets, split, mesh)
-        results = evaluator.compute(names, real, fake, split, fake_label=samples[5:])
-        return results, f"{num_samples} real images of {samples[5:]}"
-    if samples == "init":
-        state, what = run_.init_state(), "the untrained generator"
-    elif samples == "ema":
-        manager = checkpoint.make_manager(workdir, config)
-        if manager.latest_step() is None:
-            raise CheckpointError(f"no checkpoint in {workdir}/checkpoints to evaluate")
-        state = checkpoint.restore(manager, run_.abstract_state(), step)
-        what = f"the EMA generator at step {int(state.step)}"
-    else:
-        raise ConfigError(f"--samples={samples!r}: use ema, init or real:SPLIT")
-    evaluate = evaluation.make_evaluation(config, run_, names, num_samples, split)
+        what = f"{num_samples} real images of {samples[5:]}"
+        return evaluator.compute(names, real, fake, split, fake_label=samples[5:]), what
+    evaluate = evaluation.make_evaluation(config, gen, names, num_samples, split)
     return evaluate(state.ema_params, state.g_vars), what
 
 

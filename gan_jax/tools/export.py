@@ -42,9 +42,9 @@ def generator_variables(
     """(config, step, variables) of the EMA generator of checkpoint ``which`` (None: the
     latest; a step; 'best'): ``{"params": EMA weights, **collections}`` with the standing
     BatchNorm statistics, the variables `seed_sampling.load_run` samples with."""
-    run, state, step = runs.load_checkpoint(workdir, which)
-    stats = run.sampler().stats(state.ema_params, state.g_vars)
-    return run.config, step, {"params": state.ema_params, **stats}
+    gen, state, step = runs.restore_generator(workdir, which)
+    stats = gen.sampler().stats(state.ema_params, state.g_vars)
+    return gen.config, step, {"params": state.ema_params, **stats}
 
 
 def metadata(config: ml_collections.ConfigDict, step: int) -> dict[str, str]:

@@ -129,7 +129,7 @@ def main(argv) -> None:
             psis = [float(p) for p in f.psi.split(",")]
         except ValueError:
             cli.fail(f"--psi={f.psi!r}: expected numbers like 1,0.7,0.5,0")
-    run, state, step = runs.load_checkpoint(f.workdir, f.checkpoint, _require_stylegan)
+    run, state, step = runs.restore_generator(f.workdir, f.checkpoint, _require_stylegan)
     if f.mix:
         styles = generate.parse_seeds(f.styles, "--styles") if f.styles else None
         image = mixing_figure(

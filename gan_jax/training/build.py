@@ -5,8 +5,11 @@
     step = run.train_step()              # compiled, state donated
     images = run.sampler()(state.ema_params, state.g_vars, z, labels)
 
-The trainer, ``generate``, ``evaluate``, the benchmarks and the tests all start here, so a
-run's state has the same layout everywhere it is made or read.
+    gen = build_generator(config, mesh)  # G alone: sampling, evaluating, exporting
+    images = gen.sampler()(gen_state.ema_params, gen_state.g_vars, z, labels)
+
+The trainer, the tools, the benchmarks and the tests all start here, so a run's state has
+the same layout everywhere it is made or read.
 """
 
 import dataclasses
@@ -26,7 +29,43 @@ from gan_jax.training import state as state_lib
 from gan_jax.training import train_step as train_step_lib
 from gan_jax.models import build_models
 from gan_jax.ops import policy as ops_policy
-from gan_jax.training.state import GANState
+from gan_jax.training.state import GANState, GeneratorState
+
+
+@dataclasses.dataclass(frozen=True)
+class Generator:
+    """The sampling side of a run: its config, mesh, generator and key streams. Sampling,
+    evaluating and exporting a trained run need this and its `GeneratorState`, never D,
+    the phases or the optimizers (`build_generator`; `Run.generator` of a whole run)."""
+
+    config: ml_collections.ConfigDict
+    mesh: Mesh
+    g_model: nn.Module
+    keys: dict[str, jax.Array]
+
+    def init_state(self) -> GeneratorState:
+        """The untrained generator, bit for bit the G side of `Run.init_state`."""
+        init = lambda k: state_lib.init_generator_state(self.config, self.g_model, k)  # noqa: E731
+        return jax.jit(init, out_shardings=parallel.replicated(self.mesh))(self.keys["init"])
+
+    def abstract_state(self) -> GeneratorState:
+        """Shapes, dtypes and shardings of the generator side, for reading it from a checkpoint."""
+        shapes = jax.eval_shape(
+            lambda k: state_lib.init_generator_state(self.config, self.g_model, k), self.keys["init"]
+        )
+        sharding = parallel.replicated(self.mesh)
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
+
+    def sampler(self, **g_kwargs) -> sample.Sampler:
+        """The run's sampler: EMA generator + standing statistics of its standing batch."""
+        return sample.make_sampler(self.g_model, self.config, self.keys["sample"], **g_kwargs)
+
+
+def build_generator(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> Generator:
+    """The `Generator` of ``config`` on ``mesh`` (default: every device)."""
+    mesh = mesh if mesh is not None else parallel.create_mesh()
+    g_model, _ = build_models(config, ops_policy.for_devices(config.ops, list(mesh.devices.flat)))
+    return Generator(config, mesh, g_model, keys_lib.root_keys(config.seed))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,9 +146,13 @@ class Run:
         step_fn.variants = variants
         return step_fn
 
+    def generator(self) -> Generator:
+        """The run's sampling side (what `build_generator` builds alone)."""
+        return Generator(self.config, self.mesh, self.g_model, self.keys)
+
     def sampler(self, **g_kwargs) -> sample.Sampler:
         """The run's sampler: EMA generator + standing statistics of its standing batch."""
-        return sample.make_sampler(self.g_model, self.config, self.keys["sample"], **g_kwargs)
+        return self.generator().sampler(**g_kwargs)
 
 
 def build(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> Run:

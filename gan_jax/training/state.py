@@ -10,7 +10,7 @@ The optax transformations themselves are static functions built from the config 
 `make_optimizer`; they are never stored in the state.
 """
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import flax
 import flax.linen as nn
@@ -127,6 +127,32 @@ def split_variables(variables: PyTree) -> tuple[PyTree, dict]:
     return variables["params"], {k: v for k, v in variables.items() if k != "params"}
 
 
+class GeneratorState(NamedTuple):
+    """The generator side of a `GANState`: what sampling, evaluating and exporting read."""
+
+    step: jax.Array
+    ema_params: PyTree
+    g_vars: PyTree
+
+
+def init_generator(
+    config: ml_collections.ConfigDict, g_model: nn.Module, key: jax.Array
+) -> tuple[PyTree, dict]:
+    """(params, other collections) of G initialised from the state's init ``key``: the
+    generator half of `init_state`."""
+    g_key, _ = jax.random.split(key)
+    z, labels = jnp.zeros((2, config.model.z_dim), jnp.float32), jnp.zeros((2,), jnp.int32)
+    return split_variables(g_model.init(g_key, z, labels, train=False))
+
+
+def init_generator_state(
+    config: ml_collections.ConfigDict, g_model: nn.Module, key: jax.Array
+) -> GeneratorState:
+    """The untrained generator as `init_state` makes it (its EMA equals its weights)."""
+    params, g_vars = init_generator(config, g_model, key)
+    return GeneratorState(jnp.zeros((), jnp.int32), params, g_vars)
+
+
 def init_state(
     config: ml_collections.ConfigDict,
     g_model: nn.Module,
@@ -138,12 +164,11 @@ def init_state(
 ) -> GANState:
     """Initialises both networks from ``key``: a pure function, traceable by jit/eval_shape.
     ``aux`` is the techniques' initial carried state (`gan_jax.training.phases.init_aux`)."""
-    g_key, d_key = jax.random.split(key)
+    _, d_key = jax.random.split(key)
     res, ch = config.dataset.resolution, config.dataset.channels
     labels = jnp.zeros((2,), jnp.int32)
-    g_variables = g_model.init(g_key, jnp.zeros((2, config.model.z_dim), jnp.float32), labels, train=False)
+    g_params, g_vars = init_generator(config, g_model, key)
     d_variables = d_model.init(d_key, jnp.zeros((2, res, res, ch), jnp.float32), labels, train=False)
-    g_params, g_vars = split_variables(g_variables)
     d_params, d_vars = split_variables(d_variables)
     return GANState(
         step=jnp.zeros((), jnp.int32),
