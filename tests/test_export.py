@@ -76,7 +76,7 @@ def test_unconditional_pixels_equal_generate(files, workdirs):
     assert images.dtype == np.uint8 and images.shape == (70, 28, 28, 1) and g.step == 0
     np.testing.assert_array_equal(images, gen.seed_images(run, seeds)[0])
     np.testing.assert_array_equal(
-        g(seeds=[5, 3], truncation=0.5), gen.seed_images(run, [5, 3], truncation=0.5)[0]
+        g(seeds=[5, 3], z_truncation=0.5), gen.seed_images(run, [5, 3], z_truncation=0.5)[0]
     )
     z = sample.seed_noise([9, 4], 16)
     np.testing.assert_array_equal(g(z=z), gen.seed_images(run, [9, 4])[0])
@@ -98,7 +98,7 @@ def test_conditional_pixels_equal_generate(files, workdirs):
     with pytest.raises(ConfigError, match="pass labels="):
         g(z=z)
     with pytest.raises(ConfigError, match="for StyleGAN generators"):
-        g(seeds=[0], trunc=0.5)
+        g(seeds=[0], psi=0.5)
     with pytest.raises(ConfigError, match="give seeds"):
         g()
 
@@ -239,9 +239,9 @@ def test_every_architecture_matches_generate(name, tmp_path):
     g = gan_jax.load_generator(export.export(workdir, str(tmp_path / "g.safetensors")), batch_size=4)
     options = [{}]
     if name == "stylegan2":
-        options += [dict(trunc=0.5), dict(noise_mode="none")]
+        options += [dict(psi=0.5), dict(noise_mode="none")]
     for kw in options:
-        run = gen.load_run(workdir, trunc=kw.get("trunc"), noise_mode=kw.get("noise_mode"))
+        run = gen.load_run(workdir, psi=kw.get("psi"), noise_mode=kw.get("noise_mode"))
         ours = g(seeds=[0, 1, 2, 5, 7], **kw)
         np.testing.assert_array_equal(ours, gen.seed_images(run, [0, 1, 2, 5, 7], batch_size=4)[0])
     assert (ours[0] != ours[1]).any()

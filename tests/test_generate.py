@@ -129,11 +129,11 @@ def test_class_conditioning(runs, workdirs, tmp_path):
 def test_truncation_changes_z_and_stays_deterministic(runs):
     run = runs["uncond"]
     full, _ = gen.seed_images(run, [0, 1])
-    cut, _ = gen.seed_images(run, [0, 1], truncation=0.5)
-    np.testing.assert_array_equal(cut, gen.seed_images(run, [1, 0], truncation=0.5)[0][::-1])
+    cut, _ = gen.seed_images(run, [0, 1], z_truncation=0.5)
+    np.testing.assert_array_equal(cut, gen.seed_images(run, [1, 0], z_truncation=0.5)[0][::-1])
     assert (cut != full).any()
-    with pytest.raises(ConfigError, match="--truncation"):
-        gen.generate("unused", seeds="0", truncation=0.0, out="x.png")
+    with pytest.raises(ConfigError, match="--z_truncation"):
+        gen.generate("unused", seeds="0", z_truncation=0.0, out="x.png")
 
 
 def test_seed_interpolation_frames_strip_and_gif(runs, workdirs, tmp_path):
@@ -308,3 +308,24 @@ def test_unwritable_output_and_too_many_seeds_are_one_line(runs, tmp_path, monke
     with pytest.raises(ConfigError, match=r"--seeds: 1,001 images of .* more than half of this machine"):
         gen.generate("unused", seeds="0-1000", npz=str(tmp_path / "s.npz"), run=runs["uncond"])
     assert not os.path.exists(tmp_path / "s.npz")
+
+
+def test_former_truncation_flags_work_with_a_one_line_notice(runs, workdirs, tmp_path):
+    """--truncation and --trunc were three letters apart: --z_truncation (BigGAN's z) and
+    --psi (StyleGAN's w) name them now; the former names give the same pixels and one notice."""
+    args = ["--workdir", workdirs["uncond"], "--seeds", "0,1", "--npz"]
+    result = _generate_cli(tmp_path, *args, "old.npz", "--truncation", "0.5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    notices = [l for l in result.stderr.splitlines() if "is now" in l]
+    assert len(notices) == 1 and notices[0].endswith(
+        "--truncation is now --z_truncation; the former name will go"
+    )
+    cut, _ = gen.seed_images(runs["uncond"], [0, 1], z_truncation=0.5)
+    np.testing.assert_array_equal(np.load(tmp_path / "old.npz")["images"], cut)
+    both = _generate_cli(tmp_path, *args, "b.npz", "--truncation", "0.5", "--z_truncation", "0.5")
+    assert both.returncode == 2 and both.stderr.strip() == (
+        "error: give --z_truncation alone: --truncation is its former name"
+    )
+    trunc = _generate_cli(tmp_path, *args, "p.npz", "--trunc", "0.7")
+    assert trunc.returncode == 2 and "--psi and --noise_mode are for StyleGAN generators" in trunc.stderr
+    assert "--trunc is now --psi" in trunc.stderr

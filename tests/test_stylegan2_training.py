@@ -164,7 +164,7 @@ def _flat(config, prefix=""):
 
 @pytest.mark.slow  # make test-all
 def test_truncation_and_style_figures_on_a_saved_run(sg_config, tmp_path):
-    """generate --trunc 0 gives every seed the w̄ image and --trunc 1 the plain samples; the
+    """generate --psi 0 gives every seed the w̄ image and --psi 1 the plain samples; the
     ψ sweep's ψ = 0 row repeats one image; a mixing cell that takes every layer from its
     column seed is that seed's image."""
     from gan_jax.run import checkpoint as ckpt
@@ -181,10 +181,10 @@ def test_truncation_and_style_figures_on_a_saved_run(sg_config, tmp_path):
     manager.close()
 
     out = tmp_path / "s.npz"
-    generate.generate(str(workdir), seeds="0-3", trunc=0.0, npz=str(out))
+    generate.generate(str(workdir), seeds="0-3", psi=0.0, npz=str(out))
     images = np.load(out)["images"]
     assert all(np.array_equal(images[0], im) for im in images[1:])
-    generate.generate(str(workdir), seeds="0-3", trunc=1.0, npz=str(out))
+    generate.generate(str(workdir), seeds="0-3", psi=1.0, npz=str(out))
     plain = generate.generate(str(workdir), seeds="0-3", npz=str(tmp_path / "p.npz"))
     np.testing.assert_array_equal(np.load(out)["images"], np.load(plain[0])["images"])
     assert not all(np.array_equal(np.load(out)["images"][0], im) for im in np.load(out)["images"][1:])

@@ -24,11 +24,12 @@ tensor is one leaf of the generator's Flax variables, named by its path with ``/
     images = gen(z=z, labels=labels)               # z (N, z_dim); labels (N,) int or (N, K) weights
 
 A seed gives the image ``python -m gan_jax.tools.generate --seeds`` gives for it, pixel for
-pixel: the same noise (``truncation``: BigGAN's z truncation), the same class (``class_``,
+pixel: the same noise (``z_truncation``: BigGAN's z truncation), the same class (``class_``,
 else seed mod num_classes), the same variables, the same compiled call in batches of
 ``batch_size`` (64, generate's default; the last batch is padded) and the same rounding
-to uint8. StyleGAN2 generators also take ``trunc`` (ψ, w-space truncation) and
-``noise_mode`` ('const' or 'none'), as generate's ``--trunc`` and ``--noise_mode``.
+to uint8. StyleGAN2 generators also take ``psi`` (ψ, w-space truncation) and
+``noise_mode`` ('const' or 'none'), as generate's ``--psi`` and ``--noise_mode``. The
+former names ``truncation`` and ``trunc`` still work, with a notice.
 """
 
 import dataclasses
@@ -123,21 +124,21 @@ def read(path: str) -> tuple[ml_collections.ConfigDict, dict, dict[str, str]]:
 
 
 def _g_kwargs(
-    config: ml_collections.ConfigDict, trunc: float | None, noise_mode: str | None
+    config: ml_collections.ConfigDict, psi: float | None, noise_mode: str | None
 ) -> tuple[tuple[str, Any], ...]:
     """StyleGAN2's call options, as a hashable static argument; refused for other generators."""
-    if trunc is None and noise_mode is None:
+    if psi is None and noise_mode is None:
         return ()
     if config.model.architecture != "stylegan2":
         raise ConfigError(
-            f"trunc and noise_mode are for StyleGAN generators (this one is "
-            f"{config.model.architecture!r}); BigGAN-style z truncation is truncation="
+            f"psi and noise_mode are for StyleGAN generators (this one is "
+            f"{config.model.architecture!r}); BigGAN-style z truncation is z_truncation="
         )
     if noise_mode is not None and noise_mode not in NOISE_MODES:
         raise ConfigError(f"noise_mode={noise_mode!r} must be one of {NOISE_MODES}")
     return tuple(
         (k, v)
-        for k, v in (("truncation_psi", None if trunc is None else float(trunc)), ("noise_mode", noise_mode))
+        for k, v in (("truncation_psi", None if psi is None else float(psi)), ("noise_mode", noise_mode))
         if v is not None
     )
 
@@ -162,7 +163,7 @@ class ExportedGenerator:
         return int(self.config.model.z_dim)
 
     def seed_inputs(
-        self, seeds, class_: int | None = None, truncation: float | None = None
+        self, seeds, class_: int | None = None, z_truncation: float | None = None
     ) -> tuple[jax.Array, np.ndarray]:
         """(z (N, z_dim), int32 labels (N,)) of the seeds, as generate draws them: z from
         key(seed) (`sample.seed_noise`), class ``class_`` or seed mod num_classes (0 when
@@ -170,8 +171,8 @@ class ExportedGenerator:
         seeds = np.asarray(seeds, np.int64).reshape(-1)
         if len(seeds) and (seeds.min() < 0 or seeds.max() > MAX_SEED):
             raise ConfigError(f"seeds go from 0 to {MAX_SEED}")
-        if truncation is not None and truncation <= 0:
-            raise ConfigError(f"truncation={truncation} must be positive")
+        if z_truncation is not None and z_truncation <= 0:
+            raise ConfigError(f"z_truncation={z_truncation} must be positive")
         k = self.num_classes
         if class_ is not None:
             if not k:
@@ -183,7 +184,7 @@ class ExportedGenerator:
             labels = np.full(len(seeds), class_, np.int32)
         else:
             labels = (seeds % k).astype(np.int32) if k else np.zeros(len(seeds), np.int32)
-        return sample.seed_noise(seeds, self.z_dim, truncation), labels
+        return sample.seed_noise(seeds, self.z_dim, z_truncation), labels
 
     def __call__(
         self,
@@ -192,24 +193,30 @@ class ExportedGenerator:
         z=None,
         labels=None,
         class_: int | None = None,
-        truncation: float | None = None,
-        trunc: float | None = None,
+        z_truncation: float | None = None,
+        psi: float | None = None,
         noise_mode: str | None = None,
+        **former,
     ) -> np.ndarray:
         """uint8 images (N, H, W, C) of ``seeds``, or of noise ``z`` (N, z_dim) with ``labels``
         (int (N,) classes or float (N, num_classes) class weights; omit for an
-        unconditional generator)."""
+        unconditional generator). ``former``: ``truncation``, ``trunc`` (with a notice)."""
+        if former:
+            renamed = sample.rename_former(dict(former, z_truncation=z_truncation, psi=psi))
+            z_truncation, psi = renamed.pop("z_truncation", None), renamed.pop("psi", None)
+            if renamed:
+                raise TypeError(f"unexpected keyword arguments {sorted(renamed)}")
         if (seeds is None) == (z is None):
             raise ConfigError("give seeds=[...] or z=array (with labels= for a conditional generator)")
         if seeds is not None:
             if labels is not None:
                 raise ConfigError("labels= goes with z=; with seeds= choose the class by class_=")
-            z, labels = self.seed_inputs(seeds, class_, truncation)
+            z, labels = self.seed_inputs(seeds, class_, z_truncation)
         else:
-            if class_ is not None or truncation is not None:
-                raise ConfigError("class_= and truncation= go with seeds=; with z= pass labels=")
+            if class_ is not None or z_truncation is not None:
+                raise ConfigError("class_= and z_truncation= go with seeds=; with z= pass labels=")
             z, labels = self._check_inputs(z, labels)
-        g_kwargs = _g_kwargs(self.config, trunc, noise_mode)
+        g_kwargs = _g_kwargs(self.config, psi, noise_mode)
         z, labels = jnp.asarray(z), jnp.asarray(labels)
         n, size = len(z), self.batch_size
         if not n:

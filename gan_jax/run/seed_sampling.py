@@ -4,18 +4,18 @@
 `class_interpolation` sample it by seed. `gan_jax.tools.generate` is their command line.
 
 **Seeds.** An image is a function of the checkpoint, its seed, its class and the
-truncation alone: its noise z is drawn from key(seed) (`sample.seed_noise`); the
+z truncation alone: its noise z is drawn from key(seed) (`sample.seed_noise`); the
 BatchNorm statistics come from the run's standing batch (`sample.standing_batch`,
 derived from the config's seed), whichever seeds are asked for; and the generator runs
 in inference mode on one device in batches of a fixed ``batch_size``, the last one padded. The request order, the batch size and the
 device count change no pixel (tested on CPU).
 
-**Truncation.** ``truncation=t`` draws each seed's z from N(0, I) truncated to [-t, t]^d,
+**Truncation.** ``z_truncation=t`` draws each seed's z from N(0, I) truncated to [-t, t]^d,
 BigGAN's truncation trick (Brock et al. 2019, section 3.1; `sample.seed_noise` has the
 density): smaller t, less variety, more typical images. Slerp between truncated points
 may leave the box between them.
 
-**StyleGAN.** ``trunc=ψ`` is StyleGAN's truncation in w space, w' = w̄ + ψ (w − w̄)
+**StyleGAN.** ``psi=ψ`` is StyleGAN's truncation in w space, w' = w̄ + ψ (w − w̄)
 with w̄ the generator's tracked mean w (Karras et al. 2019, section 3.3 and appendix B):
 ψ = 1 leaves w alone, ψ = 0 gives every seed the image of w̄. ``noise_mode`` const
 (default: the per-layer noise images stored with the generator) or none (zero noise).
@@ -43,7 +43,7 @@ import numpy as np
 from gan_jax.training import sample
 from gan_jax.run import writers
 from gan_jax.errors import ConfigError
-from gan_jax.run.loading import load_checkpoint
+from gan_jax.run.loading import restore_generator
 
 
 class Run(NamedTuple):
@@ -54,14 +54,12 @@ class Run(NamedTuple):
     images: Callable[[jax.Array, jax.Array, int], np.ndarray]  # (z, labels, batch_size) -> uint8
 
 
-def check_w_truncation(
-    config: ml_collections.ConfigDict, trunc: float | None, noise_mode: str | None
-) -> None:
-    """--trunc and --noise_mode are StyleGAN's; refuse them for other generators."""
-    if (trunc is not None or noise_mode is not None) and config.model.architecture != "stylegan2":
+def check_w_truncation(config: ml_collections.ConfigDict, psi: float | None, noise_mode: str | None) -> None:
+    """--psi and --noise_mode are StyleGAN's; refuse them for other generators."""
+    if (psi is not None or noise_mode is not None) and config.model.architecture != "stylegan2":
         raise ConfigError(
-            f"--trunc and --noise_mode are for StyleGAN generators (the run is "
-            f"{config.model.architecture!r}); BigGAN-style z truncation is --truncation"
+            f"--psi and --noise_mode are for StyleGAN generators (the run is "
+            f"{config.model.architecture!r}); BigGAN-style z truncation is --z_truncation"
         )
 
 
@@ -69,25 +67,25 @@ def load_run(
     workdir: str,
     which: str | None = None,
     check: Callable[[ml_collections.ConfigDict], None] | None = None,
-    trunc: float | None = None,
+    psi: float | None = None,
     noise_mode: str | None = None,
 ) -> Run:
     """The EMA generator of checkpoint ``which`` (None: the latest; a step; 'best') of ``workdir``,
-    on one device, its BatchNorm statistics computed on the run's standing batch; ``trunc``
-    ψ and ``noise_mode`` are passed to a StyleGAN generator. ``check(config)`` runs before the
-    weights are read, so a request fails fast."""
+    on one device, its BatchNorm statistics computed on the run's standing batch; ``psi``
+    (w-space truncation) and ``noise_mode`` are passed to a StyleGAN generator.
+    ``check(config)`` runs before the weights are read, so a request fails fast."""
 
     def checks(config):
-        check_w_truncation(config, trunc, noise_mode)
+        check_w_truncation(config, psi, noise_mode)
         if check:
             check(config)
 
-    run, state, step = load_checkpoint(workdir, which, checks)
-    config = run.config
-    params, g_vars = state.ema_params, state.g_vars  # only the EMA generator outlives this call
+    gen, state, step = restore_generator(workdir, which, checks)
+    config = gen.config
+    params, g_vars = state.ema_params, state.g_vars
     writers.log(f"sampling the EMA generator of {workdir} at step {step}")
-    g_kwargs = {k: v for k, v in (("truncation_psi", trunc), ("noise_mode", noise_mode)) if v is not None}
-    sampler = run.sampler(**g_kwargs)
+    g_kwargs = {k: v for k, v in (("truncation_psi", psi), ("noise_mode", noise_mode)) if v is not None}
+    sampler = gen.sampler(**g_kwargs)
     stats = sampler.stats(params, g_vars)
     apply = jax.jit(sampler.apply)
 
@@ -128,12 +126,12 @@ def seed_images(
     run: Run,
     seeds: list[int],
     class_: int | None = None,
-    truncation: float | None = None,
+    z_truncation: float | None = None,
     batch_size: int = 64,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 images (N, H, W, C), labels (N,)) of the seeds."""
     labels = seed_labels(run.config, seeds, class_)
-    z = sample.seed_noise(seeds, run.config.model.z_dim, truncation)
+    z = sample.seed_noise(seeds, run.config.model.z_dim, z_truncation)
     return run.images(z, jnp.asarray(labels), batch_size), labels
 
 
@@ -143,13 +141,13 @@ def seed_interpolation(
     frames: int,
     mode: str = "slerp",
     class_: int | None = None,
-    truncation: float | None = None,
+    z_truncation: float | None = None,
     batch_size: int = 64,
 ) -> np.ndarray:
     """(1, T, H, W, C) frames of the path through the seeds' (z, class) points."""
     interpolate = {"slerp": sample.slerp, "lerp": sample.lerp}[mode]
     z = sample.interpolation_path(
-        sample.seed_noise(seeds, run.config.model.z_dim, truncation), frames, interpolate
+        sample.seed_noise(seeds, run.config.model.z_dim, z_truncation), frames, interpolate
     )
     k, labels = run.config.model.num_classes, seed_labels(run.config, seeds, class_)
     if k:
@@ -164,7 +162,7 @@ def class_interpolation(
     seeds: list[int],
     classes: list[int],
     frames: int,
-    truncation: float | None = None,
+    z_truncation: float | None = None,
     batch_size: int = 64,
 ) -> np.ndarray:
     """(S, T, H, W, C) frames: for each seed its z, with class weights moving through ``classes``."""
@@ -173,7 +171,7 @@ def class_interpolation(
     weights = sample.interpolation_path(
         jax.nn.one_hot(jnp.asarray(classes), run.config.model.num_classes), frames, sample.lerp
     )
-    z = sample.seed_noise(seeds, run.config.model.z_dim, truncation)
+    z = sample.seed_noise(seeds, run.config.model.z_dim, z_truncation)
     t = len(weights)
     images = run.images(jnp.repeat(z, t, axis=0), jnp.tile(weights, (len(seeds), 1)), batch_size)
     return images.reshape(len(seeds), t, *images.shape[1:])

@@ -1,7 +1,7 @@
 """Images from a trained run's EMA generator: grids, one PNG per seed, .npz, interpolations.
 
     python -m gan_jax.tools.generate --workdir W --seeds 0-63 [--checkpoint STEP|best] [--class C]
-        [--truncation T | --trunc PSI] [--noise_mode const|none] [--grid ROWSxCOLS]
+        [--z_truncation T | --psi PSI] [--noise_mode const|none] [--grid ROWSxCOLS]
         [--out grid.png] [--outdir DIR] [--npz samples.npz]
     python -m gan_jax.tools.generate --workdir W --interpolate 0,7,3 [--frames 16] [--mode slerp|lerp]
         [--class C] [--out strip.png] [--gif anim.gif] [--outdir DIR]
@@ -21,8 +21,13 @@ interpolations). ``--npz``: ``images`` (N, H, W, C) uint8, ``labels`` (N,) int32
 for an unconditional model) and ``seeds`` (N,) int64, for external evaluators. ``--gif``:
 the interpolation as an animated GIF at ``--fps`` (consecutive identical frames are
 merged by the GIF encoder, their durations added).
+
+**Truncations.** ``--z_truncation t`` (BigGAN's, any architecture) and ``--psi ψ``
+(StyleGAN's, in w space). Their former names, ``--truncation`` and ``--trunc``, still
+work with a one-line notice.
 """
 
+import dataclasses
 import os
 import re
 
@@ -52,8 +57,10 @@ def define_flags() -> None:
     flags.DEFINE_string("checkpoint", None, "Checkpoint step, or 'best' (default: the latest).")
     flags.DEFINE_string("seeds", None, "Seeds, e.g. 0-63, 1,5,9 or 0-3,10.")
     flags.DEFINE_integer("class", None, "Class of every image (conditional models).")
-    flags.DEFINE_float("truncation", None, "Draw z from N(0, I) truncated to [-t, t] (BigGAN's trick).")
-    flags.DEFINE_float("trunc", None, "StyleGAN: w-space truncation psi, w = w_avg + psi (w - w_avg).")
+    flags.DEFINE_float("z_truncation", None, "Draw z from N(0, I) truncated to [-t, t] (BigGAN's trick).")
+    flags.DEFINE_float("psi", None, "StyleGAN: w-space truncation psi, w = w_avg + psi (w - w_avg).")
+    flags.DEFINE_float("truncation", None, "Former name of --z_truncation.")
+    flags.DEFINE_float("trunc", None, "Former name of --psi.")
     flags.DEFINE_enum("noise_mode", None, ["const", "none"], "StyleGAN: per-pixel noise (default const).")
     flags.DEFINE_string("grid", None, "Grid of --out as ROWSxCOLS, e.g. 8x8.")
     flags.DEFINE_string("out", None, "PNG: the grid, or the interpolation strip.")
@@ -110,36 +117,73 @@ def _write_dir(images: np.ndarray, outdir: str, names: list[str]) -> None:
         _written(os.path.join(outdir, name), lambda p, image=image: sample.save_png(image, p))
 
 
-def _check_request(o: dict) -> None:
-    """Raises ConfigError for flag combinations that cannot work, before any checkpoint is read."""
-    interpolating = o["interpolate"] or o["interpolate_classes"]
-    if o["interpolate"] and o["interpolate_classes"]:
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What one call asks for: the command line's flags (the module docstring says what
+    each does); ``z_truncation`` is BigGAN's z truncation, ``psi`` StyleGAN's ψ."""
+
+    seeds: str | None = None
+    checkpoint: str | None = None
+    class_: int | None = None
+    z_truncation: float | None = None
+    psi: float | None = None
+    noise_mode: str | None = None
+    grid: str | None = None
+    out: str | None = None
+    outdir: str | None = None
+    npz: str | None = None
+    interpolate: str | None = None
+    interpolate_classes: str | None = None
+    frames: int = 16
+    mode: str = "slerp"
+    gif: str | None = None
+    fps: float = 10.0
+    batch_size: int = 64
+
+    @property
+    def interpolating(self) -> bool:
+        return bool(self.interpolate or self.interpolate_classes)
+
+
+def _check_sources(o: Request) -> None:
+    """Exactly one of seeds, a seed path or a class path, with what it needs."""
+    if o.interpolate and o.interpolate_classes:
         raise ConfigError("give either --interpolate or --interpolate_classes, not both")
-    if not interpolating and not o["seeds"]:
+    if not o.interpolating and not o.seeds:
         raise ConfigError("give --seeds (e.g. --seeds 0-63), --interpolate or --interpolate_classes")
-    if o["interpolate_classes"] and not o["seeds"]:
+    if o.interpolate_classes and not o.seeds:
         raise ConfigError("--interpolate_classes needs --seeds: the z each row keeps")
-    if o["interpolate"] and o["seeds"]:
+    if o.interpolate and o.seeds:
         raise ConfigError("--interpolate takes its seeds itself; drop --seeds")
-    if o["interpolate_classes"] and o["class_"] is not None:
+    if o.interpolate_classes and o.class_ is not None:
         raise ConfigError("--interpolate_classes sets the classes; drop --class")
-    if not any(o[k] for k in ("out", "outdir", "npz", "gif")):
+
+
+def _check_outputs(o: Request) -> None:
+    if not any((o.out, o.outdir, o.npz, o.gif)):
         raise ConfigError(
-            "nothing to write: give --out, --outdir" + (", --gif" if interpolating else ", --npz")
+            "nothing to write: give --out, --outdir" + (", --gif" if o.interpolating else ", --npz")
         )
-    if interpolating and (o["npz"] or o["grid"]):
+    if o.interpolating and (o.npz or o.grid):
         raise ConfigError("--npz and --grid are for --seeds sampling, not interpolations")
-    if not interpolating and o["gif"]:
+    if not o.interpolating and o.gif:
         raise ConfigError("--gif is for --interpolate or --interpolate_classes")
-    if o["truncation"] is not None and o["truncation"] <= 0:
-        raise ConfigError(f"--truncation={o['truncation']} must be positive")
-    if o["frames"] < 2:
-        raise ConfigError(f"--frames={o['frames']} must be at least 2 (the two ends)")
-    if o["batch_size"] < 1 or o["fps"] <= 0:
-        raise ConfigError("--batch_size and --fps must be positive")
     for flag, ext in (("out", ".png"), ("gif", ".gif")):
-        if o[flag] and not o[flag].lower().endswith(ext):
-            raise ConfigError(f"--{flag}={o[flag]!r}: the file must end in {ext}")
+        path = getattr(o, flag)
+        if path and not path.lower().endswith(ext):
+            raise ConfigError(f"--{flag}={path!r}: the file must end in {ext}")
+
+
+def _check_request(o: Request) -> None:
+    """Raises ConfigError for flag combinations that cannot work, before any checkpoint is read."""
+    _check_sources(o)
+    _check_outputs(o)
+    if o.z_truncation is not None and o.z_truncation <= 0:
+        raise ConfigError(f"--z_truncation={o.z_truncation} must be positive")
+    if o.frames < 2:
+        raise ConfigError(f"--frames={o.frames} must be at least 2 (the two ends)")
+    if o.batch_size < 1 or o.fps <= 0:
+        raise ConfigError("--batch_size and --fps must be positive")
 
 
 def _npz_path(path: str) -> str:
@@ -176,104 +220,83 @@ def _written(path: str, write) -> str:
     return path
 
 
-def generate(
-    workdir: str,
-    *,
-    seeds: str | None = None,
-    checkpoint_: str | None = None,
-    class_: int | None = None,
-    truncation: float | None = None,
-    grid: str | None = None,
-    out: str | None = None,
-    outdir: str | None = None,
-    npz: str | None = None,
-    interpolate: str | None = None,
-    interpolate_classes: str | None = None,
-    frames: int = 16,
-    mode: str = "slerp",
-    gif: str | None = None,
-    fps: float = 10.0,
-    batch_size: int = 64,
-    trunc: float | None = None,
-    noise_mode: str | None = None,
-    run: Run | None = None,
-) -> list[str]:
-    """Does what the command line asks (see the module docstring); returns the paths written.
-    ``run``, if given, is used in place of loading ``workdir``'s checkpoint."""
-    _check_request(locals())
-    seed_list = parse_seeds(seeds) if seeds else []
-    shape = parse_grid(grid) if grid else None
-    if shape and shape[0] * shape[1] < len(seed_list):
-        raise ConfigError(f"--grid={grid} has {shape[0] * shape[1]} cells for {len(seed_list)} seeds")
-    path_seeds = parse_seeds(interpolate, "--interpolate") if interpolate else []
-    classes = parse_seeds(interpolate_classes, "--interpolate_classes") if interpolate_classes else []
-    if (interpolate and len(path_seeds) < 2) or (interpolate_classes and len(classes) < 2):
+def _paths(o: Request) -> tuple[list[int], list[int], list[int]]:
+    """(seeds, the seed path, the class path) the request names."""
+    seeds = parse_seeds(o.seeds) if o.seeds else []
+    shape = parse_grid(o.grid) if o.grid else None
+    if shape and shape[0] * shape[1] < len(seeds):
+        raise ConfigError(f"--grid={o.grid} has {shape[0] * shape[1]} cells for {len(seeds)} seeds")
+    path_seeds = parse_seeds(o.interpolate, "--interpolate") if o.interpolate else []
+    classes = parse_seeds(o.interpolate_classes, "--interpolate_classes") if o.interpolate_classes else []
+    if (o.interpolate and len(path_seeds) < 2) or (o.interpolate_classes and len(classes) < 2):
         raise ConfigError("an interpolation needs at least two points, e.g. --interpolate 0,7")
+    return seeds, path_seeds, classes
+
+
+def _write_seeds(run: Run, o: Request, seeds: list[int]) -> list[str]:
+    """The seeds' images as a grid (--out), one PNG each (--outdir) and an .npz (--npz)."""
+    images, labels = seed_images(run, seeds, o.class_, o.z_truncation, o.batch_size)
+    written = []
+    if o.out:
+        rows, cols = parse_grid(o.grid) if o.grid else (None, None)
+        grid = sample.make_grid(images, rows=rows, cols=cols)
+        written.append(_written(o.out, lambda p: sample.save_png(grid, p)))
+    if o.outdir:
+        _write_dir(images, o.outdir, [f"seed{s:04d}.png" for s in seeds])
+        written.append(o.outdir)
+    if o.npz:
+        if not run.config.model.num_classes:
+            labels = np.full(len(labels), -1, np.int32)
+        arrays = dict(images=images, seeds=np.asarray(seeds, np.int64), labels=labels)
+        written.append(_written(_npz_path(o.npz), lambda p: np.savez(p, **arrays)))
+    return written
+
+
+def _write_interpolation(run: Run, o: Request, seeds: list[int], path_seeds, classes) -> list[str]:
+    """The interpolation as a strip (--out), a GIF (--gif) and one PNG per frame (--outdir)."""
+    if path_seeds:
+        strips = seed_interpolation(run, path_seeds, o.frames, o.mode, o.class_, o.z_truncation, o.batch_size)
+    else:
+        strips = class_interpolation(run, seeds, classes, o.frames, o.z_truncation, o.batch_size)
+    # One animation frame shows every row's image at that time, side by side.
+    animation = np.stack([sample.make_grid(strips[:, j], rows=1) for j in range(strips.shape[1])])
+    written = []
+    if o.out:
+        flat = strips.reshape(-1, *strips.shape[2:])
+        strip = sample.make_grid(flat, rows=len(strips), cols=strips.shape[1])
+        written.append(_written(o.out, lambda p: sample.save_png(strip, p)))
+    if o.gif:
+        written.append(_written(o.gif, lambda p: write_gif(animation, p, o.fps)))
+    if o.outdir:
+        _write_dir(animation, o.outdir, [f"frame{j:04d}.png" for j in range(len(animation))])
+        written.append(o.outdir)
+    return written
+
+
+def generate(workdir: str, *, run: Run | None = None, **options) -> list[str]:
+    """Does what the command line asks (``options``: the fields of `Request`; the former
+    ``truncation`` and ``trunc`` still work, with a notice); returns the paths written.
+    ``run``, if given, is used in place of loading ``workdir``'s checkpoint."""
+    o = Request(**sample.rename_former(options))
+    _check_request(o)
+    seeds, path_seeds, classes = _paths(o)
 
     def check_classes(config):
-        for c in [class_] if class_ is not None else []:
+        for c in [o.class_] if o.class_ is not None else []:
             check_class(config, c)
         for c in classes:
             check_class(config, c, "--interpolate_classes")
 
-    run = run or load_run(workdir, checkpoint_, check_classes, trunc, noise_mode)
+    run = run or load_run(workdir, o.checkpoint, check_classes, o.psi, o.noise_mode)
     check_classes(run.config)
-    _check_fits(
-        max(len(seed_list), len(path_seeds) * frames, len(classes) * frames * max(len(seed_list), 1)),
-        run.config,
-        "--seeds" if seed_list else "the interpolation",
-    )
-    options = dict(truncation=truncation, batch_size=batch_size)
-    written = []
+    count = max(len(seeds), len(path_seeds) * o.frames, len(classes) * o.frames * max(len(seeds), 1))
+    _check_fits(count, run.config, "--seeds" if seeds else "the interpolation")
+    if o.interpolating:
+        return _write_interpolation(run, o, seeds, path_seeds, classes)
+    return _write_seeds(run, o, seeds)
 
-    if not (interpolate or interpolate_classes):
-        images, labels = seed_images(run, seed_list, class_, **options)
-        if out:
-            rows, cols = shape or (None, None)
-            written.append(
-                _written(out, lambda p: sample.save_png(sample.make_grid(images, rows=rows, cols=cols), p))
-            )
-        if outdir:
-            _write_dir(images, outdir, [f"seed{s:04d}.png" for s in seed_list])
-            written.append(outdir)
-        if npz:
-            written.append(
-                _written(
-                    _npz_path(npz),
-                    lambda p: np.savez(
-                        p,
-                        images=images,
-                        seeds=np.asarray(seed_list, np.int64),
-                        labels=labels if run.config.model.num_classes else np.full(len(labels), -1, np.int32),
-                    ),
-                )
-            )
-        return written
 
-    if interpolate:
-        strips = seed_interpolation(run, path_seeds, frames, mode, class_, **options)
-    else:
-        strips = class_interpolation(run, seed_list, classes, frames, **options)
-    # One animation frame shows every row's image at that time, side by side.
-    animation = np.stack([sample.make_grid(strips[:, j], rows=1) for j in range(strips.shape[1])])
-    if out:
-        written.append(
-            _written(
-                out,
-                lambda p: sample.save_png(
-                    sample.make_grid(
-                        strips.reshape(-1, *strips.shape[2:]), rows=len(strips), cols=strips.shape[1]
-                    ),
-                    p,
-                ),
-            )
-        )
-    if gif:
-        written.append(_written(gif, lambda p: write_gif(animation, p, fps)))
-    if outdir:
-        _write_dir(animation, outdir, [f"frame{j:04d}.png" for j in range(len(animation))])
-        written.append(outdir)
-    return written
+FLAG_OPTIONS = tuple(f.name for f in dataclasses.fields(Request) if f.name != "class_")
 
 
 def main(argv):
@@ -282,27 +305,9 @@ def main(argv):
         cli.fail(f"unexpected arguments {argv[1:]}")
     if not FLAGS.workdir:
         cli.fail("--workdir is required")
-    options = {
-        name: FLAGS[name].value
-        for name in (
-            "seeds",
-            "truncation",
-            "grid",
-            "out",
-            "outdir",
-            "npz",
-            "interpolate",
-            "interpolate_classes",
-            "frames",
-            "mode",
-            "gif",
-            "fps",
-            "batch_size",
-            "trunc",
-            "noise_mode",
-        )
-    }
-    for path in generate(FLAGS.workdir, checkpoint_=FLAGS.checkpoint, class_=FLAGS["class"].value, **options):
+    options = {name: FLAGS[name].value for name in FLAG_OPTIONS}
+    former = sample.rename_former({k: FLAGS[k].value for k in sample.FORMER_NAMES} | options, spell="--{}")
+    for path in generate(FLAGS.workdir, class_=FLAGS["class"].value, **former):
         print(f"wrote {path}")
 
 

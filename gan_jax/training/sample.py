@@ -15,12 +15,14 @@ import dataclasses
 from typing import Any, Callable
 
 import flax.linen as nn
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from PIL import Image
 
+from gan_jax.errors import ConfigError
 from gan_jax.training.keys import sample_labels, sample_noise
 
 PyTree = Any
@@ -141,6 +143,27 @@ def make_grid(
 def save_png(image: np.ndarray, path: str) -> None:
     """Writes an (H, W, 1|3) uint8 array as PNG."""
     Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+
+
+# The sampling options' former names: BigGAN's z truncation and StyleGAN's ψ were three
+# letters apart (``truncation``, ``trunc``). The former names still work, with a notice.
+FORMER_NAMES = {"truncation": "z_truncation", "trunc": "psi"}
+
+
+def rename_former(options: dict, spell: str = "{}=") -> dict:
+    """``options`` with each former name (`FORMER_NAMES`) given replaced by today's, and one
+    notice line for each, the names spelled by ``spell`` ('{}=' for keywords, '--{}' for
+    flags); a former and a new name of one option together are refused."""
+    options = dict(options)
+    for old, new in FORMER_NAMES.items():
+        if options.get(old) is None:
+            options.pop(old, None)
+            continue
+        if options.get(new) is not None:
+            raise ConfigError(f"give {spell.format(new)} alone: {spell.format(old)} is its former name")
+        logging.warning(f"{spell.format(old)} is now {spell.format(new)}; the former name will go")
+        options[new] = options.pop(old)
+    return options
 
 
 def seed_noise(seeds: np.ndarray | list[int], z_dim: int, truncation: float | None = None) -> jax.Array:
