@@ -34,10 +34,12 @@ demo: install data
 	@echo "Sample grid: $$(ls -1 $(DEMO_DIR)/samples/*.png | tail -n 1)"
 	@echo "fd_fmnist (10k EMA samples against the test split): $$(tail -n 1 $(DEMO_DIR)/eval.jsonl)"
 
-# ruff's lint and format checks (pyproject.toml [tool.ruff]); `ruff format .` fixes the format.
+# ruff's lint and format checks (pyproject.toml [tool.ruff]); `ruff format .` fixes the format;
+# and no function in gan_jax/ longer than 60 lines.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) .ci/function_lengths.py gan_jax --max 60 --top 3
 
 test: install data lint
 	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" tests

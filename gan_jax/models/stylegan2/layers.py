@@ -120,6 +120,42 @@ def demodulation(weight: jax.Array, styles: jax.Array) -> jax.Array:
     return jax.lax.rsqrt(jnp.square(styles.astype(jnp.float32)) @ w2 + 1e-8)
 
 
+def _prenormalised(x: jax.Array, weight: jax.Array, styles: jax.Array, demodulate: bool):
+    """(weight, styles) in float32; in reduced precision with demodulation, w scaled by
+    1/(√(I k²) max|w_o|) and s by 1/max|s_b| (NVlabs' guard against float16 overflow), which
+    the demodulation cancels up to its 1e-8."""
+    kh, kw, cin, _ = weight.shape
+    weight, styles = weight.astype(jnp.float32), styles.astype(jnp.float32)
+    if x.dtype != jnp.float32 and demodulate:
+        weight = weight * (
+            1.0 / np.sqrt(cin * kh * kw) / jnp.max(jnp.abs(weight), axis=(0, 1, 2), keepdims=True)
+        )
+        styles = styles / jnp.max(jnp.abs(styles), axis=1, keepdims=True)
+    return weight, styles
+
+
+def _grouped_per_sample(x, weight, styles, dcoefs, up, padding, resample_filter) -> jax.Array:
+    """The per-sample kernels w''_b as one grouped convolution over the batch folded into
+    channels, sample-major: group b reads channels [bI, (b+1)I) and writes [bO, (b+1)O)."""
+    batch, h, wd, cin = x.shape
+    kh, kw, _, cout = weight.shape
+    w = weight[None] * styles[:, None, None, :, None]  # (B, k, k, I, O)
+    if dcoefs is not None:
+        w = w * dcoefs[:, None, None, None, :]
+    x = x.transpose(1, 2, 0, 3).reshape(1, h, wd, batch * cin)
+    w = w.transpose(1, 2, 3, 0, 4).reshape(kh, kw, cin, batch * cout)
+    x = conv2d_resample(x, w.astype(x.dtype), resample_filter, up=up, padding=padding, groups=batch)
+    return x.reshape(x.shape[1], x.shape[2], batch, cout).transpose(2, 0, 1, 3)
+
+
+def _scaled_shared(x, weight, styles, dcoefs, up, padding, resample_filter) -> jax.Array:
+    """σ_b⁻¹ ⊙ conv(s_b ⊙ x_b, w): one shared-kernel convolution between two per-channel
+    scalings (conv is linear in x and in w)."""
+    x = x * styles.astype(x.dtype)[:, None, None, :]
+    x = conv2d_resample(x, weight.astype(x.dtype), resample_filter, up=up, padding=padding)
+    return x if dcoefs is None else x * dcoefs.astype(x.dtype)[:, None, None, :]
+
+
 def modulated_conv2d(
     x: jax.Array,
     weight: jax.Array,
@@ -137,55 +173,15 @@ def modulated_conv2d(
         y_b = conv(x_b, w''_b) [+ noise]
 
     for NHWC ``x`` (B, H, W, I), HWIO ``weight`` (k, k, I, O) and ``styles`` (B, I). Two
-    equal computations, chosen by the static ``fused``:
-
-    * fused: the per-sample kernels w''_b as one grouped convolution (groups = B) over
-      the batch folded into channels: one kernel per sample, B·k²·I·O weights;
-    * non-fused: y_b = σ_b⁻¹ ⊙ conv(s_b ⊙ x_b, w), one shared-kernel convolution between
-      two per-channel scalings (conv is linear in x and in w).
-
-    The non-fused form should win on GPU and TPU at training batch sizes: it is one
-    dense convolution whose batch dimension maps onto the matrix units, and its weight
-    gradient is a single reduction, whereas the B-group convolution does B small
-    convolutions, builds B·k²·I·O per-sample weights, and its weight gradient is B
-    separate reductions. The fused form saves the two element-wise passes over the
-    activations, which can pay off for batch 1 and, with cuDNN's grouped kernels, in
-    NVlabs' GPU inference. ``benchmarks/modconv.py`` measures both; on a 2-core CPU the
-    non-fused form was 6× (forward) and 17–100× (forward + backward) faster at batch
-    8–32 and as fast at batch 1 (benchmarks/results/modconv_cpu.json).
-
-    In reduced precision with demodulation, w is first scaled by 1/(√(I k²) max|w_o|)
-    and s by 1/max|s_b| (NVlabs' pre-normalisation against float16 overflow); the
-    demodulation cancels both, up to the 1e-8.
+    equal computations, chosen by the static ``fused`` (the run's ops policy,
+    ``ops.fused_modconv``): fused, the per-sample kernels as one grouped convolution
+    (B·k²·I·O weights); non-fused, one shared-kernel convolution between two per-channel
+    scalings. docs/benchmarks.md compares them (``benchmarks/modconv.py``).
     """
-    batch, cin = x.shape[0], x.shape[-1]
-    kh, kw, _, cout = weight.shape
-    weight = weight.astype(jnp.float32)
-    styles = styles.astype(jnp.float32)
-    if x.dtype != jnp.float32 and demodulate:
-        weight = weight * (
-            1.0 / np.sqrt(cin * kh * kw) / jnp.max(jnp.abs(weight), axis=(0, 1, 2), keepdims=True)
-        )
-        styles = styles / jnp.max(jnp.abs(styles), axis=1, keepdims=True)
+    weight, styles = _prenormalised(x, weight, styles, demodulate)
     dcoefs = demodulation(weight, styles) if demodulate else None  # (B, O)
-
-    if not fused:
-        x = x * styles.astype(x.dtype)[:, None, None, :]
-        x = conv2d_resample(x, weight.astype(x.dtype), resample_filter, up=up, padding=padding)
-        if demodulate:
-            x = x * dcoefs.astype(x.dtype)[:, None, None, :]
-        return x if noise is None else x + noise.astype(x.dtype)
-
-    w = weight[None] * styles[:, None, None, :, None]  # (B, k, k, I, O)
-    if demodulate:
-        w = w * dcoefs[:, None, None, None, :]
-    # Batch folded into channels, sample-major: group b reads channels [bI, (b+1)I) and
-    # writes [bO, (b+1)O).
-    h, wd = x.shape[1:3]
-    x = x.transpose(1, 2, 0, 3).reshape(1, h, wd, batch * cin)
-    w = w.transpose(1, 2, 3, 0, 4).reshape(kh, kw, cin, batch * cout)
-    x = conv2d_resample(x, w.astype(x.dtype), resample_filter, up=up, padding=padding, groups=batch)
-    x = x.reshape(x.shape[1], x.shape[2], batch, cout).transpose(2, 0, 1, 3)
+    form = _grouped_per_sample if fused else _scaled_shared
+    x = form(x, weight, styles, dcoefs, up, padding, resample_filter)
     return x if noise is None else x + noise.astype(x.dtype)
 
 
