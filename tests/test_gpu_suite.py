@@ -104,7 +104,10 @@ def test_plan_has_the_reference_models_with_their_peers_arguments(dry_plan):
         ("R3GAN-256", "r3gan", 256, 32),
     ]
     # NVlabs' paper256 and config F: 8-layer mapping, cbase 16384 / 32768
-    assert (full["StyleGAN2-256"].model.channel_base, full["StyleGAN2-1024"].model.channel_base) == (
+    assert (
+        full["StyleGAN2-256"].model.stylegan2.channel_base,
+        full["StyleGAN2-1024"].model.stylegan2.channel_base,
+    ) == (
         16384,
         32768,
     )
@@ -122,7 +125,7 @@ def test_reference_row_over_a_lazy_cycle(dry_plan):
     import suite_reference_jax
 
     entry = next(e for e in dry_plan["reference"] if e["name"] == "R3GAN-256")
-    assert suite_reference_jax.config_of(entry, "mixed").model.num_bf16_res == entry["reduced_res"] == 2
+    assert suite_reference_jax.config_of(entry, "mixed").model.r3gan.num_bf16_res == entry["reduced_res"] == 2
     row = suite_reference_jax.measure(entry, "mixed", {"warmup": 0, "runs": 1}, {"bfloat16": 1.0})
     assert row["s_per_kimg"] == pytest.approx(row["step_ms"] / entry["batch"], rel=1e-9)
     assert row["images_per_s"] == pytest.approx(1000.0 * entry["batch"] / row["step_ms"], rel=1e-9)
