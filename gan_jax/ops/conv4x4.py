@@ -33,7 +33,7 @@ matrix products over the strided taps of the input (`taps_kernel_grad`):
 
 where XLA:CPU would transpose both operands into a convolution over the input channels
 ('by_size': inputs of at most 4 channels holding at least 512 KiB per device). The sizes
-that decide come from the per-layer timings in docs/benchmarks.md.
+that decide come from the per-layer timings in benchmarks/results/history.md.
 
 The forms with their own gradients are `jax.custom_vjp` functions (`up_adjoint`,
 `down_sliced`): reverse mode to any order (R1 differentiates D's input gradient), not

@@ -6,10 +6,11 @@ runs is a `Policy`, resolved once from ``config.ops`` and the devices of the run
 `gan_jax.models` or `gan_jax.ops` asks which backend it runs on while it is traced.
 
 ``'auto'`` in ``config.ops`` resolves to the forms measured faster on the backend
-(docs/benchmarks.md): on the CPU, DCGAN's transposed convolutions through their adjoint
-gradients, on batch slices sized by the layer, their few-channel weight gradients by the
-taps, StyleGAN2's modulated convolutions unfused and grouped convolutions as one dense
-convolution per group; elsewhere XLA's own forms, and NVlabs' fusing rule on a GPU.
+(docs/benchmarks.md; the measurements behind each: benchmarks/results/history.md): on
+the CPU, DCGAN's transposed convolutions through their adjoint gradients, on batch
+slices sized by the layer, their few-channel weight gradients by the taps, StyleGAN2's
+modulated convolutions unfused and grouped convolutions as one dense convolution per
+group; elsewhere XLA's own forms, and NVlabs' fusing rule on a GPU.
 """
 
 import dataclasses
