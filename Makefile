@@ -52,8 +52,8 @@ test-all: install data
 # The newest releases of every dependency, past pyproject's upper bounds too, in their own
 # venv, with a fast subset of the tests: an upstream change that breaks gan_jax shows here first.
 NEWEST_VENV ?= .venv-newest
-NEWEST_TESTS ?= tests/test_losses.py tests/test_regularizers.py tests/test_schedules.py \
-	tests/test_checkpoint.py tests/test_train_step.py tests/models
+NEWEST_TESTS ?= tests/training/test_losses.py tests/training/test_regularizers.py tests/training/test_schedules.py \
+	tests/run/test_checkpoint.py tests/training/test_train_step.py tests/models
 test-newest: data
 	rm -rf $(NEWEST_VENV)
 	$(PYTHON) -m venv $(NEWEST_VENV)

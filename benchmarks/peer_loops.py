@@ -4,7 +4,7 @@
 `peers/stylegan2_steps.Loop` (NVlabs' stylegan2-ada-pytorch) and `peers/r3gan_steps.Loop`
 (brownvc/R3GAN): the networks as those codebases build them and their loops'
 hyperparameters. `run_peer` runs a script of `peers/` with a Python that has torch.
-Used by `training_curves.py` and by `tests/test_parity_steps.py`.
+Used by `training_curves.py` and by `tests/training/test_parity_steps.py`.
 """
 
 import os

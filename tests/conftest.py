@@ -4,8 +4,10 @@ of ``pytest -n``, kept between runs, removed by ``--cache-clear``), so a program
 tests build (the same tiny networks and train steps) compiles once. It is set for this
 process only: the processes that tests start compile for themselves."""
 
+import gzip
 import importlib.util
 import os
+import struct
 
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
@@ -19,6 +21,15 @@ import pytest  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def write_idx(path: str, array: np.ndarray, gz: bool = True) -> None:
+    """An MNIST-style IDX file of ``array`` (uint8 or int32), gzipped unless ``gz`` is False."""
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int32): 0x0C}
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
+    payload = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    with (gzip.open if gz else open)(path, "wb") as f:
+        f.write(payload)
 
 
 def synthetic_images(n: int = 256, size: int = 28, channels: int = 1, seed: int = 0):

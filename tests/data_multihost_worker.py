@@ -9,7 +9,7 @@ WORKERS worker processes, and writes to OUT.npz: ``read``, every example index i
 dataset was asked for in this process, in order; ``image``, ``label``, the rows of each
 global batch this process's devices hold, with ``columns``, their places on the batch
 axis; and the same from the worker processes, ``workers_image``, ``workers_label``,
-``workers_columns``. `tests/test_data_packed.py` launches two.
+``workers_columns``. `tests/data/test_packed.py` launches two.
 """
 
 import dataclasses

@@ -1,6 +1,6 @@
 """Runs K whole training steps of brownvc/R3GAN on given inputs and draws.
 
-Run with a Python that has torch, beside (never inside) gan_jax; `tests/test_parity_steps.py`
+Run with a Python that has torch, beside (never inside) gan_jax; `tests/training/test_parity_steps.py`
 writes the plan and reads the result:
 
     python benchmarks/peers/r3gan_steps.py --checkout PATH/R3GAN --plan plan.npz --out peer.npz

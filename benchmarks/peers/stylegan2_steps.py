@@ -1,6 +1,6 @@
 """Runs K whole training steps of NVlabs' stylegan2-ada-pytorch on given inputs and draws.
 
-Run with a Python that has torch, beside (never inside) gan_jax; `tests/test_parity_steps.py`
+Run with a Python that has torch, beside (never inside) gan_jax; `tests/training/test_parity_steps.py`
 writes the plan and reads the result:
 
     python benchmarks/peers/stylegan2_steps.py --checkout PATH/stylegan2-ada-pytorch \

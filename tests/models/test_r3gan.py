@@ -1,5 +1,5 @@
 """R3GAN's networks: the grouped block by hand, fix-up initialisation, shapes, precision.
-(Parity with the authors' code on shared weights: tests/test_parity_r3gan.py.)"""
+(Parity with the authors' code on shared weights: tests/models/test_parity_r3gan.py.)"""
 
 import math
 

@@ -1,6 +1,6 @@
 """StyleGAN2 layers and networks: equalised learning rate, modulated convolution, w̄,
 style mixing, truncation, shapes and labels. Numerical agreement with NVlabs' code is
-tests/test_parity_stylegan2.py."""
+tests/models/test_parity_stylegan2.py."""
 
 import functools
 

@@ -358,7 +358,7 @@ def test_config_selects_the_ada_pipeline_and_rejects_unknown_ones():
 # ---------------------------------------------------------------------------------------------
 # NVlabs parity: the same draws through NVlabs' AugmentPipe and augment_ada.augment_with
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _TORCH_PYTHON = os.environ.get("GAN_JAX_TORCH_PYTHON", "")
 _CHECKOUT = os.environ.get("STYLEGAN2_ADA_PYTORCH", "")
 _PEER_ABSENT = not (

@@ -24,7 +24,7 @@ from gan_jax.convert import r3gan as cv
 from gan_jax.convert.common import load_state_dict
 from gan_jax.models import r3gan
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXPORT = os.path.join(REPO, "benchmarks", "peers", "r3gan_export.py")
 TORCH_PYTHON = os.environ.get("GAN_JAX_TORCH_PYTHON", "")
 CHECKOUT = os.environ.get("R3GAN_CHECKOUT", "")

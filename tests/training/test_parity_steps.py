@@ -1,6 +1,6 @@
 """Whole training steps against the references' own loops: from the same weights, on the same
 real batches, with every random number the same (z, classes, style-mixing cut-offs,
-per-pixel noise, path-length noise, every augmentation parameter: `tests/step_draws.py`),
+per-pixel noise, path-length noise, every augmentation parameter: `tests/training/step_draws.py`),
 K consecutive steps of gan_jax's production step (`build.Run.stepper`) against
 
 * NVlabs' stylegan2-ada-pytorch: its ``StyleGAN2Loss``, ``AugmentPipe``, Adam with the

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO
-from test_datasets import write_idx
+from conftest import REPO, write_idx
 from gan_jax.data import pack_writer
 from gan_jax.data import packed
 from gan_jax.errors import DataError

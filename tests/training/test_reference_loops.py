@@ -2,7 +2,7 @@
 checked against a hand computation on tiny networks: NVlabs' stylegan2-ada-pytorch
 (phases G first, EMA ramp-up from the images before the step, w̄ moved by every mapping
 pass, ADA's tally and step) and brownvc/R3GAN (G's phase on a real batch of its own).
-`tests/test_parity_steps.py` runs whole steps against the references' own code."""
+`tests/training/test_parity_steps.py` runs whole steps against the references' own code."""
 
 import jax
 import jax.numpy as jnp

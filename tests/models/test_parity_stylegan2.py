@@ -24,7 +24,7 @@ from gan_jax.convert import stylegan2 as cv
 from gan_jax.convert.common import load_state_dict
 from gan_jax.models import stylegan2
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXPORT = os.path.join(REPO, "benchmarks", "peers", "stylegan2_export.py")
 TORCH_PYTHON = os.environ.get("GAN_JAX_TORCH_PYTHON", "")
 CHECKOUT = os.environ.get("STYLEGAN2_ADA_PYTORCH", "")

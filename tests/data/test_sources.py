@@ -1,8 +1,6 @@
 """Dataset sources against small files written here, and the Debian Fashion-MNIST copy."""
 
-import gzip
 import os
-import struct
 import time
 
 import ml_collections
@@ -10,18 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FASHION_MNIST_DIR
+from conftest import FASHION_MNIST_DIR, write_idx
 from gan_jax.data import sources as datasets
 from gan_jax.config import base_config
 from gan_jax.errors import DataError
-
-
-def write_idx(path: str, array: np.ndarray, gz: bool = True) -> None:
-    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int32): 0x0C}
-    header = bytes([0, 0, codes[array.dtype], array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
-    payload = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
-    with (gzip.open if gz else open)(path, "wb") as f:
-        f.write(payload)
 
 
 def dataset_config(**kw) -> ml_collections.ConfigDict:
