@@ -7,7 +7,6 @@ augment.*            kind ('' | 'diffaugment' | 'ada'), policy, ada_pipeline ('b
 import ml_collections
 from ml_collections import config_dict
 
-from gan_jax import augment
 from gan_jax.errors import ConfigError
 
 
@@ -40,6 +39,8 @@ def _check_final_p(aug: ml_collections.ConfigDict) -> None:
 
 def check(config: ml_collections.ConfigDict) -> None:
     """Raises `ConfigError` for an augmentation field that cannot work."""
+    from gan_jax import augment  # the registry, read when checking
+
     aug = config.augment
     if aug.kind not in augment.KINDS:
         raise ConfigError(f"augment.kind={aug.kind!r} must be one of {augment.KINDS}")

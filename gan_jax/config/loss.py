@@ -16,7 +16,6 @@ import ml_collections
 from ml_collections import config_dict
 
 from gan_jax.errors import ConfigError
-from gan_jax.training import losses
 
 
 def section() -> ml_collections.ConfigDict:
@@ -51,6 +50,8 @@ def regularizer() -> ml_collections.ConfigDict:
 
 
 def _check_losses(loss: ml_collections.ConfigDict) -> None:
+    from gan_jax.training import losses  # the registry, read when checking (config imports no optax)
+
     if loss.d_loss not in losses.D_LOSSES:
         raise ConfigError(f"loss.d_loss={loss.d_loss!r} is not one of {sorted(losses.D_LOSSES)}")
     if loss.fake_labels not in ("sampled", "real"):

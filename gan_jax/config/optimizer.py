@@ -16,7 +16,6 @@ import ml_collections
 from ml_collections import config_dict
 
 from gan_jax.errors import ConfigError
-from gan_jax.training import schedules
 
 _NUMBERS = ("learning_rate", "b1", "b2", "eps", "weight_decay", "l1", "l2", "grad_clip")
 _FINALS = ("final_learning_rate", "final_b2")
@@ -95,6 +94,8 @@ def _check_ema(ema: ml_collections.ConfigDict) -> None:
 
 def check(config: ml_collections.ConfigDict) -> None:
     """Raises `ConfigError` for an optimizer, schedule or EMA field that cannot work."""
+    from gan_jax.training import schedules  # the registry, read when checking
+
     if config.schedule.shape not in schedules.SHAPES:
         raise ConfigError(f"schedule.shape={config.schedule.shape!r} must be one of {schedules.SHAPES}")
     if config.schedule.kimg < 0:

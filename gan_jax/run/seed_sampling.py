@@ -1,6 +1,7 @@
 """Seeded sampling of a trained run's EMA generator: each image a function of its seed.
 
-`load_run` reads a checkpoint's EMA generator; `seed_images`, `seed_interpolation` and
+`load_run` reads a checkpoint's EMA generator (a `gan_jax.run.generator.TrainedGenerator`,
+the class an exported file loads into too); `seed_images`, `seed_interpolation` and
 `class_interpolation` sample it by seed. `gan_jax.tools.generate` is their command line.
 
 **Seeds.** An image is a function of the checkpoint, its seed, its class and the
@@ -33,25 +34,17 @@ F per segment, both ends included, each shared point once (`sample.interpolation
 The ends are the seeds' images exactly.
 """
 
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gan_jax.training import sample
-from gan_jax.run import writers
 from gan_jax.errors import ConfigError
-from gan_jax.run.loading import restore_generator
-
-
-class Run(NamedTuple):
-    """A checkpoint's EMA generator, ready to sample."""
-
-    config: ml_collections.ConfigDict
-    step: int
-    images: Callable[[jax.Array, jax.Array, int], np.ndarray]  # (z, labels, batch_size) -> uint8
+from gan_jax.run import generator, writers
+from gan_jax.run.generator import TrainedGenerator
+from gan_jax.training import sample
 
 
 def check_w_truncation(config: ml_collections.ConfigDict, psi: float | None, noise_mode: str | None) -> None:
@@ -69,7 +62,7 @@ def load_run(
     check: Callable[[ml_collections.ConfigDict], None] | None = None,
     psi: float | None = None,
     noise_mode: str | None = None,
-) -> Run:
+) -> TrainedGenerator:
     """The EMA generator of checkpoint ``which`` (None: the latest; a step; 'best') of ``workdir``,
     on one device, its BatchNorm statistics computed on the run's standing batch; ``psi``
     (w-space truncation) and ``noise_mode`` are passed to a StyleGAN generator.
@@ -80,29 +73,9 @@ def load_run(
         if check:
             check(config)
 
-    gen, state, step = restore_generator(workdir, which, checks)
-    config = gen.config
-    params, g_vars = state.ema_params, state.g_vars
-    writers.log(f"sampling the EMA generator of {workdir} at step {step}")
-    g_kwargs = {k: v for k, v in (("truncation_psi", psi), ("noise_mode", noise_mode)) if v is not None}
-    sampler = gen.sampler(**g_kwargs)
-    stats = sampler.stats(params, g_vars)
-    apply = jax.jit(sampler.apply)
-
-    def images(z: jax.Array, labels: jax.Array, batch_size: int) -> np.ndarray:
-        # Every call has the shape (batch_size, ...): one compiled program for any request.
-        n = len(z)
-        pad = -n % batch_size
-        z, labels = (jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) for a in (z, labels))
-        chunks = [
-            sample.to_uint8(
-                jax.device_get(apply(params, stats, z[i : i + batch_size], labels[i : i + batch_size]))
-            )
-            for i in range(0, n + pad, batch_size)
-        ]
-        return np.concatenate(chunks)[:n]
-
-    return Run(config, step, images)
+    gen = generator.from_checkpoint(workdir, which, checks, psi=psi, noise_mode=noise_mode)
+    writers.log(f"sampling the EMA generator of {workdir} at step {gen.step}")
+    return gen
 
 
 def check_class(config: ml_collections.ConfigDict, c: int, what: str = "--class") -> None:
@@ -123,7 +96,7 @@ def seed_labels(config: ml_collections.ConfigDict, seeds: list[int], class_: int
 
 
 def seed_images(
-    run: Run,
+    run: TrainedGenerator,
     seeds: list[int],
     class_: int | None = None,
     z_truncation: float | None = None,
@@ -136,7 +109,7 @@ def seed_images(
 
 
 def seed_interpolation(
-    run: Run,
+    run: TrainedGenerator,
     seeds: list[int],
     frames: int,
     mode: str = "slerp",
@@ -158,7 +131,7 @@ def seed_interpolation(
 
 
 def class_interpolation(
-    run: Run,
+    run: TrainedGenerator,
     seeds: list[int],
     classes: list[int],
     frames: int,

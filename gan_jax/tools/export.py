@@ -21,7 +21,7 @@ from safetensors.numpy import save
 from gan_jax import __version__, config as config_lib
 from gan_jax.tools import cli
 from gan_jax.run import exported
-from gan_jax.run import loading as runs
+from gan_jax.run import generator
 from gan_jax.run import writers
 from gan_jax.errors import ConfigError
 
@@ -41,10 +41,8 @@ def generator_variables(
 ) -> tuple[ml_collections.ConfigDict, int, dict]:
     """(config, step, variables) of the EMA generator of checkpoint ``which`` (None: the
     latest; a step; 'best'): ``{"params": EMA weights, **collections}`` with the standing
-    BatchNorm statistics, the variables `seed_sampling.load_run` samples with."""
-    gen, state, step = runs.restore_generator(workdir, which)
-    stats = gen.sampler().stats(state.ema_params, state.g_vars)
-    return gen.config, step, {"params": state.ema_params, **stats}
+    BatchNorm statistics, the variables generate samples with (`generator.sampling_variables`)."""
+    return generator.sampling_variables(workdir, which)
 
 
 def metadata(config: ml_collections.ConfigDict, step: int) -> dict[str, str]:

@@ -40,7 +40,7 @@ from gan_jax.training import sample
 from gan_jax.run import writers
 from gan_jax.errors import ConfigError
 from gan_jax.run.seed_sampling import (  # noqa: F401  (the sampling API, importable from here too)
-    Run,
+    TrainedGenerator,
     check_class,
     check_w_truncation,
     class_interpolation,
@@ -233,7 +233,7 @@ def _paths(o: Request) -> tuple[list[int], list[int], list[int]]:
     return seeds, path_seeds, classes
 
 
-def _write_seeds(run: Run, o: Request, seeds: list[int]) -> list[str]:
+def _write_seeds(run: TrainedGenerator, o: Request, seeds: list[int]) -> list[str]:
     """The seeds' images as a grid (--out), one PNG each (--outdir) and an .npz (--npz)."""
     images, labels = seed_images(run, seeds, o.class_, o.z_truncation, o.batch_size)
     written = []
@@ -252,7 +252,9 @@ def _write_seeds(run: Run, o: Request, seeds: list[int]) -> list[str]:
     return written
 
 
-def _write_interpolation(run: Run, o: Request, seeds: list[int], path_seeds, classes) -> list[str]:
+def _write_interpolation(
+    run: TrainedGenerator, o: Request, seeds: list[int], path_seeds, classes
+) -> list[str]:
     """The interpolation as a strip (--out), a GIF (--gif) and one PNG per frame (--outdir)."""
     if path_seeds:
         strips = seed_interpolation(run, path_seeds, o.frames, o.mode, o.class_, o.z_truncation, o.batch_size)
@@ -273,7 +275,7 @@ def _write_interpolation(run: Run, o: Request, seeds: list[int], path_seeds, cla
     return written
 
 
-def generate(workdir: str, *, run: Run | None = None, **options) -> list[str]:
+def generate(workdir: str, *, run: TrainedGenerator | None = None, **options) -> list[str]:
     """Does what the command line asks (``options``: the fields of `Request`; the former
     ``truncation`` and ``trunc`` still work, with a notice); returns the paths written.
     ``run``, if given, is used in place of loading ``workdir``'s checkpoint."""

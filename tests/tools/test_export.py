@@ -109,7 +109,7 @@ def test_loading_needs_no_training_code(files, tmp_path):
         f"g = gan_jax.load_generator({files['cond']!r})\n"
         f"np.save({str(tmp_path / 'x.npy')!r}, g(seeds=[3, 1], class_=1))\n"
         "ours = {'gan_jax.run.trainer', 'gan_jax.training.build', 'gan_jax.run.checkpoint', 'gan_jax.data.sources',\n"
-        "        'gan_jax.config', 'gan_jax.tools.export', 'gan_jax.tools.generate'}\n"
+        "        'gan_jax.run.loading', 'gan_jax.training.losses', 'gan_jax.tools.export', 'gan_jax.tools.generate'}\n"
         "print(sorted(m for m in sys.modules if m in ours or m.startswith(('optax', 'orbax'))))\n"
     )
     result = subprocess.run(
@@ -124,6 +124,29 @@ def test_loading_needs_no_training_code(files, tmp_path):
     np.testing.assert_array_equal(
         np.load(tmp_path / "x.npy"), gan_jax.load_generator(files["cond"])(seeds=[3, 1], class_=1)
     )
+
+
+def test_a_file_written_before_the_architecture_sections_loads(files, tmp_path):
+    """An export whose config has the former flat ``model`` (every architecture's fields and
+    the ops' knobs side by side) is read into today's sections: the same images."""
+    with safe_open(files["cond"], framework="numpy") as f:
+        meta, tensors = f.metadata(), {n: f.get_tensor(n) for n in f.keys()}
+    config = json.loads(meta["config"])
+    model = config["model"]
+    flat = {k: v for k, v in model.items() if not isinstance(v, dict)}
+    flat.update(model["dcgan"], **config.pop("ops"))
+    flat.update(channel_base=32768, w_dim=512, stage_widths=[])  # other architectures' fields
+    config["model"] = flat
+    from safetensors.numpy import save_file
+
+    old = str(tmp_path / "old.safetensors")
+    save_file(tensors, old, metadata={**meta, "config": json.dumps(config)})
+    g = gan_jax.load_generator(old)
+    assert g.config.model.dcgan.g_width == model["dcgan"]["g_width"] and "g_width" not in g.config.model
+    np.testing.assert_array_equal(g(seeds=[0, 5]), gan_jax.load_generator(files["cond"])(seeds=[0, 5]))
+    save_file(tensors, old, metadata={**meta, "step": "ten"})
+    with pytest.raises(ConfigError, match="its metadata's step 'ten' is not a number"):
+        gan_jax.load_generator(old)
 
 
 def _export_cli(tmp_path, *args):
