@@ -50,6 +50,6 @@ def main(argv: list[str], architecture: str, convert_fn, example: str) -> None:
     )
 
 
-def run(architecture: str, convert_fn, example: str) -> None:
+def run_converter(architecture: str, convert_fn, example: str) -> None:
     define_flags(architecture)
     cli.run(lambda argv: main(argv, architecture, convert_fn, example))

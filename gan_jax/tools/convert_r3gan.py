@@ -8,4 +8,4 @@ from gan_jax.convert import r3gan
 from gan_jax.tools import convert
 
 if __name__ == "__main__":
-    convert.run("r3gan", r3gan.convert, "r3gan_cifar10")
+    convert.run_converter("r3gan", r3gan.convert, "r3gan_cifar10")

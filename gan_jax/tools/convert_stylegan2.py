@@ -8,4 +8,4 @@ from gan_jax.convert import stylegan2
 from gan_jax.tools import convert
 
 if __name__ == "__main__":
-    convert.run("stylegan2", stylegan2.convert, "stylegan2_ffhq1024")
+    convert.run_converter("stylegan2", stylegan2.convert, "stylegan2_ffhq1024")

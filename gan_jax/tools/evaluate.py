@@ -104,7 +104,7 @@ def _generator(workdir: str, samples: str, which: str | None, mesh) -> tuple:
     raise ConfigError(f"--samples={samples!r}: use ema, init or real:SPLIT")
 
 
-def run(
+def evaluate_workdir(
     workdir: str,
     metric_names: str,
     num_samples: int | None,
@@ -165,7 +165,7 @@ def main(argv):
         cli.fail(f"unexpected arguments {argv[1:]}")
     if not FLAGS.workdir:
         cli.fail("--workdir is required")
-    results, what = run(
+    results, what = evaluate_workdir(
         FLAGS.workdir,
         FLAGS.metrics,
         FLAGS.num_samples,
