@@ -63,10 +63,10 @@ def _plan(model):
     return r3gan.stage_plan(
         model.resolution,
         model.width,
-        model.r3gan.stage_widths,
-        model.r3gan.stage_blocks,
-        model.r3gan.stage_groups,
-        model.r3gan.expansion,
+        model.stage_widths,
+        model.stage_blocks,
+        model.stage_groups,
+        model.expansion,
     )
 
 
