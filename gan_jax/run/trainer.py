@@ -163,6 +163,8 @@ def _train(config, workdir, run, mesh, dataset) -> GANState:
     """`train_and_evaluate` once the workdir is prepared and locked. The checkpoint manager
     is closed on every way out, a refused resume included: its background threads must
     finish before the interpreter does."""
+    if _has_checkpoints(workdir):
+        check_resume_config(workdir, config)  # a refusal comes before any orbax object exists
     manager = checkpoint.make_manager(workdir, config)
     try:
         return _train_with(config, workdir, run, mesh, dataset, manager)
@@ -196,10 +198,15 @@ class Outputs:
     best_manager: Any = None
 
 
+def _has_checkpoints(workdir: str) -> bool:
+    """Whether the workdir holds a checkpoint step folder (the start resumes)."""
+    folder = checkpoint.checkpoint_dir(workdir)
+    return os.path.isdir(folder) and any(name.isdigit() for name in os.listdir(folder))
+
+
 def _start_state(config, workdir: str, run: build_lib.Run, manager) -> GANState:
     """The latest intact checkpoint, or step 0 (fine-tuned from ``init_from`` if set)."""
     if manager.all_steps():
-        check_resume_config(workdir, config)
         state = checkpoint.restore_latest(manager, run.abstract_state())
         writers.log(f"resumed from checkpoint at step {int(state.step)} in {manager.directory}")
         return state
