@@ -114,18 +114,44 @@ _MODE_CHANNELS = {
 }
 
 
+def not_a_file(path: str) -> str | None:
+    """Why ``path`` cannot be read as an image file (a dangling link, a FIFO, a socket, a
+    device: opening a FIFO would wait forever), or None for a regular file."""
+    if os.path.isfile(path):
+        return None
+    if os.path.islink(path) and not os.path.exists(path):
+        return f"{path} is a symbolic link to a missing file"
+    return f"{path} is not a regular file (a FIFO, socket, device or folder)"
+
+
+def _wide_grey(im: Image.Image, path: str) -> np.ndarray:
+    """uint8 of a one-channel image wider than 8 bits: 16-bit integers scaled (÷257, not
+    clipped); floats (mode F) in [0, 1] scaled by 255, in [0, 255] rounded, other ranges refused."""
+    wide = np.asarray(im).astype(np.float64)
+    if im.mode != "F":
+        return np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)
+    low, high = (float(wide.min()), float(wide.max())) if wide.size else (0.0, 0.0)
+    if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high > 255:
+        raise DataError(
+            f"{path} is a floating-point image with values in [{low:g}, {high:g}]; "
+            f"gan_jax reads float images in [0, 1] or [0, 255]"
+        )
+    return np.rint(wide * (255.0 if high <= 1.0 else 1.0)).astype(np.uint8)
+
+
 def decode_image(path: str, channels: int, convert_channels: bool, data: bytes | None = None) -> np.ndarray:
     """(H, W, channels) uint8 of the image file ``path`` (or of its bytes ``data``, ``path``
     then only naming it); `DataError` if it cannot be decoded, or has another channel
-    count and ``convert_channels`` is off."""
+    count and ``convert_channels`` is off. One-channel images wider than 8 bits: `_wide_grey`."""
+    if data is None and not_a_file(path):
+        raise DataError(not_a_file(path))
     try:
         with Image.open(path if data is None else io.BytesIO(data)) as im:
             have = _MODE_CHANNELS.get(im.mode, len(im.getbands()))
             if have != channels and not convert_channels:
                 raise DataError(f"{path} has {have} channels ({im.mode}), dataset.channels={channels}")
-            if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit grey: scale, not clip
-                wide = np.asarray(im).astype(np.float64)
-                arr = np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)
+            if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+                arr = _wide_grey(im, path)
                 if channels == 3:
                     arr = np.repeat(arr[..., None], 3, axis=-1)
             else:
@@ -185,8 +211,9 @@ def load_folder(
         )
     if not kept:
         raise DataError(f"none of the {len(files)} images under {directory} could be used, e.g. {bad[0]}")
-    labels, classes = folder_labels([os.path.relpath(f, directory) for f in kept], directory)
-    return np.stack(images), labels, len(classes)
+    labels, classes = folder_labels([os.path.relpath(f, directory) for f in files], directory)
+    index = {f: i for i, f in enumerate(files)}
+    return np.stack(images), labels[[index[f] for f in kept]], len(classes)
 
 
 def folder_labels(relative: list[str], where: str) -> tuple[np.ndarray, list[str]]:
@@ -205,8 +232,30 @@ def folder_labels(relative: list[str], where: str) -> tuple[np.ndarray, list[str
     if stray:
         return np.zeros(len(relative), np.int32), []
     classes = sorted({p[0] for p in parts})
+    _refuse_empty_classes(where, classes)
     index = {c: i for i, c in enumerate(classes)}
     return np.array([index[p[0]] for p in parts], np.int32), classes
+
+
+def _holds_an_image(folder: str) -> bool:
+    return any(
+        n.lower().endswith(IMAGE_EXTENSIONS) for _, _, names in os.walk(folder, followlinks=True) for n in names
+    )
+
+
+def _refuse_empty_classes(where: str, classes: list[str]) -> None:
+    """A class folder of ``where`` (a folder; not checked in a zip) without images would
+    shift the labels of every class after it: refused, as torchvision's ImageFolder does."""
+    if not os.path.isdir(where):
+        return
+    folders = sorted(n for n in os.listdir(where) if not n.startswith(".") and os.path.isdir(os.path.join(where, n)))
+    empty = [n for n in folders if n not in classes and not _holds_an_image(os.path.join(where, n))]
+    if empty:
+        raise DataError(
+            f"class folder {os.path.join(where, empty[0])} holds no images; labels are the "
+            f"indices of the sorted class folders, so every class after it would shift: add "
+            f"its images or remove the folder"
+        )
 
 
 def load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -229,6 +278,11 @@ def load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"cannot read {path} (truncated or not an .npz?): {e}") from None
     if len(labels) != len(images):
         raise DataError(f"{path} has {len(labels)} labels for {len(images)} images")
+    if len(labels) and labels.min() < 0:
+        first = int(np.argmax(labels < 0))
+        raise DataError(
+            f"{path}: label {int(labels[first])} at index {first}; labels are class indices, 0 or more"
+        )
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.dtype != np.uint8:

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
@@ -31,6 +32,7 @@ from gan_jax.data.files import (
     list_images,
     load_idx,
     load_npz,
+    not_a_file,
 )
 
 
@@ -59,7 +61,10 @@ class Source:
 
 
 def _file_stamp(path: str, name: str = "") -> list:
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except OSError:  # a dangling link: its own stamp (packing it fails or skips it by name)
+        st = os.lstat(path)
     return [name or os.path.abspath(path), st.st_size, st.st_mtime_ns]
 
 
@@ -69,6 +74,8 @@ def _digest(value) -> str:
 
 def _file_channels(path: str, data: bytes | None = None) -> int:
     """1 for a grey image file (with or without alpha), else 3; 3 if it cannot be read."""
+    if data is None and not_a_file(path):
+        return 3
     try:
         with Image.open(path if data is None else io.BytesIO(data)) as im:
             return 1 if im.getbands()[0] in ("1", "L", "I", "F") else 3
@@ -99,10 +106,23 @@ def _folder(directory: str, limit: int) -> Source:
         len(files),
         len(classes),
         classes,
-        _file_channels(files[0]),
+        _file_channels(next((f for f in files if not not_a_file(f)), files[0])),
         _digest([_file_stamp(f, r) for f, r in zip(files, relative)]),
         tasks,
     )
+
+
+def _read_member(archive: zipfile.ZipFile, name: str) -> tuple[bytes, str | None]:
+    """(bytes, None) of a zip member, or (b"", why it cannot be read): damaged deflate
+    data, a failed CRC, encryption, a compression method Python lacks."""
+    try:
+        return archive.read(name), None
+    except NotImplementedError as e:  # a RuntimeError too: caught first
+        return b"", f"{e} (unsupported compression method)"
+    except RuntimeError as e:  # encrypted: "File ... is encrypted, password required"
+        return b"", str(e)
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        return b"", f"{type(e).__name__}: {e}"
 
 
 def _zip(path: str, limit: int) -> Source:
@@ -111,7 +131,7 @@ def _zip(path: str, limit: int) -> Source:
             names = sorted(
                 n for n in archive.namelist() if not n.endswith("/") and n.lower().endswith(IMAGE_EXTENSIONS)
             )
-            first = archive.read(names[0]) if names else b""
+            first = _read_member(archive, names[0])[0] if names else b""
     except (OSError, zipfile.BadZipFile) as e:
         raise DataError(f"cannot read the zip {path}: {e}") from None
     if not names:
@@ -125,11 +145,11 @@ def _zip(path: str, limit: int) -> Source:
         with zipfile.ZipFile(path) as archive:
             for i in range(start, stop):
                 name = f"{path}:{names[i]}"
-                try:
-                    data = archive.read(names[i])
-                except (OSError, zipfile.BadZipFile) as e:
-                    raise DataError(f"cannot read {name}: {e}") from None
-                yield Task(i, name, int(labels[i]), "bytes", data)
+                data, error = _read_member(archive, names[i])
+                if error:
+                    yield Task(i, name, int(labels[i]), "error", f"cannot read {name}: {error}")
+                else:
+                    yield Task(i, name, int(labels[i]), "bytes", data)
 
     return Source(
         f"zip {os.path.abspath(path)}",
@@ -259,6 +279,8 @@ def open_source(spec: str, split: str = "train", limit: int = 0) -> Source:
 def task_image(task: Task, channels: int) -> np.ndarray:
     """(H, W, channels) uint8 of a task: files decoded (grey ↔ RGB converted, alpha
     dropped), arrays converted the same way; `DataError` naming it if it cannot be."""
+    if task.kind == "error":
+        raise DataError(task.payload)
     if task.kind in ("file", "bytes"):
         return decode_image(task.name, channels, True, task.payload if task.kind == "bytes" else None)
     if task.kind == "synthetic":

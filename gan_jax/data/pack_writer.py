@@ -20,6 +20,7 @@ pack of the same request is left as it is; one of another request is replaced on
 import collections
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import itertools
 import json
@@ -42,6 +43,7 @@ PARTIAL = ".partial"
 REQUEST_FILE = "request.json"
 FITS = ("crop", "pad", "resize")
 EXAMPLES_PER_SHARD = 10_000  # shards=0: one shard per this many examples
+MAX_RESOLUTION = 8192  # 8192² RGB is 192 MiB an image; GANs train at 1024 px and below
 CHUNK = 8  # examples per piece of work handed to a worker
 _OWN_FILE = re.compile(r"(shard-\d{5}-of-\d{5}\.array_record|labels\.npy|dataset\.json)(\.tmp)?")
 
@@ -65,8 +67,12 @@ class Request:
 
 def check_request(request: Request) -> None:
     """`ConfigError` for a request no source could satisfy."""
-    if request.resolution < 1:
-        raise ConfigError(f"--resolution={request.resolution} must be positive")
+    if not 1 <= request.resolution <= MAX_RESOLUTION:
+        size = f" (one such RGB image takes {3 * request.resolution**2 / 2**30:.0f} GiB)"
+        raise ConfigError(
+            f"--resolution={request.resolution} must be in [1, {MAX_RESOLUTION}]"
+            + (size if request.resolution > MAX_RESOLUTION else "")
+        )
     if request.channels not in (0, 1, 3):
         raise ConfigError(f"--channels={request.channels} must be 1 or 3")
     if request.fit not in FITS:
@@ -158,42 +164,64 @@ def _clear(dest: str) -> None:
     shutil.rmtree(os.path.join(dest, PARTIAL), ignore_errors=True)
 
 
-def open_dest(dest: str, spec: dict, overwrite: bool, log: Callable[[str], None]) -> set[int] | None:
-    """Readies ``dest`` for the pack ``spec`` describes: None when it already holds that
-    finished pack, else the shards an unfinished pack of it has finished (see the module
-    docstring for what is kept, discarded or refused)."""
+def _make_dest(dest: str) -> None:
     if os.path.exists(dest) and not os.path.isdir(dest):
         raise DataError(f"--dest {dest!r} is a file, not a folder")
     try:
         os.makedirs(dest, exist_ok=True)
     except OSError as e:
         raise DataError(f"cannot create --dest {dest!r}: {e.strerror}") from None
+    if not os.access(dest, os.W_OK | os.X_OK):
+        raise DataError(f"--dest {dest!r} is not writable")
+
+
+def _finished_pack(dest: str, spec: dict, overwrite: bool, log: Callable[[str], None]) -> bool:
+    """True when ``dest`` holds the finished, complete pack of ``spec``. A finished pack of
+    another request is refused without ``overwrite``; nothing is removed here."""
     info_path = os.path.join(dest, packed.INFO_FILE)
-    if os.path.exists(info_path):
-        old = (_read_json(info_path) or {}).get("request")
-        if old == spec:
-            shutil.rmtree(os.path.join(dest, PARTIAL), ignore_errors=True)
-            return None
-        if not overwrite:
-            differ = sorted(k for k in spec if not isinstance(old, dict) or old.get(k) != spec[k])
-            raise DataError(
-                f"{dest} holds a finished pack of another request (differing in "
-                f"{', '.join(differ)}); pass --overwrite to replace it, or choose another --dest"
-            )
-        log(f"replacing the finished pack in {dest}")
-        _clear(dest)
-    partial = os.path.join(dest, PARTIAL)
-    if os.path.isdir(partial):
-        if _read_json(os.path.join(partial, REQUEST_FILE)) == spec:
-            return _finished_shards(dest, spec["shards"])
-        log(f"discarding the unfinished pack of another request in {dest}")
-        _clear(dest)
+    if not os.path.exists(info_path):
+        return False
+    old = (_read_json(info_path) or {}).get("request")
+    if old == spec:
+        try:
+            packed.open_packed(dest).close()
+            return True
+        except DataError as e:
+            log(f"the pack in {dest} is incomplete ({e}); packing it again")
+            return False
+    if not overwrite:
+        differ = sorted(k for k in spec if not isinstance(old, dict) or old.get(k) != spec[k])
+        detail = ", ".join(
+            f"{k}: {old.get(k)!r} there, {spec[k]!r} here" if isinstance(old, dict) else k for k in differ
+        )
+        raise DataError(
+            f"{info_path} describes a finished pack of another request ({detail}); "
+            f"pass --overwrite to replace it, or choose another --dest"
+        )
+    log(f"replacing the finished pack in {dest}")
+    return False
+
+
+def open_dest(dest: str, spec: dict, overwrite: bool, log: Callable[[str], None]) -> set[int] | None:
+    """Readies ``dest`` for the pack ``spec`` describes: None when it already holds that
+    finished pack, else the shards an unfinished pack of it has finished (see the module
+    docstring for what is kept, discarded or refused). Every refusal comes before any
+    file is removed."""
+    _make_dest(dest)
+    if _finished_pack(dest, spec, overwrite, log):
+        shutil.rmtree(os.path.join(dest, PARTIAL), ignore_errors=True)
+        return None
     foreign = sorted(n for n in os.listdir(dest) if not _OWN_FILE.fullmatch(n) and n != PARTIAL)
     if foreign:
         raise DataError(
             f"--dest {dest} holds files that are not a pack's (e.g. {foreign[0]}); "
             f"choose a new or empty folder"
         )
+    partial = os.path.join(dest, PARTIAL)
+    if os.path.isdir(partial):
+        if _read_json(os.path.join(partial, REQUEST_FILE)) == spec:
+            return _finished_shards(dest, spec["shards"])
+        log(f"discarding the unfinished pack of another request in {dest}")
     _clear(dest)
     os.makedirs(partial)
     _write_json(os.path.join(partial, REQUEST_FILE), spec)
@@ -229,17 +257,22 @@ def write_shard(dest: str, shard: int, shards: int, results: Iterable[tuple], ba
     digest, labels, skipped = hashlib.sha256(), [], []
     writer = ArrayRecordWriter(path + ".tmp", packed.WRITER_OPTIONS)
     try:
-        for _, name, label, record, error in results:
-            if error is not None:
-                if bad_images == "fail":
-                    raise DataError(f"{error}; pass --bad_images=skip to leave such images out")
-                skipped.append({"name": name, "error": error})
-                continue
-            writer.write(record)
-            packed.record_digest_update(digest, record)
-            labels.append(label)
-    finally:
-        writer.close()
+        try:
+            for _, name, label, record, error in results:
+                if error is not None:
+                    if bad_images == "fail":
+                        raise DataError(f"{error}; pass --bad_images=skip to leave such images out")
+                    skipped.append({"name": name, "error": error})
+                    continue
+                writer.write(record)
+                packed.record_digest_update(digest, record)
+                labels.append(label)
+        finally:
+            writer.close()
+    except RuntimeError as e:  # the writer's I/O errors: "write() failed: No space left on device; ..."
+        with contextlib.suppress(OSError):
+            os.remove(path + ".tmp")
+        raise OSError(errno.EIO, str(e).split(";")[0], path + ".tmp") from None
     os.replace(path + ".tmp", path)
     note = {
         "file": os.path.basename(path),
@@ -295,7 +328,20 @@ def pack(
     request: Request, dest: str, workers: int = 0, overwrite: bool = False, log: Callable[[str], None] = print
 ) -> dict:
     """Packs ``request.source`` into ``dest`` with ``workers`` processes (0: this one);
-    returns the pack's dataset.json. Resumes or skips work as the module docstring says."""
+    returns the pack's dataset.json. Resumes or skips work as the module docstring says.
+    A failed write (a full disk, a read-only folder) is a `DataError`: the shards finished
+    before it are kept, and the same request resumes from them."""
+    try:
+        return _pack(request, dest, workers, overwrite, log)
+    except OSError as e:
+        where = e.filename or dest
+        raise DataError(
+            f"cannot write the pack in {dest}: {e.strerror or e} ({where}); finished shards are "
+            f"kept: free space or fix the folder, and run the same command to resume"
+        ) from None
+
+
+def _pack(request: Request, dest: str, workers: int, overwrite: bool, log: Callable[[str], None]) -> dict:
     check_request(request)
     if workers < 0:
         raise ConfigError(f"--workers={workers} must not be negative")
