@@ -61,6 +61,20 @@ def make_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.Checkpo
     return ocp.CheckpointManager(directory, options=options, item_names=("state", "config"))
 
 
+def open_for_reading(directory: str) -> ocp.CheckpointManager:
+    """A manager that only reads ``directory``: it creates, removes and rewrites nothing
+    (a training process may be saving into it at this moment, its step in a temporary
+    folder that a writing manager would delete)."""
+    options = ocp.CheckpointManagerOptions(
+        create=False,
+        read_only=True,
+        cleanup_tmp_directories=False,
+        enable_async_checkpointing=False,
+        save_root_metadata=False,
+    )
+    return ocp.CheckpointManager(directory, options=options, item_names=("state", "config"))
+
+
 def save(manager: ocp.CheckpointManager, state: GANState, config: ml_collections.ConfigDict) -> bool:
     """Starts an asynchronous save at ``state.step``; device buffers are copied before it returns.
 

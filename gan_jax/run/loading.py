@@ -30,12 +30,12 @@ def _open_checkpoint(workdir: str, which: str | None):
                 f"{workdir} has no best checkpoint; training keeps one in best_checkpoint/ "
                 f"when it evaluates (eval_every and eval.metrics)"
             )
-        return checkpoint.make_best_manager(workdir), int(best["step"])
+        return checkpoint.open_for_reading(checkpoint.best_dir(workdir)), int(best["step"])
     if which is not None and not which.isdigit():
         raise ConfigError(f"--checkpoint={which!r}: give a step number or 'best'")
     if not os.path.isdir(checkpoint.checkpoint_dir(workdir)):
         raise CheckpointError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}; train the run first")
-    manager = checkpoint.make_manager(workdir, config_lib.base_config())
+    manager = checkpoint.open_for_reading(checkpoint.checkpoint_dir(workdir))
     steps = manager.all_steps()
     if not steps:
         raise CheckpointError(f"no checkpoint in {manager.directory}; train the run first")

@@ -41,6 +41,7 @@ def main(argv: list[str], architecture: str, convert_fn, example: str) -> None:
             f"model.architecture={config.model.architecture!r}: {module} makes "
             f"{architecture} runs; use a {architecture}_* config"
         )
+    converted.refuse_a_run(FLAGS.workdir)  # before the file is read: a trained run is never a target
     with_d = converted.write_run(config, load_state_dict(FLAGS.src), convert_fn, FLAGS.workdir)
     writers.log(
         f"wrote {FLAGS.workdir}/checkpoints/0 from {FLAGS.src} (G, G_ema"

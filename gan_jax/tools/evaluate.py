@@ -4,12 +4,15 @@
         [--num_samples 10000] [--checkpoint STEP|best] [--split test] [--samples ema|init|real:SPLIT]
         [--inception_weights inception_fid.npz]   # for fid, kid, is, pr, dc
         [--classes 7[,9]]                          # the reference: only these classes' images
+        [--out results.jsonl]                      # append the results there as a JSON line
 
 ``--samples init`` evaluates the untrained generator of the run's config (a ceiling);
 ``--samples real:train`` evaluates ``num_samples`` real images of another split in
 place of generated ones (the real-vs-real floor). ``--classes`` compares with the images of
 those classes alone (``dataset.classes``; a run fine-tuned on one class already has it).
-Results are printed and appended to ``W/eval.jsonl``.
+Results are printed, and appended to ``--out`` when given. The run is only read: its
+checkpoints are opened read-only and nothing in W is written (training's own evaluations
+go to ``W/eval.jsonl``).
 """
 
 import json
@@ -41,6 +44,9 @@ def define_flags() -> None:
     flags.DEFINE_string("samples", "ema", "ema | init | real:SPLIT")
     flags.DEFINE_string("inception_weights", None, "Converted FID Inception .npz (for fid, kid, is, pr, dc).")
     flags.DEFINE_string("classes", None, "Compare with these classes' images only, e.g. 7 or 2,7.")
+    flags.DEFINE_string(
+        "out", None, "Append the results as one JSON line to this file (the run itself is never written)."
+    )
 
 
 FLAGS = flags.FLAGS
@@ -177,9 +183,14 @@ def main(argv):
     )
     print(f"{what}:")
     print(format_table(results))
-    if jax.process_index() == 0:
-        with open(os.path.join(FLAGS.workdir, "eval.jsonl"), "a") as f:
-            f.write(json.dumps({"samples": what, "results": results}) + "\n")
+    if FLAGS.out and jax.process_index() == 0:
+        record = {"workdir": os.path.abspath(FLAGS.workdir), "samples": what, "results": results}
+        try:
+            with open(cli.output_path(FLAGS.out), "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as e:
+            raise ConfigError(f"cannot write {FLAGS.out}: {e.strerror}") from None
+        print(f"appended to {FLAGS.out}")
 
 
 def console_main() -> None:

@@ -40,13 +40,18 @@ def test_evaluate_cli_on_a_tiny_run(tiny_config, tmp_path):
     tiny_config.num_steps = 2
     train_and_evaluate(tiny_config, str(tmp_path / "run"))
     args = ["--metrics=fd_fmnist,kd_fmnist", "--num_samples=64", "--split=train"]
-    result = _evaluate_cli(tmp_path / "run", *args, cache=tmp_path / "cache")
+    out = tmp_path / "results" / "evals.jsonl"
+    result = _evaluate_cli(tmp_path / "run", *args, f"--out={out}", cache=tmp_path / "cache")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "the EMA generator at step 2:" in result.stdout
     assert "fd_fmnist_64gen_vs_train256" in result.stdout and "kd_fmnist_std" in result.stdout
-    real = _evaluate_cli(tmp_path / "run", *args, "--samples=real:train", cache=tmp_path / "cache")
+    real = _evaluate_cli(
+        tmp_path / "run", *args, "--samples=real:train", f"--out={out}", cache=tmp_path / "cache"
+    )
     assert real.returncode == 0, real.stderr[-2000:]
-    lines = [json.loads(l) for l in open(tmp_path / "run" / "eval.jsonl")]
+    assert not (tmp_path / "run" / "eval.jsonl").exists()  # the run is only read
+    lines = [json.loads(l) for l in open(out)]
+    assert lines[0]["workdir"] == str(tmp_path / "run")
     fd_gen, fd_real = (l["results"]["fd_fmnist"]["value"] for l in lines)
     assert fd_real < fd_gen
     # Against one class's images only: the reference holds exactly that class's examples.
@@ -72,7 +77,7 @@ def test_inception_metrics_end_to_end_with_random_weights(tiny_config, tmp_path)
 
     from conftest import random_inception_state_dict, synthetic_images
     from gan_jax.convert import inception as convert_inception
-    from gan_jax.metrics import evaluator as evaluator_lib
+    from gan_jax.run import evaluation
     from gan_jax.training import build
 
     weights = tmp_path / "inception.npz"
@@ -89,7 +94,7 @@ def test_inception_metrics_end_to_end_with_random_weights(tiny_config, tmp_path)
     )
     run = build.build(tiny_config)
     state = run.init_state()
-    evaluate = evaluator_lib.make_evaluation(tiny_config, run, ["fid", "kid", "is", "pr", "dc"])
+    evaluate = evaluation.make_evaluation(tiny_config, run, ["fid", "kid", "is", "pr", "dc"])
     results = evaluate(state.ema_params, state.g_vars)
     assert results["fid"]["protocol"] == "fid_20gen_vs_train24"
     assert results["fid"]["value"] > 0 and results["is"]["value"] >= 1.0
@@ -130,10 +135,11 @@ def test_evaluate_reads_the_checkpoints_config_and_the_best_checkpoint(tiny_conf
     (workdir / "config.json").write_text(json.dumps(saved))
     best = checkpoint.read_best(str(workdir))
     args = ["--metrics=fd_fmnist", "--num_samples=64", "--split=train"]
-    result = _evaluate_cli(workdir, *args, "--checkpoint=best", cache=tmp_path / "cache")
+    out = tmp_path / "evals.jsonl"
+    result = _evaluate_cli(workdir, *args, "--checkpoint=best", f"--out={out}", cache=tmp_path / "cache")
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"the EMA generator at step {best['step']}:" in result.stdout
     during = [json.loads(l) for l in open(workdir / "eval.jsonl")][:2]
     value = {r["step"]: r["results"]["fd_fmnist"]["value"] for r in during}[best["step"]]
-    again = json.loads(open(workdir / "eval.jsonl").readlines()[-1])["results"]["fd_fmnist"]["value"]
+    again = json.loads(open(out).readline())["results"]["fd_fmnist"]["value"]
     assert again == pytest.approx(value, rel=1e-4)
