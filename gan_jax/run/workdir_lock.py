@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 from typing import Iterator
 
 import jax
@@ -43,6 +44,24 @@ def _describe(holder: dict) -> str:
     return f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started', '?')}"
 
 
+def _open_lock_file(path: str):
+    """The lock file, opened without following a symbolic link: the lock's holder record
+    is written into it, so a link to another file is refused rather than written through."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ConfigError(
+                f"{path} is a symbolic link; the workdir's lock is a plain file that gan_jax "
+                f"writes, so it will not write through a link. Remove the link and run again"
+            ) from None
+        raise ConfigError(f"cannot create the lock file {path}: {e.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError(f"{path} is not a plain file; remove it and run again")
+    return os.fdopen(fd, "r+")
+
+
 @contextlib.contextmanager
 def hold(workdir: str) -> Iterator[None]:
     """Holds ``workdir``'s lock for the ``with`` block (a no-op outside process 0)."""
@@ -50,10 +69,7 @@ def hold(workdir: str) -> Iterator[None]:
         yield
         return
     path = os.path.join(workdir, LOCK)
-    try:
-        f = open(path, "a+")
-    except OSError as e:
-        raise ConfigError(f"cannot create the lock file {path}: {e.strerror}") from None
+    f = _open_lock_file(path)
     try:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
