@@ -92,6 +92,23 @@ def _choice(config, name: str, choices: tuple) -> None:
         raise ConfigError(f"{name}={config[name]!r} must be one of {', '.join(choices)}")
 
 
+BATCHNORM_ARCHITECTURES = ("dcgan", "sngan", "biggan")
+
+
+def _check_batchnorm_microbatch(config: ml_collections.ConfigDict) -> None:
+    """BatchNorm normalises over a micro-batch: over one image, every activation of a
+    linear layer's output equals its mean, so the layer's output is its bias."""
+    per_micro = config.batch_size // config.microbatches
+    architecture = config.model.architecture
+    if config.microbatches > 1 and per_micro < 2 and architecture in BATCHNORM_ARCHITECTURES:
+        raise ConfigError(
+            f"microbatches={config.microbatches} with batch_size={config.batch_size} leaves one image "
+            f"per micro-batch, and the BatchNorm layers of {architecture} would normalise each "
+            f"activation over that image alone (every output its bias): use microbatches <= "
+            f"{max(1, config.batch_size // 2)}"
+        )
+
+
 def check(config: ml_collections.ConfigDict) -> None:
     """Raises `ConfigError` for a top-level field that cannot work."""
     for name in _POSITIVE:
@@ -102,6 +119,7 @@ def check(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.{name}={config[name]} must be >= 0")
     if config.batch_size % config.microbatches:
         raise ConfigError(f"microbatches={config.microbatches} must divide batch_size={config.batch_size}")
+    _check_batchnorm_microbatch(config)
     _choice(config, "lazy_dispatch", ("variants", "cond"))
     _choice(config, "nonfinite", ("stop", "skip"))
     _choice(config, "phase_order", PHASE_ORDERS)

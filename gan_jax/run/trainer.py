@@ -28,7 +28,7 @@ import numpy as np
 
 from gan_jax import config as config_lib, parallel
 from gan_jax.training import build as build_lib
-from gan_jax.run import checkpoint
+from gan_jax.run import checkpoint, dataset_check
 from gan_jax.data import pipeline as data
 from gan_jax.data import sources as datasets
 from gan_jax.run import finetune
@@ -144,16 +144,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     """
     config_lib.validate(config)
     writers.quiet_library_logs()
+    preemption.stop_if_requested()  # a stop asked while starting is honoured between these stages
     parallel.maybe_initialize_distributed(config)
     mesh = parallel.create_mesh()
     parallel.check_batch_size(config.batch_size, mesh, config.microbatches)
     run = build_lib.build(config, mesh)
+    preemption.stop_if_requested()
     dataset = datasets.load_dataset(config.dataset)
-    if config.model.num_classes > dataset.num_classes:
-        raise ConfigError(
-            f"model.num_classes={config.model.num_classes} but {dataset.description} "
-            f"has {dataset.num_classes} classes"
-        )
+    dataset_check.check_labels(config, dataset)
+    preemption.stop_if_requested()
     prepare_workdir(workdir)
     with workdir_lock.hold(workdir):
         return _train(config, workdir, run, mesh, dataset)
@@ -165,6 +164,7 @@ def _train(config, workdir, run, mesh, dataset) -> GANState:
     finish before the interpreter does."""
     if _has_checkpoints(workdir):
         check_resume_config(workdir, config)  # a refusal comes before any orbax object exists
+        dataset_check.check_resume(workdir, config, dataset)
     manager = checkpoint.make_manager(workdir, config)
     try:
         return _train_with(config, workdir, run, mesh, dataset, manager)
@@ -241,11 +241,14 @@ def _describe(config, run: build_lib.Run, state: GANState, mesh, dataset, start_
 
 def _train_with(config, workdir, run, mesh, dataset, manager) -> GANState:
     state = _start_state(config, workdir, run, manager)
+    preemption.stop_if_requested()
     write_config(workdir, config)  # only now: a refused checkpoint leaves the workdir as it was
+    dataset_check.write(workdir, dataset)
     start_step = int(jax.device_get(state.step))
     _describe(config, run, state, mesh, dataset, start_step)
     skipped_before = _skipped_steps(state)
     evaluate = evaluation.make_evaluation(config, run.generator()) if config.eval_every else None
+    preemption.stop_if_requested()
     out = Outputs(
         workdir,
         manager,
