@@ -17,6 +17,7 @@ uint8. StyleGAN2 generators also take ``psi`` (ψ, w-space truncation) and ``noi
 """
 
 import dataclasses
+import math
 from typing import Any, Callable
 
 import jax
@@ -30,6 +31,40 @@ from gan_jax.training import sample
 
 NOISE_MODES = ("const", "none")
 MAX_SEED = 2**32 - 1
+PSI_LIMIT = 10.0  # |ψ| beyond this extrapolates w far past anything the generator saw
+
+
+def check_psi(psi: float, name: str = "psi") -> float:
+    """ψ as a float; `ConfigError` unless it is finite and within ±`PSI_LIMIT` (ψ = 1: no
+    truncation, 0: w̄ itself; values outside [0, 1] extrapolate, a little of which is common)."""
+    psi = float(psi)
+    if not math.isfinite(psi) or abs(psi) > PSI_LIMIT:
+        raise ConfigError(
+            f"{name}={psi:g} must be a finite number in [-{PSI_LIMIT:g}, {PSI_LIMIT:g}] "
+            f"(1: no truncation, 0: the average image)"
+        )
+    return psi
+
+
+def finite_uint8(images, what: str) -> np.ndarray:
+    """`sample.to_uint8` of images that must be finite: a NaN would be written as black."""
+    images = np.asarray(images)
+    if not np.isfinite(images).all():
+        raise ConfigError(
+            f"{what} made non-finite pixels (NaN or Inf in {int((~np.isfinite(images)).sum())} values); "
+            f"nothing was written: check the sampling options, or evaluate an earlier checkpoint"
+        )
+    return sample.to_uint8(images)
+
+
+def check_z_truncation(t: float, name: str = "z_truncation") -> float:
+    """t as a float; `ConfigError` unless it is finite and positive (z is drawn in [-t, t])."""
+    t = float(t)
+    if not math.isfinite(t) or t <= 0:
+        raise ConfigError(
+            f"{name}={t:g} must be a finite positive number (z is drawn in [-t, t]; 1 to 2 is usual)"
+        )
+    return t
 
 
 def g_kwargs(config: ml_collections.ConfigDict, psi: float | None, noise_mode: str | None) -> tuple:
@@ -43,7 +78,7 @@ def g_kwargs(config: ml_collections.ConfigDict, psi: float | None, noise_mode: s
         )
     if noise_mode is not None and noise_mode not in NOISE_MODES:
         raise ConfigError(f"noise_mode={noise_mode!r} must be one of {NOISE_MODES}")
-    options = (("truncation_psi", None if psi is None else float(psi)), ("noise_mode", noise_mode))
+    options = (("truncation_psi", None if psi is None else check_psi(psi)), ("noise_mode", noise_mode))
     return tuple((k, v) for k, v in options if v is not None)
 
 
@@ -86,8 +121,8 @@ class TrainedGenerator:
         seeds = np.asarray(seeds, np.int64).reshape(-1)
         if len(seeds) and (seeds.min() < 0 or seeds.max() > MAX_SEED):
             raise ConfigError(f"seeds go from 0 to {MAX_SEED}")
-        if z_truncation is not None and z_truncation <= 0:
-            raise ConfigError(f"z_truncation={z_truncation} must be positive")
+        if z_truncation is not None:
+            z_truncation = check_z_truncation(z_truncation)
         return sample.seed_noise(seeds, self.z_dim, z_truncation), self.seed_labels(seeds, class_)
 
     def images(self, z, labels, batch_size: int | None = None, psi=None, noise_mode=None) -> np.ndarray:
@@ -102,8 +137,9 @@ class TrainedGenerator:
         pad = -n % size
         z, labels = (jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) for a in (z, labels))
         chunks = [
-            sample.to_uint8(
-                jax.device_get(self._apply(self.variables, z[i : i + size], labels[i : i + size], options))
+            finite_uint8(
+                jax.device_get(self._apply(self.variables, z[i : i + size], labels[i : i + size], options)),
+                f"the generator of step {self.step}",
             )
             for i in range(0, n + pad, size)
         ]
@@ -177,6 +213,14 @@ def make(
     return TrainedGenerator(
         config, step, variables, batch_size, jax.jit(apply, static_argnames="options"), **defaults
     )
+
+
+def abstract_variables(config: ml_collections.ConfigDict) -> dict:
+    """Shapes and dtypes of the generator's variables for ``config`` (every collection its
+    initialisation makes), computed without running it."""
+    g_model, _ = build_models(config)
+    z, labels = jnp.zeros((2, config.model.z_dim), jnp.float32), jnp.zeros((2,), jnp.int32)
+    return jax.eval_shape(lambda key: g_model.init(key, z, labels, train=False), jax.random.key(0))
 
 
 def sampling_variables(workdir: str, which: str | None = None, check=None) -> tuple:

@@ -16,9 +16,7 @@ import os
 
 import ml_collections
 from absl import flags
-from safetensors.numpy import save
 
-from gan_jax import __version__, config as config_lib
 from gan_jax.tools import cli
 from gan_jax.run import exported
 from gan_jax.run import generator
@@ -45,17 +43,6 @@ def generator_variables(
     return generator.sampling_variables(workdir, which)
 
 
-def metadata(config: ml_collections.ConfigDict, step: int) -> dict[str, str]:
-    """The file's header metadata (safetensors allows strings only)."""
-    return {
-        "format": exported.FORMAT,
-        "format_version": str(exported.FORMAT_VERSION),
-        "config": config_lib.to_json(config),
-        "step": str(step),
-        "gan_jax_version": __version__,
-    }
-
-
 def _check_out(out: str) -> str:
     if not out.lower().endswith(".safetensors"):
         raise ConfigError(f"--out={out!r}: the file must end in .safetensors")
@@ -70,7 +57,7 @@ def export(workdir: str, out: str, which: str | None = None) -> str:
     _check_out(out)
     config, step, variables = generator_variables(workdir, which)
     writers.log(f"exporting the EMA generator of {workdir} at step {step} to {out}")
-    data = save(exported.flatten_variables(variables), metadata=metadata(config, step))
+    data = exported.encode(config, step, variables)
     tmp = out + ".tmp"
     try:
         with open(tmp, "wb") as f:
