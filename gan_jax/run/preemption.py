@@ -21,14 +21,49 @@ waiting in a collective.
 import contextlib
 import os
 import signal
+import sys
 import threading
 from typing import Callable, Iterator
 
-import jax
-
-from gan_jax.run import writers
-
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_EARLY: list[int] = []  # signals received while starting (`listen_from_start`)
+
+
+class StopRequested(Exception):
+    """A stop requested while the run was starting: the command ends with status 0."""
+
+
+def listen_from_start() -> None:
+    """Called first thing by the training command, before its imports (this module imports
+    nothing heavy): from then on a SIGTERM or SIGINT is a request to stop, never the default
+    action's exit 143. While the run starts (imports, data, building, restoring) the
+    request is honoured at the next `stop_if_requested`; once the loop runs, as described
+    above. A second signal aborts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        if _EARLY:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        _EARLY.append(signum)
+        sys.stderr.write(
+            f"received {signal.Signals(signum).name} while starting: stopping before the first "
+            f"step (send it again to abort at once)\n"
+        )
+
+    for s in SIGNALS:
+        signal.signal(s, handler)
+
+
+def stop_if_requested() -> None:
+    """Raises `StopRequested` if a signal arrived while the run was starting."""
+    if _EARLY:
+        raise StopRequested(
+            "stopped on request while starting, before any step of this start; the workdir's "
+            "checkpoints are as they were. Run the same command to resume"
+        )
 
 
 def _sync_point(step: int) -> bool:
@@ -48,7 +83,11 @@ def stop_requests() -> Iterator[Callable[[int], bool]]:
     Handlers are installed only by a single-process run's main thread (Python's rule) and
     restored on exit.
     """
-    received: list[int] = []
+    import jax
+
+    from gan_jax.run import writers
+
+    received: list[int] = list(_EARLY)
 
     def handler(signum, frame):
         if received:

@@ -7,6 +7,7 @@ without a traceback.
 """
 
 import difflib
+import math
 import importlib.util
 import os
 import sys
@@ -17,6 +18,7 @@ from absl import app, flags
 
 from gan_jax import config as config_lib
 from gan_jax.errors import ConfigError, GanJaxError
+from gan_jax.run import preemption
 
 USAGE_ERROR = 2
 
@@ -157,14 +159,32 @@ def _with_config_path(argv: list[str]) -> list[str]:
     return out
 
 
+HELP_FLAGS = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml")
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
     if "config" in flags.FLAGS:
         argv = _with_config_path(argv)
     try:
-        return flags.FLAGS(argv)
+        rest = flags.FLAGS(argv)
+    except SystemExit:  # absl's --help prints the usage, then exits 1: a request met is 0
+        if any(a.split("=")[0] in HELP_FLAGS for a in argv[1:]):
+            sys.exit(0)
+        raise
     except Exception as e:  # noqa: BLE001 (a config file can raise anything while loading)
         fail(_config_load_error(argv, e) or _describe_flag_error(argv, e))
-    return []
+    _check_finite_numbers()
+    return rest
+
+
+def _check_finite_numbers() -> None:
+    """Every float flag given on the command line must be a finite number (absl takes
+    'nan', 'inf' and 1e400 as floats)."""
+    for name in flags.FLAGS:
+        flag = flags.FLAGS[name]
+        value = flag.value
+        if flag.present and isinstance(value, float) and not math.isfinite(value):
+            fail(f"--{name}={value} must be a finite number")
 
 
 def loaded_config(config) -> ml_collections.ConfigDict:
@@ -189,6 +209,9 @@ def run(main: Callable[[list[str]], None]) -> None:
             main(argv)
         except GanJaxError as e:
             fail(" ".join(str(e).split()))
+        except preemption.StopRequested as e:
+            print(str(e), file=sys.stderr)
+            sys.exit(0)
         except Exception as e:  # noqa: BLE001
             if "RESOURCE_EXHAUSTED" not in str(e):
                 raise

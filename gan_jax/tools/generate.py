@@ -38,6 +38,7 @@ from PIL import Image
 from gan_jax.tools import cli
 from gan_jax.training import sample
 from gan_jax.run import writers
+from gan_jax.run.generator import check_psi, check_z_truncation
 from gan_jax.errors import ConfigError
 from gan_jax.run.seed_sampling import (  # noqa: F401  (the sampling API, importable from here too)
     TrainedGenerator,
@@ -178,8 +179,10 @@ def _check_request(o: Request) -> None:
     """Raises ConfigError for flag combinations that cannot work, before any checkpoint is read."""
     _check_sources(o)
     _check_outputs(o)
-    if o.z_truncation is not None and o.z_truncation <= 0:
-        raise ConfigError(f"--z_truncation={o.z_truncation} must be positive")
+    if o.z_truncation is not None:
+        check_z_truncation(o.z_truncation, "--z_truncation")
+    if o.psi is not None:
+        check_psi(o.psi, "--psi")
     if o.frames < 2:
         raise ConfigError(f"--frames={o.frames} must be at least 2 (the two ends)")
     if o.batch_size < 1 or o.fps <= 0:

@@ -30,6 +30,7 @@ from gan_jax.tools import generate
 from gan_jax.run import loading as runs
 from gan_jax.training import sample
 from gan_jax.run import writers
+from gan_jax.run.generator import check_psi, finite_uint8
 from gan_jax.errors import ConfigError
 
 
@@ -74,7 +75,7 @@ def _functions(run, state, class_: int):
     def synthesis(ws):
         return g.apply({"params": params, **g_vars}, ws, noise_mode="const", train=False, method="synthesis")
 
-    return mapping, lambda ws: sample.to_uint8(jax.device_get(synthesis(ws)))
+    return mapping, lambda ws: finite_uint8(jax.device_get(synthesis(ws)), "the generator")
 
 
 def mixing_figure(
@@ -123,28 +124,30 @@ def main(argv) -> None:
         cli.fail("--workdir and --out are required")
     if f.mix == bool(f.psi):
         cli.fail("give either --mix or --psi VALUES")
-    psis = []
-    if f.psi:
-        try:
-            psis = [float(p) for p in f.psi.split(",")]
-        except ValueError:
-            cli.fail(f"--psi={f.psi!r}: expected numbers like 1,0.7,0.5,0")
+    psis = _parse_psis(f.psi) if f.psi else []
+    check_psi(f.trunc, "--trunc")
+    if not f.out.lower().endswith(".png"):
+        cli.fail(f"--out={f.out!r}: the figure is written as .png")
+    rows, cols, seeds = (generate.parse_seeds(f[n].value, f"--{n}") for n in ("rows", "cols", "seeds"))
+    styles = generate.parse_seeds(f.styles, "--styles") if f.styles else None
     run, state, step = runs.restore_generator(f.workdir, f.checkpoint, _require_stylegan)
     if f.mix:
-        styles = generate.parse_seeds(f.styles, "--styles") if f.styles else None
-        image = mixing_figure(
-            run,
-            state,
-            generate.parse_seeds(f.rows, "--rows"),
-            generate.parse_seeds(f.cols, "--cols"),
-            styles,
-            f.trunc,
-            f["class"].value,
-        )
+        image = mixing_figure(run, state, rows, cols, styles, f.trunc, f["class"].value)
     else:
-        image = psi_figure(run, state, psis, generate.parse_seeds(f.seeds), f["class"].value)
-    sample.save_png(image, cli.output_path(f.out))
+        image = psi_figure(run, state, psis, seeds, f["class"].value)
+    try:
+        sample.save_png(image, cli.output_path(f.out))
+    except OSError as e:
+        cli.fail(f"cannot write {f.out}: {e.strerror or e}")
     print(f"wrote {f.out} (step {step})")
+
+
+def _parse_psis(text: str) -> list[float]:
+    try:
+        values = [float(p) for p in text.split(",")]
+    except ValueError:
+        cli.fail(f"--psi={text!r}: expected numbers like 1,0.7,0.5,0")
+    return [check_psi(p, "--psi") for p in values]
 
 
 def console_main() -> None:

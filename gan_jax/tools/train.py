@@ -9,15 +9,13 @@ field can be overridden with ``--config.<field>=<value>``. Running again on the 
 workdir resumes from its latest checkpoint.
 """
 
-from absl import flags
-from ml_collections import config_flags
-
-from gan_jax.tools import cli
-
-FLAGS = flags.FLAGS
+from gan_jax.run import preemption  # imports nothing heavy: the signal handler comes first
 
 
 def define_flags() -> None:
+    from absl import flags
+    from ml_collections import config_flags
+
     config_flags.DEFINE_config_file(
         "config",
         None,
@@ -28,6 +26,11 @@ def define_flags() -> None:
 
 
 def main(argv: list[str]) -> None:
+    from absl import flags
+
+    from gan_jax.tools import cli
+
+    FLAGS = flags.FLAGS
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}; fields are set as --config.<field>=<value>")
     if FLAGS.config is None or not FLAGS.workdir:
@@ -41,8 +44,13 @@ def main(argv: list[str]) -> None:
 
 
 def console_main() -> None:
-    """The ``gan-jax-train`` console script."""
+    """The ``gan-jax-train`` console script. Its first act is `preemption.listen_from_start`:
+    a SIGTERM at any moment after it, imports and compilation included, ends the command
+    with status 0, and the same command resumes."""
+    preemption.listen_from_start()
     define_flags()
+    from gan_jax.tools import cli
+
     cli.run(main)
 
 
