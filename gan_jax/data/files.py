@@ -239,7 +239,9 @@ def folder_labels(relative: list[str], where: str) -> tuple[np.ndarray, list[str
 
 def _holds_an_image(folder: str) -> bool:
     return any(
-        n.lower().endswith(IMAGE_EXTENSIONS) for _, _, names in os.walk(folder, followlinks=True) for n in names
+        n.lower().endswith(IMAGE_EXTENSIONS)
+        for _, _, names in os.walk(folder, followlinks=True)
+        for n in names
     )
 
 
@@ -248,7 +250,9 @@ def _refuse_empty_classes(where: str, classes: list[str]) -> None:
     shift the labels of every class after it: refused, as torchvision's ImageFolder does."""
     if not os.path.isdir(where):
         return
-    folders = sorted(n for n in os.listdir(where) if not n.startswith(".") and os.path.isdir(os.path.join(where, n)))
+    folders = sorted(
+        n for n in os.listdir(where) if not n.startswith(".") and os.path.isdir(os.path.join(where, n))
+    )
     empty = [n for n in folders if n not in classes and not _holds_an_image(os.path.join(where, n))]
     if empty:
         raise DataError(

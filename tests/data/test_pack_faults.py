@@ -2,7 +2,6 @@
 line naming the file, a skip where ``bad_images='skip'`` allows it, and nothing that
 existed is removed (docs/reliability.md, round three)."""
 
-import json
 import os
 import resource
 import signal
@@ -140,7 +139,9 @@ def test_fifos_and_dangling_links_fail_or_skip_by_name(tmp_path, kind):
         why = "is a symbolic link to a missing file"
     with pytest.raises(DataError, match=f"odd.png {why}.*--bad_images=skip"):
         pack(Request(str(tmp_path / "src"), resolution=8), str(tmp_path / "out"), log=quiet)
-    info = pack(Request(str(tmp_path / "src"), resolution=8, bad_images="skip"), str(tmp_path / "out"), log=quiet)
+    info = pack(
+        Request(str(tmp_path / "src"), resolution=8, bad_images="skip"), str(tmp_path / "out"), log=quiet
+    )
     assert info["count"] == 6 and why in info["skipped"][0]["error"]
 
 
@@ -201,7 +202,16 @@ def test_a_full_disk_is_one_line_and_the_same_command_resumes(tmp_path):
         for i in range(6):
             noise = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
             Image.fromarray(noise).save(tmp_path / "src" / c / f"{i}.png")
-    args = ["--source", str(tmp_path / "src"), "--dest", str(tmp_path / "out"), "--resolution", "64", "--shards", "2"]
+    args = [
+        "--source",
+        str(tmp_path / "src"),
+        "--dest",
+        str(tmp_path / "out"),
+        "--resolution",
+        "64",
+        "--shards",
+        "2",
+    ]
 
     def limited():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -223,7 +233,9 @@ def test_an_unwritable_dest_is_one_line(tmp_path):
     dest.mkdir()
     dest.chmod(0o555)
     if os.access(dest, os.W_OK):  # root writes into mode-555 folders; a read-only mount stops it
-        dest = next((p for p in ("/sys/fs", "/proc/sys") if os.path.isdir(p) and not os.access(p, os.W_OK)), None)
+        dest = next(
+            (p for p in ("/sys/fs", "/proc/sys") if os.path.isdir(p) and not os.access(p, os.W_OK)), None
+        )
     if dest is None:
         pytest.skip("no folder here that this user cannot write (root, and no read-only mount)")
     with pytest.raises(DataError, match="is not writable"):
