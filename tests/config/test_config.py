@@ -139,3 +139,17 @@ def test_a_field_newer_than_a_run_is_no_change_at_its_default_and_mirror_is_iden
     config.dataset.update(mirror=True, workers=4)
     identity, other = config_lib.resume_differences(saved, config)
     assert identity == ["dataset.mirror: None -> True"] and other == ["dataset.workers: None -> 4"]
+
+
+def test_one_image_per_micro_batch_with_batchnorm_is_refused():
+    from gan_jax.config import base_config, validate
+
+    config = base_config()
+    config.batch_size, config.microbatches = 16, 16
+    with pytest.raises(ConfigError, match="microbatches=16 with batch_size=16 leaves one image per micro-batch"):
+        validate(config)
+    config.microbatches = 8
+    validate(config)
+    config.model.architecture, config.microbatches = "stylegan2", 16  # no BatchNorm
+    config.dataset.resolution = 32
+    validate(config)
