@@ -13,8 +13,8 @@ skipped images); a shard is written to ``<name>.tmp`` and renamed when complete,
 noted. ``labels.npy`` and, last, ``dataset.json`` end the pack; ``.partial/`` is
 removed after them. A re-run of the same request resumes: shards noted as finished are
 kept, the others redone. An unfinished pack of another request is discarded. A finished
-pack of the same request is left as it is; one of another request is replaced only with
-``overwrite``. Nothing but a pack's own files is ever removed.
+pack of the same request is read through and left as it is when every record matches its
+sha256, else packed again; one of another request is replaced only with ``overwrite``. Nothing but a pack's own files is ever removed.
 """
 
 import collections
@@ -184,10 +184,12 @@ def _finished_pack(dest: str, spec: dict, overwrite: bool, log: Callable[[str], 
     old = (_read_json(info_path) or {}).get("request")
     if old == spec:
         try:
-            packed.open_packed(dest).close()
+            dataset = packed.open_packed(dest)
+            packed.verify(dataset)  # every record against its sha256: a re-run repairs a damaged pack
+            dataset.close()
             return True
         except DataError as e:
-            log(f"the pack in {dest} is incomplete ({e}); packing it again")
+            log(f"the pack in {dest} is damaged or incomplete ({e}); packing it again")
             return False
     if not overwrite:
         differ = sorted(k for k in spec if not isinstance(old, dict) or old.get(k) != spec[k])

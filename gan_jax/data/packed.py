@@ -172,7 +172,16 @@ class PackedDataset:
         out = [b""] * len(shards)
         for shard in np.unique(shards):
             where = np.flatnonzero(shards == shard)
-            for i, record in zip(where, self._reader(int(shard)).read(offsets[where].tolist())):
+            try:
+                read = self._reader(int(shard)).read(offsets[where].tolist())
+            except RuntimeError as e:  # Riegeli's own hashes: "Corrupted Riegeli/records file: ..."
+                path = os.path.join(self.directory, self.info["shards"][int(shard)]["file"])
+                raise DataError(
+                    f"{path} is damaged ({str(e).split(';')[0]}); its bytes differ from what "
+                    f"was packed: pack the source again into this folder (the same dataset_tool "
+                    f"command rewrites it), or restore the shard from a copy"
+                ) from None
+            for i, record in zip(where, read):
                 out[i] = record
         return out
 

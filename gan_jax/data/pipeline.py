@@ -24,6 +24,7 @@ in this process; ``prefetch`` on device), whatever the dataset's size.
 """
 
 import functools
+import os
 import queue
 import threading
 from typing import Iterator
@@ -34,6 +35,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from gan_jax import parallel
+from gan_jax.errors import DataError
 from gan_jax.data import order as data_order
 from gan_jax.config import real_batches_per_step
 from gan_jax.data.order import step_indices, stream_indices  # noqa: F401 (data.step_indices)
@@ -134,6 +136,7 @@ def _batches_from_workers(
     import grain  # only when workers are asked for
 
     _grain_flags_outside_absl_app()
+    _quiet_shared_memory_cleanup()
     pipeline = (
         grain.MapDataset.range(steps.start, steps.stop)
         .map(_reader(dataset, config))
@@ -155,8 +158,32 @@ def _batches_from_workers(
 
 
 def _next_global(host: Iterator, mesh: Mesh, batch_size: int, step: int) -> dict[str, jax.Array]:
-    """The next host batch of ``host`` (step ``step``'s) as global arrays."""
-    return to_global(next(host), mesh, batch_size)
+    """The next host batch of ``host`` (step ``step``'s) as global arrays; a worker that
+    died (killed, out of memory) is a `DataError` naming it."""
+    problem = None
+    try:
+        return to_global(next(host), mesh, batch_size)
+    except RuntimeError as e:
+        if "Worker process was terminated" not in str(e):
+            raise
+        problem = " ".join(str(e).split(".")[0].split())
+    # Raised outside the handler, so that grain's error and the buffers its frames hold are freed.
+    raise DataError(
+        f"a data worker process ended while reading step {step + 1}'s batch ({problem}; -9 is a "
+        f"kill, often for lack of memory); run the same command to resume from the last "
+        f"checkpoint, with fewer --config.dataset.workers if memory is short"
+    )
+
+
+def _quiet_shared_memory_cleanup() -> None:
+    """A worker that dies (a kill, a damaged record) leaves grain's shared-memory buffers
+    in flight; Python's resource tracker (a process started with the workers, reading this
+    variable) removes them at exit and would print a warning after the run's own one-line
+    error. The removal stays; only that warning goes."""
+    quiet = "ignore:resource_tracker:UserWarning"
+    current = os.environ.get("PYTHONWARNINGS", "")
+    if quiet not in current.split(","):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [current, quiet]))
 
 
 def _grain_flags_outside_absl_app() -> None:

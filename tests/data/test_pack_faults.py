@@ -75,7 +75,7 @@ def test_a_finished_pack_with_a_shard_deleted_is_packed_again(tmp_path):
     (dest / packed.shard_name(1, 2)).unlink()
     log = []
     pack(request, str(dest), log=log.append)
-    assert any("is incomplete" in line and "missing" in line for line in log), log
+    assert any("is damaged or incomplete" in line and "missing" in line for line in log), log
     assert files(dest) == whole
     packed.verify(packed.open_packed(str(dest)))
 
