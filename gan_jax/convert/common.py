@@ -16,6 +16,8 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
         raise ConfigError(f"{path}: no such file")
     if not os.path.isfile(path):
         raise ConfigError(f"{path} is not a file")
+    if path.endswith(".npz") and not _starts_with(path, (b"PK\x03\x04", b"PK\x05\x06")):
+        raise ConfigError(f"{path} is not an .npz (a zip of .npy arrays): it does not begin as a zip file")
     try:
         if path.endswith(".npz"):
             with np.load(path, allow_pickle=False) as f:
@@ -32,6 +34,11 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
     except Exception as e:  # noqa: BLE001 (OSError, zipfile.BadZipFile, safetensors' SafetensorError, ...)
         kind = "an .npz (a zip of .npy arrays)" if path.endswith(".npz") else "safetensors"
         raise ConfigError(f"cannot read {path} as {kind}: {' '.join(str(e).split())[:300]}") from None
+
+
+def _starts_with(path: str, prefixes: tuple[bytes, ...]) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) in prefixes
 
 
 def torch_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

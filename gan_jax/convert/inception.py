@@ -16,14 +16,14 @@ error, so a file for a different network cannot slip through.
 
 import numpy as np
 
+from gan_jax.convert.common import load_state_dict
 from gan_jax.errors import GanJaxError
 from gan_jax.metrics import inception
 
 
 def read_state_dict(path: str) -> dict[str, np.ndarray]:
     if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+        return load_state_dict(path)
     if path.endswith((".pth", ".pt")):
         try:
             import torch

@@ -28,9 +28,9 @@ from typing import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import traverse_util
 
+from gan_jax.convert.common import load_state_dict
 from gan_jax.errors import GanJaxError
 
 WEIGHTS_ENV = "GAN_JAX_INCEPTION"
@@ -232,8 +232,7 @@ def weights_path(path: str | None = None) -> str:
 def load_params(path: str | None = None):
     """The converted `.npz`, checked name by name and shape by shape."""
     path = weights_path(path)
-    with np.load(path, allow_pickle=False) as f:
-        loaded = {k: f[k] for k in f.files}
+    loaded = load_state_dict(path)
     expected = parameter_shapes()
     missing = sorted(set(expected) - set(loaded))
     if missing:

@@ -38,8 +38,13 @@ def reference_features(
     ds.split, ds.max_examples = split, 0
     path = reference_cache_path(ds, split, net, cache_dir)
     if parallel.all_processes(os.path.exists(path)):
-        with np.load(path) as f:
-            return f["features"]
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return f["features"]
+        except Exception as e:  # noqa: BLE001 (a damaged cache file: computed again and replaced)
+            logging.warning(
+                "the cached reference features %s are unreadable (%s); computing them again", path, e
+            )
     data = datasets.load_dataset(ds)
     root = cache_dir or default_cache_dir()
     if os.path.exists(root) and not os.path.isdir(root):

@@ -59,15 +59,22 @@ def _number(value) -> float | None:
         return None
 
 
+def _step(record: dict) -> int | None:
+    """A record's step, or None when it is missing or not a whole number (a damaged line)."""
+    step = _number(record.get("step"))
+    return int(step) if step is not None and math.isfinite(step) and step == int(step) else None
+
+
 def training_curves(workdir: str) -> Curves:
     """Every numeric field of ``metrics.jsonl`` as a curve over ``step``."""
     curves: Curves = {}
     for record in _records(os.path.join(workdir, "metrics.jsonl")):
+        step = _step(record)
         for name, value in record.items():
             value = _number(value)
-            if name != "step" and "step" in record and value is not None:
+            if name != "step" and step is not None and value is not None:
                 steps, values = curves.setdefault(name, ([], []))
-                steps.append(int(record["step"]))
+                steps.append(step)
                 values.append(value)
     return curves
 
@@ -76,13 +83,14 @@ def eval_curves(workdir: str) -> Curves:
     """Each metric of the training-time lines of ``eval.jsonl`` as a curve over ``step``."""
     curves: Curves = {}
     for record in _records(os.path.join(workdir, "eval.jsonl")):
-        if "step" not in record or not isinstance(record.get("results"), dict):
+        step = _step(record)
+        if step is None or not isinstance(record.get("results"), dict):
             continue
         for name, result in record["results"].items():
             value = _number(result.get("value") if isinstance(result, dict) else None)
             if value is not None:
                 steps, values = curves.setdefault(name, ([], []))
-                steps.append(int(record["step"]))
+                steps.append(step)
                 values.append(value)
     return curves
 
