@@ -146,7 +146,9 @@ def test_one_image_per_micro_batch_with_batchnorm_is_refused():
 
     config = base_config()
     config.batch_size, config.microbatches = 16, 16
-    with pytest.raises(ConfigError, match="microbatches=16 with batch_size=16 leaves one image per micro-batch"):
+    with pytest.raises(
+        ConfigError, match="microbatches=16 with batch_size=16 leaves one image per micro-batch"
+    ):
         validate(config)
     config.microbatches = 8
     validate(config)

@@ -13,7 +13,10 @@ from gan_jax.run.trainer import train_and_evaluate
 
 def test_labels_beyond_num_classes_are_refused_before_the_first_step(tiny_config, tmp_path):
     tiny_config.model.num_classes = 2  # the synthetic squares have labels 0..3
-    with pytest.raises(ConfigError, match=r"model.num_classes=2 but npz .* has labels 0 … 3 \(4 classes\): set --config.model.num_classes=4"):
+    with pytest.raises(
+        ConfigError,
+        match=r"model.num_classes=2 but npz .* has labels 0 … 3 \(4 classes\): set --config.model.num_classes=4",
+    ):
         train_and_evaluate(tiny_config, str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "run")
 
@@ -40,9 +43,17 @@ def test_a_resume_on_another_pack_is_refused(tiny_config, tmp_path, synthetic_np
     assert recorded["count"] == 256 and len(recorded["sha256"]) == 64
     # The same path now holds another pack (other images, same size and count).
     np.savez(tmp_path / "other.npz", images=255 - images["images"], labels=images["labels"])
-    pack(Request(str(tmp_path / "other.npz"), resolution=28), str(tmp_path / "pack"), overwrite=True, log=lambda _: None)
+    pack(
+        Request(str(tmp_path / "other.npz"), resolution=28),
+        str(tmp_path / "pack"),
+        overwrite=True,
+        log=lambda _: None,
+    )
     tiny_config.num_steps = 4
-    with pytest.raises(ConfigError, match=r"was trained on other data than packed .* \(sha256: .* -> .*; recorded in .*data.json\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"was trained on other data than packed .* \(sha256: .* -> .*; recorded in .*data.json\)",
+    ):
         train_and_evaluate(tiny_config, str(tmp_path / "run"))
     tiny_config.resume_changes = True
     assert int(train_and_evaluate(tiny_config, str(tmp_path / "run")).step) == 4

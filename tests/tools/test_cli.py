@@ -27,7 +27,9 @@ COMMANDS = [
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[-1])
@@ -56,7 +58,10 @@ def test_non_finite_numbers_are_one_line(args, flag):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--psi", "1e39"], "error: --psi=1e+39 must be a finite number in [-10, 10] (1: no truncation, 0: the average image)"),
+        (
+            ["--psi", "1e39"],
+            "error: --psi=1e+39 must be a finite number in [-10, 10] (1: no truncation, 0: the average image)",
+        ),
         (["--trunc", "-11"], "error: --psi=-11 must be a finite number in [-10, 10]"),
         (["--z_truncation", "0"], "error: --z_truncation=0 must be a finite positive number"),
     ],

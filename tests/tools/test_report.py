@@ -76,6 +76,8 @@ def test_report_with_eval_curves(workdir, tmp_path):
     shutil.copy(os.path.join(workdir, "metrics.jsonl"), tmp_path / "metrics.jsonl")
     with open(tmp_path / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"step": 6, "d_loss": "nan", "g_loss": 1.5}) + "\n")
+        f.write(json.dumps({"step": "x", "g_loss": 9.0}) + "\n")  # a step that is not a number: left out
+        f.write(json.dumps({"step": 7.5, "g_loss": 9.0}) + "\n")
         f.write('{"step": 8, "d_lo')  # a line cut short by a crash
     with open(tmp_path / "eval.jsonl", "w") as f:
         for step, fd, acc in ((2, 90.0, 0.2), (4, 70.5, 0.4)):
@@ -91,6 +93,7 @@ def test_report_with_eval_curves(workdir, tmp_path):
                 )
                 + "\n"
             )
+        f.write(json.dumps({"step": "four", "results": {"fd_fmnist": {"value": 5.0}}}) + "\n")
         f.write(
             json.dumps({"samples": "the EMA generator at step 4", "results": {"fd_fmnist": {"value": 1.0}}})
             + "\n"
