@@ -113,7 +113,7 @@ class ImageDataset:
 _TFDS_DOWNLOAD_HOST = "storage.googleapis.com"
 
 
-def _can_reach(host: str, port: int = 443, timeout: float = 5.0) -> bool:
+def can_reach(host: str, port: int = 443, timeout: float = 5.0) -> bool:
     """Whether a TCP connection to ``host`` opens within ``timeout`` seconds (DNS included)."""
     result: list[bool] = []
 
@@ -163,7 +163,7 @@ def open_tfds(name: str, split: str, data_dir: str, download: bool) -> tuple:
                 f"dataset.path at a local copy{_local_hint(name)}; or, for a smoke run with no "
                 f"data, dataset.source=synthetic"
             ) from None
-        if not _can_reach(_TFDS_DOWNLOAD_HOST):
+        if not can_reach(_TFDS_DOWNLOAD_HOST):
             raise DataError(
                 f"tfds dataset {name!r} is not prepared in {builder.data_dir} and this machine "
                 f"cannot reach {_TFDS_DOWNLOAD_HOST} to download it. Options: prepare it on a "

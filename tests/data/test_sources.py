@@ -152,7 +152,7 @@ def test_unprepared_tfds_dataset_fails_fast_with_options(tmp_path):
 
 
 def test_tfds_download_without_network_fails_fast(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "_can_reach", lambda host, **kw: False)
+    monkeypatch.setattr(datasets, "can_reach", lambda host, **kw: False)
     start = time.perf_counter()
     with pytest.raises(DataError, match="cannot reach .* to download it.*dataset.source=idx"):
         datasets.load_dataset(
@@ -203,7 +203,7 @@ def test_classes_keep_a_subset_with_labels_and_class_count_unchanged(tmp_path):
 
 def test_reachability_probe_is_bounded():
     start = time.perf_counter()
-    assert datasets._can_reach("host.invalid", timeout=2.0) is False
+    assert datasets.can_reach("host.invalid", timeout=2.0) is False
     assert time.perf_counter() - start < 5
 
 

@@ -138,7 +138,7 @@ def offline_wandb(monkeypatch, tmp_path):
 
 def _wandb_config(**fields):
     config = config_lib.base_config()
-    config.wandb.update(enabled=True, mode="offline", **fields)
+    config.wandb.update(**{"enabled": True, "mode": "offline", **fields})
     return config
 
 
@@ -270,3 +270,30 @@ def test_training_resumed_from_an_earlier_checkpoint_logs_each_step_once(
     assert first_run.run_id == resumed.run_id
     assert sorted(history) == [2, 4, 6, 8] and sorted(replayed) == [6, 8]
     assert replayed[8]["samples/ema/_type"] == "image-file"
+
+
+@pytest.mark.parametrize("key", [None, "0" * 40])
+def test_wandb_online_without_key_or_server_logs_offline_with_a_warning(
+    offline_wandb, monkeypatch, tmp_path, caplog, key
+):
+    """No API key, or a key and no server: a warning, then the same run offline; never a
+    traceback, never a wait of minutes."""
+    import logging
+    import time
+
+    caplog.set_level(logging.INFO)
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))
+    if key:
+        monkeypatch.setenv("WANDB_API_KEY", key)
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    start = time.monotonic()
+    writer = writers.MetricsWriter(str(workdir), 0, _wandb_config(mode="online"))
+    writer.scalars(2, {"d_loss": 0.5})
+    writer.close()
+    assert time.monotonic() - start < wandb_writer.INIT_TIMEOUT_S
+    why = "127.0.0.1 cannot be reached" if key else "no API key (run wandb login, or set WANDB_API_KEY)"
+    assert any(f"wandb cannot log online: {why}; logging offline" in r.getMessage() for r in caplog.records)
+    ((_, history, _),) = _offline_runs(workdir)
+    assert history[2]["d_loss"] == 0.5
