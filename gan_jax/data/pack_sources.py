@@ -121,7 +121,9 @@ def _read_member(archive: zipfile.ZipFile, name: str) -> tuple[bytes, str | None
         return b"", f"{e} (unsupported compression method)"
     except RuntimeError as e:  # encrypted: "File ... is encrypted, password required"
         return b"", str(e)
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    except zlib.error as e:
+        return b"", f"damaged compressed data ({e})"
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
         return b"", f"{type(e).__name__}: {e}"
 
 

@@ -189,7 +189,7 @@ def _finished_pack(dest: str, spec: dict, overwrite: bool, log: Callable[[str], 
             dataset.close()
             return True
         except DataError as e:
-            log(f"the pack in {dest} is damaged or incomplete ({e}); packing it again")
+            log(f"the pack in {dest} is damaged or incomplete ({str(e).split(';')[0]}); packing it again")
             return False
     if not overwrite:
         differ = sorted(k for k in spec if not isinstance(old, dict) or old.get(k) != spec[k])

@@ -208,7 +208,7 @@ def check_variables(path: str, config: ml_collections.ConfigDict, variables: dic
     elif b is None:
         problem = f"has a tensor {name} that its config's {config.model.architecture} generator does not"
     else:
-        problem = f"has {name} as {a.dtype.name}{list(a.shape)}; its config's generator has {b.dtype.name}{list(b.shape)}"
+        problem = f"has {name} as {a.dtype.name}{list(a.shape)}; its config's {config.model.architecture} generator has {b.dtype.name}{list(b.shape)}"
     raise ConfigError(f"{path} does not match the config in its metadata: it {problem}")
 
 

@@ -20,6 +20,8 @@ unconditional model's labels are zeros, a conditional model's ``--class`` (defau
 the synthesis uses the stored constant noise.
 """
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -128,6 +130,8 @@ def main(argv) -> None:
     check_psi(f.trunc, "--trunc")
     if not f.out.lower().endswith(".png"):
         cli.fail(f"--out={f.out!r}: the figure is written as .png")
+    if os.path.isdir(f.out):
+        cli.fail(f"--out={f.out!r} is a directory; give the .png file to write")
     rows, cols, seeds = (generate.parse_seeds(f[n].value, f"--{n}") for n in ("rows", "cols", "seeds"))
     styles = generate.parse_seeds(f.styles, "--styles") if f.styles else None
     run, state, step = runs.restore_generator(f.workdir, f.checkpoint, _require_stylegan)

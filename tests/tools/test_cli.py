@@ -69,3 +69,24 @@ def test_non_finite_numbers_are_one_line(args, flag):
 def test_sampling_numbers_out_of_range_are_one_line(args, message):
     done = _run(["-m", "gan_jax.tools.generate", "--workdir", "W", "--seeds", "0", "--out", "x.png", *args])
     assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith(message), done.stderr
+
+
+def test_style_figures_refuse_an_output_they_cannot_write_before_reading(tmp_path):
+    (tmp_path / "dir.png").mkdir()
+    for out, message in (
+        (tmp_path / "fig.jpg", "the figure is written as .png"),
+        (tmp_path / "dir.png", "is a directory; give the .png file to write"),
+    ):
+        done = _run(
+            [
+                "-m",
+                "gan_jax.tools.style_figures",
+                "--workdir",
+                str(tmp_path / "none"),
+                "--psi",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        assert done.returncode == 2 and message in done.stderr.strip().splitlines()[-1], done.stderr
