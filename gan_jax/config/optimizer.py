@@ -8,6 +8,10 @@ schedule.*           shape ('cosine' | 'linear') and kimg (duration; 0: the whol
                      to the twin's (None: constant); see `gan_jax.training.schedules`
 ema.*                decay, warmup, half_life_kimg, rampup, final_half_life_kimg: generator EMA;
                      see `gan_jax.training.state.ema_decay`
+ema.posthoc.*        enabled, sigma_rels, snapshot_every: EDM2's post-hoc EMA, power-function
+                     averages of these widths kept while training and snapshotted every N steps
+                     (0: at each checkpoint), any width rebuilt afterwards by
+                     python -m gan_jax.tools.posthoc_ema; see `gan_jax.training.posthoc_ema`
 """
 
 import math
@@ -59,6 +63,11 @@ def ema() -> ml_collections.ConfigDict:
             half_life_kimg=0.0,  # > 0: StyleGAN2's EMA, half-life in thousands of images (replaces decay)
             rampup=0.0,  # with half_life_kimg: half-life ≤ rampup × images seen (StyleGAN2: 0.05)
             final_half_life_kimg=config_dict.placeholder(float),  # scheduled half-life (R3GAN: 0 → N)
+            posthoc=dict(
+                enabled=False,  # True: keep EDM2's power-function averages and snapshot them
+                sigma_rels=(0.05, 0.10),  # their relative widths (EDM2's defaults)
+                snapshot_every=0,  # steps between snapshots (0: at each checkpoint)
+            ),
         )
     )
 
@@ -90,6 +99,23 @@ def _check_ema(ema: ml_collections.ConfigDict) -> None:
         raise ConfigError("ema.half_life_kimg and ema.rampup must be >= 0")
     if ema.final_half_life_kimg is not None and ema.final_half_life_kimg < 0:
         raise ConfigError(f"ema.final_half_life_kimg={ema.final_half_life_kimg} must be >= 0")
+    _check_posthoc(ema.posthoc)
+
+
+def _check_posthoc(posthoc: ml_collections.ConfigDict) -> None:
+    limit = 0.2886  # 1/√12: the uniform average, the widest power-function profile
+    sigmas = tuple(posthoc.sigma_rels)
+    if posthoc.enabled and not sigmas:
+        raise ConfigError("ema.posthoc.enabled needs at least one ema.posthoc.sigma_rels value")
+    for sigma in sigmas:
+        if not (isinstance(sigma, (int, float)) and 0 < sigma < limit):
+            raise ConfigError(f"ema.posthoc.sigma_rels holds {sigma!r}; each must be in (0, {limit})")
+    if len(set(sigmas)) != len(sigmas):
+        raise ConfigError(f"ema.posthoc.sigma_rels={sigmas} repeats a value")
+    if posthoc.snapshot_every < 0:
+        raise ConfigError(
+            f"ema.posthoc.snapshot_every={posthoc.snapshot_every} must be >= 0 (0: at each checkpoint)"
+        )
 
 
 def check(config: ml_collections.ConfigDict) -> None:
@@ -101,5 +127,11 @@ def check(config: ml_collections.ConfigDict) -> None:
     if config.schedule.kimg < 0:
         raise ConfigError(f"schedule.kimg={config.schedule.kimg} must be >= 0 (0: the whole run)")
     _check_ema(config.ema)
+    every, checkpoints = config.ema.posthoc.snapshot_every, config.checkpoint_every
+    if config.ema.posthoc.enabled and every % checkpoints:
+        raise ConfigError(
+            f"ema.posthoc.snapshot_every={every} must be a multiple of checkpoint_every={checkpoints} "
+            f"(snapshots are taken with checkpoints; 0: at each one)"
+        )
     for side in ("g", "d"):
         _check_adam(config.optimizer[side], side)

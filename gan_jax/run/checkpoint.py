@@ -24,6 +24,7 @@ Safety, from writing to reading:
 import errno
 import hashlib
 import json
+import logging
 import os
 import re
 import time
@@ -61,10 +62,21 @@ def make_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.Checkpo
     return ocp.CheckpointManager(directory, options=options, item_names=("state", "config"))
 
 
+class _ReadOnlyNotices(logging.Filter):
+    """Drops orbax's notices that a manager opened read-only is read-only (asked for here)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not (message.startswith("Given directory is read only") or "read_only=True" in message)
+
+
 def open_for_reading(directory: str) -> ocp.CheckpointManager:
     """A manager that only reads ``directory``: it creates, removes and rewrites nothing
     (a training process may be saving into it at this moment, its step in a temporary
     folder that a writing manager would delete)."""
+    absl_logger = logging.getLogger("absl")
+    if not any(isinstance(f, _ReadOnlyNotices) for f in absl_logger.filters):
+        absl_logger.addFilter(_ReadOnlyNotices())
     options = ocp.CheckpointManagerOptions(
         create=False,
         read_only=True,

@@ -28,7 +28,7 @@ import numpy as np
 
 from gan_jax import config as config_lib, parallel
 from gan_jax.training import build as build_lib
-from gan_jax.run import checkpoint, dataset_check
+from gan_jax.run import checkpoint, dataset_check, posthoc_snapshots
 from gan_jax.data import pipeline as data
 from gan_jax.data import sources as datasets
 from gan_jax.run import finetune
@@ -311,6 +311,8 @@ def _on_schedule(config, state: GANState, done: int, save: bool, out: Outputs) -
         write_samples(out.workdir, done, out.sampler(state), out.writer)
     if save:
         checkpoint.save(out.manager, state, config)
+    if posthoc_snapshots.due(config, done):
+        posthoc_snapshots.write(out.workdir, state, config)
     if out.evaluate and (done % config.eval_every == 0 or last):
         run_evaluation(config, out.workdir, state, out.evaluate, out.writer, out.best_manager)
 

@@ -21,7 +21,7 @@ import optax
 from jax.sharding import Mesh
 
 from gan_jax import parallel
-from gan_jax.training import regularizers
+from gan_jax.training import posthoc_ema, regularizers
 from gan_jax.training import schedules
 
 PyTree = Any
@@ -179,8 +179,15 @@ def init_state(
         g_opt_state=g_tx.init(g_params),
         d_opt_state=d_tx.init(d_params),
         ema_params=jax.tree.map(jnp.copy, g_params),
-        aux=aux,
+        aux=_with_posthoc(config, aux, g_params),
     )
+
+
+def _with_posthoc(config: ml_collections.ConfigDict, aux: dict, g_params: PyTree) -> dict:
+    """``aux`` with the post-hoc averages (`gan_jax.training.posthoc_ema`) when configured."""
+    if not config.ema.posthoc.enabled:
+        return aux
+    return {**aux, "posthoc_ema": posthoc_ema.init(g_params, tuple(config.ema.posthoc.sigma_rels))}
 
 
 def abstract_state(config, g_model, d_model, g_tx, d_tx, mesh: Mesh, key: jax.Array, aux: dict) -> GANState:

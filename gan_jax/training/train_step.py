@@ -68,6 +68,7 @@ from gan_jax.training import schedules
 from gan_jax.training import accumulate
 from gan_jax.training import freeze
 from gan_jax.training.phases import Models, Phase, PhaseInputs, lazy_inputs, phase_keys
+from gan_jax.training import posthoc_ema
 from gan_jax.training.state import GANState, ema_decay, update_ema
 
 Metrics = dict[str, jax.Array]
@@ -218,6 +219,9 @@ def make_train_step(
             if term.end_of_step is not None:
                 aux[term.name] = term.end_of_step(aux[term.name], state.step)
         ema = update_ema(state.ema_params, state.g_params, ema_decay(config, state.step))
+        if "posthoc_ema" in aux:
+            sigmas = tuple(config.ema.posthoc.sigma_rels)
+            aux["posthoc_ema"] = posthoc_ema.update(aux["posthoc_ema"], state.g_params, state.step, sigmas)
         state = state.replace(aux=aux, ema_params=ema)
         if skip_nonfinite:
             state, metrics = keep_if_finite(start, state, metrics)

@@ -76,6 +76,14 @@ READERS = {
     "export": ["-m", "gan_jax.tools.export", "--out", "{out}/g.safetensors"],
     "report": ["-m", "gan_jax.tools.report", "--out", "{out}/r.png"],
     "style figures": ["-m", "gan_jax.tools.style_figures", "--psi", "1,0.5", "--out", "{out}/s.png"],
+    "posthoc ema (a run without snapshots)": [
+        "-m",
+        "gan_jax.tools.posthoc_ema",
+        "--sigma_rel",
+        "0.1",
+        "--out",
+        "{out}/p.safetensors",
+    ],
     "convert (a run as target)": [
         "-m",
         "gan_jax.tools.convert_stylegan2",
@@ -85,7 +93,11 @@ READERS = {
         "configs/stylegan2_fashion_mnist.py",
     ],
 }
-EXPECTED_STATUS = {"style figures": 2, "convert (a run as target)": 2}  # refused: a DCGAN run; a trained run
+EXPECTED_STATUS = {
+    "style figures": 2,
+    "convert (a run as target)": 2,
+    "posthoc ema (a run without snapshots)": 2,
+}  # refused: a DCGAN run; a trained run
 
 
 def test_reading_tools_change_nothing_in_the_run(run, tmp_path):

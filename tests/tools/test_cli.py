@@ -18,6 +18,7 @@ COMMANDS = [
     ["-m", "gan_jax.tools.report"],
     ["-m", "gan_jax.tools.style_figures"],
     ["-m", "gan_jax.tools.dataset_tool"],
+    ["-m", "gan_jax.tools.posthoc_ema"],
     ["-m", "gan_jax.tools.train_classifier"],
     ["-m", "gan_jax.tools.convert_stylegan2"],
     ["-m", "gan_jax.tools.convert_r3gan"],
