@@ -247,6 +247,8 @@ def test_only_process_zero_writes_logs_samples_and_config(workdirs):
         ".lock",
         "config.json.tmp",
         "config.json",
+        "data.json.tmp",
+        "data.json",
         "metrics.jsonl",
         "eval.jsonl",
         os.path.join("best_checkpoint", "best.json"),

@@ -97,7 +97,7 @@ def test_a_float32_tensor_stored_as_int32_is_refused(good, tmp_path):
     tampered = exported.unflatten_variables(flat)
     with pytest.raises(
         ConfigError,
-        match=r"has params/project/kernel as int32\[16, 784\]; its config's generator has float32",
+        match=r"has params/project/kernel as int32\[16, 784\]; its config's dcgan generator has float32",
     ):
         exported.load_generator(write(tmp_path / "i.safetensors", config, tampered))
 
