@@ -36,7 +36,7 @@ def _train(workdir, data, workers: int, steps: int, **popen) -> list[str]:
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
 def test_a_damaged_record_is_one_line_and_the_packer_repairs_it(pack_dir, tmp_path, workers):
     damaged = str(tmp_path / "pack")
     os.makedirs(damaged)
@@ -63,6 +63,7 @@ def test_a_damaged_record_is_one_line_and_the_packer_repairs_it(pack_dir, tmp_pa
     packed.verify(packed.open_packed(damaged))
 
 
+@pytest.mark.slow  # make test-all
 def test_a_killed_data_worker_is_one_line_and_the_run_resumes(pack_dir, tmp_path):
     command = _train(tmp_path / "run", pack_dir, 2, 1_000_000)
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=ENV)

@@ -56,7 +56,9 @@ def _last_step(log) -> int:
         return 0
 
 
-@pytest.mark.parametrize("seconds", [1, 5, 20])
+@pytest.mark.parametrize(
+    "seconds", [1, pytest.param(5, marks=pytest.mark.slow), pytest.param(20, marks=pytest.mark.slow)]
+)
 def test_sigterm_at_any_moment_exits_0_and_the_same_command_resumes(seconds, synthetic_npz, tmp_path):
     command = _command(tmp_path / "run", synthetic_npz)
     process, lines = _start(command)
