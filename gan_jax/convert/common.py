@@ -1,44 +1,8 @@
 """What the converters share: reading a flat state dict, and PyTorch's layouts."""
 
-import os
-
 import numpy as np
 
-from gan_jax.errors import ConfigError
-
-
-def load_state_dict(path: str) -> dict[str, np.ndarray]:
-    """{name: array} from an ``.npz`` or ``.safetensors`` file; one `ConfigError` line
-    naming the file when it is missing, a folder, or not what its name says."""
-    if not path.endswith((".npz", ".safetensors")):
-        raise ConfigError(f"{path}: expected an .npz or .safetensors state dict")
-    if not os.path.exists(path):
-        raise ConfigError(f"{path}: no such file")
-    if not os.path.isfile(path):
-        raise ConfigError(f"{path} is not a file")
-    if path.endswith(".npz") and not _starts_with(path, (b"PK\x03\x04", b"PK\x05\x06")):
-        raise ConfigError(f"{path} is not an .npz (a zip of .npy arrays): it does not begin as a zip file")
-    try:
-        if path.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
-        from safetensors.numpy import load_file
-
-        return load_file(path)
-    except ValueError as e:
-        if "allow_pickle" in str(e):
-            raise ConfigError(
-                f"{path} holds Python objects, which gan_jax never unpickles; save plain arrays"
-            ) from None
-        raise ConfigError(f"cannot read {path}: {' '.join(str(e).split())}") from None
-    except Exception as e:  # noqa: BLE001 (OSError, zipfile.BadZipFile, safetensors' SafetensorError, ...)
-        kind = "an .npz (a zip of .npy arrays)" if path.endswith(".npz") else "safetensors"
-        raise ConfigError(f"cannot read {path} as {kind}: {' '.join(str(e).split())[:300]}") from None
-
-
-def _starts_with(path: str, prefixes: tuple[bytes, ...]) -> bool:
-    with open(path, "rb") as f:
-        return f.read(4) in prefixes
+from gan_jax.data.files import load_arrays as load_state_dict  # noqa: F401 (the converters' reader)
 
 
 def torch_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -294,6 +294,40 @@ def load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def load_arrays(path: str) -> dict[str, np.ndarray]:
+    """{name: array} of an ``.npz`` or ``.safetensors`` file (weights, state dicts); one
+    `DataError` line naming the file when it is missing, a folder, or not what its name says."""
+    if not path.endswith((".npz", ".safetensors")):
+        raise DataError(f"{path}: expected an .npz or .safetensors state dict")
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    if not os.path.isfile(path):
+        raise DataError(f"{path} is not a file")
+    if path.endswith(".npz") and not _starts_with(path, (b"PK\x03\x04", b"PK\x05\x06")):
+        raise DataError(f"{path} is not an .npz (a zip of .npy arrays): it does not begin as a zip file")
+    try:
+        if path.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        from safetensors.numpy import load_file
+
+        return load_file(path)
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise DataError(
+                f"{path} holds Python objects, which gan_jax never unpickles; save plain arrays"
+            ) from None
+        raise DataError(f"cannot read {path}: {' '.join(str(e).split())}") from None
+    except Exception as e:  # noqa: BLE001 (OSError, zipfile.BadZipFile, safetensors' SafetensorError, ...)
+        kind = "an .npz (a zip of .npy arrays)" if path.endswith(".npz") else "safetensors"
+        raise DataError(f"cannot read {path} as {kind}: {' '.join(str(e).split())[:300]}") from None
+
+
+def _starts_with(path: str, prefixes: tuple[bytes, ...]) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) in prefixes
+
+
 # ----------------------------------------------------------------------------
 # Shape: resolution and channels
 

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from gan_jax.convert.common import load_state_dict
+from gan_jax.data.files import load_arrays
 from gan_jax.errors import GanJaxError
 
 WEIGHTS = os.path.join(os.path.dirname(__file__), "weights", "fmnist_classifier.npz")
@@ -64,7 +64,7 @@ def load_params(path: str = WEIGHTS):
         raise GanJaxError(
             f"classifier weights {path} are missing; train them with python -m gan_jax.tools.train_classifier"
         )
-    loaded = load_state_dict(path)
+    loaded = load_arrays(path)
     expected = traverse_util.flatten_dict(
         jax.eval_shape(lambda: Classifier().init(jax.random.key(0), jnp.zeros((1, 28, 28, 1))))["params"],
         sep="/",

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from flax import traverse_util
 
-from gan_jax.convert.common import load_state_dict
+from gan_jax.data.files import load_arrays
 from gan_jax.errors import GanJaxError
 
 WEIGHTS_ENV = "GAN_JAX_INCEPTION"
@@ -232,7 +232,7 @@ def weights_path(path: str | None = None) -> str:
 def load_params(path: str | None = None):
     """The converted `.npz`, checked name by name and shape by shape."""
     path = weights_path(path)
-    loaded = load_state_dict(path)
+    loaded = load_arrays(path)
     expected = parameter_shapes()
     missing = sorted(set(expected) - set(loaded))
     if missing:
