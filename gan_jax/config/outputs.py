@@ -70,6 +70,15 @@ def _check_eval(config: ml_collections.ConfigDict) -> None:
         raise ConfigError("eval.num_samples must be >= 2 and eval.batch_size positive")
 
 
+def import_wandb():
+    """The wandb module, or a `ConfigError` saying how to install it."""
+    try:
+        import wandb
+    except ImportError:
+        raise ConfigError("config.wandb.enabled=True needs the wandb package: pip install wandb") from None
+    return wandb
+
+
 def _check_wandb(wandb: ml_collections.ConfigDict) -> None:
     if wandb.mode not in ("online", "offline"):
         raise ConfigError(f"wandb.mode={wandb.mode!r} must be 'online' or 'offline'")
@@ -78,9 +87,7 @@ def _check_wandb(wandb: ml_collections.ConfigDict) -> None:
     if wandb.enabled:
         if not wandb.project:
             raise ConfigError("wandb.project must name a project when wandb.enabled=True")
-        from gan_jax.run import wandb_writer  # imports wandb, only when enabled
-
-        wandb_writer.import_wandb()
+        import_wandb()  # only when enabled
 
 
 def check(config: ml_collections.ConfigDict) -> None:

@@ -15,22 +15,13 @@ import urllib.parse
 import uuid
 
 import ml_collections
+from absl import logging
 import numpy as np
 
-from gan_jax.data.sources import can_reach
+from gan_jax.config.outputs import import_wandb
 from gan_jax.errors import ConfigError
-from gan_jax.run import writers
 
 RUN_ID_FILE = "wandb_run_id.txt"
-
-
-def import_wandb():
-    """The wandb module, or a `ConfigError` saying how to install it."""
-    try:
-        import wandb
-    except ImportError:
-        raise ConfigError("config.wandb.enabled=True needs the wandb package: pip install wandb") from None
-    return wandb
 
 
 def run_id(workdir: str, resume_step: int) -> str:
@@ -64,6 +55,8 @@ def has_api_key(base_url: str) -> bool:
 
 def online_problem() -> str | None:
     """Why an online run could not start here (no key, no route to the server), or None."""
+    from gan_jax.data.sources import can_reach  # only for an online run
+
     base_url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
     if not has_api_key(base_url):
         return "no API key (run wandb login, or set WANDB_API_KEY)"
@@ -128,7 +121,7 @@ class WandbWriter:
 
 
 def _offline_instead(problem: str, workdir: str) -> str:
-    writers.warn(
+    logging.warning(
         f"wandb cannot log online: {problem}; logging offline to {workdir}/wandb instead "
         f"(upload later with wandb sync {workdir}/wandb/offline-run-*)"
     )
