@@ -8,7 +8,7 @@ import pytest
 
 from gan_jax.convert import stylegan2 as cv
 from gan_jax.convert.common import from_torch, load_state_dict
-from gan_jax.errors import ConfigError
+from gan_jax.errors import ConfigError, GanJaxError
 from gan_jax.models import stylegan2
 from gan_jax.ops import upfirdn2d
 
@@ -122,7 +122,7 @@ def test_wrong_prefix_and_file_type(g_state, tmp_path):
     g, state = g_state
     with pytest.raises(ConfigError, match=r"no tensors named D\.\*"):
         cv.convert(state, "D.", discriminator())
-    with pytest.raises(ConfigError, match="npz or .safetensors"):
+    with pytest.raises(GanJaxError, match="npz or .safetensors"):
         load_state_dict(str(tmp_path / "g.pkl"))
     with pytest.raises(ConfigError, match="missing tensor G.mapping.embed"):
         cv.convert({k: v for k, v in state.items() if ".embed." not in k}, "G.", g)
