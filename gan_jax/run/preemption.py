@@ -33,6 +33,21 @@ class StopRequested(Exception):
     """A stop requested while the run was starting: the command ends with status 0."""
 
 
+def _stop_handler(received: list[int], announce: Callable[[str], object]):
+    """A signal handler: the first signal is recorded in ``received`` and announced by its
+    name; a second one takes the signal's default action at once."""
+
+    def handler(signum, frame):
+        if received:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        received.append(signum)
+        announce(signal.Signals(signum).name)
+
+    return handler
+
+
 def listen_from_start() -> None:
     """Called first thing by the training command, before its imports (this module imports
     nothing heavy): from then on a SIGTERM or SIGINT is a request to stop, never the default
@@ -42,17 +57,12 @@ def listen_from_start() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 
-    def handler(signum, frame):
-        if _EARLY:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        _EARLY.append(signum)
-        sys.stderr.write(
-            f"received {signal.Signals(signum).name} while starting: stopping before the first "
-            f"step (send it again to abort at once)\n"
-        )
-
+    handler = _stop_handler(
+        _EARLY,
+        lambda name: sys.stderr.write(
+            f"received {name} while starting: stopping before the first step (send it again to abort at once)\n"
+        ),
+    )
     for s in SIGNALS:
         signal.signal(s, handler)
 
@@ -89,16 +99,12 @@ def stop_requests() -> Iterator[Callable[[int], bool]]:
 
     received: list[int] = list(_EARLY)
 
-    def handler(signum, frame):
-        if received:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        received.append(signum)
-        writers.warn(
-            f"received {signal.Signals(signum).name}: stopping after this step with a "
-            f"checkpoint (send it again to abort at once)"
-        )
+    handler = _stop_handler(
+        received,
+        lambda name: writers.warn(
+            f"received {name}: stopping after this step with a checkpoint (send it again to abort at once)"
+        ),
+    )
 
     multi = jax.process_count() > 1
     installed = {}
