@@ -201,3 +201,42 @@ def check_bfloat16_against_float32(make_models, z_dim: int = 12, num_classes: in
     inference = g16.apply(g_vars, z, y, train=False)
     assert inference.dtype == jnp.float32
     np.testing.assert_allclose(inference, images, atol=0.05)
+
+
+def tiny_stylegan2_config(num_classes: int = 0, resolution: int = 16):
+    """configs/stylegan2_fashion_mnist.py shrunk to a generator that compiles in seconds:
+    16 px, z and w of 8, at most 16 channels."""
+    config = load_config("stylegan2_fashion_mnist")
+    config.dataset.update(resolution=resolution, resize="resize")
+    config.model.update(z_dim=8, num_classes=num_classes)
+    config.model.stylegan2.update(w_dim=8, channel_base=128, channel_max=16, mbstd_group=2)
+    config.update(batch_size=8)
+    config.sample.update(num_images=4, standing_stats=8)
+    return config
+
+
+def untrained_generator(config, shift: float = 0.05, batch_size: int = 4):
+    """A `TrainedGenerator` of ``config``'s generator at its initial weights moved by
+    ``shift``; G alone is initialised (one compiled call), no D, no training step."""
+    import functools
+
+    import jax.numpy as jnp
+
+    from gan_jax.models import build_models
+    from gan_jax.run import generator
+
+    g_model, _ = build_models(config)
+    z, labels = jnp.zeros((2, config.model.z_dim)), jnp.zeros((2,), jnp.int32)
+    variables = jax.jit(functools.partial(g_model.init, train=False))(jax.random.key(1), z, labels)
+    variables = {**variables, "params": jax.tree.map(lambda x: x + shift, variables["params"])}
+    return generator.make(config, 0, variables, batch_size)
+
+
+def untrained_generator_file(config, path: str, shift: float = 0.05) -> str:
+    """`untrained_generator` written as an exported file (what `gan_jax.tools.export` writes)."""
+    from gan_jax.run import exported
+
+    gen = untrained_generator(config, shift)
+    with open(path, "wb") as f:
+        f.write(exported.encode(config, 0, jax.tree.map(np.asarray, gen.variables)))
+    return path

@@ -19,8 +19,9 @@ square-ish), or the interpolation strip, frames left to right (one row per seed 
 ``--interpolate_classes``). ``--outdir``: ``seed0000.png``… (``frame0000.png``… for
 interpolations). ``--npz``: ``images`` (N, H, W, C) uint8, ``labels`` (N,) int32 (-1
 for an unconditional model) and ``seeds`` (N,) int64, for external evaluators. ``--gif``:
-the interpolation as an animated GIF at ``--fps`` (consecutive identical frames are
-merged by the GIF encoder, their durations added).
+the interpolation as an animated GIF at ``--fps`` (`gan_jax.run.video`; consecutive
+identical frames are merged by the GIF encoder, their durations added). Longer walks, in W
+for StyleGAN, as MP4 too: `gan_jax.tools.video`.
 
 **Truncations.** ``--z_truncation t`` (BigGAN's, any architecture) and ``--psi ψ``
 (StyleGAN's, in w space). Their former names, ``--truncation`` and ``--trunc``, still
@@ -33,11 +34,10 @@ import re
 
 import numpy as np
 from absl import flags
-from PIL import Image
 
 from gan_jax.tools import cli
 from gan_jax.training import sample
-from gan_jax.run import writers
+from gan_jax.run import video, writers
 from gan_jax.run.generator import check_psi, check_z_truncation
 from gan_jax.errors import ConfigError
 from gan_jax.run.seed_sampling import (  # noqa: F401  (the sampling API, importable from here too)
@@ -100,16 +100,6 @@ def parse_grid(text: str) -> tuple[int, int]:
     if not match or not int(match[1]) or not int(match[2]):
         raise ConfigError(f"--grid={text!r}: expected ROWSxCOLS with positive numbers, e.g. 8x8")
     return int(match[1]), int(match[2])
-
-
-def _pil(image: np.ndarray) -> Image.Image:
-    return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-
-
-def write_gif(frames: np.ndarray, path: str, fps: float) -> None:
-    """(T, H, W, C) uint8 frames → an animated GIF that loops."""
-    images = [_pil(f) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
 
 
 def _write_dir(images: np.ndarray, outdir: str, names: list[str]) -> None:
@@ -271,7 +261,7 @@ def _write_interpolation(
         strip = sample.make_grid(flat, rows=len(strips), cols=strips.shape[1])
         written.append(_written(o.out, lambda p: sample.save_png(strip, p)))
     if o.gif:
-        written.append(_written(o.gif, lambda p: write_gif(animation, p, o.fps)))
+        written.append(_written(o.gif, lambda p: video.write(animation, p, o.fps)))
     if o.outdir:
         _write_dir(animation, o.outdir, [f"frame{j:04d}.png" for j in range(len(animation))])
         written.append(o.outdir)

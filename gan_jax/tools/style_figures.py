@@ -17,22 +17,20 @@ the tracked mean w̄, the same in every column.
 
 A seed's z is drawn from key(seed) as ``generate`` draws it (`sample.seed_noise`); the
 unconditional model's labels are zeros, a conditional model's ``--class`` (default 0);
-the synthesis uses the stored constant noise.
+the synthesis uses the stored constant noise. The two halves of the generator, mapping
+and synthesis, are `gan_jax.run.style_space`'s.
 """
 
 import os
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
 from gan_jax.tools import cli
 from gan_jax.tools import generate
-from gan_jax.run import loading as runs
+from gan_jax.run import generator, seed_sampling, style_space, writers
+from gan_jax.run.generator import TrainedGenerator, check_psi
 from gan_jax.training import sample
-from gan_jax.run import writers
-from gan_jax.run.generator import check_psi, finite_uint8
 from gan_jax.errors import ConfigError
 
 
@@ -52,37 +50,8 @@ def define_flags() -> None:
     flags.DEFINE_string("out", None, "Output PNG.")
 
 
-def _require_stylegan(config) -> None:
-    if config.model.architecture != "stylegan2":
-        raise ConfigError(
-            f"style figures need a StyleGAN generator; the run is {config.model.architecture!r}"
-        )
-
-
-def _functions(run, state, class_: int):
-    """(mapping(z, ψ) → ws, synthesis(ws) → uint8 images), jit-compiled, of the EMA generator."""
-    g, params, g_vars = run.g_model, state.ema_params, state.g_vars
-    num_classes = run.config.model.num_classes
-    if num_classes:
-        generate.check_class(run.config, class_)
-
-    @jax.jit
-    def mapping(z, psi):
-        labels = jnp.full((len(z),), class_ if num_classes else 0, jnp.int32)
-        return g.apply(
-            {"params": params, **g_vars}, z, labels, truncation_psi=psi, train=False, method="mapping"
-        )
-
-    @jax.jit
-    def synthesis(ws):
-        return g.apply({"params": params, **g_vars}, ws, noise_mode="const", train=False, method="synthesis")
-
-    return mapping, lambda ws: finite_uint8(jax.device_get(synthesis(ws)), "the generator")
-
-
 def mixing_figure(
-    run,
-    state,
+    gen: TrainedGenerator,
     rows: list[int],
     cols: list[int],
     styles: list[int] | None = None,
@@ -90,30 +59,27 @@ def mixing_figure(
     class_: int = 0,
 ) -> np.ndarray:
     """(len(rows) + 1, len(cols) + 1) grid as one uint8 image; the top-left cell is empty."""
-    mapping, synthesis = _functions(run, state, class_)
-    z_dim = run.config.model.z_dim
-    ws_rows = mapping(sample.seed_noise(rows, z_dim), psi)
-    ws_cols = mapping(sample.seed_noise(cols, z_dim), psi)
-    num_ws = ws_rows.shape[1]
-    styles = list(range(num_ws // 2)) if styles is None else styles
-    if not styles or min(styles) < 0 or max(styles) >= num_ws:
-        raise ConfigError(f"--styles must name layers 0 to {num_ws - 1} of this generator")
-    take = jnp.zeros((num_ws,), bool).at[jnp.asarray(styles)].set(True)[None, :, None]
-    mixed = jnp.where(take, ws_cols[None, :], ws_rows[:, None]).reshape(-1, *ws_rows.shape[1:])
-    row_images, col_images, cells = synthesis(ws_rows), synthesis(ws_cols), synthesis(mixed)
+    space = style_space.of(gen, "style figures")
+    labels_class = class_ if gen.num_classes else None
+    ws_rows = space.seed_ws(rows, labels_class, psi)
+    ws_cols = space.seed_ws(cols, labels_class, psi)
+    styles = list(range(space.num_ws // 2)) if styles is None else styles
+    if not styles or min(styles) < 0 or max(styles) >= space.num_ws:
+        raise ConfigError(f"--styles must name layers 0 to {space.num_ws - 1} of this generator")
+    mixed = style_space.mix(ws_rows[:, None], ws_cols[None, :], styles).reshape(-1, *ws_rows.shape[1:])
+    row_images, col_images, cells = (space.images(ws) for ws in (ws_rows, ws_cols, mixed))
     blank = np.zeros_like(col_images[:1])
     grid = [np.concatenate([blank, col_images])]
     for r in range(len(rows)):
         grid.append(np.concatenate([row_images[r : r + 1], cells[r * len(cols) : (r + 1) * len(cols)]]))
-    images = np.concatenate(grid)
-    return sample.make_grid(images, rows=len(rows) + 1, cols=len(cols) + 1)
+    return sample.make_grid(np.concatenate(grid), rows=len(rows) + 1, cols=len(cols) + 1)
 
 
-def psi_figure(run, state, psis: list[float], seeds: list[int], class_: int = 0) -> np.ndarray:
+def psi_figure(gen: TrainedGenerator, psis: list[float], seeds: list[int], class_: int = 0) -> np.ndarray:
     """One row per ψ, one column per seed, as one uint8 image."""
-    mapping, synthesis = _functions(run, state, class_)
-    z = sample.seed_noise(seeds, run.config.model.z_dim)
-    images = np.concatenate([synthesis(mapping(z, float(p))) for p in psis])
+    space = style_space.of(gen, "style figures")
+    labels_class = class_ if gen.num_classes else None
+    images = np.concatenate([space.images(space.seed_ws(seeds, labels_class, float(p))) for p in psis])
     return sample.make_grid(images, rows=len(psis), cols=len(seeds))
 
 
@@ -134,16 +100,23 @@ def main(argv) -> None:
         cli.fail(f"--out={f.out!r} is a directory; give the .png file to write")
     rows, cols, seeds = (generate.parse_seeds(f[n].value, f"--{n}") for n in ("rows", "cols", "seeds"))
     styles = generate.parse_seeds(f.styles, "--styles") if f.styles else None
-    run, state, step = runs.restore_generator(f.workdir, f.checkpoint, _require_stylegan)
+    gen = generator.from_checkpoint(f.workdir, f.checkpoint, lambda c: _check_run(c, f["class"].value))
     if f.mix:
-        image = mixing_figure(run, state, rows, cols, styles, f.trunc, f["class"].value)
+        image = mixing_figure(gen, rows, cols, styles, f.trunc, f["class"].value)
     else:
-        image = psi_figure(run, state, psis, seeds, f["class"].value)
+        image = psi_figure(gen, psis, seeds, f["class"].value)
     try:
         sample.save_png(image, cli.output_path(f.out))
     except OSError as e:
         cli.fail(f"cannot write {f.out}: {e.strerror or e}")
-    print(f"wrote {f.out} (step {step})")
+    print(f"wrote {f.out} (step {gen.step})")
+
+
+def _check_run(config, class_: int) -> None:
+    """A StyleGAN run, and ``--class`` one of its classes (ignored when unconditional)."""
+    style_space.require_stylegan(config, "style figures")
+    if config.model.num_classes:
+        seed_sampling.check_class(config, class_)
 
 
 def _parse_psis(text: str) -> list[float]:

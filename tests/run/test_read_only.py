@@ -76,6 +76,7 @@ READERS = {
     "export": ["-m", "gan_jax.tools.export", "--out", "{out}/g.safetensors"],
     "report": ["-m", "gan_jax.tools.report", "--out", "{out}/r.png"],
     "style figures": ["-m", "gan_jax.tools.style_figures", "--psi", "1,0.5", "--out", "{out}/s.png"],
+    "video": ["-m", "gan_jax.tools.video", "--seeds", "0,1", "--frames", "3", "--out", "{out}/v.gif"],
     "posthoc ema (a run without snapshots)": [
         "-m",
         "gan_jax.tools.posthoc_ema",

@@ -12,10 +12,9 @@ import pytest
 
 from conftest import REPO, lazy_phase_update, load_config, synthetic_images
 from gan_jax.training import build
-from gan_jax.run import checkpoint
+from gan_jax.run import checkpoint, generator
 from gan_jax.convert import stylegan2 as cv
 from gan_jax.tools import generate
-from gan_jax.run import loading as runs
 from gan_jax.training import sample
 from gan_jax.run.trainer import train_and_evaluate
 
@@ -189,18 +188,18 @@ def test_truncation_and_style_figures_on_a_saved_run(sg_config, tmp_path):
     np.testing.assert_array_equal(np.load(out)["images"], np.load(plain[0])["images"])
     assert not all(np.array_equal(np.load(out)["images"][0], im) for im in np.load(out)["images"][1:])
 
-    loaded_run, loaded, _ = runs.load_checkpoint(str(workdir))
+    loaded = generator.from_checkpoint(str(workdir))
     h = sg_config.dataset.resolution + 2  # a grid cell with its padding
-    psi = style_figures.psi_figure(loaded_run, loaded, [1.0, 0.0], [0, 1, 2])
+    psi = style_figures.psi_figure(loaded, [1.0, 0.0], [0, 1, 2])
     zero_row = [psi[h + 2 : 2 * h, 2 + c * h : (c + 1) * h] for c in range(3)]
     assert all(np.array_equal(zero_row[0], cell) for cell in zero_row[1:])
     num_ws = stylegan2_num_ws(sg_config)
-    grid = style_figures.mixing_figure(loaded_run, loaded, [3, 4], [5, 6], list(range(num_ws)))
+    grid = style_figures.mixing_figure(loaded, [3, 4], [5, 6], list(range(num_ws)))
     cell = grid[h + 2 : 2 * h, h + 2 : 2 * h]  # row seed 3, column seed 5
     np.testing.assert_array_equal(cell, grid[2:h, h + 2 : 2 * h])  # column seed 5's own image
     assert not np.array_equal(cell, grid[h + 2 : 2 * h, 2:h])  # not row seed 3's
     with pytest.raises(Exception, match="--styles"):
-        style_figures.mixing_figure(loaded_run, loaded, [3], [5], [num_ws])
+        style_figures.mixing_figure(loaded, [3], [5], [num_ws])
 
 
 def stylegan2_num_ws(config) -> int:
