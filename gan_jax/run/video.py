@@ -16,7 +16,9 @@ makes a stamp-sized video otherwise). A file is written under a temporary name a
 into place when it is complete: an interrupted write leaves no half video under ``path``.
 """
 
+import contextlib
 import os
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -35,6 +37,16 @@ def _ffmpeg():
             "writing .mp4 needs the imageio-ffmpeg package (pip install 'gan_jax[video]'); or write a .gif"
         ) from None
     return imageio_ffmpeg
+
+
+@contextlib.contextmanager
+def _spawning():
+    """Starting ffmpeg forks and at once executes it, which is safe in a multithreaded
+    process; JAX's warning about fork, meant for a child that keeps running Python, is
+    silenced for that moment only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
+        yield
 
 
 def check_path(path: str, flag: str = "--out") -> str:
@@ -82,7 +94,8 @@ def _write_mp4(frames: np.ndarray, path: str, fps: float, lossless: bool, crf: i
         ffmpeg_log_level="error",
         output_params=params,
     )
-    writer.send(None)
+    with _spawning():
+        writer.send(None)  # starts ffmpeg
     try:
         for frame in frames:
             writer.send(np.ascontiguousarray(frame))
@@ -143,7 +156,8 @@ def read(path: str) -> tuple[np.ndarray, float]:
                 durations.append(gif.info.get("duration", 100))
         return np.stack(frames), 1000.0 / float(np.mean(durations))
     reader = _ffmpeg().read_frames(path)
-    meta = next(reader)
+    with _spawning():
+        meta = next(reader)  # starts ffmpeg
     w, h = meta["size"]
     frames = [np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader]
     return np.stack(frames), float(meta["fps"])

@@ -130,10 +130,11 @@ def make_frames(gen, o: Request) -> np.ndarray:
     return walks.seed_walk(gen, seeds, o.frames, **walk)
 
 
-def frame_strip(frames: np.ndarray, count: int) -> np.ndarray:
-    """``count`` evenly spaced frames, first and last included, side by side."""
+def frame_strip(frames: np.ndarray, count: int, gap: int = 6) -> np.ndarray:
+    """``count`` evenly spaced frames, first and last included, side by side, ``gap``
+    pixels apart (wider than a grid's own padding, so that frames of grids stand apart)."""
     picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
-    return sample.make_grid(frames[picks], rows=1)
+    return sample.make_grid(frames[picks], rows=1, pad=gap)
 
 
 def load(workdir: str | None, generator: str | None, checkpoint: str | None, batch_size: int, check=None):
@@ -179,8 +180,9 @@ def main(argv) -> None:
         written = write(frames, o)
     except OSError as e:
         raise ConfigError(f"cannot write the video: {e.strerror or e}") from None
+    size = f"{len(frames)} frames of {frames.shape[2]}x{frames.shape[1]}"
     for path in written:
-        print(f"wrote {path} ({len(frames)} frames of {frames.shape[2]}x{frames.shape[1]})")
+        print(f"wrote {path}" + (f" ({size})" if path == o.out else f" ({o.strip_frames} of the {size})"))
 
 
 def console_main() -> None:

@@ -43,7 +43,7 @@ def test_stylegan_walk_as_lossless_mp4_and_strip(files, tmp_path):
     gen = gan_jax.load_generator(files["stylegan2"])
     for index, seed in ((0, 3), (3, 8), (6, 5)):
         np.testing.assert_array_equal(frames[index, ::2, ::2, 0], gen(seeds=[seed])[0, ..., 0])
-    assert np.asarray(Image.open(strip)).shape == (2 * (16 + 4), 2 * (8 * 18 + 2))
+    assert np.asarray(Image.open(strip)).shape == (2 * (16 + 12), 2 * (8 * 22 + 6))  # 8 frames, 6 px apart
 
 
 def test_conditional_grid_of_walks_as_gif(files, tmp_path):
