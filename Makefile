@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= 2
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-all test-newest lint data install clean
+.PHONY: demo test test-all test-newest lint data browser install clean
 
 install: $(VENV)/.installed
 
@@ -46,7 +46,17 @@ test: install data lint
 
 # Every test, including those marked slow (the other configs' end-to-end runs, StyleGAN2 resume
 # and style figures, every loss pair, Inception end to end, ...: about 8 more minutes).
-test-all: install data
+# The explorer's page is checked in a real browser (tests/tools/test_explore.py, slow): Debian's
+# headless Chromium, where apt exists; elsewhere that one test skips and says why.
+browser:
+	@if ! command -v chromium-headless-shell >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    ( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium-headless-shell ) \
+	      || echo "note: could not install chromium-headless-shell; the browser test will skip"; \
+	  else echo "note: no apt-get here; the browser test will skip"; fi; \
+	fi
+
+test-all: install data browser
 	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n $(PYTEST_WORKERS) tests
 
 # The newest releases of every dependency, past pyproject's upper bounds too, in their own

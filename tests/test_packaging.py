@@ -79,6 +79,10 @@ def test_wheel_trains_a_shipped_config_by_name_outside_the_checkout(tmp_path):
     outside.mkdir()
     where = _run([str(py), "-c", "import gan_jax; print(gan_jax.__file__)"], cwd=outside)
     assert str(venv) in where.stdout and REPO not in where.stdout, where.stdout + where.stderr
+    page = _run(
+        [str(py), "-c", "import os, gan_jax.tools.explore as e; print(os.path.isfile(e.PAGE))"], cwd=outside
+    )
+    assert page.stdout.strip() == "True", page.stderr[-3000:]  # the explorer's page ships as package data
 
     train = _run(
         [

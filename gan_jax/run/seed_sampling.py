@@ -34,6 +34,7 @@ F per segment, both ends included, each shared point once (`sample.interpolation
 The ends are the seeds' images exactly.
 """
 
+import dataclasses
 from typing import Callable
 
 import jax
@@ -42,7 +43,7 @@ import ml_collections
 import numpy as np
 
 from gan_jax.errors import ConfigError
-from gan_jax.run import generator, writers
+from gan_jax.run import exported, generator, writers
 from gan_jax.run.generator import TrainedGenerator
 from gan_jax.training import sample
 
@@ -75,6 +76,30 @@ def load_run(
 
     gen = generator.from_checkpoint(workdir, which, checks, psi=psi, noise_mode=noise_mode)
     writers.log(f"sampling the EMA generator of {workdir} at step {gen.step}")
+    return gen
+
+
+def open_generator(
+    workdir: str | None,
+    generator_file: str | None,
+    checkpoint: str | None = None,
+    batch_size: int = 64,
+    check: Callable[[ml_collections.ConfigDict], None] | None = None,
+) -> TrainedGenerator:
+    """The `TrainedGenerator` of a run's checkpoint (``workdir``, ``checkpoint``) or of an
+    exported file (``generator_file``): exactly one of them. ``check(config)`` runs before
+    a checkpoint's weights are read (an exported file's, after it is read and verified)."""
+    if bool(workdir) == bool(generator_file):
+        raise ConfigError("give either --workdir (a run) or --generator (an exported file)")
+    if batch_size < 1:
+        raise ConfigError(f"--batch_size={batch_size} must be positive")
+    if not generator_file:
+        return dataclasses.replace(load_run(workdir, checkpoint, check), batch_size=batch_size)
+    if checkpoint:
+        raise ConfigError("--checkpoint is for --workdir; an exported file holds one generator")
+    gen = exported.load_generator(generator_file, batch_size)
+    if check:
+        check(gen.config)
     return gen
 
 

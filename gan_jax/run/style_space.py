@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.errors import ConfigError
-from gan_jax.models import build_models
+from gan_jax.models import build_models, stylegan2
 from gan_jax.run.generator import NOISE_MODES, TrainedGenerator, check_psi, finite_uint8
 
 
@@ -98,9 +98,9 @@ def of(gen: TrainedGenerator, what: str = "this tool") -> StyleSpace:
     g_model, _ = build_models(gen.config)
     mapping = functools.partial(_mapping, g_model, gen.variables)
     synthesis = functools.partial(_synthesis, g_model, gen.variables)
-    z = jnp.zeros((1, gen.z_dim), jnp.float32)
-    shape = jax.eval_shape(mapping, z, jnp.zeros((1,), jnp.int32), jnp.float32(1.0)).shape
-    return StyleSpace(gen, shape[1], shape[2], mapping, synthesis)
+    config = gen.config
+    num_ws = stylegan2.num_ws(config.dataset.resolution)
+    return StyleSpace(gen, num_ws, int(config.model.stylegan2.w_dim), mapping, synthesis)
 
 
 def mix(ws: jax.Array, other: jax.Array, layers) -> jax.Array:
@@ -110,5 +110,5 @@ def mix(ws: jax.Array, other: jax.Array, layers) -> jax.Array:
     layers = list(layers)
     if not layers or min(layers) < 0 or max(layers) >= num_ws:
         raise ConfigError(f"the mixed layers must be among 0 to {num_ws - 1} of this generator, got {layers}")
-    take = jnp.zeros((num_ws,), bool).at[jnp.asarray(layers)].set(True)[:, None]
+    take = np.isin(np.arange(num_ws), layers)[:, None]
     return jnp.where(take, other, ws)

@@ -29,7 +29,7 @@ import numpy as np
 from absl import flags
 
 from gan_jax.errors import ConfigError
-from gan_jax.run import exported, seed_sampling, style_space, video, walks, writers
+from gan_jax.run import seed_sampling, style_space, video, walks, writers
 from gan_jax.run.generator import NOISE_MODES, check_psi
 from gan_jax.tools import cli
 from gan_jax.tools.generate import parse_grid, parse_seeds
@@ -137,23 +137,6 @@ def frame_strip(frames: np.ndarray, count: int, gap: int = 6) -> np.ndarray:
     return sample.make_grid(frames[picks], rows=1, pad=gap)
 
 
-def load(workdir: str | None, generator: str | None, checkpoint: str | None, batch_size: int, check=None):
-    """The `TrainedGenerator` of ``--workdir`` (its checkpoint) or of ``--generator``;
-    ``check(config)`` runs before a checkpoint's weights are read."""
-    if bool(workdir) == bool(generator):
-        raise ConfigError("give either --workdir (a run) or --generator (an exported file)")
-    if batch_size < 1:
-        raise ConfigError(f"--batch_size={batch_size} must be positive")
-    if generator:
-        if checkpoint:
-            raise ConfigError("--checkpoint is for --workdir; an exported file holds one generator")
-        gen = exported.load_generator(generator, batch_size)
-        if check:
-            check(gen.config)
-        return gen
-    return dataclasses.replace(seed_sampling.load_run(workdir, checkpoint, check), batch_size=batch_size)
-
-
 def write(frames: np.ndarray, o: Request) -> list[str]:
     written = []
     if o.out:
@@ -174,7 +157,8 @@ def main(argv) -> None:
     names = [x.name for x in dataclasses.fields(Request) if x.name != "class_"]
     o = Request(class_=f["class"].value, **{n: f[n].value for n in names})
     check_request(o)
-    gen = load(f.workdir, f.generator, f.checkpoint, f.batch_size, lambda config: check_config(config, o))
+    check = lambda config: check_config(config, o)  # noqa: E731
+    gen = seed_sampling.open_generator(f.workdir, f.generator, f.checkpoint, f.batch_size, check)
     frames = make_frames(gen, o)
     try:
         written = write(frames, o)

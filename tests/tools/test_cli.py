@@ -18,6 +18,7 @@ COMMANDS = [
     ["-m", "gan_jax.tools.report"],
     ["-m", "gan_jax.tools.style_figures"],
     ["-m", "gan_jax.tools.video"],
+    ["-m", "gan_jax.tools.explore"],
     ["-m", "gan_jax.tools.dataset_tool"],
     ["-m", "gan_jax.tools.posthoc_ema"],
     ["-m", "gan_jax.tools.train_classifier"],
