@@ -77,6 +77,7 @@ READERS = {
     "report": ["-m", "gan_jax.tools.report", "--out", "{out}/r.png"],
     "style figures": ["-m", "gan_jax.tools.style_figures", "--psi", "1,0.5", "--out", "{out}/s.png"],
     "video": ["-m", "gan_jax.tools.video", "--seeds", "0,1", "--frames", "3", "--out", "{out}/v.gif"],
+    "project": ["-m", "gan_jax.tools.project", "--target_seed", "0", "--steps", "2", "--outdir", "{out}/p"],
     "posthoc ema (a run without snapshots)": [
         "-m",
         "gan_jax.tools.posthoc_ema",

@@ -19,6 +19,8 @@ COMMANDS = [
     ["-m", "gan_jax.tools.style_figures"],
     ["-m", "gan_jax.tools.video"],
     ["-m", "gan_jax.tools.explore"],
+    ["-m", "gan_jax.tools.project"],
+    ["-m", "gan_jax.tools.convert_lpips"],
     ["-m", "gan_jax.tools.dataset_tool"],
     ["-m", "gan_jax.tools.posthoc_ema"],
     ["-m", "gan_jax.tools.train_classifier"],
