@@ -17,6 +17,7 @@ _IDENTITY = (
     "dataset.path",
     "dataset.split",
     "dataset.resolution",
+    "dataset.aspect",
     "dataset.channels",
     "dataset.resize",
     "dataset.max_examples",

@@ -345,33 +345,41 @@ def fit_channels(images: np.ndarray, channels: int) -> np.ndarray:
     raise DataError(f"cannot turn {have}-channel images into {channels}-channel ones")
 
 
-def fit_resolution(images: np.ndarray, resolution: int, mode: str) -> np.ndarray:
-    """(N, H, W, C) → (N, R, R, C): 'pad' centres smaller images on black; 'crop' cuts the
-    centre R×R out of larger ones (neither resamples); 'resize' centre-crops to a square
-    and resamples bilinearly (antialiased when shrinking)."""
+def _crop_to_aspect(h: int, w: int, out_h: int, out_w: int) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the largest centred window of aspect out_w:out_h."""
+    if h * out_w > w * out_h:  # too tall: keep the width
+        ch, cw = w * out_h // out_w, w
+    else:
+        ch, cw = h, h * out_w // out_h
+    return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+
+def fit_resolution(images: np.ndarray, resolution, mode: str) -> np.ndarray:
+    """(N, H, W, C) → (N, R_h, R_w, C), ``resolution`` R or (R_h, R_w): 'pad' centres smaller
+    images on black; 'crop' cuts the centre out of larger ones (neither resamples); 'resize'
+    centre-crops to the target's aspect (a square for R × R) and resamples bilinearly
+    (antialiased when shrinking)."""
     n, h, w, c = images.shape
-    if (h, w) == (resolution, resolution):
+    out_h, out_w = (resolution, resolution) if np.isscalar(resolution) else tuple(resolution)
+    if (h, w) == (out_h, out_w):
         return images
     if mode == "crop":
-        if h < resolution or w < resolution:
-            raise DataError(f"cannot crop {h}x{w} images to {resolution}x{resolution}; pad or resize them")
-        top, left = (h - resolution) // 2, (w - resolution) // 2
-        return np.ascontiguousarray(images[:, top : top + resolution, left : left + resolution])
+        if h < out_h or w < out_w:
+            raise DataError(f"cannot crop {h}x{w} images to {out_h}x{out_w}; pad or resize them")
+        top, left = (h - out_h) // 2, (w - out_w) // 2
+        return np.ascontiguousarray(images[:, top : top + out_h, left : left + out_w])
     if mode == "pad":
-        if h > resolution or w > resolution:
-            raise DataError(
-                f"cannot pad {h}x{w} images to {resolution}x{resolution}; set dataset.resize='resize'"
-            )
-        top, left = (resolution - h) // 2, (resolution - w) // 2
-        out = np.zeros((n, resolution, resolution, c), np.uint8)
+        if h > out_h or w > out_w:
+            raise DataError(f"cannot pad {h}x{w} images to {out_h}x{out_w}; set dataset.resize='resize'")
+        top, left = (out_h - h) // 2, (out_w - w) // 2
+        out = np.zeros((n, out_h, out_w, c), np.uint8)
         out[:, top : top + h, left : left + w] = images
         return out
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    out = np.empty((n, resolution, resolution, c), np.uint8)
+    top, left, ch, cw = _crop_to_aspect(h, w, out_h, out_w)
+    out = np.empty((n, out_h, out_w, c), np.uint8)
     for i in range(n):
-        crop = images[i, top : top + side, left : left + side]
+        crop = images[i, top : top + ch, left : left + cw]
         im = Image.fromarray(crop[..., 0] if c == 1 else crop)
-        im = im.resize((resolution, resolution), Image.BILINEAR)
-        out[i] = np.asarray(im).reshape(resolution, resolution, c)
+        im = im.resize((out_w, out_h), Image.BILINEAR)
+        out[i] = np.asarray(im).reshape(out_h, out_w, c)
     return out

@@ -36,6 +36,7 @@ from array_record.python.array_record_module import ArrayRecordWriter
 
 from gan_jax.data import packed
 from gan_jax.errors import ConfigError, DataError
+from gan_jax.config.dataset import shape_of
 from gan_jax.data.files import fit_resolution
 from gan_jax.data.pack_sources import Source, Task, open_source, task_image
 
@@ -56,6 +57,7 @@ class Request:
     source: str
     resolution: int
     channels: int = 0
+    aspect: str = "1:1"  # width:height of the images; ``resolution`` is the longer side
     fit: str = "resize"
     format: str = "png"
     shards: int = 0
@@ -63,6 +65,14 @@ class Request:
     max_examples: int = 0
     split: str = "train"
     jpeg_quality: int = 95
+
+
+def _shape_fields(spec: dict) -> dict:
+    """``height`` and ``width`` for a non-square pack's dataset.json (none for a square one)."""
+    if "aspect" not in spec:
+        return {}
+    height, width = shape_of(spec["resolution"], spec["aspect"], "--aspect")
+    return {"height": height, "width": width}
 
 
 def check_request(request: Request) -> None:
@@ -73,6 +83,7 @@ def check_request(request: Request) -> None:
             f"--resolution={request.resolution} must be in [1, {MAX_RESOLUTION}]"
             + (size if request.resolution > MAX_RESOLUTION else "")
         )
+    shape_of(request.resolution, request.aspect, "--aspect")
     if request.channels not in (0, 1, 3):
         raise ConfigError(f"--channels={request.channels} must be 1 or 3")
     if request.fit not in FITS:
@@ -89,15 +100,14 @@ def check_request(request: Request) -> None:
 # One example (in a worker)
 
 
-def fit_image(image: np.ndarray, resolution: int, fit: str, name: str) -> np.ndarray:
-    """(H, W, C) → (R, R, C) by `image_files.fit_resolution`; `DataError` naming the image
-    when 'pad' would have to shrink it or 'crop' to enlarge it."""
+def fit_image(image: np.ndarray, size, fit: str, name: str) -> np.ndarray:
+    """(H, W, C) → (R_h, R_w, C) (``size`` R or (R_h, R_w)) by `image_files.fit_resolution`;
+    `DataError` naming the image when 'pad' would have to shrink it or 'crop' to enlarge it."""
+    out_h, out_w = (size, size) if np.isscalar(size) else size
     h, w = image.shape[:2]
-    if (fit == "pad" and max(h, w) > resolution) or (fit == "crop" and min(h, w) < resolution):
-        raise DataError(
-            f"{name} is {h}x{w}: --fit {fit} cannot make it {resolution}x{resolution}; use --fit resize"
-        )
-    return fit_resolution(image[None], resolution, fit)[0]
+    if (fit == "pad" and (h > out_h or w > out_w)) or (fit == "crop" and (h < out_h or w < out_w)):
+        raise DataError(f"{name} is {h}x{w}: --fit {fit} cannot make it {out_h}x{out_w}; use --fit resize")
+    return fit_resolution(image[None], (out_h, out_w), fit)[0]
 
 
 def prepare(task: Task, settings: tuple) -> tuple:
@@ -306,6 +316,7 @@ def finish(dest: str, spec: dict, source: Source) -> dict:
         "version": packed.VERSION,
         "count": len(labels),
         "resolution": spec["resolution"],
+        **_shape_fields(spec),
         "channels": spec["channels"],
         "num_classes": source.num_classes,
         "class_names": source.class_names,
@@ -362,13 +373,16 @@ def _pack(request: Request, dest: str, workers: int, overwrite: bool, log: Calla
         "bad_images": request.bad_images,
         "max_examples": request.max_examples,
     }
+    if shape_of(request.resolution, request.aspect, "--aspect") != (request.resolution,) * 2:
+        spec["aspect"] = request.aspect  # only then, so that a square pack's request is unchanged
     done = open_dest(dest, spec, overwrite, log)
     if done is None:
         log(f"{dest} already holds this pack; nothing to do")
         return packed.read_info(dest)
     if done:
         log(f"resuming: {len(done)} of {shards} shards were already written")
-    settings = (request.resolution, spec["channels"], request.fit, request.format, request.jpeg_quality)
+    size = shape_of(request.resolution, request.aspect, "--aspect")
+    settings = (size, spec["channels"], request.fit, request.format, request.jpeg_quality)
     bounds = [k * source.count // shards for k in range(shards + 1)]
     context = multiprocessing.get_context("spawn")  # workers start clean, whatever the parent imported
     with context.Pool(workers, _ignore_interrupts) if workers else contextlib.nullcontext() as pool:

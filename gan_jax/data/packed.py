@@ -17,8 +17,8 @@ Example i of the dataset is record i − start(k) of the shard k whose run
 [start(k), start(k) + count(k)) holds it, the starts being the running sums of the
 shards' counts in ``dataset.json``.
 
-``dataset.json`` holds: ``version`` (of this layout, 1), ``count``, ``resolution``,
-``channels``, ``num_classes``, ``class_names`` (empty when unknown), ``format``
+``dataset.json`` holds: ``version`` (of this layout, 1), ``count``, ``resolution``
+(the longer side), ``height`` and ``width`` (only when they differ from it), ``channels``, ``num_classes``, ``class_names`` (empty when unknown), ``format``
 (png | jpeg | raw), ``jpeg_quality`` (jpeg), ``fit`` (crop | pad | resize), ``source``,
 ``shards`` (each ``file``, ``count``, ``bytes`` and ``sha256``), ``sha256``, ``skipped``
 (each image left out: ``name`` and ``error``) and ``request`` (what was asked, which a
@@ -88,9 +88,10 @@ def encode_image(image: np.ndarray, fmt: str, jpeg_quality: int = 95) -> bytes:
     return buffer.getvalue()
 
 
-def decode_image(data: bytes, fmt: str, resolution: int, channels: int) -> np.ndarray:
-    """A record's image bytes → (R, R, C) uint8; `DataError` if they are not such an image."""
-    shape = (resolution, resolution, channels)
+def decode_image(data: bytes, fmt: str, size, channels: int) -> np.ndarray:
+    """A record's image bytes → (H, W, C) uint8 (``size`` R for R × R, or (H, W));
+    `DataError` if they are not such an image."""
+    shape = ((size, size) if np.isscalar(size) else tuple(size)) + (channels,)
     try:
         if fmt == "raw":
             array = np.frombuffer(data, np.uint8)
@@ -147,6 +148,12 @@ class PackedDataset:
         return int(self.info["resolution"])
 
     @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of the images: ``height`` and ``width`` for a non-square pack."""
+        r = self.resolution
+        return int(self.info.get("height", r)), int(self.info.get("width", r))
+
+    @property
     def channels(self) -> int:
         return int(self.info["channels"])
 
@@ -186,11 +193,11 @@ class PackedDataset:
         return out
 
     def read(self, indices) -> np.ndarray:
-        """uint8 (n, R, R, C): the images at these global indices, in their order."""
-        shape = (self.resolution, self.resolution, self.channels)
+        """uint8 (n, H, W, C): the images at these global indices, in their order."""
+        shape = (*self.shape, self.channels)
         images = np.empty((len(np.atleast_1d(indices)), *shape), np.uint8)
         for i, record in enumerate(self.records(indices)):
-            images[i] = decode_image(decode_record(record)[1], self.info["format"], *shape[1:])
+            images[i] = decode_image(decode_record(record)[1], self.info["format"], self.shape, self.channels)
         return images
 
     def close(self) -> None:

@@ -60,6 +60,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from gan_jax.config.dataset import image_shape
 from gan_jax.data import packed
 from gan_jax.data import streamed
 from gan_jax.errors import DataError
@@ -193,7 +194,7 @@ def stream_tfds(ds: ml_collections.ConfigDict) -> streamed.StreamedDataset:
     labels = streamed.tfds_labels(source, label_key, count)
     if num_classes == 0 and len(labels):
         num_classes = int(labels.max()) + 1
-    images = streamed.TfdsImages(source, image_key, ds.resolution, ds.channels, ds.resize)
+    images = streamed.TfdsImages(source, image_key, image_shape(ds), ds.channels, ds.resize)
     whole = streamed.StreamedDataset(images, labels, num_classes, f"tfds {ds.name}:{ds.split}")
     return streamed.select(whole, ds.classes, ds.max_examples)
 
@@ -202,8 +203,9 @@ def stream_tfds(ds: ml_collections.ConfigDict) -> streamed.StreamedDataset:
 # Synthetic
 
 
-def synthetic(n: int, resolution: int, channels: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` uint8 images (N, R, R, C) and labels k = i mod 10: image i is the blob
+def synthetic(n: int, resolution, channels: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` uint8 images (N, R, R, C) (``resolution`` R, or (H, W)) and labels k = i mod 10:
+    image i is the blob
     255·exp(−‖p − c_k − δᵢ‖² / (2 rᵢ²)) over pixel centres p ∈ [0, 1]², with its class's
     centre c_k = ½ + ¼(cos 2πk/10, sin 2πk/10), jitter δᵢ ~ N(0, 0.03²) per axis, radius
     rᵢ = 0.12·2^(0.2 n), n ~ N(0, 1), and a per-channel brightness in [0.6, 1]."""
@@ -213,9 +215,9 @@ def synthetic(n: int, resolution: int, channels: int, seed: int = 0) -> tuple[np
     centre = 0.5 + 0.25 * np.stack([np.cos(angle), np.sin(angle)], 1) + rng.normal(0, 0.03, (n, 2))
     radius = 0.12 * np.exp2(0.2 * rng.normal(size=n))
     gain = rng.uniform(0.6, 1.0, (n, channels))
-    grid = (np.arange(resolution) + 0.5) / resolution
-    dx = grid[None, None, :] - centre[:, 0, None, None]
-    dy = grid[None, :, None] - centre[:, 1, None, None]
+    height, width = (resolution, resolution) if np.isscalar(resolution) else resolution
+    dx = (np.arange(width) + 0.5)[None, None, :] / width - centre[:, 0, None, None]
+    dy = (np.arange(height) + 0.5)[None, :, None] / height - centre[:, 1, None, None]
     blob = np.exp(-(dx**2 + dy**2) / (2 * radius[:, None, None] ** 2))
     images = 255 * blob[..., None] * gain[:, None, None, :]
     return np.round(images).astype(np.uint8), labels
@@ -290,6 +292,8 @@ def _cache_key(ds: ml_collections.ConfigDict, source: str, path: str) -> str:
     )
     if ds.classes:  # only when set, so the existing caches keep their names
         spec["classes"] = sorted(int(c) for c in ds.classes)
+    if image_shape(ds) != (ds.resolution, ds.resolution):  # likewise
+        spec["shape"] = list(image_shape(ds))
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     return f"{ds.name}-{ds.split}-{ds.resolution}px-{ds.channels}c-{digest}"
 
@@ -334,6 +338,13 @@ def load_packed(ds: ml_collections.ConfigDict, path: str) -> streamed.StreamedDa
     """The pack in ``path`` as a `StreamedDataset` (``dataset.classes`` and ``max_examples``
     applied); `DataError` when its resolution or channels are not the config's."""
     pack = packed.open_packed(path)
+    if pack.shape != image_shape(ds) and (pack.resolution, pack.channels) == (ds.resolution, ds.channels):
+        (ph, pw), (h, w) = pack.shape, image_shape(ds)
+        raise DataError(
+            f"{path} holds {ph}x{pw} images (height x width) but the config asks for {h}x{w} "
+            f"(dataset.aspect={ds.aspect!r}): set dataset.aspect to the pack's, or repack it with "
+            f"--aspect {ds.aspect}"
+        )
     if (pack.resolution, pack.channels) != (ds.resolution, ds.channels):
         r, c = pack.resolution, pack.channels
         raise DataError(
@@ -389,14 +400,14 @@ def load_in_memory(ds: ml_collections.ConfigDict, source: str, path: str) -> Ima
         description = f"IDX {where}"
     elif source == "folder":
         images, labels, num_classes = load_folder(
-            path, ds.resolution, ds.channels, ds.resize, ds.max_examples, ds.bad_images, ds.convert_channels
+            path, image_shape(ds), ds.channels, ds.resize, ds.max_examples, ds.bad_images, ds.convert_channels
         )
         description = f"image folder {path}"
     elif source == "npz":
         images, labels = load_npz(path)
         description = f"npz {path}"
     else:
-        images, labels = synthetic(ds.max_examples or SYNTHETIC_EXAMPLES, ds.resolution, ds.channels)
+        images, labels = synthetic(ds.max_examples or SYNTHETIC_EXAMPLES, image_shape(ds), ds.channels)
         description = f"synthetic blobs ({len(images)} examples, 10 classes)"
     num_classes = num_classes or int(labels.max()) + 1 if len(labels) else num_classes
     if ds.classes:  # a subset of the classes, labels unchanged (a conditional model keeps its classes)
@@ -406,5 +417,5 @@ def load_in_memory(ds: ml_collections.ConfigDict, source: str, path: str) -> Ima
     if ds.max_examples:
         images, labels = images[: ds.max_examples], labels[: ds.max_examples]
     if len(images):
-        images = fit_resolution(fit_channels(images, ds.channels), ds.resolution, ds.resize)
+        images = fit_resolution(fit_channels(images, ds.channels), image_shape(ds), ds.resize)
     return ImageDataset(np.ascontiguousarray(images), labels.astype(np.int32), num_classes, description)

@@ -61,13 +61,14 @@ class TfdsImages:
 
     source: Any  # a tfds data source: random access, source[i] -> example (a dict)
     image_key: str
-    resolution: int
+    resolution: int | tuple[int, int]  # R (square) or (height, width)
     channels: int
     resize: str
 
     def read(self, indices) -> np.ndarray:
         indices = np.asarray(indices, np.int64).reshape(-1)
-        out = np.empty((len(indices), self.resolution, self.resolution, self.channels), np.uint8)
+        h, w = (self.resolution, self.resolution) if np.isscalar(self.resolution) else self.resolution
+        out = np.empty((len(indices), h, w, self.channels), np.uint8)
         for k, i in enumerate(indices.tolist()):
             image = np.asarray(self.source[i][self.image_key]).astype(np.uint8)
             image = image[..., None] if image.ndim == 2 else image

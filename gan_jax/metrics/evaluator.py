@@ -122,6 +122,8 @@ def reference_cache_path(ds: ml_collections.ConfigDict, split: str, net, cache_d
     """Where `reference_features` caches the features of dataset ``ds``'s ``split`` under ``net``
     (with ``dataset.classes`` set: of those classes' images only)."""
     fields = {k: ds[k] for k in ("name", "source", "path", "resolution", "channels", "resize")}
+    if ds.get("aspect", "1:1") != "1:1":  # only when set, so the existing caches keep their names
+        fields["aspect"] = ds.aspect
     if ds.get("classes"):  # a subset of the classes is another reference (set only then, so
         fields["classes"] = sorted(int(c) for c in ds.classes)  # the other keys stay as they were)
     key = json.dumps(fields | {"split": split}, sort_keys=True) + net.weights_id

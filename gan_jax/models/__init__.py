@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax.config.dataset import NON_SQUARE, base_shape
 from gan_jax.errors import ConfigError
 from gan_jax.models import biggan, dcgan, layers, r3gan, resnet, stylegan2
 from gan_jax.ops import policy as ops_policy
@@ -73,6 +74,7 @@ def _stylegan2(config, policy: Policy) -> tuple[nn.Module, nn.Module]:
     s, m = config.model.stylegan2, config.model
     common = dict(
         resolution=config.dataset.resolution,
+        base=base_shape(config.dataset),
         num_classes=m.num_classes,
         mapping_lr_mul=s.mapping_lr_mul,
         channel_base=s.channel_base,
@@ -100,6 +102,7 @@ def _r3gan(config, policy: Policy) -> tuple[nn.Module, nn.Module]:
     s, m = config.model.r3gan, config.model
     common = dict(
         resolution=config.dataset.resolution,
+        base=base_shape(config.dataset),
         num_classes=m.num_classes,
         stage_widths=tuple(s.stage_widths),
         stage_blocks=tuple(s.stage_blocks),
@@ -127,8 +130,9 @@ def build_models(
     process's first device, as a run on it would decide).
 
     Both are called as ``model(inputs, labels, train=...)``. The generator maps
-    ``(B, model.z_dim)`` noise to ``(B, R, R, C)`` images in [-1, 1] with
-    R = ``dataset.resolution`` and C = ``dataset.channels``; the discriminator maps such
+    ``(B, model.z_dim)`` noise to ``(B, H, W, C)`` images in [-1, 1] with (H, W) =
+    `gan_jax.config.dataset.image_shape` (R × R, R = ``dataset.resolution``, unless
+    ``dataset.aspect`` says otherwise) and C = ``dataset.channels``; the discriminator maps such
     images to ``(B,)`` raw scores. Labels are int32 ``(B,)`` class ids, used when
     ``model.num_classes`` > 0 and ignored otherwise. The generator also takes float
     ``(B, num_classes)`` class weights in their place, conditioning on the weighted mix
@@ -139,4 +143,9 @@ def build_models(
     if arch not in _MODULES:
         raise ConfigError(f"unknown model.architecture {arch!r}; choose one of {ARCHITECTURES}")
     _MODULES[arch].layout(config.dataset.resolution)
+    if base_shape(config.dataset) != (4, 4) and arch not in NON_SQUARE:
+        raise ConfigError(
+            f"dataset.aspect={config.dataset.aspect!r}: {arch} makes square images; "
+            f"non-square ones are made by {' and '.join(NON_SQUARE)}"
+        )
     return _BUILDERS[arch](config, policy or ops_policy.for_devices(config.ops, jax.local_devices()[:1]))

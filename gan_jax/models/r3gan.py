@@ -174,7 +174,8 @@ def _dtypes(n: int, num_bf16_res: int, reverse: bool) -> list:
 
 
 class Generator(nn.Module):
-    """z (B, z_dim) [, labels] → images (B, R, R, channels), float32, unbounded."""
+    """z (B, z_dim) [, labels] → images (B, H, W, channels), float32, unbounded; (H, W) =
+    R/4 · ``base`` (R × R by default)."""
 
     resolution: int
     channels: int
@@ -188,6 +189,7 @@ class Generator(nn.Module):
     embed_dim: int = 0  # class embedding size (0: z_dim)
     num_bf16_res: int = 0
     grouped_conv: str = "native"  # the form of the grouped convolutions (`gan_jax.ops.policy`)
+    base: tuple[int, int] = (4, 4)  # the basis's (height, width); images are R/4 times it
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -212,7 +214,7 @@ class Generator(nn.Module):
         ):
             x = x.astype(dt)
             if i == 0:  # generative basis
-                basis = self.param("basis", nn.initializers.normal(1.0), (4, 4, w))
+                basis = self.param("basis", nn.initializers.normal(1.0), (*self.base, w))
                 x = basis.astype(dt)[None] * Linear(w, name="stage0_linear")(x)[:, None, None, :]
             else:
                 if x.shape[-1] != w:
@@ -226,7 +228,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """images (B, R, R, C) [, labels] → raw scores (B,)."""
+    """images (B, H, W, C) [, labels] → raw scores (B,), (H, W) = R/4 · ``base``."""
 
     resolution: int
     width: int = 256
@@ -238,6 +240,7 @@ class Discriminator(nn.Module):
     embed_dim: int = 0  # projection size (0: the 4×4 stage's width)
     num_bf16_res: int = 0
     grouped_conv: str = "native"  # the form of the grouped convolutions (`gan_jax.ops.policy`)
+    base: tuple[int, int] = (4, 4)  # the last stage's (height, width), as the generator's basis
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -268,9 +271,9 @@ class Discriminator(nn.Module):
                 x = upfirdn2d.downsample2d(x, f)
                 if widths[i + 1] != w:
                     x = Conv(widths[i + 1], 1, name=f"stage{i}_transition")(x)
-            else:  # discriminative basis: depthwise 4×4 (valid), then linear
+            else:  # discriminative basis: depthwise base-sized (valid), then linear
                 # On a 4×4 input a valid depthwise 4×4 correlation is Σ_hw x[b,h,w,c]·k[h,w,c].
-                kernel = self.param("basis", _init(1.0), (4, 4, 1, w))
+                kernel = self.param("basis", _init(1.0), (*self.base, 1, w))
                 x = jnp.einsum("bhwc,hwc->bc", x, kernel[:, :, 0].astype(x.dtype))
                 x = Linear(out_dim, name=f"stage{i}_linear")(x)
         if self.num_classes:

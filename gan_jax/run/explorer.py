@@ -82,6 +82,8 @@ def info(gen: TrainedGenerator, source: str) -> dict:
         "step": gen.step,
         "architecture": config.model.architecture,
         "resolution": int(config.dataset.resolution),
+        "height": gen.image_shape[0],
+        "width": gen.image_shape[1],
         "channels": int(config.dataset.channels),
         "num_classes": gen.num_classes,
         "num_ws": style_space.of(gen).num_ws if stylegan else 0,

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from gan_jax.config.dataset import image_shape
 from gan_jax.errors import ConfigError
 from gan_jax.models import build_models
 from gan_jax.training import sample
@@ -101,6 +102,11 @@ class TrainedGenerator:
         return int(self.config.model.num_classes)
 
     @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of the images."""
+        return (*image_shape(self.config.dataset), int(self.config.dataset.channels))
+
+    @property
     def z_dim(self) -> int:
         return int(self.config.model.z_dim)
 
@@ -132,8 +138,7 @@ class TrainedGenerator:
         z, labels, size = jnp.asarray(z), jnp.asarray(labels), batch_size or self.batch_size
         n = len(z)
         if not n:
-            r, c = self.config.dataset.resolution, self.config.dataset.channels
-            return np.zeros((0, r, r, c), np.uint8)
+            return np.zeros((0, *self.image_shape), np.uint8)
         pad = -n % size
         z, labels = (jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) for a in (z, labels))
         chunks = [

@@ -73,12 +73,12 @@ def learning_rate(t: jax.Array, s: Schedule) -> jax.Array:
 
 
 def noise_regularizer(buffers: list[jax.Array]) -> jax.Array:
-    """R of the module docstring, summed over the noise images (each (r, r))."""
+    """R of the module docstring, summed over the noise images (each (h, w))."""
     total = 0.0
     for n in buffers:
         while True:
             total += jnp.mean(n * jnp.roll(n, 1, axis=1)) ** 2 + jnp.mean(n * jnp.roll(n, 1, axis=0)) ** 2
-            if n.shape[0] <= 8:
+            if min(n.shape) <= 8:
                 break
             n = n.reshape(n.shape[0] // 2, 2, n.shape[1] // 2, 2).mean(axis=(1, 3))
     return total
@@ -102,11 +102,9 @@ def w_statistics(gen: TrainedGenerator, labels, samples: int, key) -> tuple[jax.
 
 def check_target(gen: TrainedGenerator, target: np.ndarray) -> jax.Array:
     """The uint8 target (H, W, C) as a (1, H, W, C) float in [-1, 1], if it fits the generator."""
-    r, c = int(gen.config.dataset.resolution), int(gen.config.dataset.channels)
-    if target.shape != (r, r, c):
-        raise ConfigError(
-            f"the target is {target.shape[1]}x{target.shape[0]}x{target.shape[2]}; the generator makes {r}x{r}x{c}"
-        )
+    if target.shape != gen.image_shape:
+        got, want = ("x".join(map(str, s)) for s in (target.shape, gen.image_shape))
+        raise ConfigError(f"the target is {got} (height x width x channels); the generator makes {want}")
     return jnp.asarray(target, jnp.float32)[None] / 127.5 - 1.0
 
 

@@ -70,8 +70,7 @@ class StyleSpace:
             raise ConfigError(f"noise_mode={noise_mode!r} must be one of {NOISE_MODES}")
         ws = jnp.asarray(ws, jnp.float32)
         if not len(ws):
-            r, c = self.gen.config.dataset.resolution, self.gen.config.dataset.channels
-            return np.zeros((0, r, r, c), np.uint8)
+            return np.zeros((0, *self.gen.image_shape), np.uint8)
         out = _batched(lambda ws: self._synthesis(ws, noise_mode), (ws,), self.gen.batch_size)
         return finite_uint8(jax.device_get(out), f"the generator of step {self.gen.step}")
 

@@ -1,13 +1,14 @@
 """Packs a dataset into sharded ArrayRecord files that training can read by index.
 
-    python -m gan_jax.tools.dataset_tool --source SRC --dest DIR --resolution R [--channels C]
-        [--fit crop|pad|resize] [--format png|jpeg|raw] [--shards N] [--workers W]
+    python -m gan_jax.tools.dataset_tool --source SRC --dest DIR --resolution R [--aspect W:H]
+        [--channels C] [--fit crop|pad|resize] [--format png|jpeg|raw] [--shards N] [--workers W]
         [--bad_images fail|skip] [--max_examples N] [--split S] [--overwrite]
 
 (installed: ``gan-jax-dataset-tool``). For example::
 
     python -m gan_jax.tools.dataset_tool --source ~/data/ffhq --dest ~/packed/ffhq256 --resolution 256 --shards 64
     python -m gan_jax.tools.dataset_tool --source tfds:cifar10:train --dest ~/packed/cifar10 --resolution 32
+    python -m gan_jax.tools.dataset_tool --source ~/data/cars --dest ~/packed/cars512x384 --resolution 512 --aspect 4:3
 
 **Sources.** ``--source`` is a folder of images (when every image sits in a sub-folder,
 the sorted sub-folder names are the classes, as for ``dataset.source=folder``), a
@@ -23,7 +24,10 @@ tests and benchmarks. ``--max_examples N`` packs the first N.
 RGB; grey ↔ RGB converted, alpha dropped) and to R×R by ``--fit``: ``resize`` (default)
 centre-crops to a square and resamples bilinearly; ``pad`` centres smaller images on
 black; ``crop`` cuts the centre R×R out of larger ones. ``pad`` and ``crop`` never
-resample; an image they cannot fit is a bad image.
+resample; an image they cannot fit is a bad image. ``--aspect W:H`` packs non-square
+images, R the longer side (`gan_jax.config.dataset`: "4:3" at R = 512 is 384 × 512,
+height × width), for StyleGAN2 and R3GAN runs with the same ``dataset.aspect``; ``resize``
+then centre-crops to that aspect, ``pad`` and ``crop`` keep the aspect of what they get.
 
 **Output.** ``--format`` png (lossless, default), jpeg (quality 95, no chroma
 subsampling) or raw (the uint8 pixels: no decoding, larger). The examples are split in
@@ -61,9 +65,14 @@ def define_flags() -> None:
         "A folder of images, a .zip, an IDX directory, an .npz, tfds:NAME[:SPLIT] or synthetic:COUNT:RES[:C].",
     )
     flags.DEFINE_string("dest", None, "The folder to write the pack into.")
-    flags.DEFINE_integer("resolution", None, "Side of the square images, in pixels.")
+    flags.DEFINE_integer(
+        "resolution", None, "Side of the square images (the longer side with --aspect), in pixels."
+    )
+    flags.DEFINE_string(
+        "aspect", "1:1", "Width:height of the images, e.g. 4:3 (StyleGAN2 and R3GAN train them)."
+    )
     flags.DEFINE_integer("channels", 0, "1 (grey) or 3 (RGB); default: the source's.")
-    flags.DEFINE_enum("fit", "resize", list(pack_writer.FITS), "How images are brought to R x R.")
+    flags.DEFINE_enum("fit", "resize", list(pack_writer.FITS), "How images are brought to R x R (or H x W).")
     flags.DEFINE_enum("format", "png", ["png", "jpeg", "raw"], "How images are stored.")
     flags.DEFINE_integer("shards", 0, "Shard files (default: one per 10,000 examples).")
     flags.DEFINE_integer("workers", None, "Worker processes (default: one per CPU; 0: none).")
@@ -94,6 +103,7 @@ def main(argv: list[str]) -> None:
     request = pack_writer.Request(
         source=FLAGS.source,
         resolution=FLAGS.resolution,
+        aspect=FLAGS.aspect,
         channels=FLAGS.channels,
         fit=FLAGS.fit,
         format=FLAGS["format"].value,
@@ -112,7 +122,8 @@ def main(argv: list[str]) -> None:
         )
         sys.exit(130)
     print(
-        f"{FLAGS.dest}: {info['count']} examples of {info['resolution']}x{info['resolution']}x"
+        f"{FLAGS.dest}: {info['count']} examples of {info.get('height', info['resolution'])}x"
+        f"{info.get('width', info['resolution'])}x"
         f"{info['channels']} ({info['num_classes']} classes) in {len(info['shards'])} shards, "
         f"{len(info['skipped'])} skipped; sha256 {info['sha256']}"
     )

@@ -39,6 +39,7 @@ from gan_jax.tools import cli
 from gan_jax.training import sample
 from gan_jax.run import video, writers
 from gan_jax.run.generator import check_psi, check_z_truncation
+from gan_jax.config.dataset import image_shape
 from gan_jax.errors import ConfigError
 from gan_jax.run.seed_sampling import (  # noqa: F401  (the sampling API, importable from here too)
     TrainedGenerator,
@@ -194,11 +195,11 @@ def _memory_bytes() -> int:
 def _check_fits(n: int, config, what: str) -> None:
     """Refuses a request whose uint8 images alone would take over half the machine's memory
     (they are held together for a grid or an .npz), before any generation starts."""
-    r, c = config.dataset.resolution, config.dataset.channels
-    need = n * r * r * c
+    (h, w), c = image_shape(config.dataset), config.dataset.channels
+    need = n * h * w * c
     if need > _memory_bytes() // 2:
         raise ConfigError(
-            f"{what}: {n:,} images of {r}x{r}x{c} need {need / 2**30:.1f} GiB at once, "
+            f"{what}: {n:,} images of {h}x{w}x{c} need {need / 2**30:.1f} GiB at once, "
             f"more than half of this machine's memory; use fewer seeds, or several "
             f"runs over seed ranges"
         )

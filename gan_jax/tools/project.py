@@ -34,6 +34,7 @@ import numpy as np
 from absl import flags
 from PIL import Image
 
+from gan_jax.config.dataset import image_shape
 from gan_jax.data import files
 from gan_jax.errors import ConfigError
 from gan_jax.metrics import perceptual
@@ -68,11 +69,11 @@ def load_target(path: str, config) -> np.ndarray:
             array = np.asarray(image.convert("RGB"), np.uint8)[None]
     except (OSError, ValueError) as e:
         raise ConfigError(f"--target={path!r} cannot be read as an image: {e}") from None
-    r, mode = int(config.dataset.resolution), config.dataset.resize
+    (h, w), mode = image_shape(config.dataset), config.dataset.resize
     array = files.fit_channels(array, int(config.dataset.channels))
-    if mode == "pad" and max(array.shape[1:3]) > r:
+    if mode == "pad" and (array.shape[1] > h or array.shape[2] > w):
         mode = "resize"
-    return files.fit_resolution(array, r, mode)[0]
+    return files.fit_resolution(array, (h, w), mode)[0]
 
 
 def resolve(config, space: str, distance: str | None) -> tuple[str, str]:

@@ -20,6 +20,7 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
+from gan_jax.config.dataset import image_shape
 from gan_jax import parallel
 from gan_jax.training import posthoc_ema, regularizers
 from gan_jax.training import schedules
@@ -165,10 +166,10 @@ def init_state(
     """Initialises both networks from ``key``: a pure function, traceable by jit/eval_shape.
     ``aux`` is the techniques' initial carried state (`gan_jax.training.phases.init_aux`)."""
     _, d_key = jax.random.split(key)
-    res, ch = config.dataset.resolution, config.dataset.channels
+    (h, w), ch = image_shape(config.dataset), config.dataset.channels
     labels = jnp.zeros((2,), jnp.int32)
     g_params, g_vars = init_generator(config, g_model, key)
-    d_variables = d_model.init(d_key, jnp.zeros((2, res, res, ch), jnp.float32), labels, train=False)
+    d_variables = d_model.init(d_key, jnp.zeros((2, h, w, ch), jnp.float32), labels, train=False)
     d_params, d_vars = split_variables(d_variables)
     return GANState(
         step=jnp.zeros((), jnp.int32),

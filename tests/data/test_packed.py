@@ -240,3 +240,37 @@ def test_training_on_a_pack_resumes_bit_exact(pack_dir, tmp_path):
     config.num_steps = 4
     resumed = train_and_evaluate(config, str(tmp_path / "resumed"))
     assert int(resumed.step) == 4 and _equal(straight, resumed)
+
+
+def test_a_non_square_pack(tmp_path):
+    """--aspect 4:3 at 16 px packs 12 x 16 images and records their height and width; a run
+    with the same dataset.aspect reads them, one without it is refused with the fix; a
+    square pack's request and dataset.json gain no field."""
+    import ml_collections
+
+    from gan_jax.data import pack_writer
+    from gan_jax.data import packed as packed_lib
+    from gan_jax.errors import ConfigError
+
+    images = np.random.default_rng(0).integers(1, 255, (6, 10, 14, 1), dtype=np.uint8)
+    npz = str(tmp_path / "src.npz")
+    np.savez(npz, images=images, labels=np.arange(6) % 2)
+    quiet = dict(log=lambda _: None)
+    info = pack_writer.pack(
+        pack_writer.Request(npz, 16, aspect="4:3", fit="pad"), str(tmp_path / "p"), **quiet
+    )
+    assert (info["height"], info["width"], info["request"]["aspect"]) == (12, 16, "4:3")
+    read = packed_lib.open_packed(str(tmp_path / "p")).read([0, 5])
+    assert read.shape == (2, 12, 16, 1)
+    np.testing.assert_array_equal(read[:, 1:11, 1:15], images[[0, 5]])
+    square = pack_writer.pack(pack_writer.Request(npz, 16, fit="pad"), str(tmp_path / "q"), **quiet)
+    assert "height" not in square and "aspect" not in square["request"]
+    ds = ml_collections.ConfigDict(dict(resolution=16, aspect="4:3", channels=1, classes=(), max_examples=0))
+    assert datasets.load_packed(ds, str(tmp_path / "p")).read([1]).shape == (1, 12, 16, 1)
+    ds.aspect = "1:1"
+    with pytest.raises(DataError, match=r"holds 12x16 images .* repack it with --aspect 1:1"):
+        datasets.load_packed(ds, str(tmp_path / "p"))
+    with pytest.raises(DataError, match="cannot make it 12x16"):
+        pack_writer.pack(pack_writer.Request(npz, 16, aspect="4:3", fit="crop"), str(tmp_path / "r"), **quiet)
+    with pytest.raises(ConfigError, match="--aspect='16:9'"):
+        pack_writer.check_request(pack_writer.Request(npz, 16, aspect="16:9"))

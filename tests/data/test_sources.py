@@ -306,3 +306,34 @@ def test_cache_dir_that_is_a_file_and_a_cache_that_sees_new_images(tmp_path):
     for i in range(3, 8):
         _png(str(tmp_path / "imgs" / f"{i}.png"), np.full((28, 28), i, np.uint8))
     assert len(datasets.load_dataset(config)) == 8
+
+
+def test_fit_resolution_to_a_rectangle():
+    """(H, W) targets: 'pad' and 'crop' centre without resampling; 'resize' crops the centre
+    to the target's aspect first, so a square target keeps the square behaviour."""
+    from gan_jax.data.files import fit_resolution
+
+    images = np.arange(2 * 20 * 30, dtype=np.uint8).reshape(2, 20, 30, 1)
+    padded = fit_resolution(images, (24, 32), "pad")
+    assert padded.shape == (2, 24, 32, 1)
+    np.testing.assert_array_equal(padded[:, 2:22, 1:31], images)
+    assert not padded[:, :2].any() and not padded[:, :, :1].any()
+    np.testing.assert_array_equal(fit_resolution(images, (12, 16), "crop"), images[:, 4:16, 7:23])
+    resized = fit_resolution(images, (12, 16), "resize")  # 20 x 30 → its centre 20 x 26 (4:3) → 12 x 16
+    assert resized.shape == (2, 12, 16, 1)
+    from PIL import Image
+
+    expected = np.asarray(Image.fromarray(images[0, :, 2:28, 0]).resize((16, 12), Image.BILINEAR))
+    np.testing.assert_array_equal(resized[0, ..., 0], expected)
+    np.testing.assert_array_equal(
+        fit_resolution(images, 16, "resize"), fit_resolution(images, (16, 16), "resize")
+    )
+
+
+def test_synthetic_images_take_a_rectangle():
+    from gan_jax.data.sources import synthetic
+
+    rect, labels = synthetic(12, (24, 32), 1)
+    square, same = synthetic(12, 32, 1)
+    assert rect.shape == (12, 24, 32, 1) and square.shape == (12, 32, 32, 1)
+    np.testing.assert_array_equal(labels, same)

@@ -88,23 +88,23 @@ class SynthesisLayer(nn.Module):
     """
 
     features: int
-    resolution: int
+    size: tuple[int, int]  # (height, width) of the layer's output, and of its noise image
     up: int = 1
     conv_clamp: float | None = None
     kernel_size: int = 3
 
     @nn.compact
     def __call__(self, x: jax.Array, w: jax.Array, noise_mode: str, fused: bool) -> jax.Array:
-        k, r = self.kernel_size, self.resolution
+        k, (rh, rw) = self.kernel_size, self.size
         styles = FullyConnected(x.shape[-1], bias_init=1.0, name="affine")(w)
         weight = self.param("weight", nn.initializers.normal(1.0), (k, k, x.shape[-1], self.features))
         noise_const = self.variable(
-            "noise_const", "noise_const", lambda: jax.random.normal(self.make_rng("params"), (r, r))
+            "noise_const", "noise_const", lambda: jax.random.normal(self.make_rng("params"), (rh, rw))
         )
         strength = self.param("noise_strength", nn.initializers.zeros, ())
         noise = None
         if noise_mode == "random":
-            noise = jax.random.normal(self.make_rng("noise"), (x.shape[0], r, r, 1)) * strength
+            noise = jax.random.normal(self.make_rng("noise"), (x.shape[0], rh, rw, 1)) * strength
         elif noise_mode == "const":
             noise = (noise_const.value * strength)[None, :, :, None]
         f = fir.setup_filter(FIR_TAPS) if self.up > 1 else None
@@ -140,6 +140,7 @@ class SynthesisBlock(nn.Module):
     resolution: int
     img_channels: int
     first: bool
+    base: tuple[int, int] = (4, 4)  # (height, width) of the first block: 4×4, or e.g. 3×4
     dtype: jnp.dtype = jnp.float32
     conv_clamp: float | None = None
     fused_modconv: str = "nonfused"  # 'fused' | 'nonfused' | 'nvlabs', see use_fused
@@ -147,15 +148,16 @@ class SynthesisBlock(nn.Module):
     @nn.compact
     def __call__(self, x, img, ws, noise_mode: str, train: bool):
         fused = use_fused(self.fused_modconv, train, self.dtype, ws.shape[0])
+        size = (self.resolution * self.base[0] // 4, self.resolution * self.base[1] // 4)
         layer = lambda up, name: SynthesisLayer(  # noqa: E731
             self.features,
-            self.resolution,
+            size,
             up=up,
             conv_clamp=self.conv_clamp,
             name=name,
         )
         if self.first:
-            const = self.param("const", nn.initializers.normal(1.0), (4, 4, self.features))
+            const = self.param("const", nn.initializers.normal(1.0), (*self.base, self.features))
             x = jnp.broadcast_to(const.astype(self.dtype), (ws.shape[0],) + const.shape)
             x = layer(1, "conv1")(x, ws[:, 0], noise_mode, fused)
         else:
@@ -169,7 +171,8 @@ class SynthesisBlock(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    """ws (B, num_ws, w_dim) → images (B, R, R, C), float32, nominally in [-1, 1]."""
+    """ws (B, num_ws, w_dim) → images (B, H, W, C), float32, nominally in [-1, 1]; (H, W) =
+    R/4 · ``base``: R × R by default, R·3/4 × R for base (3, 4)."""
 
     resolution: int
     img_channels: int = 3
@@ -178,6 +181,7 @@ class SynthesisNetwork(nn.Module):
     num_bf16_res: int = 0
     conv_clamp: float | None = None
     fused_modconv: str = "nonfused"  # 'fused' | 'nonfused' | 'nvlabs', see use_fused
+    base: tuple[int, int] = (4, 4)  # (height, width) of the first block; images are R/4 times it
 
     @nn.compact
     def __call__(self, ws: jax.Array, noise_mode: str = "const", train: bool = False) -> jax.Array:
@@ -195,6 +199,7 @@ class SynthesisNetwork(nn.Module):
                 res,
                 self.img_channels,
                 first=res == 4,
+                base=tuple(self.base),
                 dtype=jnp.bfloat16 if res >= low else jnp.float32,
                 conv_clamp=self.conv_clamp,
                 fused_modconv=self.fused_modconv,
@@ -227,6 +232,7 @@ class Generator(nn.Module):
     conv_clamp: float | None = 256.0  # 0 or None: off
     num_bf16_res: int = 0
     fused_modconv: str = "nonfused"  # 'fused' | 'nonfused' | 'nvlabs', see use_fused
+    base: tuple[int, int] = (4, 4)  # first block (height, width); (3, 4) makes R·3/4 × R images
 
     def setup(self):
         if self.fused_modconv not in FUSED_MODCONV:
@@ -248,6 +254,7 @@ class Generator(nn.Module):
             self.num_bf16_res,
             clamp_or_none(self.conv_clamp),
             self.fused_modconv,
+            tuple(self.base),
         )
 
     def mapping(

@@ -91,7 +91,8 @@ class DiscriminatorBlock(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """StyleGAN2 discriminator: images (B, R, R, C) [+ labels] → (B,) raw scores."""
+    """StyleGAN2 discriminator: images (B, H, W, C) [+ labels] → (B,) raw scores; (H, W) =
+    R/4 · ``base`` (R × R by default), the epilogue running on the ``base``-sized map."""
 
     resolution: int = 32
     num_classes: int = 0
@@ -104,12 +105,14 @@ class Discriminator(nn.Module):
     num_bf16_res: int = 0
     cmap_layers: int = 8  # NVlabs keeps the label mapping at 8 layers whatever G's depth
     d_architecture: str = "resnet"  # 'resnet' | 'orig' (no skip branch)
+    base: tuple[int, int] = (4, 4)  # the last block's (height, width), as the generator's first
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
-        if x.shape[1:3] != (self.resolution, self.resolution):
+        size = (self.resolution * self.base[0] // 4, self.resolution * self.base[1] // 4)
+        if x.shape[1:3] != size:
             raise ConfigError(
-                f"discriminator built for {self.resolution}px got images of shape {x.shape[1:]}"
+                f"discriminator built for {size[0]}x{size[1]} images (height x width) got images of shape {x.shape[1:]}"
             )
         if self.d_architecture not in ("resnet", "orig"):
             raise ConfigError(
