@@ -16,6 +16,10 @@ projection (`gan_jax.run.projection`) minimises. Images are (B, H, W, C) floats 
   mean) and resized to 28 × 28. The offline default for Fashion-MNIST-like data: it
   needs no download.
 - ``l2``: the mean squared pixel difference, mean_{h,w,c} (x − y)².
+
+Each is a `jax.tree_util.Partial` holding its network's weights as leaves, so that a
+jitted function given it as an argument traces the weights instead of baking them into
+the program as constants (LPIPS's VGG16 is 58 MB).
 """
 
 from typing import Callable
@@ -50,17 +54,17 @@ def _classifier_stages(params, images: jax.Array) -> list[jax.Array]:
     return [jax.nn.relu(inter[f"Conv_{i}"]["__call__"][0]) for i in range(3)]
 
 
+def _fmnist(params, x: jax.Array, y: jax.Array) -> jax.Array:
+    total = 0.0
+    for fx, fy in zip(_classifier_stages(params, x), _classifier_stages(params, y)):
+        total = total + jnp.mean(jnp.square(unit_normalize(fx) - unit_normalize(fy)), axis=(1, 2, 3))
+    return total
+
+
 def fmnist_distance(params=None) -> Distance:
     """The ``fmnist`` distance with the classifier's ``params`` (default: the shipped weights)."""
     params = classifier.load_params() if params is None else params
-
-    def distance(x, y):
-        total = 0.0
-        for fx, fy in zip(_classifier_stages(params, x), _classifier_stages(params, y)):
-            total = total + jnp.mean(jnp.square(unit_normalize(fx) - unit_normalize(fy)), axis=(1, 2, 3))
-        return total
-
-    return distance
+    return jax.tree_util.Partial(_fmnist, params)
 
 
 def lpips_size(size: int) -> int:
@@ -68,18 +72,21 @@ def lpips_size(size: int) -> int:
     return min(max(size, 64), 256)
 
 
+def _lpips_resized(images: jax.Array) -> jax.Array:
+    b, h, w, c = images.shape
+    side_h, side_w = lpips_size(h), lpips_size(w)
+    if (side_h, side_w) == (h, w):
+        return images
+    return jax.image.resize(images, (b, side_h, side_w, c), "linear", antialias=True)
+
+
+def _lpips(params, x: jax.Array, y: jax.Array) -> jax.Array:
+    return lpips.distance(params, _lpips_resized(x), _lpips_resized(y))
+
+
 def lpips_distance(weights: str) -> Distance:
     """The ``lpips`` distance with the converted weights file ``weights``."""
-    params = lpips.load_params(weights)
-
-    def resize(images):
-        b, h, w, c = images.shape
-        side_h, side_w = lpips_size(h), lpips_size(w)
-        if (side_h, side_w) == (h, w):
-            return images
-        return jax.image.resize(images, (b, side_h, side_w, c), "linear", antialias=True)
-
-    return lambda x, y: lpips.distance(params, resize(x), resize(y))
+    return jax.tree_util.Partial(_lpips, lpips.load_params(weights))
 
 
 def make(name: str, lpips_weights: str | None = None) -> Distance:
@@ -95,4 +102,4 @@ def make(name: str, lpips_weights: str | None = None) -> Distance:
         return lpips_distance(lpips_weights)
     if lpips_weights:
         raise ConfigError(f"--lpips_weights is for the lpips distance, not {name!r}")
-    return fmnist_distance() if name == "fmnist" else l2
+    return fmnist_distance() if name == "fmnist" else jax.tree_util.Partial(l2)

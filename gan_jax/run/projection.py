@@ -137,26 +137,38 @@ def _with_noise(variables: dict, noise: dict) -> dict:
     return {**variables, "noise_const": jax.tree_util.tree_unflatten(treedef, leaves)}
 
 
-def _optimise(loss_fn, params, schedule: Schedule, key, post, record_every: int):
-    """Adam over ``params`` for ``schedule.steps`` steps at lr(t); ``loss_fn(params, t, key)``
-    → (loss, (distance, images)); ``post(params)`` after each update. → (params, frames)."""
+def _optimise(loss_fn, params, inputs, schedule: Schedule, key, post, record_every: int):
+    """Adam over ``params`` for ``schedule.steps`` steps at lr(t); ``loss_fn(params, t, key,
+    inputs)`` → (loss, (distance, images)); ``post(params)`` after each update. ``inputs``
+    (the generator's variables, the distance, the target) are arguments of the compiled
+    step, not constants baked into it. → (params, frames)."""
     optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=schedule.lr, b1=0.9, b2=0.999, eps=1e-8)
 
     @jax.jit
-    def step(params, opt_state, t, key):
+    def step(params, opt_state, t, key, inputs):
         opt_state.hyperparams["learning_rate"] = learning_rate(t, schedule)
-        (_, (_, images)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, t, key)
+        (_, (_, images)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, t, key, inputs)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return post(optax.apply_updates(params, updates)), opt_state, images
 
     opt_state = optimizer.init(params)
     frames, record = _recorder(record_every)
     for i in range(schedule.steps):
-        params, opt_state, images = step(
-            params, opt_state, jnp.float32(i / schedule.steps), jax.random.fold_in(key, i)
-        )
+        t = jnp.float32(i / schedule.steps)
+        params, opt_state, images = step(params, opt_state, t, jax.random.fold_in(key, i), inputs)
         record(i, images)
     return params, frames
+
+
+def _as_pytree(distance) -> jax.tree_util.Partial:
+    """A distance as a pytree (`gan_jax.metrics.perceptual` makes them so; a plain function
+    is wrapped), so that it can be an argument of a compiled function."""
+    return distance if isinstance(distance, jax.tree_util.Partial) else jax.tree_util.Partial(distance)
+
+
+@jax.jit
+def _final(distance, images, x):
+    return distance(images, x)[0]
 
 
 def _initial_noise(gen: TrainedGenerator, key) -> dict:
@@ -173,7 +185,7 @@ def project_w(
     """Projection into W (``plus``: W+) of the module docstring; ``label`` is the class
     of a conditional generator."""
     g_model, _ = build_models(gen.config)
-    x = check_target(gen, target)
+    inputs = (gen.variables, _as_pytree(distance), check_target(gen, target))
     key_avg, key_noise, key = jax.random.split(key, 3)
     w_avg, w_std = w_statistics(gen, label, schedule.w_avg_samples, key_avg)
     num_ws = stylegan2.num_ws(gen.config.dataset.resolution)
@@ -182,43 +194,44 @@ def project_w(
         "noise": _initial_noise(gen, key_noise),
     }
 
-    def synth(params, eps):
+    def synth(params, eps, variables):
         ws = params["w"] + eps
         ws = ws if plus else jnp.broadcast_to(ws[None], (num_ws, ws.shape[-1]))
-        variables = _with_noise(gen.variables, params["noise"])
+        variables = _with_noise(variables, params["noise"])
         return g_model.apply(variables, ws[None], noise_mode="const", train=False, method="synthesis")
 
-    def loss_fn(params, t, key):
+    def loss_fn(params, t, key, inputs):
+        variables, distance, x = inputs
         scale = w_std * schedule.noise_factor * jnp.maximum(0.0, 1.0 - t / schedule.noise_ramp) ** 2
-        images = synth(params, scale * jax.random.normal(key, params["w"].shape))
+        images = synth(params, scale * jax.random.normal(key, params["w"].shape), variables)
         d = distance(images, x)[0]
         return d + schedule.noise_weight * noise_regularizer(list(params["noise"].values())), (d, images)
 
     def post(params):
         return {"w": params["w"], "noise": {k: _normalized(n) for k, n in params["noise"].items()}}
 
-    params, frames = _optimise(loss_fn, params, schedule, key, post, record_every)
-    images = jax.jit(synth)(params, jnp.zeros_like(params["w"]))
-    final = jax.jit(distance)(images, x)[0]
+    params, frames = _optimise(loss_fn, params, inputs, schedule, key, post, record_every)
+    images = jax.jit(synth)(params, jnp.zeros_like(params["w"]), inputs[0])
+    final = _final(inputs[1], images, inputs[2])
     return _result("w+" if plus else "w", params["w"], params["noise"], images, final, frames)
 
 
 def project_z(gen, target, distance, schedule: Schedule, z0, label=0, record_every=0) -> Projection:
     """Projection into z of the module docstring, from ``z0`` (z_dim,)."""
     g_model, _ = build_models(gen.config)
-    x = check_target(gen, target)
+    inputs = (gen.variables, _as_pytree(distance), check_target(gen, target))
     labels = jnp.asarray([label], jnp.int32)
 
-    def synth(z):
-        return g_model.apply(gen.variables, z[None], labels, train=False)
+    def synth(z, variables):
+        return g_model.apply(variables, z[None], labels, train=False)
 
-    def loss_fn(z, t, key):
-        images = synth(z)
+    def loss_fn(z, t, key, inputs):
+        variables, distance, x = inputs
+        images = synth(z, variables)
         d = distance(images, x)[0]
         return d + schedule.z_penalty * (jnp.mean(z * z) - 1.0) ** 2, (d, images)
 
-    z, frames = _optimise(
-        loss_fn, jnp.asarray(z0, jnp.float32), schedule, jax.random.key(0), lambda z: z, record_every
-    )
-    images = jax.jit(synth)(z)
-    return _result("z", z, {}, images, jax.jit(distance)(images, x)[0], frames)
+    z0 = jnp.asarray(z0, jnp.float32)
+    z, frames = _optimise(loss_fn, z0, inputs, schedule, jax.random.key(0), lambda z: z, record_every)
+    images = jax.jit(synth)(z, inputs[0])
+    return _result("z", z, {}, images, _final(inputs[1], images, inputs[2]), frames)
