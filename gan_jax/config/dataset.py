@@ -90,14 +90,19 @@ def image_shape(ds: ml_collections.ConfigDict) -> tuple[int, int]:
     return shape_of(ds.resolution, ds.aspect)
 
 
+def check_aspect(ds: ml_collections.ConfigDict, architecture: str) -> None:
+    """`ConfigError` unless ``architecture`` makes images of ``ds.aspect``."""
+    if base_shape(ds) != (4, 4) and architecture not in NON_SQUARE:
+        raise ConfigError(
+            f"dataset.aspect={ds.aspect!r}: non-square images are made by {' and '.join(NON_SQUARE)}; "
+            f"model.architecture={architecture!r} makes square ones (aspect '1:1')"
+        )
+
+
 def check(config: ml_collections.ConfigDict) -> None:
     """Raises `ConfigError` for a dataset field that cannot work."""
     ds = config.dataset
-    if base_shape(ds) != (4, 4) and config.model.architecture not in NON_SQUARE:
-        raise ConfigError(
-            f"dataset.aspect={ds.aspect!r}: non-square images are made by {' and '.join(NON_SQUARE)}; "
-            f"model.architecture={config.model.architecture!r} makes square ones (aspect '1:1')"
-        )
+    check_aspect(ds, config.model.architecture)
     if ds.channels not in (1, 3):
         raise ConfigError(f"dataset.channels={ds.channels} must be 1 or 3")
     if ds.bad_images not in ("fail", "skip"):

@@ -345,6 +345,11 @@ def fit_channels(images: np.ndarray, channels: int) -> np.ndarray:
     raise DataError(f"cannot turn {have}-channel images into {channels}-channel ones")
 
 
+def height_width(size) -> tuple[int, int]:
+    """(height, width) of a size given as R (an R × R square) or as (H, W)."""
+    return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+
+
 def _crop_to_aspect(h: int, w: int, out_h: int, out_w: int) -> tuple[int, int, int, int]:
     """(top, left, height, width) of the largest centred window of aspect out_w:out_h."""
     if h * out_w > w * out_h:  # too tall: keep the width
@@ -360,7 +365,7 @@ def fit_resolution(images: np.ndarray, resolution, mode: str) -> np.ndarray:
     centre-crops to the target's aspect (a square for R × R) and resamples bilinearly
     (antialiased when shrinking)."""
     n, h, w, c = images.shape
-    out_h, out_w = (resolution, resolution) if np.isscalar(resolution) else tuple(resolution)
+    out_h, out_w = height_width(resolution)
     if (h, w) == (out_h, out_w):
         return images
     if mode == "crop":

@@ -37,7 +37,7 @@ from array_record.python.array_record_module import ArrayRecordWriter
 from gan_jax.data import packed
 from gan_jax.errors import ConfigError, DataError
 from gan_jax.config.dataset import shape_of
-from gan_jax.data.files import fit_resolution
+from gan_jax.data.files import fit_resolution, height_width
 from gan_jax.data.pack_sources import Source, Task, open_source, task_image
 
 PARTIAL = ".partial"
@@ -103,7 +103,7 @@ def check_request(request: Request) -> None:
 def fit_image(image: np.ndarray, size, fit: str, name: str) -> np.ndarray:
     """(H, W, C) → (R_h, R_w, C) (``size`` R or (R_h, R_w)) by `image_files.fit_resolution`;
     `DataError` naming the image when 'pad' would have to shrink it or 'crop' to enlarge it."""
-    out_h, out_w = (size, size) if np.isscalar(size) else size
+    out_h, out_w = height_width(size)
     h, w = image.shape[:2]
     if (fit == "pad" and (h > out_h or w > out_w)) or (fit == "crop" and (h < out_h or w < out_w)):
         raise DataError(f"{name} is {h}x{w}: --fit {fit} cannot make it {out_h}x{out_w}; use --fit resize")

@@ -39,6 +39,7 @@ import numpy as np
 from array_record.python.array_record_module import ArrayRecordReader
 from PIL import Image
 
+from gan_jax.data.files import height_width
 from gan_jax.errors import DataError
 
 VERSION = 1
@@ -91,7 +92,7 @@ def encode_image(image: np.ndarray, fmt: str, jpeg_quality: int = 95) -> bytes:
 def decode_image(data: bytes, fmt: str, size, channels: int) -> np.ndarray:
     """A record's image bytes → (H, W, C) uint8 (``size`` R for R × R, or (H, W));
     `DataError` if they are not such an image."""
-    shape = ((size, size) if np.isscalar(size) else tuple(size)) + (channels,)
+    shape = height_width(size) + (channels,)
     try:
         if fmt == "raw":
             array = np.frombuffer(data, np.uint8)

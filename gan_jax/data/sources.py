@@ -68,6 +68,7 @@ from gan_jax.data.files import (  # noqa: F401 (read_idx, as datasets.read_idx)
     fit_channels,
     fit_resolution,
     has_idx_files,
+    height_width,
     list_images,
     load_folder,
     load_idx,
@@ -215,7 +216,7 @@ def synthetic(n: int, resolution, channels: int, seed: int = 0) -> tuple[np.ndar
     centre = 0.5 + 0.25 * np.stack([np.cos(angle), np.sin(angle)], 1) + rng.normal(0, 0.03, (n, 2))
     radius = 0.12 * np.exp2(0.2 * rng.normal(size=n))
     gain = rng.uniform(0.6, 1.0, (n, channels))
-    height, width = (resolution, resolution) if np.isscalar(resolution) else resolution
+    height, width = height_width(resolution)
     dx = (np.arange(width) + 0.5)[None, None, :] / width - centre[:, 0, None, None]
     dy = (np.arange(height) + 0.5)[None, :, None] / height - centre[:, 1, None, None]
     blob = np.exp(-(dx**2 + dy**2) / (2 * radius[:, None, None] ** 2))

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gan_jax.data.files import fit_channels, fit_resolution
+from gan_jax.data.files import fit_channels, fit_resolution, height_width
 
 
 @dataclasses.dataclass
@@ -67,7 +67,7 @@ class TfdsImages:
 
     def read(self, indices) -> np.ndarray:
         indices = np.asarray(indices, np.int64).reshape(-1)
-        h, w = (self.resolution, self.resolution) if np.isscalar(self.resolution) else self.resolution
+        h, w = height_width(self.resolution)
         out = np.empty((len(indices), h, w, self.channels), np.uint8)
         for k, i in enumerate(indices.tolist()):
             image = np.asarray(self.source[i][self.image_key]).astype(np.uint8)

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gan_jax.config.dataset import NON_SQUARE, base_shape
+from gan_jax.config.dataset import base_shape, check_aspect
 from gan_jax.errors import ConfigError
 from gan_jax.models import biggan, dcgan, layers, r3gan, resnet, stylegan2
 from gan_jax.ops import policy as ops_policy
@@ -143,9 +143,5 @@ def build_models(
     if arch not in _MODULES:
         raise ConfigError(f"unknown model.architecture {arch!r}; choose one of {ARCHITECTURES}")
     _MODULES[arch].layout(config.dataset.resolution)
-    if base_shape(config.dataset) != (4, 4) and arch not in NON_SQUARE:
-        raise ConfigError(
-            f"dataset.aspect={config.dataset.aspect!r}: {arch} makes square images; "
-            f"non-square ones are made by {' and '.join(NON_SQUARE)}"
-        )
+    check_aspect(config.dataset, arch)
     return _BUILDERS[arch](config, policy or ops_policy.for_devices(config.ops, jax.local_devices()[:1]))

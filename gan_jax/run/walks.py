@@ -32,18 +32,24 @@ from gan_jax.training import sample
 SPACES = ("auto", "z", "w")
 
 
-def resolve_space(gen: TrainedGenerator, space: str) -> str:
-    """'w' or 'z': ``auto`` is W for StyleGAN2 and z otherwise; W needs a StyleGAN2."""
+def check_space(config, space: str) -> str:
+    """'w' or 'z' for a run's ``config``: ``auto`` is W for StyleGAN2 and z otherwise; W
+    needs a StyleGAN2 (checked before any weights are read)."""
     if space not in SPACES:
         raise ConfigError(f"space={space!r} must be one of {SPACES}")
-    is_stylegan = gen.config.model.architecture == "stylegan2"
+    is_stylegan = config.model.architecture == "stylegan2"
     if space == "auto":
         return "w" if is_stylegan else "z"
     if space == "w" and not is_stylegan:
         raise ConfigError(
-            f"a walk in W needs a StyleGAN generator (this one is {gen.config.model.architecture!r}); walk in z"
+            f"a walk in W needs a StyleGAN generator (this one is {config.model.architecture!r}); walk in z"
         )
     return space
+
+
+def resolve_space(gen: TrainedGenerator, space: str) -> str:
+    """`check_space` of ``gen``'s config."""
+    return check_space(gen.config, space)
 
 
 def _keyframes(seeds: list[int], loop: bool) -> list[int]:

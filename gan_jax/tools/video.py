@@ -110,10 +110,8 @@ def check_config(config, o: Request) -> None:
     seed_sampling.check_w_truncation(config, o.psi, o.noise_mode)
     if o.psi_sweep:
         style_space.require_stylegan(config, "--psi_sweep")
-    elif config.model.architecture != "stylegan2" and o.space == "w":
-        raise ConfigError(
-            f"a walk in W needs a StyleGAN generator (this one is {config.model.architecture!r}); walk in z"
-        )
+    else:
+        walks.check_space(config, o.space)
 
 
 def make_frames(gen, o: Request) -> np.ndarray:
