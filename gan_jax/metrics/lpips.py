@@ -165,14 +165,23 @@ def unit_normalize(f: jax.Array) -> jax.Array:
     return f / (norm + EPS)
 
 
+def features(params, x: jax.Array) -> list[jax.Array]:
+    """The unit-normalised VGG16 features of images ``x`` (B, H, W, 1 or 3) in [-1, 1]:
+    one side of the distance, which a fixed target needs only once."""
+    return [unit_normalize(f) for f in vgg16_features(params, scale_input(x))]
+
+
+def compare(params, fx: list[jax.Array], fy: list[jax.Array]) -> jax.Array:
+    """Σ_l mean_hw Σ_c w_l (f̂x − f̂y)², (B,), of two images' `features` (``params``: the
+    heads ``lin0`` … ``lin4`` at least)."""
+    total = jnp.zeros((fx[0].shape[0],), jnp.float32)
+    for k, (a, b) in enumerate(zip(fx, fy)):
+        total = total + jnp.mean(jnp.sum(jnp.square(a - b) * params[f"lin{k}"], axis=-1), axis=(1, 2))
+    return total
+
+
 def distance(params, x: jax.Array, y: jax.Array) -> jax.Array:
     """LPIPS(x, y), (B,) float32, for images (B, H, W, 1 or 3) in [-1, 1] (equation above)."""
     if x.shape != y.shape or x.ndim != 4 or x.shape[-1] not in (1, 3):
         raise ValueError(f"LPIPS compares two (B, H, W, 1|3) batches of one shape, not {x.shape}, {y.shape}")
-    fx = vgg16_features(params, scale_input(x))
-    fy = vgg16_features(params, scale_input(y))
-    total = jnp.zeros((x.shape[0],), jnp.float32)
-    for k, (a, b) in enumerate(zip(fx, fy)):
-        diff = jnp.square(unit_normalize(a) - unit_normalize(b))
-        total = total + jnp.mean(jnp.sum(diff * params[f"lin{k}"], axis=-1), axis=(1, 2))
-    return total
+    return compare(params, features(params, x), features(params, y))

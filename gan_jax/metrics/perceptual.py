@@ -17,15 +17,18 @@ projection (`gan_jax.run.projection`) minimises. Images are (B, H, W, C) floats 
   needs no download.
 - ``l2``: the mean squared pixel difference, mean_{h,w,c} (x − y)².
 
-Each is a `jax.tree_util.Partial` holding its network's weights as leaves, so that a
-jitted function given it as an argument traces the weights instead of baking them into
-the program as constants (LPIPS's VGG16 is 58 MB).
+Each is a `Distance`: d(x, y) = compare(features(x), features(y)), both halves
+`jax.tree_util.Partial`s holding their network's weights as leaves. So a jitted function
+given a distance as an argument traces the weights instead of baking them into the
+program as constants (LPIPS's VGG16 is 58 MB), and a fixed target's features are
+computed once (`Distance.features`), not at every step of an optimisation.
 """
 
-from typing import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.tree_util import Partial
 
 from gan_jax.errors import ConfigError
 from gan_jax.metrics import classifier, lpips
@@ -33,15 +36,31 @@ from gan_jax.metrics.lpips import unit_normalize
 
 DISTANCES = ("lpips", "fmnist", "l2")
 
-Distance = Callable[[jax.Array, jax.Array], jax.Array]
+
+class Distance(NamedTuple):
+    """d(x, y) = ``compare(features(x), features(y))``, (B,); a pytree."""
+
+    features: Partial  # images (B, H, W, C) in [-1, 1] -> features (any pytree)
+    compare: Partial  # (features of x, features of y) -> (B,)
+
+    def __call__(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        return self.compare(self.features(x), self.features(y))
 
 
-def l2(x: jax.Array, y: jax.Array) -> jax.Array:
-    return jnp.mean(jnp.square(x - y), axis=(1, 2, 3))
+def _pixels(x: jax.Array) -> jax.Array:
+    return x
+
+
+def _mean_square(fx: jax.Array, fy: jax.Array) -> jax.Array:
+    return jnp.mean(jnp.square(fx - fy), axis=(1, 2, 3))
+
+
+l2 = Distance(Partial(_pixels), Partial(_mean_square))
 
 
 def _classifier_stages(params, images: jax.Array) -> list[jax.Array]:
-    """The classifier's three convolution outputs after ReLU, for [-1, 1] images."""
+    """The classifier's three convolution outputs after ReLU, unit-normalised over
+    channels, for [-1, 1] images."""
     grey = jnp.mean(images, axis=-1, keepdims=True)
     if grey.shape[1:3] != (28, 28):
         grey = jax.image.resize(grey, (grey.shape[0], 28, 28, 1), "linear", antialias=True)
@@ -51,20 +70,17 @@ def _classifier_stages(params, images: jax.Array) -> list[jax.Array]:
         capture_intermediates=lambda m, _: m.name and m.name.startswith("Conv"),
     )
     inter = state["intermediates"]
-    return [jax.nn.relu(inter[f"Conv_{i}"]["__call__"][0]) for i in range(3)]
+    return [unit_normalize(jax.nn.relu(inter[f"Conv_{i}"]["__call__"][0])) for i in range(3)]
 
 
-def _fmnist(params, x: jax.Array, y: jax.Array) -> jax.Array:
-    total = 0.0
-    for fx, fy in zip(_classifier_stages(params, x), _classifier_stages(params, y)):
-        total = total + jnp.mean(jnp.square(unit_normalize(fx) - unit_normalize(fy)), axis=(1, 2, 3))
-    return total
+def _stage_means(fx: list[jax.Array], fy: list[jax.Array]) -> jax.Array:
+    return sum(_mean_square(a, b) for a, b in zip(fx, fy))
 
 
 def fmnist_distance(params=None) -> Distance:
     """The ``fmnist`` distance with the classifier's ``params`` (default: the shipped weights)."""
     params = classifier.load_params() if params is None else params
-    return jax.tree_util.Partial(_fmnist, params)
+    return Distance(Partial(_classifier_stages, params), Partial(_stage_means))
 
 
 def lpips_size(size: int) -> int:
@@ -72,21 +88,19 @@ def lpips_size(size: int) -> int:
     return min(max(size, 64), 256)
 
 
-def _lpips_resized(images: jax.Array) -> jax.Array:
+def _lpips_features(params, images: jax.Array) -> list[jax.Array]:
     b, h, w, c = images.shape
     side_h, side_w = lpips_size(h), lpips_size(w)
-    if (side_h, side_w) == (h, w):
-        return images
-    return jax.image.resize(images, (b, side_h, side_w, c), "linear", antialias=True)
-
-
-def _lpips(params, x: jax.Array, y: jax.Array) -> jax.Array:
-    return lpips.distance(params, _lpips_resized(x), _lpips_resized(y))
+    if (side_h, side_w) != (h, w):
+        images = jax.image.resize(images, (b, side_h, side_w, c), "linear", antialias=True)
+    return lpips.features(params, images)
 
 
 def lpips_distance(weights: str) -> Distance:
     """The ``lpips`` distance with the converted weights file ``weights``."""
-    return jax.tree_util.Partial(_lpips, lpips.load_params(weights))
+    params = lpips.load_params(weights)
+    heads = {k: v for k, v in params.items() if k.startswith("lin")}
+    return Distance(Partial(_lpips_features, params), Partial(lpips.compare, heads))
 
 
 def make(name: str, lpips_weights: str | None = None) -> Distance:
@@ -102,4 +116,4 @@ def make(name: str, lpips_weights: str | None = None) -> Distance:
         return lpips_distance(lpips_weights)
     if lpips_weights:
         raise ConfigError(f"--lpips_weights is for the lpips distance, not {name!r}")
-    return fmnist_distance() if name == "fmnist" else jax.tree_util.Partial(l2)
+    return fmnist_distance() if name == "fmnist" else l2

@@ -14,7 +14,8 @@ latent starts at w̄, the mean of f(z) over ``w_avg_samples`` draws of z, with s
 optimised by Adam (β 0.9, 0.999) over w and the generator's per-layer noise images n,
 which are renormalised to mean 0 and variance 1 after every step. W is one w for every
 layer (NVlabs' projector); W+ one w per layer (Abdal et al. 2019, "Image2StyleGAN"),
-more faithful and less editable. d is a perceptual distance (`gan_jax.metrics.perceptual`).
+more faithful and less editable. d is a perceptual distance (`gan_jax.metrics.perceptual`),
+the target's side of it computed once.
 
 **z, any architecture.** The same learning-rate schedule over z (from a seed's z), with
 a penalty λ_z (mean(z²) − 1)² keeping z near the sphere where the generator was trained.
@@ -31,6 +32,7 @@ import numpy as np
 import optax
 
 from gan_jax.errors import ConfigError
+from gan_jax.metrics.perceptual import Distance
 from gan_jax.models import build_models, stylegan2
 from gan_jax.run.generator import TrainedGenerator, finite_uint8
 
@@ -140,7 +142,7 @@ def _with_noise(variables: dict, noise: dict) -> dict:
 def _optimise(loss_fn, params, inputs, schedule: Schedule, key, post, record_every: int):
     """Adam over ``params`` for ``schedule.steps`` steps at lr(t); ``loss_fn(params, t, key,
     inputs)`` → (loss, (distance, images)); ``post(params)`` after each update. ``inputs``
-    (the generator's variables, the distance, the target) are arguments of the compiled
+    (the generator's variables, the distance, the target's features) are arguments of the compiled
     step, not constants baked into it. → (params, frames)."""
     optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=schedule.lr, b1=0.9, b2=0.999, eps=1e-8)
 
@@ -160,15 +162,20 @@ def _optimise(loss_fn, params, inputs, schedule: Schedule, key, post, record_eve
     return params, frames
 
 
-def _as_pytree(distance) -> jax.tree_util.Partial:
-    """A distance as a pytree (`gan_jax.metrics.perceptual` makes them so; a plain function
-    is wrapped), so that it can be an argument of a compiled function."""
-    return distance if isinstance(distance, jax.tree_util.Partial) else jax.tree_util.Partial(distance)
+@jax.jit
+def _target_features(distance: Distance, x: jax.Array):
+    return distance.features(x)
 
 
 @jax.jit
-def _final(distance, images, x):
-    return distance(images, x)[0]
+def _final(distance: Distance, images: jax.Array, target_features) -> jax.Array:
+    return distance.compare(distance.features(images), target_features)[0]
+
+
+def _inputs(gen: TrainedGenerator, distance: Distance, target: np.ndarray) -> tuple:
+    """(the generator's variables, the distance, the target's features): what the compiled
+    step takes as arguments; the target's side of the distance is computed once, here."""
+    return gen.variables, distance, _target_features(distance, check_target(gen, target))
 
 
 def _initial_noise(gen: TrainedGenerator, key) -> dict:
@@ -185,7 +192,7 @@ def project_w(
     """Projection into W (``plus``: W+) of the module docstring; ``label`` is the class
     of a conditional generator."""
     g_model, _ = build_models(gen.config)
-    inputs = (gen.variables, _as_pytree(distance), check_target(gen, target))
+    inputs = _inputs(gen, distance, target)
     key_avg, key_noise, key = jax.random.split(key, 3)
     w_avg, w_std = w_statistics(gen, label, schedule.w_avg_samples, key_avg)
     num_ws = stylegan2.num_ws(gen.config.dataset.resolution)
@@ -201,10 +208,10 @@ def project_w(
         return g_model.apply(variables, ws[None], noise_mode="const", train=False, method="synthesis")
 
     def loss_fn(params, t, key, inputs):
-        variables, distance, x = inputs
+        variables, distance, target_features = inputs
         scale = w_std * schedule.noise_factor * jnp.maximum(0.0, 1.0 - t / schedule.noise_ramp) ** 2
         images = synth(params, scale * jax.random.normal(key, params["w"].shape), variables)
-        d = distance(images, x)[0]
+        d = distance.compare(distance.features(images), target_features)[0]
         return d + schedule.noise_weight * noise_regularizer(list(params["noise"].values())), (d, images)
 
     def post(params):
@@ -219,16 +226,16 @@ def project_w(
 def project_z(gen, target, distance, schedule: Schedule, z0, label=0, record_every=0) -> Projection:
     """Projection into z of the module docstring, from ``z0`` (z_dim,)."""
     g_model, _ = build_models(gen.config)
-    inputs = (gen.variables, _as_pytree(distance), check_target(gen, target))
+    inputs = _inputs(gen, distance, target)
     labels = jnp.asarray([label], jnp.int32)
 
     def synth(z, variables):
         return g_model.apply(variables, z[None], labels, train=False)
 
     def loss_fn(z, t, key, inputs):
-        variables, distance, x = inputs
+        variables, distance, target_features = inputs
         images = synth(z, variables)
-        d = distance(images, x)[0]
+        d = distance.compare(distance.features(images), target_features)[0]
         return d + schedule.z_penalty * (jnp.mean(z * z) - 1.0) ** 2, (d, images)
 
     z0 = jnp.asarray(z0, jnp.float32)
