@@ -67,6 +67,8 @@ MODELS = {
 }
 CHECKOUT_VARS = {"nvlabs": "STYLEGAN2_ADA_PYTORCH", "r3gan": "R3GAN_CHECKOUT"}
 CONVERT = {"stylegan2": convert_stylegan2.convert, "r3gan": convert_r3gan.convert}
+SAVES_PER_POINT = 5  # gan_jax checkpoints between two curve points
+PEER_CHECKPOINT_EVERY = 50  # steps between the peer's state.npz saves
 RESULTS = os.path.join(REPO, "benchmarks", "results", "curves_{model}.json")
 
 
@@ -98,7 +100,8 @@ def images_npz(root: str, channels: int) -> str:
 
 
 def curve_config(model: str, seed: int, kimg: tuple[int, ...], images: str):
-    """The model's config on ``images``, run for max(kimg), a checkpoint at every point."""
+    """The model's config on ``images``, run for max(kimg), every checkpoint kept: one at
+    every point and `SAVES_PER_POINT` between, so a killed job loses minutes, not a point."""
     spec = MODELS[model]
     config = common.load_config(spec["config"])
     config.dataset.update(source="npz", path=images, name="fashion_mnist_32", channels=spec["channels"])
@@ -108,8 +111,10 @@ def curve_config(model: str, seed: int, kimg: tuple[int, ...], images: str):
         raise SystemExit(f"--kimg {kimg} must be multiples of the first point at batch {batch}")
     if model == "r3gan":
         config.schedule.kimg = float(max(kimg))
-    config.update(seed=seed, num_steps=int(max(kimg) * 1000) // batch, checkpoint_every=every)
-    config.update(keep_checkpoints=len(kimg) + 1, sample_every=0, eval_every=0, log_every=200)
+    num_steps = int(max(kimg) * 1000) // batch
+    every = every // SAVES_PER_POINT if every % SAVES_PER_POINT == 0 else every
+    config.update(seed=seed, num_steps=num_steps, checkpoint_every=every)
+    config.update(keep_checkpoints=num_steps // every + 1, sample_every=0, eval_every=0, log_every=200)
     return config
 
 
@@ -136,7 +141,7 @@ def peer_job(args, config, model: str, seed: int, kimg) -> tuple[str, str]:
         images=config.dataset.path,
         order=order_path,
         snapshots=[int(k * 1000) // config.batch_size for k in kimg],
-        checkpoint_every=config.checkpoint_every,
+        checkpoint_every=PEER_CHECKPOINT_EVERY,
     )
     path = os.path.join(out, "job.json")
     with open(path, "w") as f:
