@@ -32,7 +32,8 @@ gan_jax sampler on the same ``--num_samples`` z, quantised to uint8, fd_fmnist a
 Fashion-MNIST's test split read from the Debian files (`time_to_quality.make_scorer`).
 
 Results: ``benchmarks/results/curves_<model>.json`` (every point: framework, seed, step,
-kimg, fd_fmnist, training seconds; points scored in an earlier session are kept),
+kimg, fd_fmnist, training seconds; a point already there is kept and not scored again
+unless ``--rescore``, so the results accumulate over sessions while the runs go on),
 ``docs/images/curves_<model>.png`` (fd_fmnist against kimg), and the table printed. Runs
 live in ``--dir`` (default runs/curves).
 """
@@ -81,6 +82,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dir", default=os.path.join(REPO, "runs", "curves"))
     p.add_argument("--num_samples", type=int, default=10_000)
     p.add_argument("--report_only", action="store_true", help="score what is there and report")
+    p.add_argument("--rescore", action="store_true", help="score again the points already in --results")
+    p.add_argument(
+        "--results", default="", help="the results file (default: benchmarks/results/curves_<model>.json)"
+    )
     p.add_argument("--no_score", action="store_true", help="train only")
     return p.parse_args(argv)
 
@@ -230,8 +235,17 @@ def training_seconds(workdir: str, framework: str) -> dict[int, float]:
     return out
 
 
-def score_all(args, model: str, seeds: list[int], kimg) -> list[dict]:
-    """Every existing snapshot of every seed and framework, scored by one function."""
+def scored(path: str) -> set[tuple[str, int, int]]:
+    """(framework, seed, step) of the points already in the results file at ``path``."""
+    if not os.path.exists(path):
+        return set()
+    with open(path) as f:
+        return {(r["framework"], r["seed"], r["step"]) for r in json.load(f)["rows"]}
+
+
+def score_all(args, model: str, seeds: list[int], kimg, skip=frozenset()) -> list[dict]:
+    """Every existing snapshot of every seed and framework but those in ``skip``
+    ((framework, seed, step)), scored by one function."""
     spec = MODELS[model]
     config = curve_config(model, seeds[0], kimg, images_npz(args.dir, spec["channels"]))
     run = build.build(config, jax.sharding.Mesh(jax.devices()[:1], ("data",)))
@@ -249,15 +263,17 @@ def score_all(args, model: str, seeds: list[int], kimg) -> list[dict]:
             where = job_dir(args.dir, model, seed, framework)
             if not os.path.isdir(where):
                 continue
+            name = framework if framework == "gan_jax" else spec["peer"]
+            todo = [s for s in steps if (name, seed, s) not in skip]
             if framework == "gan_jax":
                 have = (
                     checkpoint.make_manager(where, config).all_steps()
                     if os.path.isdir(checkpoint.checkpoint_dir(where))
                     else []
                 )
-                snaps = gan_jax_snapshots(where, [s for s in steps if s in have])
+                snaps = gan_jax_snapshots(where, [s for s in todo if s in have])
             else:
-                snaps = peer_snapshots(where, run, model, steps)
+                snaps = peer_snapshots(where, run, model, todo)
             seconds = training_seconds(where, framework)
             for step, (params, g_vars) in sorted(snaps.items()):
                 stats = sampler.stats(params, g_vars)
@@ -265,7 +281,7 @@ def score_all(args, model: str, seeds: list[int], kimg) -> list[dict]:
                 value = score(generate)["value"]
                 rows.append(
                     dict(
-                        framework=framework if framework == "gan_jax" else spec["peer"],
+                        framework=name,
                         seed=seed,
                         step=step,
                         kimg=step * config.batch_size / 1000,
@@ -348,7 +364,9 @@ def main(argv=None) -> None:
                 run_peer_job(args, config, args.model, int(seed), kimg)
     if args.no_score:
         return
-    rows = merged(score_all(args, args.model, seeds, kimg), RESULTS.format(model=args.model))
+    results = args.results or RESULTS.format(model=args.model)
+    skip = frozenset() if args.rescore else scored(results)
+    rows = merged(score_all(args, args.model, seeds, kimg, skip), results)
     result = dict(
         model=args.model,
         config=spec["config"],
@@ -359,7 +377,7 @@ def main(argv=None) -> None:
         rows=rows,
         command=" ".join(sys.argv),
     )
-    common.write_json(RESULTS.format(model=args.model), result)
+    common.write_json(results, result)
     plot(rows, args.model, os.path.join(REPO, "docs", "images", f"curves_{args.model}.png"))
     print(table(rows))
 
