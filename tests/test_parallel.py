@@ -85,7 +85,7 @@ def _compiled_step(config, mesh):
     return float(analysis["flops"]), compiled(state, batch, run.keys["train"])
 
 
-@pytest.mark.parametrize("architecture", ["dcgan", "stylegan2"])
+@pytest.mark.parametrize("architecture", ["dcgan", pytest.param("stylegan2", marks=pytest.mark.slow)])
 def test_every_device_computes_only_its_share_of_the_batch(tiny_config, architecture):
     """On 8 devices each device's program does 1/8 of the one-device step's work (G and D
     on its own rows of z as well as of the real batch), and the step's result is the same."""

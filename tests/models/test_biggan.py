@@ -67,6 +67,7 @@ def test_conditional_generator_makes_different_images_per_class():
     assert min(diffs) > 1e-4
 
 
+@pytest.mark.slow  # tests/models/test_resnet.py checks the same for SNGAN in make test
 def test_d_update_does_not_touch_g_spectral_state_and_g_update_advances_it(tiny_config):
     from conftest import update_setup
 

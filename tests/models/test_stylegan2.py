@@ -226,7 +226,7 @@ def test_truncation():
 
 
 @pytest.mark.parametrize("resolution", [32, pytest.param(64, marks=pytest.mark.slow)])
-@pytest.mark.parametrize("num_classes", [0, NUM_CLASSES])
+@pytest.mark.parametrize("num_classes", [pytest.param(0, marks=pytest.mark.slow), NUM_CLASSES])
 def test_shapes(resolution, num_classes):
     g, d = small_generator(resolution, num_classes), small_discriminator(resolution, num_classes)
     z = jax.random.normal(jax.random.key(0), (4, SMALL["z_dim"]))

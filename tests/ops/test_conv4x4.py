@@ -139,7 +139,7 @@ def test_dcgan_generator_same_function_and_gradients_with_each_form(form):
     _assert_same_training_step(native, other, variables, z, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("resolution", [28, 32])
+@pytest.mark.parametrize("resolution", [28, pytest.param(32, marks=pytest.mark.slow)])
 def test_dcgan_same_function_and_gradients_with_slices(resolution, devices):
     """G and D with 4 slices against 1: same parameters (the nn.Conv names D always had),
     same outputs and gradients in training mode."""

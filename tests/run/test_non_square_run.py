@@ -45,6 +45,7 @@ def _check_sampling(workdir, tmp_path):
     return gen
 
 
+@pytest.mark.slow  # the shapes are checked per network in tests/models; this is the whole run
 def test_r3gan_trains_and_samples_12_by_16(tmp_path):
     workdir = str(tmp_path / "r3")
     _train(_r3gan(), workdir)

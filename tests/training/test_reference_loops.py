@@ -99,7 +99,7 @@ def test_stylegan2_presets_take_nvlabs_order_and_the_others_keep_theirs(sg_confi
         validate(sg_config)
 
 
-@pytest.mark.parametrize("order", ["g_first", "d_first"])
+@pytest.mark.parametrize("order", ["g_first", pytest.param("d_first", marks=pytest.mark.slow)])
 def test_the_step_runs_its_phases_in_the_configured_order(sg_config, order):
     """One whole step equals its phases run one after another in ``phase_order``: with
     'g_first' G's update is taken against the D the step started with (NVlabs), with
@@ -197,6 +197,7 @@ def test_ada_tallies_d_reals_in_main_and_lazy_r1_and_steps_by_the_images_shown(s
     assert float(state.aux["ada"]["p"]) == pytest.approx(b * 3 / 10.0)
 
 
+@pytest.mark.slow
 def test_ada_without_a_lazy_r1_tallies_the_main_phase_only(sg_config):
     sg_config.augment.update(kind="ada", ada_interval=100)
     sg_config.regularizer.r1_every = 1
