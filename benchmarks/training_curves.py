@@ -207,32 +207,29 @@ def peer_snapshots(out: str, run, model: str, steps: list[int]):
     return snaps
 
 
-def training_seconds(workdir: str, framework: str) -> dict[int, float]:
-    """Seconds of training up to each logged step, summed over the job's starts."""
+def training_seconds(workdir: str, framework: str, steps: list[int]) -> dict[int, float]:
+    """Seconds of training up to each of ``steps``, summed over the job's starts, read
+    from its log and interpolated between logged steps (a step past the log has none).
+    They are wall seconds on a shared machine: a record, not a speed comparison."""
+    logged = [(0, 0.0)]
     if framework == "peer":
-        lines = (
-            [json.loads(x) for x in open(os.path.join(workdir, "log.jsonl"))]
-            if os.path.exists(os.path.join(workdir, "log.jsonl"))
-            else []
-        )
-        total, last_start, out = 0.0, 0.0, {}
+        path = os.path.join(workdir, "log.jsonl")
+        lines = [json.loads(x) for x in open(path)] if os.path.exists(path) else []
+        total, last_start = 0.0, 0.0
         for line in lines:
-            if line["seconds_this_start"] < last_start:
+            if line["seconds_this_start"] < last_start:  # a new start: its clock began at 0
                 total += last_start
             last_start = line["seconds_this_start"]
-            out[line["step"]] = total + last_start
-        return out
-    path = os.path.join(workdir, "metrics.jsonl")
-    if not os.path.exists(path):
-        return {}
-    out, total, prev = {}, 0.0, 0
-    for line in map(json.loads, open(path)):
-        rate = line.get("steps_per_sec")
-        if rate:
-            total += (line["step"] - prev) / rate
-            prev = line["step"]
-            out[line["step"]] = total
-    return out
+            logged.append((line["step"], total + last_start))
+    else:
+        path = os.path.join(workdir, "metrics.jsonl")
+        lines = [json.loads(x) for x in open(path)] if os.path.exists(path) else []
+        for line in lines:
+            rate = line.get("steps_per_sec")
+            if rate and line["step"] > logged[-1][0]:
+                logged.append((line["step"], logged[-1][1] + (line["step"] - logged[-1][0]) / rate))
+    known, seconds = np.array([s for s, _ in logged]), np.array([t for _, t in logged])
+    return {s: float(np.interp(s, known, seconds)) for s in steps if s <= known[-1]}
 
 
 def scored(path: str) -> set[tuple[str, int, int]]:
@@ -274,7 +271,7 @@ def score_all(args, model: str, seeds: list[int], kimg, skip=frozenset()) -> lis
                 snaps = gan_jax_snapshots(where, [s for s in todo if s in have])
             else:
                 snaps = peer_snapshots(where, run, model, todo)
-            seconds = training_seconds(where, framework)
+            seconds = training_seconds(where, framework, todo)
             for step, (params, g_vars) in sorted(snaps.items()):
                 stats = sampler.stats(params, g_vars)
                 generate = lambda z: np.asarray(jitted(params, stats, z, np.zeros(len(z), np.int32)))  # noqa: E731,B023
@@ -308,11 +305,25 @@ def merged(rows: list[dict], path: str) -> list[dict]:
     return sorted(kept + rows, key=lambda r: (r["framework"], r["seed"], r["step"]))
 
 
+def with_seconds(rows: list[dict], root: str, model: str) -> list[dict]:
+    """``rows`` with their training seconds read again from the runs' logs, where the
+    runs are still in ``root`` (a point scored before the job's log reached it has none)."""
+    out = []
+    for row in rows:
+        framework = "gan_jax" if row["framework"] == "gan_jax" else "peer"
+        where = job_dir(root, model, row["seed"], framework)
+        if os.path.isdir(where):
+            row = {**row, "train_seconds": training_seconds(where, framework, [row["step"]]).get(row["step"])}
+        out.append(row)
+    return out
+
+
 def plot(rows: list[dict], model: str, path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     styles = {"gan_jax": ("tab:blue", "o"), "nvlabs": ("tab:orange", "s"), "r3gan": ("tab:orange", "s")}
@@ -322,11 +333,16 @@ def plot(rows: list[dict], model: str, path: str) -> None:
         )
         color, marker = styles[framework]
         line = "-" if seed == min(r["seed"] for r in rows) else "--"
-        ax.plot(*zip(*pts), line, color=color, marker=marker, label=f"{framework}, seed {seed}")
+        name = {"gan_jax": "gan_jax", "nvlabs": "NVlabs", "r3gan": "brownvc"}[framework]
+        ax.plot(*zip(*pts), line, color=color, marker=marker, label=f"{name}, seed {seed}")
     ax.set_xlabel("kimg (thousands of real images shown)")
     ax.set_ylabel("fd_fmnist (10k EMA samples vs test split)")
     ax.set_yscale("log")
-    ax.set_title(f"{MODELS[model]['config']}: gan_jax and {MODELS[model]['peer']}'s own training code")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs=(1.5, 2, 3, 4, 5, 6, 7, 8, 9)))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
+    owner = {"nvlabs": "NVlabs'", "r3gan": "brownvc's"}[MODELS[model]["peer"]]
+    ax.set_title(f"{MODELS[model]['config']}:\ngan_jax beside {owner} own training code", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -366,7 +382,7 @@ def main(argv=None) -> None:
         return
     results = args.results or RESULTS.format(model=args.model)
     skip = frozenset() if args.rescore else scored(results)
-    rows = merged(score_all(args, args.model, seeds, kimg, skip), results)
+    rows = with_seconds(merged(score_all(args, args.model, seeds, kimg, skip), results), args.dir, args.model)
     result = dict(
         model=args.model,
         config=spec["config"],

@@ -91,3 +91,20 @@ def test_table_has_a_column_per_run_and_a_dash_where_a_point_is_missing():
     assert lines[0] == "| kimg | gan_jax s0 | nvlabs s0 |"
     assert lines[2] == "| 40 | 30.00 | 31.00 |"
     assert lines[3] == "| 80 | 12.35 | — |"
+
+
+def test_training_seconds_add_up_over_restarts_and_interpolate(tmp_path):
+    peer = tmp_path / "peer"
+    peer.mkdir()
+    log = [(50, 10.0), (100, 20.0), (150, 5.0), (200, 15.0)]  # killed after 100; the clock restarts
+    (peer / "log.jsonl").write_text(
+        "".join(json.dumps(dict(step=s, seconds_this_start=t)) + "\n" for s, t in log)
+    )
+    got = training_curves.training_seconds(str(peer), "peer", [25, 100, 150, 175, 250])
+    assert got == pytest.approx({25: 5.0, 100: 20.0, 150: 25.0, 175: 30.0})  # 250: not reached
+    ours = tmp_path / "gan_jax"
+    ours.mkdir()
+    lines = [dict(step=200, steps_per_sec=2.0), dict(step=300, eval=1.0), dict(step=400, steps_per_sec=1.0)]
+    (ours / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    got = training_curves.training_seconds(str(ours), "gan_jax", [100, 250, 400])
+    assert got == pytest.approx({100: 50.0, 250: 150.0, 400: 300.0})
