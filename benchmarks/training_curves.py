@@ -68,6 +68,7 @@ MODELS = {
 }
 CHECKOUT_VARS = {"nvlabs": "STYLEGAN2_ADA_PYTORCH", "r3gan": "R3GAN_CHECKOUT"}
 CONVERT = {"stylegan2": convert_stylegan2.convert, "r3gan": convert_r3gan.convert}
+NAMES = {"gan_jax": "gan_jax", "nvlabs": "NVlabs", "r3gan": "brownvc"}  # the results' frameworks, by owner
 SAVES_PER_POINT = 5  # gan_jax checkpoints between two curve points
 PEER_CHECKPOINT_EVERY = 50  # steps between the peer's state.npz saves
 RESULTS = os.path.join(REPO, "benchmarks", "results", "curves_{model}.json")
@@ -333,8 +334,7 @@ def plot(rows: list[dict], model: str, path: str) -> None:
         )
         color, marker = styles[framework]
         line = "-" if seed == min(r["seed"] for r in rows) else "--"
-        name = {"gan_jax": "gan_jax", "nvlabs": "NVlabs", "r3gan": "brownvc"}[framework]
-        ax.plot(*zip(*pts), line, color=color, marker=marker, label=f"{name}, seed {seed}")
+        ax.plot(*zip(*pts), line, color=color, marker=marker, label=f"{NAMES[framework]}, seed {seed}")
     ax.set_xlabel("kimg (thousands of real images shown)")
     ax.set_ylabel("fd_fmnist (10k EMA samples vs test split)")
     ax.set_yscale("log")
@@ -351,7 +351,7 @@ def plot(rows: list[dict], model: str, path: str) -> None:
 
 def table(rows: list[dict]) -> str:
     keys = sorted({(r["framework"], r["seed"]) for r in rows})
-    head = "| kimg | " + " | ".join(f"{f} s{s}" for f, s in keys) + " |"
+    head = "| kimg | " + " | ".join(f"{NAMES[f]}, seed {s}" for f, s in keys) + " |"
     lines = [head, "|" + "---:|" * (len(keys) + 1)]
     for kimg in sorted({r["kimg"] for r in rows}):
         cells = []

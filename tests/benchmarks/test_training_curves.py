@@ -88,7 +88,7 @@ def test_points_scored_before_are_kept_and_skipped(tmp_path):
 def test_table_has_a_column_per_run_and_a_dash_where_a_point_is_missing():
     rows = [_row("gan_jax", 0, 1250, 30.0), _row("gan_jax", 0, 2500, 12.345), _row("nvlabs", 0, 1250, 31.0)]
     lines = training_curves.table(rows).splitlines()
-    assert lines[0] == "| kimg | gan_jax s0 | nvlabs s0 |"
+    assert lines[0] == "| kimg | gan_jax, seed 0 | NVlabs, seed 0 |"
     assert lines[2] == "| 40 | 30.00 | 31.00 |"
     assert lines[3] == "| 80 | 12.35 | — |"
 
