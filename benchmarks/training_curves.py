@@ -39,6 +39,7 @@ live in ``--dir`` (default runs/curves).
 """
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -233,12 +234,22 @@ def training_seconds(workdir: str, framework: str, steps: list[int]) -> dict[int
     return {s: float(np.interp(s, known, seconds)) for s in steps if s <= known[-1]}
 
 
-def scored(path: str) -> set[tuple[str, int, int]]:
-    """(framework, seed, step) of the points already in the results file at ``path``."""
+def point(row: dict) -> tuple[str, int, int]:
+    """A result's key: (framework, seed, step)."""
+    return row["framework"], row["seed"], row["step"]
+
+
+def saved_rows(path: str) -> list[dict]:
+    """The rows of the results file at ``path`` (none when there is no file)."""
     if not os.path.exists(path):
-        return set()
+        return []
     with open(path) as f:
-        return {(r["framework"], r["seed"], r["step"]) for r in json.load(f)["rows"]}
+        return json.load(f)["rows"]
+
+
+def scored(path: str) -> set[tuple[str, int, int]]:
+    """The points already in the results file at ``path``."""
+    return {point(r) for r in saved_rows(path)}
 
 
 def score_all(args, model: str, seeds: list[int], kimg, skip=frozenset()) -> list[dict]:
@@ -272,7 +283,6 @@ def score_all(args, model: str, seeds: list[int], kimg, skip=frozenset()) -> lis
                 snaps = gan_jax_snapshots(where, [s for s in todo if s in have])
             else:
                 snaps = peer_snapshots(where, run, model, todo)
-            seconds = training_seconds(where, framework, todo)
             for step, (params, g_vars) in sorted(snaps.items()):
                 stats = sampler.stats(params, g_vars)
                 generate = lambda z: np.asarray(jitted(params, stats, z, np.zeros(len(z), np.int32)))  # noqa: E731,B023
@@ -284,7 +294,7 @@ def score_all(args, model: str, seeds: list[int], kimg, skip=frozenset()) -> lis
                         step=step,
                         kimg=step * config.batch_size / 1000,
                         fd_fmnist=value,
-                        train_seconds=seconds.get(step),
+                        train_seconds=None,  # filled from the run's log by `with_seconds`
                     )
                 )
                 print(
@@ -297,25 +307,23 @@ def score_all(args, model: str, seeds: list[int], kimg, skip=frozenset()) -> lis
 def merged(rows: list[dict], path: str) -> list[dict]:
     """``rows`` with the earlier results' rows of points not scored now (runs whose files
     are gone, e.g. trained in an earlier session), so the results accumulate."""
-    if not os.path.exists(path):
-        return rows
-    with open(path) as f:
-        old = json.load(f)["rows"]
-    have = {(r["framework"], r["seed"], r["step"]) for r in rows}
-    kept = [r for r in old if (r["framework"], r["seed"], r["step"]) not in have]
-    return sorted(kept + rows, key=lambda r: (r["framework"], r["seed"], r["step"]))
+    have = {point(r) for r in rows}
+    kept = [r for r in saved_rows(path) if point(r) not in have]
+    return sorted(kept + rows, key=point)
 
 
 def with_seconds(rows: list[dict], root: str, model: str) -> list[dict]:
-    """``rows`` with their training seconds read again from the runs' logs, where the
-    runs are still in ``root`` (a point scored before the job's log reached it has none)."""
+    """``rows`` with their training seconds read again from the runs' logs (each log once),
+    where the runs are still in ``root`` (a point scored before its log reached it has none)."""
     out = []
-    for row in rows:
-        framework = "gan_jax" if row["framework"] == "gan_jax" else "peer"
-        where = job_dir(root, model, row["seed"], framework)
+    for (name, seed), group in itertools.groupby(rows, key=lambda r: (r["framework"], r["seed"])):
+        group = list(group)
+        framework = "gan_jax" if name == "gan_jax" else "peer"
+        where = job_dir(root, model, seed, framework)
         if os.path.isdir(where):
-            row = {**row, "train_seconds": training_seconds(where, framework, [row["step"]]).get(row["step"])}
-        out.append(row)
+            seconds = training_seconds(where, framework, [r["step"] for r in group])
+            group = [{**r, "train_seconds": seconds.get(r["step"])} for r in group]
+        out += group
     return out
 
 
