@@ -1,7 +1,9 @@
 """Faults a long run meets: kills, preemption, damaged checkpoints, failed saves, NaNs, bad input.
 
 The subprocess tests run ``train.py`` on 2 fake CPU devices and share one persistent
-compilation cache, so a restarted process skips compiling the step.
+compilation cache, so a restarted process skips compiling the step. It is theirs alone, not
+the suite's (tests/conftest.py): a process killed while it writes an entry leaves that entry
+cut short, and only these tests should meet it.
 """
 
 import dataclasses
