@@ -298,7 +298,7 @@ def score_all(args, model: str, seeds: list[int], kimg, skip=frozenset()) -> lis
                     )
                 )
                 print(
-                    f"{model} {rows[-1]['framework']} seed {seed} {rows[-1]['kimg']:g} kimg: fd_fmnist {value:.2f}",
+                    f"{model} {NAMES[rows[-1]['framework']]} seed {seed} {rows[-1]['kimg']:g} kimg: fd_fmnist {value:.2f}",
                     flush=True,
                 )
     return rows
