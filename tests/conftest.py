@@ -107,15 +107,14 @@ def random_inception_state_dict(seed: int = 0) -> dict:
 
 def pytest_configure(config):
     if getattr(config, "cache", None) is not None:
-        folder = str(config.cache.mkdir("xla"))
-        jax.config.update("jax_compilation_cache_dir", folder)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-        os.environ.update(
-            JAX_COMPILATION_CACHE_DIR=folder,
-            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-        )
+        cache = {
+            "jax_compilation_cache_dir": str(config.cache.mkdir("xla")),
+            "jax_persistent_cache_min_compile_time_secs": 0.0,
+            "jax_persistent_cache_min_entry_size_bytes": 0,
+        }
+        for name, value in cache.items():  # this process, then the processes tests start
+            jax.config.update(name, value)
+            os.environ[name.upper()] = str(value)
 
 
 def pytest_report_header(config):
