@@ -52,6 +52,7 @@ CHECKOUTS = {
 }
 PEERS = {"nvlabs": "stylegan2_steps.py", "r3gan": "r3gan_steps.py"}
 STEPS = 6
+CURVE_STEPS = 4  # the R3GAN case at the training curves' sizes
 ADAM_STEP_FRACTION, SCALAR_RTOL = 0.01, 1e-5
 # Adam moves a parameter by lr·g/(|g| + ε) (β₁ = 0, first step): where |g| is within an order
 # of magnitude of ε, the step is decided by the gradient's float32 rounding. At the presets'
@@ -226,15 +227,22 @@ def test_stylegan2_steps_equal_nvlabs(case, tmp_path):
 # R3GAN against brownvc
 
 
-def r3gan_config(tmp_path, conditional: bool):
+def r3gan_config(tmp_path, conditional: bool, curve: bool = False):
     """The R3GAN preset at 16 px (3 stages of 16 channels, 2 groups, 1 block), batch 8, with
     every schedule over the six steps (48 images) so each value moves at every step: the
     Fashion-MNIST preset's numbers, with RGB images (R3GAN's networks have three channels),
-    and for the conditional case 5 classes and the 'bgcc' augmentation scheduled to 0.5."""
+    and for the conditional case 5 classes and the 'bgcc' augmentation scheduled to 0.5.
+    ``curve``: instead the networks, batch and Adam ε (1e-8) of the training curves
+    (`benchmarks/training_curves.py`): the preset itself at 32 px."""
     classes = 5 if conditional else 0
     config = load_config("r3gan_fashion_mnist")
-    path = _dataset(tmp_path, 16, 3, classes)
-    config.dataset.update(source="npz", path=path, resolution=16, channels=3, resize="resize")
+    size = 32 if curve else 16
+    path = _dataset(tmp_path, size, 3, classes)
+    config.dataset.update(source="npz", path=path, resolution=size, channels=3, resize="resize")
+    if curve:  # four steps: rounding grows here as a 1e-7 change to the weights does (×2.5 in three steps)
+        config.schedule.kimg = config.batch_size * CURVE_STEPS / 1000
+        config.update(num_steps=CURVE_STEPS)
+        return config
     config.model.update(num_classes=classes, z_dim=16)
     config.model.r3gan.update(stage_widths=(16, 16, 16), stage_groups=(2, 2, 2), stage_blocks=(1, 1, 1))
     config.regularizer.update(r1_gamma=0.5, final_r1_gamma=0.05, r2_gamma=0.5, final_r2_gamma=0.05)
@@ -282,7 +290,11 @@ def r3gan_rows(run, peer: dict, batches: list[dict]) -> list[dict]:
     return rows
 
 
-R3GAN_CASES = {"uncond": dict(conditional=False), "cond-aug": dict(conditional=True)}
+R3GAN_CASES = {
+    "uncond": dict(conditional=False),
+    "cond-aug": dict(conditional=True),
+    "curve": dict(conditional=False, curve=True),
+}
 
 
 @_skip_without("r3gan")
@@ -290,9 +302,9 @@ R3GAN_CASES = {"uncond": dict(conditional=False), "cond-aug": dict(conditional=T
 def test_r3gan_steps_equal_brownvc(case, tmp_path):
     config = r3gan_config(tmp_path, **R3GAN_CASES[case])
     run = build.build(config, parallel.create_mesh(jax.devices()[:1]))
-    batches = _host_batches(run, STEPS)
+    batches = _host_batches(run, config.num_steps)
     assert batches[0]["image"].shape[0] == 2  # D's real batch and G's own
-    plan = {"meta": np.array(json.dumps(peer_loops.r3gan_meta(config, STEPS)))}
+    plan = {"meta": np.array(json.dumps(peer_loops.r3gan_meta(config, config.num_steps)))}
     for t, batch in enumerate(batches):
         plan.update(step_draws.step_plan(run, {}, batch, t))
     peer = run_peer("r3gan", plan, tmp_path)
