@@ -23,9 +23,17 @@ base/final values and length, Adam's ε, ``steps``, ``seed``) and per step t: ``
 ``t<t>.<P>.gen_z`` and ``t<t>.<P>.r0.aug`` (the AugmentPipe's draws, one call after another;
 `fed_random`). Nothing is drawn during the steps.
 
-The result (.npz): ``init.G.*`` / ``init.D.*`` before training, and after each step t:
-``t<t>.G.*``, ``t<t>.D.*``, ``t<t>.G_ema.*`` and ``t<t>.lr``, ``.beta2``, ``.gamma``,
-``.ema_beta``, ``.aug_p``: the values the step used.
+The result (.npz): ``init.G.*`` / ``init.D.*`` / ``init.G_ema.*`` before training, and after
+each step t: ``t<t>.G.*``, ``t<t>.D.*``, ``t<t>.G_ema.*`` and ``t<t>.lr``, ``.beta2``,
+``.gamma``, ``.ema_beta``, ``.aug_p``: the values the step used.
+
+``--state`` starts instead from a `train_peer.py` run's ``state.npz`` (trained networks, G_ema,
+Adam's moments and counts) at the plan's ``start`` step (the image count ``start · batch``
+sets the schedules), and the steps are ``start, start + 1, …``; the result then also holds
+Adam's moments, ``adam.<G|D>.exp_avg.<name>``, ``.exp_avg_sq.<name>`` and ``.step``.
+``--perturb s`` multiplies every starting weight of G, D and G_ema by 1 + s·N(0, 1):
+with s = 1e-7, a change of float32 rounding's size, to measure how fast the networks carry
+such a change from step to step.
 """
 
 import argparse
@@ -59,6 +67,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--plan", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--state", default="", help="a train_peer.py state.npz to start from")
+    p.add_argument("--perturb", type=float, default=0.0, help="relative change to the starting weights")
     return p.parse_args(argv)
 
 
@@ -143,6 +153,42 @@ class Loop:
         return out
 
 
+def adam_moments(loop) -> dict[str, np.ndarray]:
+    """Each network's Adam state by parameter name: ``adam.<G|D>.<exp_avg|exp_avg_sq|step>...``."""
+    out = {}
+    for phase in loop.phases:
+        for name, param in phase["module"].named_parameters():
+            for key, value in phase["opt"].state.get(param, {}).items():
+                value = value.detach().cpu().numpy() if hasattr(value, "detach") else value
+                value = np.array(value)  # a copy: Adam updates its tensors in place
+                out[f"adam.{phase['name']}.{key}" + ("" if key == "step" else f".{name}")] = value
+    return out
+
+
+def perturb(loop, scale: float, seed: int = 7) -> None:
+    """Every weight of G, D and G_ema times 1 + scale·N(0, 1)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for net in (loop.g, loop.d, loop.g_ema):
+            for p in net.parameters():
+                p.mul_(1 + scale * torch.randn(p.shape, generator=gen).to(p.device))
+
+
+def start_loop(args, meta: dict, start: int):
+    """The loop at step ``start``: built and seeded, or a saved run's state at that image count."""
+    loop = Loop(meta)
+    if args.state:
+        import train_peer
+
+        train_peer.load_state(loop, args.state)
+        loop.cur_nimg = start * loop.args.batch
+    if args.perturb:
+        perturb(loop, args.perturb)
+    return loop
+
+
 def planned_inputs(plan: dict, feeder, t: int):
     """``phase_inputs`` for step t of a plan: D on real0, G on real1, each phase's z, its
     augmentation draws fed before it runs."""
@@ -170,11 +216,12 @@ def main(argv=None) -> None:
     with np.load(args.plan, allow_pickle=False) as f:
         plan = dict(f)
     meta = json.loads(str(plan["meta"]))
-    loop = Loop(meta)
-    out = loop.snapshot("init.")
+    start = int(plan.get("start", 0))
+    loop = start_loop(args, meta, start)
+    out = {**loop.snapshot("init."), **(adam_moments(loop) if args.state else {})}
     feeder = fed_random.Feeder(torch, "training.augment")
     augment.torch = feeder
-    for t in range(meta["steps"]):
+    for t in range(start, start + meta["steps"]):
         values = loop.step(planned_inputs(plan, feeder, t))
         feeder.check_empty()
         out.update(loop.snapshot(f"t{t}."))

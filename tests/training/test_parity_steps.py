@@ -19,6 +19,8 @@ Needs, named by environment variables (each test skips, saying which is absent):
     GAN_JAX_TORCH_PYTHON   a Python with torch and numpy
     STYLEGAN2_ADA_PYTORCH  a checkout of github.com/NVlabs/stylegan2-ada-pytorch
     R3GAN_CHECKOUT         a checkout of github.com/brownvc/R3GAN
+    GAN_JAX_R3GAN_CURVE_RUN  (one test) the folder of a brownvc job of
+                           `benchmarks/training_curves.py`, to start from its trained state
 """
 
 import json
@@ -109,10 +111,10 @@ def stylegan2_config(tmp_path, conditional: bool, microbatches: int = 1):
     return config
 
 
-def run_peer(peer: str, plan: dict, tmp_path) -> dict[str, np.ndarray]:
-    plan_path, out = str(tmp_path / f"{peer}_plan.npz"), str(tmp_path / f"{peer}_out.npz")
+def run_peer(peer: str, plan: dict, tmp_path, flags=(), tag: str = "") -> dict[str, np.ndarray]:
+    plan_path, out = str(tmp_path / f"{peer}_plan.npz"), str(tmp_path / f"{peer}{tag}_out.npz")
     np.savez(plan_path, **plan)
-    args = ["--checkout", CHECKOUTS[peer], "--plan", plan_path, "--out", out]
+    args = ["--checkout", CHECKOUTS[peer], "--plan", plan_path, "--out", out, *flags]
     peer_loops.run_peer(TORCH_PYTHON, PEERS[peer], args, timeout=900)
     with np.load(out, allow_pickle=False) as f:
         return dict(f)
@@ -256,15 +258,16 @@ def r3gan_config(tmp_path, conditional: bool, curve: bool = False):
     return config
 
 
-def r3gan_rows(run, peer: dict, batches: list[dict]) -> list[dict]:
-    """Steps gan_jax from brownvc's initial weights and compares each step's state and the
-    scheduled values each step used."""
+def r3gan_rows(run, peer: dict, batches: list[dict], state=None, start: int = 0) -> list[dict]:
+    """Steps gan_jax from brownvc's initial weights (or ``state``, at step ``start``) and
+    compares each step's state and the scheduled values each step used."""
     config = run.config
-    init = {k[len("init.") :]: v for k, v in peer.items() if k.startswith("init.")}
-    state, _ = cv.state_from_state_dict(run, init, convert_r3gan.convert)
+    if state is None:
+        init = {k[len("init.") :]: v for k, v in peer.items() if k.startswith("init.")}
+        state, _ = cv.state_from_state_dict(run, init, convert_r3gan.convert)
     stepper = run.stepper()
     rows = []
-    for t, batch in enumerate(batches):
+    for t, batch in enumerate(batches, start):
         batch = data.to_global(batch, run.mesh, config.batch_size)
         p = float(state.aux["ada"]["p"]) if "ada" in state.aux else 0.0
         state, metrics = stepper(state, batch, run.keys["train"], t)
@@ -309,3 +312,104 @@ def test_r3gan_steps_equal_brownvc(case, tmp_path):
         plan.update(step_draws.step_plan(run, {}, batch, t))
     peer = run_peer("r3gan", plan, tmp_path)
     _check(r3gan_rows(run, peer, batches))
+
+
+# ---------------------------------------------------------------------------------------------
+# R3GAN against brownvc from a trained state
+
+CURVE_RUN = os.environ.get("GAN_JAX_R3GAN_CURVE_RUN", "")
+TRAINED_START, TRAINED_STEPS, ROUNDING = 2500, 5, 1e-7
+
+
+def _with_adam(opt_state, peer: dict, name: str, model):
+    """``opt_state`` with Adam's moments and count replaced by brownvc's for network ``name``."""
+    import optax
+
+    mu = convert_r3gan.convert(peer, f"adam.{name}.exp_avg.", model)[0]
+    nu = convert_r3gan.convert(peer, f"adam.{name}.exp_avg_sq.", model)[0]
+    count = jnp.asarray(int(peer[f"adam.{name}.step"]), jnp.int32)
+    is_adam = lambda node: isinstance(node, optax.ScaleByAdamState)  # noqa: E731
+    swap = lambda node: node._replace(count=count, mu=mu, nu=nu) if is_adam(node) else node  # noqa: E731
+    return jax.tree_util.tree_map(swap, opt_state, is_leaf=is_adam)
+
+
+def trained_state(run, peer: dict, start: int):
+    """gan_jax's state from brownvc's: G, D, G_ema, both Adams, the step count."""
+    init = {k[len("init.") :]: v for k, v in peer.items() if k.startswith("init.")}
+    state, _ = cv.state_from_state_dict(run, init, convert_r3gan.convert)
+    return state.replace(
+        step=jnp.asarray(start, state.step.dtype),
+        g_opt_state=_with_adam(state.g_opt_state, peer, "G", run.g_model),
+        d_opt_state=_with_adam(state.d_opt_state, peer, "D", run.d_model),
+    )
+
+
+def _curve_run_config(tmp_path, job: dict, steps: int):
+    """The curve case's config on the job's images, its schedules over the job's length."""
+    config = r3gan_config(tmp_path, conditional=False, curve=True)
+    config.dataset.update(path=job["images"], name="curve_images")
+    config.schedule.kimg = job["meta"]["decay_nimg"] / 1000
+    config.update(num_steps=steps)
+    expected = json.loads(json.dumps(peer_loops.r3gan_meta(config, job["meta"]["steps"])))
+    differ = [k for k in expected if k != "seed" and expected[k] != job["meta"][k]]
+    assert not differ, f"the job is not the curve case's: {differ} differ"
+    return config
+
+
+def _job_batches(job: dict, start: int, steps: int) -> list[dict]:
+    """The job's real batches (D's, G's own) of steps start, start + 1, … ."""
+    order = np.load(job["order"], allow_pickle=False)
+    with np.load(job["images"], allow_pickle=False) as f:
+        images, labels = f["images"], f["labels"].astype(np.int32)
+    return [dict(image=images[order[t]], label=labels[order[t]]) for t in range(start, start + steps)]
+
+
+def _rounding_rows(run, peer: dict, moved: dict, start: int, steps: int) -> list[dict]:
+    """Per step, how far brownvc's own run moves when its weights start 1e-7 away."""
+    rows = []
+    for t in range(start, start + steps):
+        convert = lambda out, net, model: convert_r3gan.convert(out, f"t{t}.{net}.", model)[0]  # noqa: E731
+        lr = float(peer[f"t{t}.lr"])
+        worst = {
+            net: _worst(convert(moved, net, model), convert(peer, net, model), lr)
+            for net, model in (("G", run.g_model), ("D", run.d_model), ("G_ema", run.g_model))
+        }
+        rows.append(dict(step=t, worst=worst, scalars={}))
+    return rows
+
+
+@_skip_without("r3gan")
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(CURVE_RUN, "state.npz")),
+    reason=f"no trained state: GAN_JAX_R3GAN_CURVE_RUN names no brownvc curve job (now {CURVE_RUN!r})",
+)
+def test_r3gan_steps_from_a_trained_state_equal_brownvc(tmp_path):
+    """Five steps from a curve run's late, trained state (its networks, G_ema and Adam's
+    moments; the schedules at 80% of the run) at the curves' sizes and ε 1e-8. The first step
+    within 1% of an Adam step; every step within twice what brownvc's own run moves when
+    its weights start a float32 rounding (1e-7 relative) away, or 1% of a step."""
+    with open(os.path.join(CURVE_RUN, "job.json")) as f:
+        job = json.load(f)
+    config = _curve_run_config(tmp_path, job, TRAINED_STEPS)
+    run = build.build(config, parallel.create_mesh(jax.devices()[:1]))
+    batches = _job_batches(job, TRAINED_START, TRAINED_STEPS)
+    meta = {**job["meta"], "steps": TRAINED_STEPS}
+    plan = {"meta": np.array(json.dumps(meta)), "start": np.int64(TRAINED_START)}
+    for t, batch in enumerate(batches, TRAINED_START):
+        plan.update(step_draws.step_plan(run, {}, batch, t))
+    state_flag = ["--state", os.path.join(CURVE_RUN, "state.npz")]
+    peer = run_peer("r3gan", plan, tmp_path, state_flag)
+    moved = run_peer("r3gan", plan, tmp_path, [*state_flag, "--perturb", str(ROUNDING)], tag="_moved")
+    rows = r3gan_rows(run, peer, batches, trained_state(run, peer, TRAINED_START), TRAINED_START)
+    rounding = _rounding_rows(run, peer, moved, TRAINED_START, TRAINED_STEPS)
+    print("\ngan_jax against brownvc:\n" + _report(rows))
+    print("brownvc against itself, weights moved 1e-7:\n" + _report(rounding))
+    _check(rows[:1])
+    too_far = [
+        (row["step"], net, worst, ref["worst"][net][1])
+        for row, ref in zip(rows, rounding)
+        for net, worst in row["worst"].items()
+        if worst[1] > max(ADAM_STEP_FRACTION, 2 * ref["worst"][net][1])
+    ]
+    assert not too_far, too_far
+    assert all(v <= SCALAR_RTOL for row in rows for k, v in row["scalars"].items() if k in ("lr", "beta2"))
