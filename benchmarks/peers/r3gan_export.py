@@ -21,6 +21,8 @@ to zero, which would hide layout errors in a comparison: every parameter is move
 initial value with a seeded generator first (zero tensors get N(0, 0.25/fan_in), the rest
 gain N(0, (0.2·std)²) noise, biases N(0, 0.2²)). On a CPU R3GAN's bias_act and upfirdn2d
 take their reference paths by themselves. R3GAN's networks have three image channels.
+``--weights FILE`` loads trained weights instead (an .npz with ``G_ema.*`` or ``G.*``, and
+``D.*``, e.g. a `train_peer.py` run's ``state.npz``), written back as ``G.*`` / ``D.*``.
 """
 
 import argparse
@@ -52,6 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--expansion", type=int, default=2)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", default="", help="trained weights (.npz) instead of moved initial ones")
     args = p.parse_args(argv)
     n = len(args.widths)
     args.blocks = args.blocks or [2] * n
@@ -121,10 +124,27 @@ def build(args, networks):
     return g.eval(), d.eval()
 
 
+def load_weights(args, networks, path: str):
+    """(G, D) built as R3GAN's train.py builds them, holding the weights in ``path``
+    (G from ``G_ema.*`` if the file has it, else ``G.*``)."""
+    import torch
+
+    g_kw, d_kw = constructor_kwargs(args)
+    g, d = networks.Generator(**g_kw), networks.Discriminator(**d_kw)
+    with np.load(path, allow_pickle=False) as f:
+        arrays = dict(f)
+    g_prefix = "G_ema." if any(k.startswith("G_ema.") for k in arrays) else "G."
+    for prefix, net in ((g_prefix, g), ("D.", d)):
+        own = {k[len(prefix) :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith(prefix)}
+        net.load_state_dict(own, strict=True)
+    return g.eval(), d.eval()
+
+
 def export(args) -> dict[str, np.ndarray]:
     import torch
 
-    g, d = build(args, import_checkout(args.checkout))
+    networks = import_checkout(args.checkout)
+    g, d = load_weights(args, networks, args.weights) if args.weights else build(args, networks)
     rng = np.random.default_rng(args.seed + 2)
     b, k, r = args.batch, args.num_classes, args.resolution
     z = rng.standard_normal((b, args.z_dim)).astype(np.float32)

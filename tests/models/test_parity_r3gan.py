@@ -10,7 +10,12 @@ Needs two things outside gan_jax, named by environment variables:
 `benchmarks/peers/r3gan_export.py` builds R3GAN's networks there, moves every parameter
 off its initial value, and writes the state dicts, inputs and outputs; this converts the
 weights (`gan_jax.convert.r3gan`) and compares images and scores to 1e-4, max abs.
+With ``GAN_JAX_R3GAN_CURVE_RUN`` naming a brownvc job of `benchmarks/training_curves.py`,
+also its trained networks (its ``state.npz``: G_ema and D after training), the weights that
+the training curves score through this converter.
 """
+
+import json
 
 import os
 import subprocess
@@ -28,6 +33,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 EXPORT = os.path.join(REPO, "benchmarks", "peers", "r3gan_export.py")
 TORCH_PYTHON = os.environ.get("GAN_JAX_TORCH_PYTHON", "")
 CHECKOUT = os.environ.get("R3GAN_CHECKOUT", "")
+CURVE_RUN = os.environ.get("GAN_JAX_R3GAN_CURVE_RUN", "")
 
 
 def _missing() -> str:
@@ -50,6 +56,22 @@ CASES = {
     "64-uncond": dict(resolution=64, num_classes=0, widths="64,64,64,64,32", blocks="2,1,2,1,2"),
     "64-cond": dict(resolution=64, num_classes=5, widths="64,64,64,64,32", groups="8,4,8,8,4"),
 }
+
+
+def _curve_run_case() -> dict:
+    """The export's arguments for the curve job's networks and its trained weights."""
+    with open(os.path.join(CURVE_RUN, "job.json")) as f:
+        meta = json.load(f)["meta"]
+    join = lambda values: ",".join(map(str, values))  # noqa: E731
+    return dict(
+        resolution=meta["resolution"],
+        num_classes=meta["num_classes"],
+        z_dim=meta["z_dim"],
+        widths=join(meta["widths"]),
+        groups=join(meta["groups"]),
+        blocks=join(meta["blocks"]),
+        weights=os.path.join(CURVE_RUN, "state.npz"),
+    )
 
 
 def export(tmp_path, case: dict) -> dict[str, np.ndarray]:
@@ -78,9 +100,13 @@ def models(peer: dict[str, np.ndarray]):
     )
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [*CASES, "trained"])
 def test_networks_match_r3gan(tmp_path, name):
-    peer = export(tmp_path, CASES[name])
+    if name == "trained" and not os.path.isfile(os.path.join(CURVE_RUN, "state.npz")):
+        pytest.skip(
+            f"no trained weights: GAN_JAX_R3GAN_CURVE_RUN names no brownvc curve job (now {CURVE_RUN!r})"
+        )
+    peer = export(tmp_path, _curve_run_case() if name == "trained" else CASES[name])
     g, d = models(peer)
     g_params, _ = cv.convert(peer, "G.", g)
     d_params, _ = cv.convert(peer, "D.", d)
