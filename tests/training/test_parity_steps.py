@@ -412,4 +412,4 @@ def test_r3gan_steps_from_a_trained_state_equal_brownvc(tmp_path):
         if worst[1] > max(ADAM_STEP_FRACTION, 2 * ref["worst"][net][1])
     ]
     assert not too_far, too_far
-    assert all(v <= SCALAR_RTOL for row in rows for k, v in row["scalars"].items() if k in ("lr", "beta2"))
+    assert all(v <= SCALAR_RTOL for row in rows for v in row["scalars"].values())
