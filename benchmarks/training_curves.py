@@ -336,12 +336,13 @@ def plot(rows: list[dict], model: str, path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     styles = {"gan_jax": ("tab:blue", "o"), "nvlabs": ("tab:orange", "s"), "r3gan": ("tab:orange", "s")}
+    seeds = sorted({r["seed"] for r in rows})
     for framework, seed in sorted({(r["framework"], r["seed"]) for r in rows}):
         pts = sorted(
             (r["kimg"], r["fd_fmnist"]) for r in rows if (r["framework"], r["seed"]) == (framework, seed)
         )
         color, marker = styles[framework]
-        line = "-" if seed == min(r["seed"] for r in rows) else "--"
+        line = ("-", "--", ":", "-.")[seeds.index(seed) % 4]
         ax.plot(*zip(*pts), line, color=color, marker=marker, label=f"{NAMES[framework]}, seed {seed}")
     ax.set_xlabel("kimg (thousands of real images shown)")
     ax.set_ylabel("fd_fmnist (10k EMA samples vs test split)")
