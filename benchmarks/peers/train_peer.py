@@ -36,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import peer_state  # noqa: E402
 import r3gan_export  # noqa: E402
 import r3gan_steps  # noqa: E402
 import stylegan2_steps  # noqa: E402
@@ -57,62 +58,6 @@ def make_loop(peer: str, checkout: str, meta: dict):
         return stylegan2_steps.Loop(stylegan2_steps.import_checkout(checkout), meta)
     r3gan_export.import_checkout(checkout)
     return r3gan_steps.Loop(meta)
-
-
-def _optimizers(loop) -> list:
-    """Each network's Adam once (NVlabs' main and reg phases share theirs)."""
-    found = []
-    for phase in loop.phases:
-        if not any(phase["opt"] is opt for opt in found):
-            found.append(phase["opt"])
-    return found
-
-
-def save_state(loop, path: str) -> None:
-    """Everything `load_state` needs to go on, as one .npz written atomically."""
-    import torch
-
-    out = {**loop.snapshot("")}
-    for i, opt in enumerate(_optimizers(loop)):
-        for j, param in enumerate(p for group in opt.param_groups for p in group["params"]):
-            for name, value in opt.state.get(param, {}).items():
-                out[f"opt{i}.{j}.{name}"] = np.asarray(
-                    value.detach().cpu().numpy() if torch.is_tensor(value) else value
-                )
-    if getattr(loop, "loss", None) is not None and hasattr(loop.loss, "pl_mean"):
-        out["pl_mean"] = loop.loss.pl_mean.detach().cpu().numpy().copy()
-    if loop.augment_pipe is not None:
-        out["aug_p"] = np.array(loop.augment_pipe.p.detach().cpu().numpy())
-    out["cur_nimg"] = np.int64(loop.cur_nimg)
-    out["batch_idx"] = np.int64(getattr(loop, "batch_idx", loop.cur_nimg // loop.args.batch))
-    out["rng"] = torch.get_rng_state().numpy()
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, **out)
-    os.replace(tmp, path)
-
-
-def load_state(loop, path: str) -> None:
-    import torch
-
-    with np.load(path, allow_pickle=False) as f:
-        state = dict(f)
-    for prefix, module in (("G.", loop.g), ("D.", loop.d), ("G_ema.", loop.g_ema)):
-        module.load_state_dict(
-            {k[len(prefix) :]: torch.from_numpy(v) for k, v in state.items() if k.startswith(prefix)}
-        )
-    for i, opt in enumerate(_optimizers(loop)):
-        for j, param in enumerate(p for group in opt.param_groups for p in group["params"]):
-            names = [k.split(".", 2)[2] for k in state if k.startswith(f"opt{i}.{j}.")]
-            if names:
-                opt.state[param] = {n: torch.from_numpy(state[f"opt{i}.{j}.{n}"]).clone() for n in names}
-    if "pl_mean" in state:
-        loop.loss.pl_mean.copy_(torch.from_numpy(state["pl_mean"]))
-    if "aug_p" in state:
-        loop.augment_pipe.p.copy_(torch.from_numpy(state["aug_p"]))
-    loop.cur_nimg = int(state["cur_nimg"])
-    if hasattr(loop, "batch_idx"):
-        loop.batch_idx = int(state["batch_idx"])
-    torch.set_rng_state(torch.from_numpy(state["rng"]))
 
 
 def step_inputs(peer: str, loop, images, order: np.ndarray, t: int):
@@ -141,7 +86,7 @@ def train(args, job: dict) -> None:
     loop = make_loop(args.peer, args.checkout, job["meta"])
     state_path = os.path.join(args.dir, "state.npz")
     if os.path.exists(state_path):
-        load_state(loop, state_path)
+        peer_state.load_state(loop, state_path)
     with np.load(job["images"], allow_pickle=False) as f:
         images = torch.from_numpy(np.ascontiguousarray(f["images"].transpose(0, 3, 1, 2)))
     order = np.load(job["order"], allow_pickle=False)
@@ -160,7 +105,7 @@ def train(args, job: dict) -> None:
             snap = {k: v for k, v in loop.snapshot("").items() if k.startswith("G_ema.")}
             np.savez(os.path.join(args.dir, f"snap_{done}.npz"), **snap)
         if done in job["snapshots"] or done % job["checkpoint_every"] == 0:
-            save_state(loop, state_path)
+            peer_state.save_state(loop, state_path)
             seconds = time.perf_counter() - clock
             line = dict(step=done, kimg=done * loop.args.batch / 1000, seconds_this_start=seconds)
             log.write(json.dumps(line) + "\n")

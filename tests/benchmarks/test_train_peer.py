@@ -3,9 +3,10 @@ folder ends exactly where an unbroken run does.
 
 The training curves' peer jobs run for hours and span sessions: each goes on from its last
 ``state.npz`` (networks, G_ema, Adam's moments and counts, path-length mean, ADA's p, the
-image count and torch's generator). Here a small network of each peer trains four steps
-unbroken, and again as two steps, a stop, and two more; every saved array must be equal bit
-for bit. Runs only where ``GAN_JAX_TORCH_PYTHON`` names a Python with torch and the peer's
+image count and torch's generator). Here a small network of each peer trains six steps
+unbroken, and again as three steps, a stop, and three more (the stop falls between two of
+ADA's adjustments and two lazy regularizations); every saved array must be equal bit for
+bit. Runs only where ``GAN_JAX_TORCH_PYTHON`` names a Python with torch and the peer's
 checkout is given; skips otherwise and says which is missing.
 """
 
@@ -16,6 +17,7 @@ import sys
 import numpy as np
 import pytest
 
+import peer_env
 from conftest import REPO
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
@@ -23,19 +25,7 @@ sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 import peer_loops  # noqa: E402
 import training_curves  # noqa: E402
 
-TORCH_PYTHON = os.environ.get("GAN_JAX_TORCH_PYTHON", "")
-STEPS = 4
-
-
-def _missing(model: str) -> str:
-    var = training_curves.CHECKOUT_VARS[training_curves.MODELS[model]["peer"]]
-    checkout = os.environ.get(var, "")
-    absent = []
-    if not TORCH_PYTHON or not os.path.exists(TORCH_PYTHON):
-        absent.append(f"GAN_JAX_TORCH_PYTHON (a Python with torch; now {TORCH_PYTHON!r})")
-    if not checkout or not os.path.isdir(os.path.join(checkout, "training")):
-        absent.append(f"{var} (a checkout; now {checkout!r})")
-    return "; ".join(absent)
+STEPS, STOP = 6, 3
 
 
 def _small_config(model: str, images: str):
@@ -53,6 +43,7 @@ def _small_config(model: str, images: str):
 
 
 def _job(tmp_path, model: str, config, images: str, last: int) -> str:
+    """A job file: the config's networks, a fixed batch order, training to step ``last``."""
     meta_fn = peer_loops.nvlabs_meta if model == "stylegan2" else peer_loops.r3gan_meta
     batches = 2 if model == "r3gan" else 1
     order = np.arange(STEPS * batches * config.batch_size) % 100
@@ -68,16 +59,17 @@ def _job(tmp_path, model: str, config, images: str, last: int) -> str:
 
 
 def _train(model: str, job: str, out: str) -> None:
+    """Runs (or goes on with) the job in ``out`` with the peer's Python."""
     peer = training_curves.MODELS[model]["peer"]
-    checkout = os.environ[training_curves.CHECKOUT_VARS[peer]]
-    flags = ["--peer", peer, "--checkout", checkout, "--job", job, "--dir", out]
-    peer_loops.run_peer(TORCH_PYTHON, "train_peer.py", flags, timeout=600)
+    flags = ["--peer", peer, "--checkout", peer_env.CHECKOUTS[peer], "--job", job, "--dir", out]
+    peer_loops.run_peer(peer_env.TORCH_PYTHON, "train_peer.py", flags, timeout=600)
 
 
 @pytest.mark.parametrize("model", ["stylegan2", "r3gan"])
 def test_a_stopped_peer_run_goes_on_exactly(model, tmp_path):
-    if _missing(model):
-        pytest.skip(f"peer absent: {_missing(model)}")
+    reason = peer_env.missing(training_curves.MODELS[model]["peer"])
+    if reason:
+        pytest.skip(f"peer absent: {reason}")
     channels = training_curves.MODELS[model]["channels"]
     images = str(tmp_path / "images.npz")
     rng = np.random.default_rng(0)
@@ -85,16 +77,17 @@ def test_a_stopped_peer_run_goes_on_exactly(model, tmp_path):
     config = _small_config(model, images)
     unbroken, stopped = str(tmp_path / "unbroken"), str(tmp_path / "stopped")
     _train(model, _job(tmp_path, model, config, images, STEPS), unbroken)
-    _train(model, _job(tmp_path, model, config, images, STEPS // 2), stopped)
+    _train(model, _job(tmp_path, model, config, images, STOP), stopped)
     with np.load(os.path.join(stopped, "state.npz")) as f:
-        assert int(f["cur_nimg"]) == STEPS // 2 * config.batch_size  # it stopped half way
+        assert int(f["cur_nimg"]) == STOP * config.batch_size  # it stopped where asked
     _train(model, _job(tmp_path, model, config, images, STEPS), stopped)
+    with open(os.path.join(stopped, "log.jsonl")) as f:  # went on from the stop, not from 0
+        assert [json.loads(line)["step"] for line in f] == list(range(1, STEPS + 1))
     for name in ("state.npz", f"snap_{STEPS}.npz"):
         with np.load(os.path.join(unbroken, name)) as a, np.load(os.path.join(stopped, name)) as b:
             assert sorted(a) == sorted(b)
             differ = [k for k in a if not np.array_equal(a[k], b[k])]
             assert not differ, f"{name}: {len(differ)} arrays differ, e.g. {differ[:3]}"
-    with np.load(os.path.join(unbroken, "state.npz")) as f:
+    with np.load(os.path.join(stopped, "state.npz")) as f:
         assert int(f["cur_nimg"]) == STEPS * config.batch_size
-        counts = {float(f[k]) for k in f if k.endswith(".step")}
-        assert counts and max(counts) > STEPS // 2  # Adam's counts went on past the stop
+        assert min(float(f[k]) for k in f if k.endswith(".step")) > STOP  # Adam's counts went on
