@@ -27,7 +27,7 @@ The result (.npz): ``init.G.*`` / ``init.D.*`` / ``init.G_ema.*`` before trainin
 each step t: ``t<t>.G.*``, ``t<t>.D.*``, ``t<t>.G_ema.*`` and ``t<t>.lr``, ``.beta2``,
 ``.gamma``, ``.ema_beta``, ``.aug_p``: the values the step used.
 
-``--state`` starts instead from a `train_peer.py` run's ``state.npz`` (trained networks, G_ema,
+``--state`` starts instead from a `train_peer.py` run's ``state.npz`` (`peer_state`) (trained networks, G_ema,
 Adam's moments and counts) at the plan's ``start`` step (the image count ``start · batch``
 sets the schedules), and the steps are ``start, start + 1, …``; the result then also holds
 Adam's moments, ``adam.<G|D>.exp_avg.<name>``, ``.exp_avg_sq.<name>`` and ``.step``.
@@ -48,6 +48,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fed_random  # noqa: E402
+import peer_state  # noqa: E402
 import r3gan_export  # noqa: E402
 from stylegan2_steps import state_dict  # noqa: E402
 
@@ -173,17 +174,15 @@ def perturb(loop, scale: float, seed: int = 7) -> None:
     with torch.no_grad():
         for net in (loop.g, loop.d, loop.g_ema):
             for p in net.parameters():
-                p.mul_(1 + scale * torch.randn(p.shape, generator=gen).to(p.device))
+                p.add_(p * scale * torch.randn(p.shape, generator=gen).to(p.device))
 
 
 def start_loop(args, meta: dict, start: int):
     """The loop at step ``start``: built and seeded, or a saved run's state at that image count."""
     loop = Loop(meta)
     if args.state:
-        import train_peer
-
-        train_peer.load_state(loop, args.state)
-        loop.cur_nimg = start * loop.args.batch
+        peer_state.load_state(loop, args.state)
+    loop.cur_nimg = start * loop.args.batch
     if args.perturb:
         perturb(loop, args.perturb)
     return loop

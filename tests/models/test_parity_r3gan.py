@@ -15,8 +15,6 @@ also its trained networks (its ``state.npz``: G_ema and D after training), the w
 the training curves score through this converter.
 """
 
-import json
-
 import os
 import subprocess
 import sys
@@ -25,27 +23,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import peer_env
+
 from gan_jax.convert import r3gan as cv
 from gan_jax.convert.common import load_state_dict
 from gan_jax.models import r3gan
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXPORT = os.path.join(REPO, "benchmarks", "peers", "r3gan_export.py")
-TORCH_PYTHON = os.environ.get("GAN_JAX_TORCH_PYTHON", "")
-CHECKOUT = os.environ.get("R3GAN_CHECKOUT", "")
-CURVE_RUN = os.environ.get("GAN_JAX_R3GAN_CURVE_RUN", "")
 
 
-def _missing() -> str:
-    absent = []
-    if not TORCH_PYTHON or not os.path.exists(TORCH_PYTHON):
-        absent.append(f"GAN_JAX_TORCH_PYTHON (a Python with torch; now {TORCH_PYTHON!r})")
-    if not CHECKOUT or not os.path.isdir(os.path.join(CHECKOUT, "R3GAN")):
-        absent.append(f"R3GAN_CHECKOUT (a brownvc/R3GAN checkout; now {CHECKOUT!r})")
-    return "; ".join(absent)
-
-
-pytestmark = pytest.mark.skipif(bool(_missing()), reason=f"R3GAN peer absent: {_missing()}")
+pytestmark = pytest.mark.skipif(
+    bool(peer_env.missing("r3gan")), reason=f"R3GAN peer absent: {peer_env.missing('r3gan')}"
+)
 
 # Narrowed presets (the CIFAR-10 preset is 768 wide with 96 groups of 16): the same
 # structure, groups of 16 expanded channels, 2 blocks per stage; at 64 px the widths fall
@@ -60,23 +50,32 @@ CASES = {
 
 def _curve_run_case() -> dict:
     """The export's arguments for the curve job's networks and its trained weights."""
-    with open(os.path.join(CURVE_RUN, "job.json")) as f:
-        meta = json.load(f)["meta"]
+    meta = peer_env.curve_run_job()["meta"]
     join = lambda values: ",".join(map(str, values))  # noqa: E731
     return dict(
         resolution=meta["resolution"],
         num_classes=meta["num_classes"],
         z_dim=meta["z_dim"],
+        expansion=meta["expansion"],
         widths=join(meta["widths"]),
         groups=join(meta["groups"]),
         blocks=join(meta["blocks"]),
-        weights=os.path.join(CURVE_RUN, "state.npz"),
+        weights=peer_env.curve_run_state(),
     )
 
 
 def export(tmp_path, case: dict) -> dict[str, np.ndarray]:
     out = str(tmp_path / "peer.npz")
-    args = [TORCH_PYTHON, EXPORT, "--checkout", CHECKOUT, "--out", out, "--batch", "6"]
+    args = [
+        peer_env.TORCH_PYTHON,
+        EXPORT,
+        "--checkout",
+        peer_env.CHECKOUTS["r3gan"],
+        "--out",
+        out,
+        "--batch",
+        "6",
+    ]
     args += [f"--{k.replace('_', '-')}={v}" for k, v in case.items()]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     if done.returncode:
@@ -102,10 +101,8 @@ def models(peer: dict[str, np.ndarray]):
 
 @pytest.mark.parametrize("name", [*CASES, "trained"])
 def test_networks_match_r3gan(tmp_path, name):
-    if name == "trained" and not os.path.isfile(os.path.join(CURVE_RUN, "state.npz")):
-        pytest.skip(
-            f"no trained weights: GAN_JAX_R3GAN_CURVE_RUN names no brownvc curve job (now {CURVE_RUN!r})"
-        )
+    if name == "trained" and peer_env.curve_run_missing():
+        pytest.skip(peer_env.curve_run_missing())
     peer = export(tmp_path, _curve_run_case() if name == "trained" else CASES[name])
     g, d = models(peer)
     g_params, _ = cv.convert(peer, "G.", g)

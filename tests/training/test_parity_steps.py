@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import peer_env
 import step_draws
 from conftest import REPO, load_config, synthetic_images
 
@@ -47,11 +48,6 @@ from gan_jax.training import schedules
 from gan_jax.training.phases import lazy_interval, optimizer_scale
 from gan_jax.training.state import ema_decay
 
-TORCH_PYTHON = os.environ.get("GAN_JAX_TORCH_PYTHON", "")
-CHECKOUTS = {
-    "nvlabs": os.environ.get("STYLEGAN2_ADA_PYTORCH", ""),
-    "r3gan": os.environ.get("R3GAN_CHECKOUT", ""),
-}
 PEERS = {"nvlabs": "stylegan2_steps.py", "r3gan": "r3gan_steps.py"}
 STEPS = 6
 CURVE_STEPS = 4  # the R3GAN case at the training curves' sizes
@@ -64,18 +60,8 @@ ADAM_STEP_FRACTION, SCALAR_RTOL = 0.01, 1e-5
 ADAM_EPS = 1e-12
 
 
-def _missing(peer: str) -> str:
-    absent = []
-    if not TORCH_PYTHON or not os.path.exists(TORCH_PYTHON):
-        absent.append(f"GAN_JAX_TORCH_PYTHON (a Python with torch; now {TORCH_PYTHON!r})")
-    checkout, var = CHECKOUTS[peer], {"nvlabs": "STYLEGAN2_ADA_PYTORCH", "r3gan": "R3GAN_CHECKOUT"}[peer]
-    if not checkout or not os.path.isdir(os.path.join(checkout, "training")):
-        absent.append(f"{var} (a checkout; now {checkout!r})")
-    return "; ".join(absent)
-
-
 def _skip_without(peer: str):
-    reason = _missing(peer)
+    reason = peer_env.missing(peer)
     return pytest.mark.skipif(bool(reason), reason=f"peer absent: {reason}")
 
 
@@ -114,8 +100,8 @@ def stylegan2_config(tmp_path, conditional: bool, microbatches: int = 1):
 def run_peer(peer: str, plan: dict, tmp_path, flags=(), tag: str = "") -> dict[str, np.ndarray]:
     plan_path, out = str(tmp_path / f"{peer}_plan.npz"), str(tmp_path / f"{peer}{tag}_out.npz")
     np.savez(plan_path, **plan)
-    args = ["--checkout", CHECKOUTS[peer], "--plan", plan_path, "--out", out, *flags]
-    peer_loops.run_peer(TORCH_PYTHON, PEERS[peer], args, timeout=900)
+    args = ["--checkout", peer_env.CHECKOUTS[peer], "--plan", plan_path, "--out", out, *flags]
+    peer_loops.run_peer(peer_env.TORCH_PYTHON, PEERS[peer], args, timeout=900)
     with np.load(out, allow_pickle=False) as f:
         return dict(f)
 
@@ -258,13 +244,17 @@ def r3gan_config(tmp_path, conditional: bool, curve: bool = False):
     return config
 
 
+def _starting_state(run, peer: dict):
+    """gan_jax's state holding the networks brownvc started from (``init.*``)."""
+    init = {k[len("init.") :]: v for k, v in peer.items() if k.startswith("init.")}
+    return cv.state_from_state_dict(run, init, convert_r3gan.convert)[0]
+
+
 def r3gan_rows(run, peer: dict, batches: list[dict], state=None, start: int = 0) -> list[dict]:
     """Steps gan_jax from brownvc's initial weights (or ``state``, at step ``start``) and
     compares each step's state and the scheduled values each step used."""
     config = run.config
-    if state is None:
-        init = {k[len("init.") :]: v for k, v in peer.items() if k.startswith("init.")}
-        state, _ = cv.state_from_state_dict(run, init, convert_r3gan.convert)
+    state = _starting_state(run, peer) if state is None else state
     stepper = run.stepper()
     rows = []
     for t, batch in enumerate(batches, start):
@@ -317,8 +307,7 @@ def test_r3gan_steps_equal_brownvc(case, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # R3GAN against brownvc from a trained state
 
-CURVE_RUN = os.environ.get("GAN_JAX_R3GAN_CURVE_RUN", "")
-TRAINED_START, TRAINED_STEPS, ROUNDING = 2500, 5, 1e-7
+TRAINED_STEPS, ROUNDING = 5, 1e-7
 
 
 def _with_adam(opt_state, peer: dict, name: str, model):
@@ -329,14 +318,15 @@ def _with_adam(opt_state, peer: dict, name: str, model):
     nu = convert_r3gan.convert(peer, f"adam.{name}.exp_avg_sq.", model)[0]
     count = jnp.asarray(int(peer[f"adam.{name}.step"]), jnp.int32)
     is_adam = lambda node: isinstance(node, optax.ScaleByAdamState)  # noqa: E731
+    found = [node for node in jax.tree_util.tree_leaves(opt_state, is_leaf=is_adam) if is_adam(node)]
+    assert len(found) == 1, f"expected one Adam state in {type(opt_state).__name__}, found {len(found)}"
     swap = lambda node: node._replace(count=count, mu=mu, nu=nu) if is_adam(node) else node  # noqa: E731
     return jax.tree_util.tree_map(swap, opt_state, is_leaf=is_adam)
 
 
 def trained_state(run, peer: dict, start: int):
     """gan_jax's state from brownvc's: G, D, G_ema, both Adams, the step count."""
-    init = {k[len("init.") :]: v for k, v in peer.items() if k.startswith("init.")}
-    state, _ = cv.state_from_state_dict(run, init, convert_r3gan.convert)
+    state = _starting_state(run, peer)
     return state.replace(
         step=jnp.asarray(start, state.step.dtype),
         g_opt_state=_with_adam(state.g_opt_state, peer, "G", run.g_model),
@@ -379,29 +369,26 @@ def _rounding_rows(run, peer: dict, moved: dict, start: int, steps: int) -> list
 
 
 @_skip_without("r3gan")
-@pytest.mark.skipif(
-    not os.path.isfile(os.path.join(CURVE_RUN, "state.npz")),
-    reason=f"no trained state: GAN_JAX_R3GAN_CURVE_RUN names no brownvc curve job (now {CURVE_RUN!r})",
-)
+@pytest.mark.skipif(bool(peer_env.curve_run_missing()), reason=peer_env.curve_run_missing())
 def test_r3gan_steps_from_a_trained_state_equal_brownvc(tmp_path):
     """Five steps from a curve run's late, trained state (its networks, G_ema and Adam's
     moments; the schedules at 80% of the run) at the curves' sizes and ε 1e-8. The first step
     within 1% of an Adam step; every step within twice what brownvc's own run moves when
     its weights start a float32 rounding (1e-7 relative) away, or 1% of a step."""
-    with open(os.path.join(CURVE_RUN, "job.json")) as f:
-        job = json.load(f)
+    job = peer_env.curve_run_job()
     config = _curve_run_config(tmp_path, job, TRAINED_STEPS)
     run = build.build(config, parallel.create_mesh(jax.devices()[:1]))
-    batches = _job_batches(job, TRAINED_START, TRAINED_STEPS)
+    start = int(0.8 * job["meta"]["steps"])
+    batches = _job_batches(job, start, TRAINED_STEPS)
     meta = {**job["meta"], "steps": TRAINED_STEPS}
-    plan = {"meta": np.array(json.dumps(meta)), "start": np.int64(TRAINED_START)}
-    for t, batch in enumerate(batches, TRAINED_START):
+    plan = {"meta": np.array(json.dumps(meta)), "start": np.int64(start)}
+    for t, batch in enumerate(batches, start):
         plan.update(step_draws.step_plan(run, {}, batch, t))
-    state_flag = ["--state", os.path.join(CURVE_RUN, "state.npz")]
+    state_flag = ["--state", peer_env.curve_run_state()]
     peer = run_peer("r3gan", plan, tmp_path, state_flag)
     moved = run_peer("r3gan", plan, tmp_path, [*state_flag, "--perturb", str(ROUNDING)], tag="_moved")
-    rows = r3gan_rows(run, peer, batches, trained_state(run, peer, TRAINED_START), TRAINED_START)
-    rounding = _rounding_rows(run, peer, moved, TRAINED_START, TRAINED_STEPS)
+    rows = r3gan_rows(run, peer, batches, trained_state(run, peer, start), start)
+    rounding = _rounding_rows(run, peer, moved, start, TRAINED_STEPS)
     print("\ngan_jax against brownvc:\n" + _report(rows))
     print("brownvc against itself, weights moved 1e-7:\n" + _report(rounding))
     _check(rows[:1])
