@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import peer_env
+
 from gan_jax import augment
 from gan_jax.augment import filter as augment_filter
 from gan_jax.augment import ada
@@ -359,14 +361,6 @@ def test_config_selects_the_ada_pipeline_and_rejects_unknown_ones():
 # NVlabs parity: the same draws through NVlabs' AugmentPipe and augment_ada.augment_with
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_TORCH_PYTHON = os.environ.get("GAN_JAX_TORCH_PYTHON", "")
-_CHECKOUT = os.environ.get("STYLEGAN2_ADA_PYTORCH", "")
-_PEER_ABSENT = not (
-    _TORCH_PYTHON
-    and os.path.exists(_TORCH_PYTHON)
-    and _CHECKOUT
-    and os.path.isdir(os.path.join(_CHECKOUT, "training"))
-)
 # (ops, p, size, channels): each geometric op alone, then whole presets
 _PARITY_CASES = [((op,), 0.6, 16, 3) for op in ada.BLIT + ada.GEOM] + [
     (ada.PIPELINES["color"], 0.6, 16, 3),
@@ -382,10 +376,10 @@ def nvlabs_export(tmp_path_factory):
     cases = [f"{','.join(ops)}:{p}:{size}:{c}" for ops, p, size, c in _PARITY_CASES]
     subprocess.run(
         [
-            _TORCH_PYTHON,
+            peer_env.TORCH_PYTHON,
             os.path.join(_REPO, "benchmarks", "peers", "ada_export.py"),
             "--checkout",
-            _CHECKOUT,
+            peer_env.CHECKOUTS["nvlabs"],
             "--out",
             out,
             "--batch",
@@ -399,7 +393,7 @@ def nvlabs_export(tmp_path_factory):
 
 
 @pytest.mark.skipif(
-    _PEER_ABSENT, reason="NVlabs peer absent: set GAN_JAX_TORCH_PYTHON and STYLEGAN2_ADA_PYTORCH"
+    bool(peer_env.missing("nvlabs")), reason=f"NVlabs peer absent: {peer_env.missing('nvlabs')}"
 )
 @pytest.mark.parametrize("case", range(len(_PARITY_CASES)))
 def test_matches_nvlabs_augment_pipe_on_the_same_draws(nvlabs_export, case):

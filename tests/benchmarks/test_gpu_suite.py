@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import peer_env
+
 from conftest import REPO
 
 BENCHMARKS = os.path.join(REPO, "benchmarks")
@@ -320,11 +322,11 @@ def test_torch_peers_have_gan_jaxs_parameter_counts(tmp_path, dry_plan):
         assert (g, d) == (g_expected, d_expected), name
 
 
-@pytest.mark.parametrize("peer, var", [("nvlabs", "STYLEGAN2_ADA_PYTORCH"), ("r3gan", "R3GAN_CHECKOUT")])
-def test_reference_peers_time_their_loops_with_gan_jaxs_parameter_counts(tmp_path, dry_plan, peer, var):
-    checkout = os.environ.get(var, "")
-    if not TORCH_PYTHON or not os.path.isdir(os.path.join(checkout, "training")):
-        pytest.skip(f"{NO_TORCH if not TORCH_PYTHON else f'{var} is unset (a checkout of the {peer} code)'}")
+@pytest.mark.parametrize("peer", ["nvlabs", "r3gan"])
+def test_reference_peers_time_their_loops_with_gan_jaxs_parameter_counts(tmp_path, dry_plan, peer):
+    if peer_env.missing(peer):
+        pytest.skip(f"peer absent: {peer_env.missing(peer)}")
+    checkout = peer_env.CHECKOUTS[peer]
     plan = dict(dry_plan, cycles={"warmup": 0, "runs": 1}, precisions=["float32"])
     plan["reference"] = [dict(e, cycle_steps=2) for e in plan["reference"]]
     (tmp_path / "plan.json").write_text(json.dumps(plan))

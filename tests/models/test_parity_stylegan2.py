@@ -20,26 +20,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import peer_env
+
 from gan_jax.convert import stylegan2 as cv
 from gan_jax.convert.common import load_state_dict
 from gan_jax.models import stylegan2
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXPORT = os.path.join(REPO, "benchmarks", "peers", "stylegan2_export.py")
-TORCH_PYTHON = os.environ.get("GAN_JAX_TORCH_PYTHON", "")
-CHECKOUT = os.environ.get("STYLEGAN2_ADA_PYTORCH", "")
-
-
-def _missing() -> str:
-    absent = []
-    if not TORCH_PYTHON or not os.path.exists(TORCH_PYTHON):
-        absent.append(f"GAN_JAX_TORCH_PYTHON (a Python with torch; now {TORCH_PYTHON!r})")
-    if not CHECKOUT or not os.path.isdir(os.path.join(CHECKOUT, "training")):
-        absent.append(f"STYLEGAN2_ADA_PYTORCH (a stylegan2-ada-pytorch checkout; now {CHECKOUT!r})")
-    return "; ".join(absent)
-
-
-pytestmark = pytest.mark.skipif(bool(_missing()), reason=f"NVlabs peer absent: {_missing()}")
+pytestmark = pytest.mark.skipif(
+    bool(peer_env.missing("nvlabs")), reason=f"NVlabs peer absent: {peer_env.missing('nvlabs')}"
+)
 
 # NVlabs' cifar config at its real widths (512 channels at every resolution, 2 mapping
 # layers; conditional with its 'orig' discriminator), then reduced widths at 64 and 256 px.
@@ -58,7 +49,16 @@ TOLERANCE = {"ws": 1e-5, "ws_trunc": 1e-5, "img": 1e-4, "img_nonfused": 1e-4, "d
 
 def export(tmp_path, case: dict) -> dict[str, np.ndarray]:
     out = str(tmp_path / "peer.npz")
-    args = [TORCH_PYTHON, EXPORT, "--checkout", CHECKOUT, "--out", out, "--batch", "8"]
+    args = [
+        peer_env.TORCH_PYTHON,
+        EXPORT,
+        "--checkout",
+        peer_env.CHECKOUTS["nvlabs"],
+        "--out",
+        out,
+        "--batch",
+        "8",
+    ]
     args += [f"--{k.replace('_', '-')}={v}" for k, v in case.items()]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     if done.returncode:
