@@ -334,7 +334,7 @@ def plot(rows: list[dict], model: str, path: str) -> None:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    fig, ax = plt.subplots(figsize=(7.5, 4), dpi=120)
     styles = {"gan_jax": ("tab:blue", "o"), "nvlabs": ("tab:orange", "s"), "r3gan": ("tab:orange", "s")}
     seeds = sorted({r["seed"] for r in rows})
     for framework, seed in sorted({(r["framework"], r["seed"]) for r in rows}):
@@ -353,7 +353,7 @@ def plot(rows: list[dict], model: str, path: str) -> None:
     owner = {"nvlabs": "NVlabs'", "r3gan": "brownvc's"}[MODELS[model]["peer"]]
     ax.set_title(f"{MODELS[model]['config']}:\ngan_jax beside {owner} own training code", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
 
