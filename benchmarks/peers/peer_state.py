@@ -48,14 +48,13 @@ def save_state(loop, path: str) -> None:
 
 
 def load_state(loop, path: str) -> None:
+    """The loop as `save_state` saved it."""
     import torch
 
     with np.load(path, allow_pickle=False) as f:
         state = dict(f)
     for prefix, module in (("G.", loop.g), ("D.", loop.d), ("G_ema.", loop.g_ema)):
-        module.load_state_dict(
-            {k[len(prefix) :]: torch.from_numpy(v) for k, v in state.items() if k.startswith(prefix)}
-        )
+        load_module(module, state, prefix)
     for i, opt in enumerate(_optimizers(loop)):
         for j, param in enumerate(p for group in opt.param_groups for p in group["params"]):
             names = [k.split(".", 2)[2] for k in state if k.startswith(f"opt{i}.{j}.")]
@@ -95,3 +94,25 @@ def _restore_tally(loop, state: dict) -> None:
         if key.startswith("tally."):
             name = key[len("tally.") :]
             training_stats._counters[name] = {loop.device: torch.from_numpy(value).to(loop.device)}
+
+
+def load_module(module, arrays: dict[str, np.ndarray], prefix: str) -> None:
+    """``module``'s state dict from the arrays named ``prefix*`` (every tensor, strictly)."""
+    import torch
+
+    module.load_state_dict(
+        {k[len(prefix) :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith(prefix)}
+    )
+
+
+def adam_moments(loop) -> dict[str, np.ndarray]:
+    """Each network's Adam state by parameter name (where ``save_state`` keys it by index):
+    ``adam.<phase>.exp_avg.<name>``, ``adam.<phase>.exp_avg_sq.<name>``, ``adam.<phase>.step``."""
+    out = {}
+    for phase in loop.phases:
+        for name, param in phase["module"].named_parameters():
+            for key, value in phase["opt"].state.get(param, {}).items():
+                value = value.detach().cpu().numpy() if hasattr(value, "detach") else value
+                value = np.array(value)  # a copy: Adam updates its tensors in place
+                out[f"adam.{phase['name']}.{key}" + ("" if key == "step" else f".{name}")] = value
+    return out

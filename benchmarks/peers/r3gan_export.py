@@ -127,7 +127,7 @@ def build(args, networks):
 def load_weights(args, networks, path: str):
     """(G, D) built as R3GAN's train.py builds them, holding the weights in ``path``
     (G from ``G_ema.*`` if the file has it, else ``G.*``)."""
-    import torch
+    import peer_state
 
     g_kw, d_kw = constructor_kwargs(args)
     g, d = networks.Generator(**g_kw), networks.Discriminator(**d_kw)
@@ -135,8 +135,7 @@ def load_weights(args, networks, path: str):
         arrays = dict(f)
     g_prefix = "G_ema." if any(k.startswith("G_ema.") for k in arrays) else "G."
     for prefix, net in ((g_prefix, g), ("D.", d)):
-        own = {k[len(prefix) :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith(prefix)}
-        net.load_state_dict(own, strict=True)
+        peer_state.load_module(net, arrays, prefix)
     return g.eval(), d.eval()
 
 

@@ -27,11 +27,12 @@ The result (.npz): ``init.G.*`` / ``init.D.*`` / ``init.G_ema.*`` before trainin
 each step t: ``t<t>.G.*``, ``t<t>.D.*``, ``t<t>.G_ema.*`` and ``t<t>.lr``, ``.beta2``,
 ``.gamma``, ``.ema_beta``, ``.aug_p``: the values the step used.
 
-``--state`` starts instead from a `train_peer.py` run's ``state.npz`` (`peer_state`) (trained networks, G_ema,
-Adam's moments and counts) at the plan's ``start`` step (the image count ``start · batch``
-sets the schedules), and the steps are ``start, start + 1, …``; the result then also holds
-Adam's moments, ``adam.<G|D>.exp_avg.<name>``, ``.exp_avg_sq.<name>`` and ``.step``.
-``--perturb s`` multiplies every starting weight of G, D and G_ema by 1 + s·N(0, 1):
+``--state`` starts instead from a `train_peer.py` run's ``state.npz`` (trained networks,
+G_ema, Adam's moments and counts; `peer_state`) at the plan's ``start`` step (the image
+count ``start · batch`` sets the schedules), and the steps are ``start, start + 1, …``; the
+result then also holds Adam's moments, ``adam.<G|D>.exp_avg.<name>``, ``.exp_avg_sq.<name>``
+and ``.step``. ``--perturb s`` moves every starting weight w of G, D and G_ema to
+w + s·w·N(0, 1):
 with s = 1e-7, a change of float32 rounding's size, to measure how fast the networks carry
 such a change from step to step.
 """
@@ -154,20 +155,8 @@ class Loop:
         return out
 
 
-def adam_moments(loop) -> dict[str, np.ndarray]:
-    """Each network's Adam state by parameter name: ``adam.<G|D>.<exp_avg|exp_avg_sq|step>...``."""
-    out = {}
-    for phase in loop.phases:
-        for name, param in phase["module"].named_parameters():
-            for key, value in phase["opt"].state.get(param, {}).items():
-                value = value.detach().cpu().numpy() if hasattr(value, "detach") else value
-                value = np.array(value)  # a copy: Adam updates its tensors in place
-                out[f"adam.{phase['name']}.{key}" + ("" if key == "step" else f".{name}")] = value
-    return out
-
-
 def perturb(loop, scale: float, seed: int = 7) -> None:
-    """Every weight of G, D and G_ema times 1 + scale·N(0, 1)."""
+    """Every weight w of G, D and G_ema moved to w + scale·w·N(0, 1)."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
@@ -217,7 +206,7 @@ def main(argv=None) -> None:
     meta = json.loads(str(plan["meta"]))
     start = int(plan.get("start", 0))
     loop = start_loop(args, meta, start)
-    out = {**loop.snapshot("init."), **(adam_moments(loop) if args.state else {})}
+    out = {**loop.snapshot("init."), **(peer_state.adam_moments(loop) if args.state else {})}
     feeder = fed_random.Feeder(torch, "training.augment")
     augment.torch = feeder
     for t in range(start, start + meta["steps"]):

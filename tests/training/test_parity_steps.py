@@ -250,6 +250,12 @@ def _starting_state(run, peer: dict):
     return cv.state_from_state_dict(run, init, convert_r3gan.convert)[0]
 
 
+def _r3gan_nets(run, out: dict, t: int) -> dict:
+    """{'G', 'D', 'G_ema'}: the peer's networks after step t, as gan_jax parameters."""
+    models = {"G": run.g_model, "D": run.d_model, "G_ema": run.g_model}
+    return {net: convert_r3gan.convert(out, f"t{t}.{net}.", model)[0] for net, model in models.items()}
+
+
 def r3gan_rows(run, peer: dict, batches: list[dict], state=None, start: int = 0) -> list[dict]:
     """Steps gan_jax from brownvc's initial weights (or ``state``, at step ``start``) and
     compares each step's state and the scheduled values each step used."""
@@ -263,12 +269,9 @@ def r3gan_rows(run, peer: dict, batches: list[dict], state=None, start: int = 0)
         state, metrics = stepper(state, batch, run.keys["train"], t)
         host = jax.device_get(state)
         lr = float(metrics["d_learning_rate"])
-        convert = lambda prefix, model: convert_r3gan.convert(peer, prefix, model)[0]  # noqa: E731
-        worst = {
-            "G": _worst(host.g_params, convert(f"t{t}.G.", run.g_model), lr),
-            "D": _worst(host.d_params, convert(f"t{t}.D.", run.d_model), lr),
-            "G_ema": _worst(host.ema_params, convert(f"t{t}.G_ema.", run.g_model), lr),
-        }
+        ours = {"G": host.g_params, "D": host.d_params, "G_ema": host.ema_params}
+        theirs = _r3gan_nets(run, peer, t)
+        worst = {net: _worst(ours[net], theirs[net], lr) for net in ours}
         reg = config.regularizer
         scalars = {
             "lr": _rel(metrics["g_learning_rate"], peer[f"t{t}.lr"]),
@@ -358,12 +361,8 @@ def _rounding_rows(run, peer: dict, moved: dict, start: int, steps: int) -> list
     """Per step, how far brownvc's own run moves when its weights start 1e-7 away."""
     rows = []
     for t in range(start, start + steps):
-        convert = lambda out, net, model: convert_r3gan.convert(out, f"t{t}.{net}.", model)[0]  # noqa: E731
-        lr = float(peer[f"t{t}.lr"])
-        worst = {
-            net: _worst(convert(moved, net, model), convert(peer, net, model), lr)
-            for net, model in (("G", run.g_model), ("D", run.d_model), ("G_ema", run.g_model))
-        }
+        ours, theirs = _r3gan_nets(run, moved, t), _r3gan_nets(run, peer, t)
+        worst = {net: _worst(ours[net], theirs[net], float(peer[f"t{t}.lr"])) for net in ours}
         rows.append(dict(step=t, worst=worst, scalars={}))
     return rows
 
